@@ -1,0 +1,38 @@
+// /api/v1/repositories: list, show, versions, a version's content and the diff between two versions.
+import type { Berth } from '../app.js';
+import { BerthError } from '../core/errors.js';
+import { parseRepositoryName } from '../core/references.js';
+import { intParam, type RouteContext } from '../http/router.js';
+
+function versionNumber(s: string): number {
+  if (!/^\d{1,9}$/.test(s)) throw new BerthError('PARAMETER_INVALID', `"${s}" is not a version number`);
+  return Number(s);
+}
+
+export async function listRepositories(berth: Berth, { query }: RouteContext): Promise<unknown> {
+  return { repositories: await berth.repositories.list({ n: intParam(query, 'n'), last: query.get('last') ?? undefined }) };
+}
+
+export async function showRepository(berth: Berth, { params }: RouteContext): Promise<unknown> {
+  return (await berth.repositories.get(parseRepositoryName(params.name!))).info;
+}
+
+export async function listVersions(berth: Berth, { params }: RouteContext): Promise<unknown> {
+  return { versions: await berth.repositories.versions(parseRepositoryName(params.name!)) };
+}
+
+export async function showVersion(berth: Berth, { params }: RouteContext): Promise<unknown> {
+  const name = parseRepositoryName(params.name!);
+  const n = versionNumber(params.number!);
+  const v = await berth.repositories.version(name, n);
+  const content = await berth.repositories.content(name, n);
+  return { number: v.number, createdAt: v.createdAt, added: v.added, removed: v.removed, content };
+}
+
+export async function diffVersions(berth: Berth, { params, query }: RouteContext): Promise<unknown> {
+  const name = parseRepositoryName(params.name!);
+  const to = versionNumber(params.number!);
+  const fromParam = query.get('from');
+  const from = fromParam === null ? Math.max(0, to - 1) : versionNumber(fromParam);
+  return { from, to, ...(await berth.repositories.diff(name, from, to)) };
+}

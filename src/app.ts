@@ -1,0 +1,37 @@
+// A configured berth instance: its database, blob store and the services the HTTP layer and CLI call.
+import { join, resolve } from 'node:path';
+import { openDatabase, type Db } from './db/connect.js';
+import { FsBlobStore } from './storage/fs-blob-store.js';
+import type { BlobStore } from './storage/blob-store.js';
+import { Repositories } from './repo/repositories.js';
+import { RepositoryContent } from './repo/content.js';
+
+export interface BerthConfig {
+  /** folder of the filesystem blob store (and of the default SQLite database) */
+  data: string;
+  /** a SQLite file path or postgres://… URL; default: <data>/berth.db */
+  database?: string;
+}
+
+export interface Berth {
+  config: BerthConfig;
+  db: Db;
+  store: BlobStore;
+  repositories: Repositories;
+  content: RepositoryContent;
+  close(): Promise<void>;
+}
+
+export async function openBerth(config: BerthConfig): Promise<Berth> {
+  const data = resolve(config.data);
+  const db = await openDatabase(config.database ?? join(data, 'berth.db'));
+  const store = new FsBlobStore(join(data, 'store'));
+  return {
+    config: { ...config, data },
+    db,
+    store,
+    repositories: new Repositories(db.kysely),
+    content: new RepositoryContent(db.kysely, store),
+    close: () => db.close(),
+  };
+}

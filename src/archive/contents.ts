@@ -1,0 +1,91 @@
+// What an archive holds, whatever its format: manifests with their bytes, docker-archive images, blob files.
+import type { Digest } from '../core/digest.js';
+import type { Descriptor, ParsedManifest } from '../core/manifests.js';
+import { parseManifest, MAX_MANIFEST_BYTES } from '../core/manifests.js';
+import { BerthError } from '../core/errors.js';
+import type { BlobStore } from '../storage/blob-store.js';
+import { readStagedFile, type StagedArchive, type StagedFile } from './staging.js';
+
+export type ArchiveFormat = 'dir' | 'docker-archive' | 'oci-archive';
+
+/** A manifest carried by the archive, with its exact bytes. */
+export interface ArchiveManifest {
+  digest: Digest;
+  size: number;
+  parsed: ParsedManifest;
+  file: StagedFile;
+}
+
+/** A docker-archive image: a config and layers, for which berth writes the manifest. */
+export interface DockerImage {
+  config: StagedFile;
+  configBytes: Buffer;
+  layers: { diffId: Digest; file?: StagedFile; foreign?: Descriptor }[];
+  tags: string[];
+}
+
+export interface ArchiveContents {
+  format: ArchiveFormat;
+  /** the archive's top-level manifests (dir, oci-archive) and the tags it gives them */
+  roots: { digest: Digest; tags: string[] }[];
+  /** every manifest the archive carries, children of indexes included */
+  manifests: Map<Digest, ArchiveManifest>;
+  /** child manifests an index names that the archive leaves out */
+  absentManifests: Set<Digest>;
+  docker: DockerImage[];
+  /** the archive's file holding a blob, if it has one */
+  blob(digest: Digest): StagedFile | undefined;
+}
+
+export function archiveInvalid(message: string): never {
+  throw new BerthError('ARCHIVE_INVALID', message);
+}
+
+/** Checks that every file named like a blob (by its hex digest) holds exactly those bytes. */
+export function checkBlobNames(staged: StagedArchive, hexOfName: (name: string) => string | undefined): void {
+  for (const f of staged.files.values()) {
+    const hex = hexOfName(f.name);
+    if (hex !== undefined && f.digest !== `sha256:${hex}`) {
+      throw new BerthError(
+        'DIGEST_INVALID',
+        `the archive's file "${f.name}" does not match its name: its content has digest ${f.digest}`,
+      );
+    }
+  }
+}
+
+/**
+ * Loads a manifest and, for an index, its children, recursively. `fileOf` finds the file that holds a digest
+ * in this archive's layout.
+ */
+export async function loadManifestTree(
+  store: BlobStore,
+  file: StagedFile,
+  declaredType: string | undefined,
+  fileOf: (d: Digest) => StagedFile | undefined,
+  into: Map<Digest, ArchiveManifest>,
+  absent: Set<Digest>,
+  depth = 0,
+): Promise<ArchiveManifest> {
+  if (depth > 8) archiveInvalid('manifest indexes are nested more than 8 deep');
+  const bytes = await readStagedFile(store, file, MAX_MANIFEST_BYTES, 'a manifest');
+  const parsed = parseManifest(bytes, declaredType, `manifest ${file.name}`);
+  const m: ArchiveManifest = { digest: file.digest, size: file.size, parsed, file };
+  into.set(m.digest, m);
+  for (const child of parsed.manifests) {
+    if (into.has(child.digest)) continue;
+    const f = fileOf(child.digest);
+    if (!f) {
+      absent.add(child.digest);
+      continue;
+    }
+    if (f.size !== child.size) {
+      throw new BerthError(
+        'SIZE_INVALID',
+        `manifest ${child.digest} is ${f.size} bytes in the archive but ${child.size} in the index that names it`,
+      );
+    }
+    await loadManifestTree(store, f, child.mediaType, fileOf, into, absent, depth + 1);
+  }
+  return m;
+}

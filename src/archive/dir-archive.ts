@@ -1,0 +1,46 @@
+// Reads a tar of `skopeo copy … dir:` output: manifest.json, version, blobs named <hex> (1.1) or <hex>.tar (1.0).
+import type { Digest } from '../core/digest.js';
+import { hexOf, isHex64 } from '../core/digest.js';
+import type { BlobStore } from '../storage/blob-store.js';
+import { readStagedFile, type StagedArchive, type StagedFile } from './staging.js';
+import { archiveInvalid, checkBlobNames, loadManifestTree, type ArchiveContents, type ArchiveManifest } from './contents.js';
+
+export async function readDirArchive(store: BlobStore, staged: StagedArchive): Promise<ArchiveContents> {
+  const versionFile = staged.files.get('version');
+  let suffix: '' | '.tar' | undefined;
+  if (versionFile) {
+    const text = (await readStagedFile(store, versionFile, 1024, 'the version file')).toString('utf8').trim();
+    const m = /^Directory Transport Version: (\d+\.\d+)$/.exec(text);
+    if (!m) archiveInvalid(`the version file says "${text.slice(0, 80)}"; expected "Directory Transport Version: 1.1"`);
+    if (m[1] === '1.0') suffix = '.tar';
+    else if (m[1] === '1.1') suffix = '';
+    else archiveInvalid(`directory transport version ${m[1]} is not supported (1.0 and 1.1 are)`);
+  }
+  const blobHex = (name: string): string | undefined => {
+    const bare = suffix === '.tar' || suffix === undefined ? name.replace(/\.tar$/, '') : name;
+    if (suffix === '' && name.endsWith('.tar')) return undefined;
+    return isHex64(bare) ? bare : undefined;
+  };
+  checkBlobNames(staged, blobHex);
+  const blob = (d: Digest): StagedFile | undefined => {
+    const hex = hexOf(d);
+    if (suffix === '') return staged.files.get(hex);
+    if (suffix === '.tar') return staged.files.get(`${hex}.tar`);
+    return staged.files.get(hex) ?? staged.files.get(`${hex}.tar`);
+  };
+  const manifestFile = staged.files.get('manifest.json');
+  if (!manifestFile) archiveInvalid('the archive has no manifest.json');
+  const manifests = new Map<Digest, ArchiveManifest>();
+  const absent = new Set<Digest>();
+  // Instances of a multi-image dir are stored as <hex>.manifest.json.
+  const manifestOf = (d: Digest) => staged.files.get(`${hexOf(d)}.manifest.json`) ?? blob(d);
+  const root = await loadManifestTree(store, manifestFile, undefined, manifestOf, manifests, absent);
+  return {
+    format: 'dir',
+    roots: [{ digest: root.digest, tags: [] }],
+    manifests,
+    absentManifests: absent,
+    docker: [],
+    blob,
+  };
+}

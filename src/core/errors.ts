@@ -1,0 +1,46 @@
+// The error catalogue: every error code berth answers with, registered once with its message and HTTP status.
+
+export const ERROR_CATALOGUE = {
+  BLOB_UNKNOWN: { status: 404, message: 'blob unknown to registry' },
+  BLOB_UPLOAD_INVALID: { status: 400, message: 'blob upload invalid' },
+  BLOB_UPLOAD_UNKNOWN: { status: 404, message: 'blob upload unknown to registry' },
+  DIGEST_INVALID: { status: 400, message: 'provided digest did not match uploaded content' },
+  MANIFEST_BLOB_UNKNOWN: { status: 404, message: 'manifest references a manifest or blob unknown to registry' },
+  MANIFEST_INVALID: { status: 400, message: 'manifest invalid' },
+  MANIFEST_UNKNOWN: { status: 404, message: 'manifest unknown to registry' },
+  NAME_INVALID: { status: 400, message: 'invalid repository name' },
+  NAME_UNKNOWN: { status: 404, message: 'repository name not known to registry' },
+  SIZE_INVALID: { status: 400, message: 'provided length did not match content length' },
+  TAG_INVALID: { status: 400, message: 'invalid tag' },
+  UNAUTHORIZED: { status: 401, message: 'authentication required' },
+  DENIED: { status: 403, message: 'requested access to the resource is denied' },
+  UNSUPPORTED: { status: 415, message: 'the operation is unsupported' },
+  RANGE_INVALID: { status: 416, message: 'requested range not satisfiable' },
+  ARCHIVE_INVALID: { status: 400, message: 'archive invalid' },
+  VERSION_UNKNOWN: { status: 404, message: 'repository version unknown' },
+  PARAMETER_INVALID: { status: 400, message: 'request parameter invalid' },
+  NOT_FOUND: { status: 404, message: 'no such endpoint' },
+  METHOD_NOT_ALLOWED: { status: 405, message: 'method not allowed on this endpoint' },
+  INTERNAL_ERROR: { status: 500, message: 'internal server error' },
+} as const satisfies Record<string, { status: number; message: string }>;
+
+export type ErrorCode = keyof typeof ERROR_CATALOGUE;
+
+/** A typed error of the domain; `message` is written for the user and says what to fix. */
+export class BerthError extends Error {
+  readonly code: ErrorCode;
+  readonly detail: unknown;
+
+  constructor(code: ErrorCode, message?: string, detail?: unknown) {
+    super(message ?? ERROR_CATALOGUE[code].message);
+    this.name = 'BerthError';
+    this.code = code;
+    this.detail = detail;
+  }
+
+  get status(): number {
+    return ERROR_CATALOGUE[this.code].status;
+  }
+}
+
+export const isBerthError = (e: unknown): e is BerthError => e instanceof BerthError;

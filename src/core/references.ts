@@ -1,0 +1,70 @@
+// Repository names, tags and references: the grammar of the OCI distribution spec.
+import { BerthError } from './errors.js';
+import { isDigest, type Digest } from './digest.js';
+
+const COMPONENT = '[a-z0-9]+(?:(?:\\.|_|__|-+)[a-z0-9]+)*';
+const NAME = new RegExp(`^${COMPONENT}(?:/${COMPONENT})*$`);
+const TAG = /^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$/;
+export const MAX_NAME_LENGTH = 255;
+
+export function isRepositoryName(s: string): boolean {
+  return s.length <= MAX_NAME_LENGTH && NAME.test(s);
+}
+
+export function parseRepositoryName(s: string): string {
+  if (!isRepositoryName(s)) {
+    throw new BerthError(
+      'NAME_INVALID',
+      `invalid repository name "${s}": use lowercase letters, digits and separators (. _ __ -), ` +
+        `path components joined by "/", at most ${MAX_NAME_LENGTH} characters`,
+    );
+  }
+  return s;
+}
+
+export const isTag = (s: string): boolean => TAG.test(s);
+
+export function parseTag(s: string): string {
+  if (!isTag(s)) {
+    throw new BerthError(
+      'TAG_INVALID',
+      `invalid tag "${s}": a tag is 1 to 128 characters of letters, digits, "_", "." and "-", not starting with "." or "-"`,
+    );
+  }
+  return s;
+}
+
+export type Reference = { kind: 'tag'; tag: string } | { kind: 'digest'; digest: Digest };
+
+/** A manifest reference in a URL: a tag or a digest. */
+export function parseReference(s: string): Reference {
+  if (s.includes(':')) {
+    if (!isDigest(s)) throw new BerthError('DIGEST_INVALID', `"${s}" is neither a tag nor a valid sha256 digest`);
+    return { kind: 'digest', digest: s };
+  }
+  return { kind: 'tag', tag: parseTag(s) };
+}
+
+/** Parses REPO[:TAG] as the CLI and the archive endpoint take it. */
+export function parseRepoAndTag(s: string): { name: string; tag?: string } {
+  const colon = s.lastIndexOf(':');
+  if (colon > s.lastIndexOf('/')) {
+    return { name: parseRepositoryName(s.slice(0, colon)), tag: parseTag(s.slice(colon + 1)) };
+  }
+  return { name: parseRepositoryName(s) };
+}
+
+/**
+ * The tag part of a reference found inside an archive (`RepoTags` of docker-archive,
+ * `org.opencontainers.image.ref.name` of an OCI layout): "docker.io/example/app:1.0" → "1.0", "1.0" → "1.0".
+ * Returns undefined where the reference names no tag (a bare name or a digest).
+ */
+export function tagOfArchiveReference(ref: string): string | undefined {
+  const at = ref.indexOf('@');
+  const withoutDigest = at >= 0 ? ref.slice(0, at) : ref;
+  const colon = withoutDigest.lastIndexOf(':');
+  const slash = withoutDigest.lastIndexOf('/');
+  if (colon > slash) return withoutDigest.slice(colon + 1);
+  if (slash < 0 && at < 0) return withoutDigest; // a bare "1.0" as skopeo's oci-archive writes it
+  return undefined;
+}

@@ -1,0 +1,72 @@
+// Opens the database named by a URL (a SQLite file path or postgres://…) and brings its schema up to date.
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import SQLite from 'better-sqlite3';
+import pg from 'pg';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { Database } from './schema.js';
+import { migrationProvider, type DialectName } from './migrations.js';
+
+export interface Db {
+  kysely: Kysely<Database>;
+  dialect: DialectName;
+  close(): Promise<void>;
+}
+
+// bigint columns (sizes, times) fit in a double for any blob this side of 8 PiB.
+pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
+
+export const isPostgresUrl = (url: string): boolean => /^postgres(ql)?:\/\//.test(url);
+
+/**
+ * `url` is `postgres://user@host:port/db[?schema=NAME]` or a SQLite file path (`sqlite:` prefix optional;
+ * `:memory:` for a private in-memory database).
+ */
+export async function openDatabase(url: string, opts: { poolSize?: number } = {}): Promise<Db> {
+  let kysely: Kysely<Database>;
+  let dialect: DialectName;
+  if (isPostgresUrl(url)) {
+    dialect = 'postgres';
+    const u = new URL(url);
+    const schema = u.searchParams.get('schema');
+    u.searchParams.delete('schema');
+    if (schema !== null && !/^[a-z_][a-z0-9_]*$/.test(schema)) throw new Error(`invalid schema name ${schema}`);
+    if (schema) {
+      const c = new pg.Client({ connectionString: u.toString() });
+      await c.connect();
+      try {
+        await c.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+      } finally {
+        await c.end();
+      }
+    }
+    const pool = new pg.Pool({
+      connectionString: u.toString(),
+      max: opts.poolSize ?? 10,
+      ...(schema ? { options: `-c search_path=${schema}` } : {}),
+    });
+    kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  } else {
+    dialect = 'sqlite';
+    const file = url.replace(/^sqlite:(\/\/)?/, '');
+    if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+    const database = new SQLite(file);
+    database.pragma('journal_mode = WAL');
+    database.pragma('synchronous = NORMAL');
+    database.pragma('busy_timeout = 10000');
+    database.pragma('foreign_keys = ON');
+    kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
+  }
+  const migrator = new Migrator({ db: kysely, provider: migrationProvider(dialect) });
+  const { error } = await migrator.migrateToLatest();
+  if (error) {
+    await kysely.destroy();
+    throw error instanceof Error ? error : new Error(String(error));
+  }
+  return { kysely, dialect, close: () => kysely.destroy() };
+}
+
+/** Checks the database answers (for readiness probes). */
+export async function ping(db: Db): Promise<void> {
+  await sql`select 1`.execute(db.kysely);
+}

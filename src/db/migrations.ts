@@ -1,0 +1,103 @@
+// Schema migrations, in code, applied in order at start (Kysely's migrator holds a lock while it runs).
+import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+
+export type DialectName = 'sqlite' | 'postgres';
+
+function migrations(dialect: DialectName): Record<string, Migration> {
+  const big = dialect === 'postgres' ? 'bigint' : 'integer';
+  return {
+    '0001_initial': {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable('repositories')
+          .addColumn('id', dialect === 'postgres' ? 'serial' : 'integer', (c) =>
+            dialect === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement(),
+          )
+          .addColumn('name', 'text', (c) => c.notNull().unique())
+          .addColumn('latest_version', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('created_at', big, (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createTable('repository_versions')
+          .addColumn('repository_id', 'integer', (c) => c.notNull().references('repositories.id').onDelete('cascade'))
+          .addColumn('number', 'integer', (c) => c.notNull())
+          .addColumn('created_at', big, (c) => c.notNull())
+          .addColumn('added', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('removed', 'integer', (c) => c.notNull().defaultTo(0))
+          .addPrimaryKeyConstraint('repository_versions_pk', ['repository_id', 'number'])
+          .execute();
+        await db.schema
+          .createTable('repository_content')
+          .addColumn('repository_id', 'integer', (c) => c.notNull().references('repositories.id').onDelete('cascade'))
+          .addColumn('kind', 'text', (c) => c.notNull())
+          .addColumn('key', 'text', (c) => c.notNull())
+          .addColumn('value', 'text')
+          .addColumn('version_added', 'integer', (c) => c.notNull())
+          .addColumn('version_removed', 'integer')
+          .addPrimaryKeyConstraint('repository_content_pk', ['repository_id', 'kind', 'key', 'version_added'])
+          .execute();
+        // At most one current row per unit: adding what is there already is a conflict, not a duplicate.
+        await db.schema
+          .createIndex('repository_content_current')
+          .on('repository_content')
+          .columns(['repository_id', 'kind', 'key'])
+          .unique()
+          .where(sql.ref('version_removed'), 'is', null)
+          .execute();
+        await db.schema
+          .createIndex('repository_content_removed')
+          .on('repository_content')
+          .columns(['repository_id', 'version_removed'])
+          .execute();
+        await db.schema
+          .createIndex('repository_content_added')
+          .on('repository_content')
+          .columns(['repository_id', 'version_added'])
+          .execute();
+        await db.schema.createIndex('repository_content_key').on('repository_content').columns(['kind', 'key']).execute();
+        await db.schema
+          .createTable('blobs')
+          .addColumn('digest', 'text', (c) => c.primaryKey())
+          .addColumn('size', big, (c) => c.notNull())
+          .addColumn('created_at', big, (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createTable('manifests')
+          .addColumn('digest', 'text', (c) => c.primaryKey())
+          .addColumn('media_type', 'text', (c) => c.notNull())
+          .addColumn('size', big, (c) => c.notNull())
+          .addColumn('artifact_type', 'text')
+          .addColumn('subject', 'text')
+          .addColumn('config_digest', 'text')
+          .addColumn('created_at', big, (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('manifests_subject').on('manifests').column('subject').execute();
+        await db.schema
+          .createTable('manifest_references')
+          .addColumn('manifest_digest', 'text', (c) => c.notNull())
+          .addColumn('digest', 'text', (c) => c.notNull())
+          .addColumn('kind', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('manifest_references_pk', ['manifest_digest', 'digest', 'kind'])
+          .execute();
+        await db.schema
+          .createIndex('manifest_references_digest')
+          .on('manifest_references')
+          .column('digest')
+          .execute();
+        await db.schema
+          .createTable('layer_diff_ids')
+          .addColumn('blob_digest', 'text', (c) => c.notNull())
+          .addColumn('diff_id', 'text', (c) => c.notNull())
+          .addColumn('media_type', 'text', (c) => c.notNull())
+          .addColumn('size', big, (c) => c.notNull())
+          .addPrimaryKeyConstraint('layer_diff_ids_pk', ['blob_digest', 'diff_id'])
+          .execute();
+        await db.schema.createIndex('layer_diff_ids_diff_id').on('layer_diff_ids').column('diff_id').execute();
+      },
+    },
+  };
+}
+
+export function migrationProvider(dialect: DialectName): MigrationProvider {
+  return { getMigrations: async () => migrations(dialect) };
+}

@@ -1,0 +1,76 @@
+// The database schema as Kysely types: one interface per table.
+import type { Generated } from 'kysely';
+
+export interface RepositoriesTable {
+  id: Generated<number>;
+  name: string;
+  latest_version: number;
+  created_at: number;
+}
+
+export interface RepositoryVersionsTable {
+  repository_id: number;
+  number: number;
+  created_at: number;
+  /** content units added and removed by this version, against the one before */
+  added: number;
+  removed: number;
+}
+
+/**
+ * Membership of content units in repository versions, as ranges: a row is in every version v with
+ * version_added <= v < version_removed (or version_removed null: still in the latest version).
+ * kind: 'blob' | 'manifest' (key = digest) or 'tag' (key = tag name, value = manifest digest).
+ */
+export interface RepositoryContentTable {
+  repository_id: number;
+  kind: ContentKind;
+  key: string;
+  value: string | null;
+  version_added: number;
+  version_removed: number | null;
+}
+
+export type ContentKind = 'blob' | 'manifest' | 'tag';
+
+export interface BlobsTable {
+  digest: string;
+  size: number;
+  created_at: number;
+}
+
+export interface ManifestsTable {
+  digest: string;
+  media_type: string;
+  size: number;
+  artifact_type: string | null;
+  subject: string | null;
+  config_digest: string | null;
+  created_at: number;
+}
+
+/** What a manifest refers to: kind 'blob' (config, layers), 'manifest' (index children) or 'foreign' (not stored). */
+export interface ManifestReferencesTable {
+  manifest_digest: string;
+  digest: string;
+  kind: 'blob' | 'manifest' | 'foreign';
+}
+
+/** The uncompressed digest (diff ID) of a stored layer, learned from image configs. */
+export interface LayerDiffIdsTable {
+  blob_digest: string;
+  diff_id: string;
+  /** the layer's media type where it was seen (its compression) and its size */
+  media_type: string;
+  size: number;
+}
+
+export interface Database {
+  repositories: RepositoriesTable;
+  repository_versions: RepositoryVersionsTable;
+  repository_content: RepositoryContentTable;
+  blobs: BlobsTable;
+  manifests: ManifestsTable;
+  manifest_references: ManifestReferencesTable;
+  layer_diff_ids: LayerDiffIdsTable;
+}

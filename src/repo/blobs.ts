@@ -1,0 +1,39 @@
+// Receiving blob bytes: stream through sha256 into a temporary object, then move into the content-addressed place.
+import { Transform, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { Sha256Counter, type Digest } from '../core/digest.js';
+import { Keys, type BlobStore } from '../storage/blob-store.js';
+
+export interface Received {
+  digest: Digest;
+  size: number;
+}
+
+/** Streams `source` into the store at `key`, hashing as it goes. On any error the partial object is deleted. */
+export async function receive(
+  store: BlobStore,
+  key: string,
+  source: Readable | AsyncIterable<Buffer> | Iterable<Buffer>,
+): Promise<Received> {
+  const counter = new Sha256Counter();
+  const hashing = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      counter.update(chunk);
+      cb(null, chunk);
+    },
+  });
+  const sink = await store.writer(key);
+  try {
+    await pipeline(source, hashing, sink);
+  } catch (e) {
+    sink.destroy();
+    await store.delete(key);
+    throw e;
+  }
+  return { digest: counter.digest(), size: counter.size };
+}
+
+/** Moves a verified temporary object to its content address. */
+export async function promote(store: BlobStore, tempKey: string, digest: Digest): Promise<void> {
+  await store.move(tempKey, Keys.blob(digest));
+}

@@ -1,0 +1,150 @@
+// What a repository's latest version holds, as the registry asks it: blobs, manifests, tags.
+import type { Kysely } from 'kysely';
+import type { Database } from '../db/schema.js';
+import type { Digest } from '../core/digest.js';
+import type { Readable } from 'node:stream';
+import { BerthError } from '../core/errors.js';
+import { Keys, type BlobStore, type ByteRange } from '../storage/blob-store.js';
+import type { Reference } from '../core/references.js';
+
+export interface ManifestRecord {
+  digest: Digest;
+  mediaType: string;
+  size: number;
+}
+
+type Db = Kysely<Database>;
+
+/** Current (latest-version) content rows of one repository, by name. */
+function current(db: Db, name: string) {
+  return db
+    .selectFrom('repository_content as c')
+    .innerJoin('repositories as r', 'r.id', 'c.repository_id')
+    .where('r.name', '=', name)
+    .where('c.version_removed', 'is', null);
+}
+
+export interface OpenedBlob {
+  size: number;
+  /** the range served, when one was asked for */
+  range?: ByteRange;
+  stream?: Readable;
+}
+
+export class RepositoryContent {
+  constructor(
+    private readonly db: Db,
+    private readonly store: BlobStore,
+  ) {}
+
+  /**
+   * A blob of the repository: its size and, unless only `head` is wanted, a stream of it (or of a range, which
+   * `rangeOf` works out from the size). Foreign layers are never stored, so they answer BLOB_UNKNOWN here too.
+   */
+  async openBlob(
+    name: string,
+    digest: Digest,
+    opts: { head?: boolean; rangeOf?: (size: number) => ByteRange | undefined } = {},
+  ): Promise<OpenedBlob> {
+    const size = await this.blobSize(name, digest);
+    if (size === undefined) {
+      await this.requireRepository(name);
+      throw new BerthError('BLOB_UNKNOWN', `repository ${name} has no blob ${digest}`, { digest });
+    }
+    const range = opts.rangeOf?.(size);
+    if (opts.head) return { size, range };
+    return { size, range, stream: await this.store.reader(Keys.blob(digest), range) };
+  }
+
+  /** A manifest of the repository by tag or digest, with its exact bytes. */
+  async readManifest(name: string, ref: Reference, opts: { head?: boolean } = {}): Promise<ManifestRecord & { bytes?: Buffer }> {
+    const rec = ref.kind === 'tag' ? await this.manifestByTag(name, ref.tag) : await this.manifestByDigest(name, ref.digest);
+    if (!rec) {
+      await this.requireRepository(name);
+      const what = ref.kind === 'tag' ? `tag ${ref.tag}` : `manifest ${ref.digest}`;
+      throw new BerthError('MANIFEST_UNKNOWN', `repository ${name} has no ${what}`);
+    }
+    if (opts.head) return rec;
+    const chunks: Buffer[] = [];
+    for await (const c of await this.store.reader(Keys.blob(rec.digest))) chunks.push(c as Buffer);
+    return { ...rec, bytes: Buffer.concat(chunks) };
+  }
+
+  async exists(name: string): Promise<boolean> {
+    const r = await this.db.selectFrom('repositories').select('id').where('name', '=', name).executeTakeFirst();
+    return r !== undefined;
+  }
+
+  async requireRepository(name: string): Promise<void> {
+    if (!(await this.exists(name))) throw new BerthError('NAME_UNKNOWN', `repository ${name} does not exist`);
+  }
+
+  /**
+   * The size of a blob if the repository's latest version holds it (as a blob, or a manifest's bytes).
+   * Other repositories holding the same bytes do not count: holding them is the proof of ownership.
+   */
+  async blobSize(name: string, digest: Digest): Promise<number | undefined> {
+    const row = await current(this.db, name)
+      .innerJoin('blobs as b', 'b.digest', 'c.key')
+      .select('b.size')
+      .where('c.kind', 'in', ['blob', 'manifest'])
+      .where('c.key', '=', digest)
+      .executeTakeFirst();
+    return row?.size;
+  }
+
+  async manifestByDigest(name: string, digest: Digest): Promise<ManifestRecord | undefined> {
+    const row = await current(this.db, name)
+      .innerJoin('manifests as m', 'm.digest', 'c.key')
+      .select(['m.digest', 'm.media_type', 'm.size'])
+      .where('c.kind', '=', 'manifest')
+      .where('c.key', '=', digest)
+      .executeTakeFirst();
+    return row && { digest: row.digest as Digest, mediaType: row.media_type, size: row.size };
+  }
+
+  async manifestByTag(name: string, tag: string): Promise<ManifestRecord | undefined> {
+    const row = await current(this.db, name)
+      .innerJoin('manifests as m', 'm.digest', 'c.value')
+      .select(['m.digest', 'm.media_type', 'm.size'])
+      .where('c.kind', '=', 'tag')
+      .where('c.key', '=', tag)
+      .executeTakeFirst();
+    return row && { digest: row.digest as Digest, mediaType: row.media_type, size: row.size };
+  }
+
+  /** Tags in lexical order, after `last`, at most `n`. */
+  async tags(name: string, opts: { n?: number; last?: string } = {}): Promise<string[]> {
+    let q = current(this.db, name).select('c.key').where('c.kind', '=', 'tag').orderBy('c.key');
+    if (opts.last !== undefined) q = q.where('c.key', '>', opts.last);
+    if (opts.n !== undefined) q = q.limit(opts.n);
+    return (await q.execute()).map((r) => r.key);
+  }
+
+  /**
+   * Of `digests`, those the repository's latest version holds as a blob, or as the diff ID of a layer blob it
+   * holds. Used by clients to leave out of an archive what the destination already has.
+   */
+  async presentBlobs(name: string, digests: string[]): Promise<string[]> {
+    const present = new Set<string>();
+    for (let i = 0; i < digests.length; i += 500) {
+      const part = digests.slice(i, i + 500);
+      for (const r of await current(this.db, name)
+        .select('c.key')
+        .where('c.kind', '=', 'blob')
+        .where('c.key', 'in', part)
+        .execute()) {
+        present.add(r.key);
+      }
+      for (const r of await current(this.db, name)
+        .innerJoin('layer_diff_ids as l', 'l.blob_digest', 'c.key')
+        .select('l.diff_id')
+        .where('c.kind', '=', 'blob')
+        .where('l.diff_id', 'in', part)
+        .execute()) {
+        present.add(r.diff_id);
+      }
+    }
+    return digests.filter((d) => present.has(d));
+  }
+}

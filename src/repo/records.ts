@@ -1,0 +1,73 @@
+// Global records of stored content (blobs, manifests, what a manifest refers to, layer diff IDs), written in a version's transaction.
+import type { Transaction } from 'kysely';
+import type { Database } from '../db/schema.js';
+import type { Digest } from '../core/digest.js';
+import type { ParsedManifest } from '../core/manifests.js';
+import { isForeignLayer } from '../core/media-types.js';
+
+type Trx = Transaction<Database>;
+
+/** Records blobs whose bytes are in the store at their content address. Existing rows are kept. */
+export async function recordBlobs(trx: Trx, blobs: { digest: Digest; size: number }[]): Promise<void> {
+  const now = Date.now();
+  const unique = [...new Map(blobs.map((b) => [b.digest, b])).values()];
+  for (let i = 0; i < unique.length; i += 500) {
+    await trx
+      .insertInto('blobs')
+      .values(unique.slice(i, i + 500).map((b) => ({ digest: b.digest, size: b.size, created_at: now })))
+      .onConflict((oc) => oc.column('digest').doNothing())
+      .execute();
+  }
+}
+
+export interface ManifestToRecord {
+  digest: Digest;
+  size: number;
+  parsed: ParsedManifest;
+  /** for image manifests: the config's rootfs.diff_ids, aligned with layers */
+  diffIds?: Digest[];
+}
+
+/** Records a manifest (whose bytes are a stored blob), its references and its layers' diff IDs. */
+export async function recordManifest(trx: Trx, m: ManifestToRecord): Promise<void> {
+  const p = m.parsed;
+  await recordBlobs(trx, [{ digest: m.digest, size: m.size }]);
+  await trx
+    .insertInto('manifests')
+    .values({
+      digest: m.digest,
+      media_type: p.mediaType,
+      size: m.size,
+      artifact_type: p.artifactType ?? (p.config && p.config.mediaType) ?? null,
+      subject: p.subject?.digest ?? null,
+      config_digest: p.config?.digest ?? null,
+      created_at: Date.now(),
+    })
+    .onConflict((oc) => oc.column('digest').doNothing())
+    .execute();
+  const refs = new Map<string, { manifest_digest: string; digest: string; kind: 'blob' | 'manifest' | 'foreign' }>();
+  const add = (digest: string, kind: 'blob' | 'manifest' | 'foreign') =>
+    refs.set(`${kind}:${digest}`, { manifest_digest: m.digest, digest, kind });
+  if (p.config) add(p.config.digest, 'blob');
+  for (const l of p.layers) add(l.digest, isForeignLayer(l.mediaType) ? 'foreign' : 'blob');
+  for (const c of p.manifests) add(c.digest, 'manifest');
+  if (refs.size > 0) {
+    await trx
+      .insertInto('manifest_references')
+      .values([...refs.values()])
+      .onConflict((oc) => oc.columns(['manifest_digest', 'digest', 'kind']).doNothing())
+      .execute();
+  }
+  if (m.diffIds && m.diffIds.length === p.layers.length) {
+    const rows = p.layers
+      .map((l, i) => ({ blob_digest: l.digest, diff_id: m.diffIds![i]!, media_type: l.mediaType, size: l.size }))
+      .filter((r) => !isForeignLayer(r.media_type));
+    if (rows.length > 0) {
+      await trx
+        .insertInto('layer_diff_ids')
+        .values(rows)
+        .onConflict((oc) => oc.columns(['blob_digest', 'diff_id']).doNothing())
+        .execute();
+    }
+  }
+}

@@ -1,0 +1,133 @@
+// Repository versions: one transaction turns a list of content changes into version N+1.
+import type { Kysely, Transaction } from 'kysely';
+import type { ContentKind, Database } from '../db/schema.js';
+import { BerthError } from '../core/errors.js';
+
+export type ContentChange =
+  | { op: 'add'; kind: 'blob' | 'manifest'; digest: string }
+  | { op: 'add'; kind: 'tag'; tag: string; digest: string }
+  | { op: 'remove'; kind: ContentKind; key: string };
+
+export interface CommittedVersion {
+  repositoryId: number;
+  number: number;
+  added: number;
+  removed: number;
+}
+
+export interface VersionContext {
+  trx: Transaction<Database>;
+  repositoryId: number;
+  /** the version being made; the latest committed one is number - 1 */
+  number: number;
+}
+
+const BATCH = 500;
+
+/**
+ * Makes one new version of repository `name` in one transaction: takes the repository's row lock (bumping
+ * latest_version first, so concurrent writers queue here rather than interleave), lets `build` check
+ * its preconditions against the locked latest version and return the changes, applies them as range rows and
+ * records the version. Anything `build` throws rolls the whole version back.
+ */
+export async function commitVersion(
+  db: Kysely<Database>,
+  name: string,
+  opts: { create: boolean },
+  build: (ctx: VersionContext) => Promise<ContentChange[]>,
+): Promise<CommittedVersion> {
+  return db.transaction().execute(async (trx) => {
+    const now = Date.now();
+    if (opts.create) {
+      const created = await trx
+        .insertInto('repositories')
+        .values({ name, latest_version: 0, created_at: now })
+        .onConflict((oc) => oc.column('name').doNothing())
+        .returning('id')
+        .executeTakeFirst();
+      if (created) {
+        await trx
+          .insertInto('repository_versions')
+          .values({ repository_id: created.id, number: 0, created_at: now, added: 0, removed: 0 })
+          .execute();
+      }
+    }
+    const repo = await trx
+      .updateTable('repositories')
+      .set((eb) => ({ latest_version: eb('latest_version', '+', 1) }))
+      .where('name', '=', name)
+      .returning(['id', 'latest_version'])
+      .executeTakeFirst();
+    if (!repo) throw new BerthError('NAME_UNKNOWN', `repository ${name} does not exist`);
+    const ctx: VersionContext = { trx, repositoryId: repo.id, number: repo.latest_version };
+    const changes = await build(ctx);
+    const counts = await applyChanges(ctx, changes);
+    await trx
+      .insertInto('repository_versions')
+      .values({ repository_id: repo.id, number: ctx.number, created_at: now, ...counts })
+      .execute();
+    return { repositoryId: repo.id, number: ctx.number, ...counts };
+  });
+}
+
+async function applyChanges(ctx: VersionContext, changes: ContentChange[]): Promise<{ added: number; removed: number }> {
+  const { trx, repositoryId, number } = ctx;
+  let added = 0;
+  let removed = 0;
+  // Later changes to the same unit win; a unit is touched at most once per version.
+  const byUnit = new Map<string, ContentChange>();
+  for (const c of changes) {
+    const key = c.op === 'add' ? (c.kind === 'tag' ? c.tag : c.digest) : c.key;
+    byUnit.set(`${c.kind}\u0000${key}`, c);
+  }
+  const adds: { kind: ContentKind; key: string; value: string | null }[] = [];
+  const removes: { kind: ContentKind; key: string }[] = [];
+  for (const c of byUnit.values()) {
+    if (c.op === 'remove') removes.push({ kind: c.kind, key: c.key });
+    else if (c.kind === 'tag') adds.push({ kind: 'tag', key: c.tag, value: c.digest });
+    else adds.push({ kind: c.kind, key: c.digest, value: null });
+  }
+  // A tag that points elsewhere now is removed, then added again with its new target.
+  for (const a of adds) {
+    if (a.kind !== 'tag') continue;
+    const r = await trx
+      .updateTable('repository_content')
+      .set({ version_removed: number })
+      .where('repository_id', '=', repositoryId)
+      .where('kind', '=', 'tag')
+      .where('key', '=', a.key)
+      .where('version_removed', 'is', null)
+      .where('value', '!=', a.value)
+      .executeTakeFirst();
+    removed += Number(r.numUpdatedRows);
+  }
+  for (const r of removes) {
+    const res = await trx
+      .updateTable('repository_content')
+      .set({ version_removed: number })
+      .where('repository_id', '=', repositoryId)
+      .where('kind', '=', r.kind)
+      .where('key', '=', r.key)
+      .where('version_removed', 'is', null)
+      .executeTakeFirst();
+    removed += Number(res.numUpdatedRows);
+  }
+  // Create-if-absent through the partial unique index: what is already current is a conflict, skipped.
+  for (let i = 0; i < adds.length; i += BATCH) {
+    const rows = adds.slice(i, i + BATCH).map((a) => ({
+      repository_id: repositoryId,
+      kind: a.kind,
+      key: a.key,
+      value: a.value,
+      version_added: number,
+      version_removed: null,
+    }));
+    const res = await trx
+      .insertInto('repository_content')
+      .values(rows)
+      .onConflict((oc) => oc.columns(['repository_id', 'kind', 'key']).where('version_removed', 'is', null).doNothing())
+      .executeTakeFirst();
+    added += Number(res.numInsertedOrUpdatedRows ?? 0);
+  }
+  return { added, removed };
+}

@@ -1,0 +1,52 @@
+// Builds the HTTP server of a berth instance, and starts one from the command line's options.
+import Fastify, { type FastifyInstance } from 'fastify';
+import { openBerth, type Berth } from './app.js';
+import { installErrorHandling } from './http/errors.js';
+import { mountRegistry } from './registry/routes.js';
+import { mountApi } from './api/routes.js';
+
+export interface ServerOptions {
+  logLevel?: string;
+}
+
+export function buildServer(berth: Berth, opts: ServerOptions = {}): FastifyInstance {
+  const app = Fastify({
+    logger: { level: opts.logLevel ?? process.env.BERTH_LOG_LEVEL ?? 'info' },
+    // Archives and blobs are streamed by the handlers; only small JSON bodies are parsed here.
+    bodyLimit: 1024 * 1024,
+    requestTimeout: 0,
+    return503OnClosing: true,
+  });
+  app.addContentTypeParser('*', (_req, _payload, done) => done(null));
+  installErrorHandling(app);
+  mountRegistry(app, berth);
+  mountApi(app, berth);
+  app.addHook('onClose', async () => berth.close());
+  return app;
+}
+
+function splitListen(listen: string): { host: string; port: number } {
+  const i = listen.lastIndexOf(':');
+  if (i < 0) throw new Error(`--listen must be HOST:PORT, got "${listen}"`);
+  const host = listen.slice(0, i).replace(/^\[|\]$/g, '');
+  const port = Number(listen.slice(i + 1));
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`invalid port in --listen "${listen}"`);
+  return { host, port };
+}
+
+/** Opens the instance and listens. `listen` defaults to 127.0.0.1:5000, `data` to ./berth-data. */
+export async function startServer(opts: {
+  listen?: string;
+  data?: string;
+  database?: string;
+  logLevel?: string;
+}): Promise<{ url: string; close(): Promise<void>; app: FastifyInstance }> {
+  const berth = await openBerth({ data: opts.data ?? './berth-data', database: opts.database });
+  const app = buildServer(berth, { logLevel: opts.logLevel });
+  const { host, port } = splitListen(opts.listen ?? '127.0.0.1:5000');
+  await app.listen({ host, port });
+  const addr = app.server.address();
+  const actualPort = typeof addr === 'object' && addr ? addr.port : port;
+  const shownHost = host.includes(':') ? `[${host}]` : host;
+  return { url: `http://${shownHost}:${actualPort}`, close: () => app.close(), app };
+}

@@ -1,0 +1,93 @@
+// The filesystem BlobStore: objects are files under a root folder; writes go to a temporary name first.
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
+import { dirname, join, relative, sep } from 'node:path';
+import type { Readable, Writable } from 'node:stream';
+import { randomUUID } from 'node:crypto';
+import { StoreNotFoundError, type BlobStore, type ByteRange, type StoreStat } from './blob-store.js';
+
+const isNotFound = (e: unknown): boolean => (e as NodeJS.ErrnoException)?.code === 'ENOENT';
+
+export class FsBlobStore implements BlobStore {
+  constructor(readonly root: string) {}
+
+  private path(key: string): string {
+    if (key.split('/').some((p) => p === '..' || p === '')) throw new Error(`bad store key ${key}`);
+    return join(this.root, ...key.split('/'));
+  }
+
+  async stat(key: string): Promise<StoreStat | null> {
+    try {
+      const s = await stat(this.path(key));
+      return s.isFile() ? { size: s.size, modifiedAt: s.mtime } : null;
+    } catch (e) {
+      if (isNotFound(e)) return null;
+      throw e;
+    }
+  }
+
+  async reader(key: string, range?: ByteRange): Promise<Readable> {
+    const path = this.path(key);
+    // Open first so that a missing file is reported here, not as a stream error after headers went out.
+    const stream = createReadStream(path, range ? { start: range.start, end: range.end } : {});
+    await new Promise<void>((resolve, reject) => {
+      stream.once('open', () => resolve());
+      stream.once('error', (e) => reject(isNotFound(e) ? new StoreNotFoundError(key) : e));
+    });
+    return stream;
+  }
+
+  async writer(key: string): Promise<Writable> {
+    const path = this.path(key);
+    await mkdir(dirname(path), { recursive: true });
+    return createWriteStream(path);
+  }
+
+  async move(from: string, to: string): Promise<void> {
+    const dest = this.path(to);
+    await mkdir(dirname(dest), { recursive: true });
+    try {
+      await rename(this.path(from), dest);
+    } catch (e) {
+      if (isNotFound(e)) throw new StoreNotFoundError(from);
+      throw e;
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    try {
+      await unlink(this.path(key));
+    } catch (e) {
+      if (!isNotFound(e)) throw e;
+    }
+  }
+
+  async deletePrefix(prefix: string): Promise<void> {
+    const p = prefix.replace(/\/+$/, '');
+    await rm(this.path(p), { recursive: true, force: true });
+  }
+
+  async *list(prefix: string): AsyncIterable<string> {
+    const start = this.path(prefix.replace(/\/+$/, '') || '.');
+    const walk = async function* (dir: string, root: string): AsyncIterable<string> {
+      let entries;
+      try {
+        entries = await readdir(dir, { withFileTypes: true });
+      } catch (e) {
+        if (isNotFound(e)) return;
+        throw e;
+      }
+      for (const ent of entries) {
+        const full = join(dir, ent.name);
+        if (ent.isDirectory()) yield* walk(full, root);
+        else if (ent.isFile()) yield relative(root, full).split(sep).join('/');
+      }
+    };
+    yield* walk(start, this.root);
+  }
+
+  /** A key no one else will use, for temporary objects. */
+  static uniqueId(): string {
+    return randomUUID();
+  }
+}

@@ -1,0 +1,70 @@
+// Starts berth in this process on a free loopback port, on a fresh data folder and the test database backend.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { request } from 'node:http';
+import { createReadStream } from 'node:fs';
+import type { Readable } from 'node:stream';
+import { openBerth, type Berth } from '../../src/app.js';
+import { buildServer } from '../../src/server.js';
+import { testDatabaseUrl } from './backend.js';
+
+export interface TestServer {
+  url: string;
+  berth: Berth;
+  data: string;
+  close(): Promise<void>;
+}
+
+export async function startTestServer(label = 'berth'): Promise<TestServer> {
+  const data = mkdtempSync(join(tmpdir(), `${label}-`));
+  const berth = await openBerth({ data, database: await testDatabaseUrl(label) });
+  const app = buildServer(berth, { logLevel: process.env.BERTH_TEST_LOG ?? 'silent' });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const addr = app.server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : 0;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    berth,
+    data,
+    close: async () => {
+      await app.close();
+      rmSync(data, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface HttpResult {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Buffer;
+  json<T = any>(): T; // eslint-disable-line @typescript-eslint/no-explicit-any
+}
+
+/** One HTTP request with a streamed body (a file path, a stream or bytes); collects the answer. */
+export function http(
+  method: string,
+  url: string,
+  body?: { file: string } | Readable | Buffer | string,
+  headers: Record<string, string> = {},
+): Promise<HttpResult> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method, headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const b = Buffer.concat(chunks);
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: b, json: () => JSON.parse(b.toString('utf8')) });
+      });
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    if (body === undefined) req.end();
+    else if (Buffer.isBuffer(body) || typeof body === 'string') req.end(body);
+    else if ('file' in body) createReadStream(body.file).pipe(req);
+    else (body as Readable).pipe(req);
+  });
+}
+
+export const FIXTURES = join(import.meta.dirname, '..', '..', '..', 'shared', 'fixtures');
+export const fixture = (name: string): string => join(FIXTURES, name);
