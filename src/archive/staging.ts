@@ -1,6 +1,5 @@
 // Receiving an archive: the tar (plain or gzip) streams entry by entry into temporary objects, hashed on the way.
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { PassThrough, type Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { randomUUID } from 'node:crypto';
 import { posix } from 'node:path';
@@ -50,45 +49,66 @@ export function resolveLinkTarget(linkName: string, target: string, symbolic: bo
   return normal.replace(/^\.\//, '').replace(/\/$/, '');
 }
 
-/** Yields the body bytes, un-gzipped when they start with the gzip magic number. */
-async function tarBytes(body: Readable): Promise<Readable> {
-  const it = body[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
-  const head: Buffer[] = [];
-  let length = 0;
-  let ended = false;
-  while (length < 2) {
-    const r = await it.next();
-    if (r.done) {
-      ended = true;
-      break;
-    }
-    const chunk = Buffer.isBuffer(r.value) ? r.value : Buffer.from(r.value);
-    head.push(chunk);
-    length += chunk.length;
+/**
+ * Resolves with the first `n` bytes of `body` (fewer if it ends sooner), leaving them unread in the stream, so
+ * that the body can still be piped whole. The body itself is never destroyed here: a refused upload must still
+ * be answered.
+ */
+function peek(body: Readable, n: number): Promise<{ head: Buffer; ended: boolean }> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let length = 0;
+    const done = (ended: boolean) => {
+      body.off('data', onData);
+      body.off('end', onEnd);
+      body.off('error', onError);
+      body.pause();
+      const all = Buffer.concat(chunks);
+      if (!ended && all.length > 0) body.unshift(all);
+      resolve({ head: all.subarray(0, n), ended });
+    };
+    const onData = (c: Buffer) => {
+      chunks.push(c);
+      length += c.length;
+      if (length >= n) done(false);
+    };
+    const onEnd = () => done(true);
+    const onError = (e: Error) => {
+      body.off('data', onData);
+      body.off('end', onEnd);
+      reject(e);
+    };
+    body.on('data', onData);
+    body.once('end', onEnd);
+    body.once('error', onError);
+  });
+}
+
+/** Pipes the body into the tar extractor, through gunzip when it starts with the gzip magic number. */
+async function feed(body: Readable, extract: tar.Extract): Promise<void> {
+  const { head, ended } = await peek(body, 512);
+  if (head.length === 0) throw archiveError('the request body is empty: send a tar archive (plain or gzip-compressed)');
+  const gzip = head[0] === 0x1f && head[1] === 0x8b;
+  if (ended && !gzip && head.length < 512) throw archiveError('the request body is not a tar archive (plain or gzip-compressed)');
+  if (ended) {
+    // the whole body was smaller than one tar block and is already read
+    const rest = gzip ? createGunzip() : new PassThrough();
+    rest.on('error', (e) => extract.destroy(e));
+    rest.pipe(extract);
+    rest.end(head);
+    return;
   }
-  const first = Buffer.concat(head);
-  if (first.length === 0) throw archiveError('the request body is empty: send a tar archive (plain or gzip-compressed)');
-  async function* rest(): AsyncGenerator<Buffer> {
-    try {
-      yield first;
-      if (ended) return;
-      for (;;) {
-        const r = await it.next();
-        if (r.done) return;
-        yield r.value;
-      }
-    } finally {
-      await it.return?.();
-    }
-  }
-  const raw = Readable.from(rest(), { objectMode: false });
-  if (first[0] === 0x1f && first[1] === 0x8b) {
+  const fail = (e: Error) => extract.destroy(e);
+  body.once('error', fail);
+  body.once('aborted', () => fail(Object.assign(new Error('aborted'), { code: 'ECONNRESET' })));
+  if (gzip) {
     const gunzip = createGunzip();
-    raw.on('error', (e) => gunzip.destroy(e));
-    raw.pipe(gunzip);
-    return gunzip;
+    gunzip.once('error', fail);
+    body.pipe(gunzip).pipe(extract);
+  } else {
+    body.pipe(extract);
   }
-  return raw;
+  body.resume();
 }
 
 function tarError(e: unknown, entries: number): BerthError {
@@ -98,7 +118,7 @@ function tarError(e: unknown, entries: number): BerthError {
   if (code === 'Z_DATA_ERROR' || code === 'Z_BUF_ERROR' || /unexpected end of file/i.test(msg)) {
     return archiveError(`the gzip stream is corrupt or truncated: ${msg}`);
   }
-  if (/unexpected end of data/i.test(msg)) {
+  if (/unexpected end of data/i.test(msg) || code === 'STREAM_DESTROYED') {
     return archiveError(`the archive is truncated: it ends in the middle of an entry (after ${entries} complete entries)`);
   }
   if (/invalid tar header/i.test(msg)) {
@@ -117,13 +137,11 @@ function tarError(e: unknown, entries: number): BerthError {
 export async function stageArchive(store: BlobStore, body: Readable): Promise<StagedArchive> {
   const staged: StagedArchive = { id: randomUUID(), files: new Map(), links: new Map() };
   let count = 0;
+  const extract = tar.extract();
   try {
-    const bytes = await tarBytes(body).catch((e) => {
+    await feed(body, extract).catch((e) => {
       throw tarError(e, 0);
     });
-    const extract = tar.extract();
-    const feeding = pipeline(bytes, extract);
-    feeding.catch(() => undefined); // reported through the entry loop below
     try {
       for await (const entry of extract) {
         const h = entry.header;
@@ -159,15 +177,14 @@ export async function stageArchive(store: BlobStore, body: Readable): Promise<St
         }
       }
     } catch (e) {
-      extract.destroy();
       throw tarError(e, count);
     }
-    await feeding.catch((e) => {
-      throw tarError(e, count);
-    });
     return staged;
   } catch (e) {
-    body.destroy();
+    // Stop reading: what is left of the body is drained and dropped, so that the refusal can still be answered.
+    body.unpipe();
+    extract.destroy();
+    body.resume();
     await discardStaged(store, staged);
     throw e;
   }

@@ -25,10 +25,11 @@ export const isPostgresUrl = (url: string): boolean => /^postgres(ql)?:\/\//.tes
 export async function openDatabase(url: string, opts: { poolSize?: number } = {}): Promise<Db> {
   let kysely: Kysely<Database>;
   let dialect: DialectName;
+  let schema: string | null = null;
   if (isPostgresUrl(url)) {
     dialect = 'postgres';
     const u = new URL(url);
-    const schema = u.searchParams.get('schema');
+    schema = u.searchParams.get('schema');
     u.searchParams.delete('schema');
     if (schema !== null && !/^[a-z_][a-z0-9_]*$/.test(schema)) throw new Error(`invalid schema name ${schema}`);
     if (schema) {
@@ -57,7 +58,12 @@ export async function openDatabase(url: string, opts: { poolSize?: number } = {}
     database.pragma('foreign_keys = ON');
     kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
   }
-  const migrator = new Migrator({ db: kysely, provider: migrationProvider(dialect) });
+  // With a schema of its own, the migrator's bookkeeping tables live in it too (not in whichever schema has them).
+  const migrator = new Migrator({
+    db: kysely,
+    provider: migrationProvider(dialect),
+    ...(schema ? { migrationTableSchema: schema } : {}),
+  });
   const { error } = await migrator.migrateToLatest();
   if (error) {
     await kysely.destroy();

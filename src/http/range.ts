@@ -5,7 +5,13 @@ import type { ByteRange } from '../storage/blob-store.js';
 /** Returns the inclusive range asked for, or undefined for no (or an ignorable) Range header. */
 export function parseRange(header: string | undefined, size: number): ByteRange | undefined {
   if (header === undefined) return undefined;
-  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  const spec = header.trim();
+  // RFC 9110 §14.2: a range unit the server does not understand MUST be ignored (the whole blob is sent).
+  const unit = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+)=/.exec(spec);
+  if (unit && unit[1]!.toLowerCase() !== 'bytes') return undefined;
+  // Several ranges are valid HTTP; a server may ignore the header rather than answer multipart (§14.2).
+  if (unit && spec.includes(',')) return undefined;
+  const m = /^bytes=(\d*)-(\d*)$/i.exec(spec);
   if (!m || (m[1] === '' && m[2] === '')) {
     throw new BerthError('RANGE_INVALID', `the Range header "${header}" is not one range of bytes (bytes=START-END)`, { size });
   }

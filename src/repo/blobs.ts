@@ -1,5 +1,5 @@
 // Receiving blob bytes: stream through sha256 into a temporary object, then move into the content-addressed place.
-import { Transform, type Readable } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Sha256Counter, type Digest } from '../core/digest.js';
 import { Keys, type BlobStore } from '../storage/blob-store.js';
@@ -23,8 +23,10 @@ export async function receive(
     },
   });
   const sink = await store.writer(key);
+  // Streams of other libraries (tar-stream's entries) are read through their async iterator.
+  const input = source instanceof Readable || Array.isArray(source) ? source : Readable.from(source);
   try {
-    await pipeline(source, hashing, sink);
+    await pipeline(input, hashing, sink);
   } catch (e) {
     sink.destroy();
     await store.delete(key);

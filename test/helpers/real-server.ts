@@ -1,0 +1,84 @@
+// Starts the real `berth serve` (the built bin) as a child process on a free port, and runs real clients.
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { testDatabaseUrl } from './backend.js';
+
+export const ROOT = join(import.meta.dirname, '..', '..');
+export const BIN = join(ROOT, 'bin', 'berth.js');
+
+export interface RealServer {
+  url: string;
+  hostPort: string;
+  data: string;
+  child: ChildProcess;
+  output: () => string;
+  stop(signal?: NodeJS.Signals): Promise<void>;
+}
+
+export async function startRealServer(label = 'e2e', opts: { data?: string; database?: string } = {}): Promise<RealServer> {
+  const data = opts.data ?? mkdtempSync(join(tmpdir(), `${label}-`));
+  const database = opts.database ?? (await testDatabaseUrl(label));
+  const child = spawn(process.execPath, [BIN, 'serve', '--listen', '127.0.0.1:0', '--data', data, '--database', database], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, BERTH_LOG_LEVEL: process.env.BERTH_TEST_LOG ?? 'warn' },
+  });
+  let out = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`berth serve did not start in 30 s:\n${out}`)), 30_000);
+    const onData = (b: Buffer) => {
+      out += b.toString();
+      const m = /berth listening on (\S+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]!);
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', (b: Buffer) => (out += b.toString()));
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`berth serve exited with ${code}:\n${out}`));
+    });
+  });
+  return {
+    url,
+    hostPort: url.replace(/^https?:\/\//, ''),
+    data,
+    child,
+    output: () => out,
+    stop: async (signal: NodeJS.Signals = 'SIGTERM') => {
+      if (child.exitCode === null) {
+        const exited = new Promise((r) => child.once('exit', r));
+        child.kill(signal);
+        await exited;
+      }
+      if (!opts.data) rmSync(data, { recursive: true, force: true });
+    },
+  };
+}
+
+const exec = promisify(execFile);
+
+/** Runs a command; resolves with stdout, rejects with its stderr in the message. */
+export async function run(
+  cmd: string,
+  args: string[],
+  opts: { env?: NodeJS.ProcessEnv; encoding?: 'buffer' } = {},
+): Promise<string | Buffer> {
+  try {
+    const r = await exec(cmd, args, {
+      maxBuffer: 64 * 1024 * 1024,
+      env: opts.env ?? process.env,
+      encoding: opts.encoding ?? 'utf8',
+    });
+    return r.stdout;
+  } catch (e) {
+    const err = e as { stderr?: string; stdout?: string; code?: number };
+    throw new Error(`${cmd} ${args.join(' ')} failed (${err.code}): ${err.stderr ?? ''}${err.stdout ?? ''}`);
+  }
+}
+
+export const skopeo = async (...args: string[]): Promise<string> => (await run('skopeo', args)) as string;
