@@ -4,7 +4,7 @@ import type { Descriptor, ParsedManifest } from '../core/manifests.js';
 import { parseManifest, MAX_MANIFEST_BYTES } from '../core/manifests.js';
 import { BerthError } from '../core/errors.js';
 import type { BlobStore } from '../storage/blob-store.js';
-import { readStagedFile, type StagedArchive, type StagedFile } from './staging.js';
+import { readStagedFile, resolveFile, type StagedArchive, type StagedFile } from './staging.js';
 
 export type ArchiveFormat = 'dir' | 'docker-archive' | 'oci-archive';
 
@@ -41,14 +41,17 @@ export function archiveInvalid(message: string): never {
   throw new BerthError('ARCHIVE_INVALID', message);
 }
 
-/** Checks that every file named like a blob (by its hex digest) holds exactly those bytes. */
+/** Checks that every file or link named like a blob (by its hex digest) holds exactly those bytes. */
 export function checkBlobNames(staged: StagedArchive, hexOfName: (name: string) => string | undefined): void {
-  for (const f of staged.files.values()) {
-    const hex = hexOfName(f.name);
-    if (hex !== undefined && f.digest !== `sha256:${hex}`) {
+  for (const name of [...staged.files.keys(), ...staged.links.keys()]) {
+    const hex = hexOfName(name);
+    if (hex === undefined) continue;
+    const f = resolveFile(staged, name);
+    if (!f) archiveInvalid(`the archive's link "${name}" points to "${staged.links.get(name)}", which it does not hold`);
+    if (f.digest !== `sha256:${hex}`) {
       throw new BerthError(
         'DIGEST_INVALID',
-        `the archive's file "${f.name}" does not match its name: its content has digest ${f.digest}`,
+        `the archive's file "${name}" does not match its name: its content has digest ${f.digest}`,
       );
     }
   }

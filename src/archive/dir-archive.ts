@@ -2,7 +2,7 @@
 import type { Digest } from '../core/digest.js';
 import { hexOf, isHex64 } from '../core/digest.js';
 import type { BlobStore } from '../storage/blob-store.js';
-import { readStagedFile, type StagedArchive, type StagedFile } from './staging.js';
+import { readStagedFile, resolveFile, type StagedArchive, type StagedFile } from './staging.js';
 import { archiveInvalid, checkBlobNames, loadManifestTree, type ArchiveContents, type ArchiveManifest } from './contents.js';
 
 export async function readDirArchive(store: BlobStore, staged: StagedArchive): Promise<ArchiveContents> {
@@ -24,16 +24,16 @@ export async function readDirArchive(store: BlobStore, staged: StagedArchive): P
   checkBlobNames(staged, blobHex);
   const blob = (d: Digest): StagedFile | undefined => {
     const hex = hexOf(d);
-    if (suffix === '') return staged.files.get(hex);
-    if (suffix === '.tar') return staged.files.get(`${hex}.tar`);
-    return staged.files.get(hex) ?? staged.files.get(`${hex}.tar`);
+    if (suffix === '') return resolveFile(staged, hex);
+    if (suffix === '.tar') return resolveFile(staged, `${hex}.tar`);
+    return resolveFile(staged, hex) ?? resolveFile(staged, `${hex}.tar`);
   };
-  const manifestFile = staged.files.get('manifest.json');
+  const manifestFile = resolveFile(staged, 'manifest.json');
   if (!manifestFile) archiveInvalid('the archive has no manifest.json');
   const manifests = new Map<Digest, ArchiveManifest>();
   const absent = new Set<Digest>();
   // Instances of a multi-image dir are stored as <hex>.manifest.json.
-  const manifestOf = (d: Digest) => staged.files.get(`${hexOf(d)}.manifest.json`) ?? blob(d);
+  const manifestOf = (d: Digest) => resolveFile(staged, `${hexOf(d)}.manifest.json`) ?? blob(d);
   const root = await loadManifestTree(store, manifestFile, undefined, manifestOf, manifests, absent);
   return {
     format: 'dir',

@@ -4,7 +4,7 @@ import { hexOf, isHex64 } from '../core/digest.js';
 import { parseManifest, MAX_MANIFEST_BYTES } from '../core/manifests.js';
 import { tagOfArchiveReference } from '../core/references.js';
 import type { BlobStore } from '../storage/blob-store.js';
-import { readStagedFile, type StagedArchive } from './staging.js';
+import { readStagedFile, resolveFile, type StagedArchive } from './staging.js';
 import { archiveInvalid, checkBlobNames, loadManifestTree, type ArchiveContents, type ArchiveManifest } from './contents.js';
 
 export const REF_NAME = 'org.opencontainers.image.ref.name';
@@ -17,7 +17,7 @@ export function ociBlobHex(name: string): string | undefined {
 export async function readOciArchive(store: BlobStore, staged: StagedArchive): Promise<ArchiveContents> {
   if (!staged.files.has('oci-layout')) archiveInvalid('the archive has index.json but no oci-layout file');
   checkBlobNames(staged, ociBlobHex);
-  const blob = (d: Digest) => staged.files.get(`blobs/sha256/${hexOf(d)}`);
+  const blob = (d: Digest) => resolveFile(staged, `blobs/sha256/${hexOf(d)}`);
   const indexFile = staged.files.get('index.json')!;
   const indexBytes = await readStagedFile(store, indexFile, MAX_MANIFEST_BYTES, 'index.json');
   const index = parseManifest(indexBytes, 'application/vnd.oci.image.index.v1+json', 'index.json');

@@ -32,8 +32,13 @@ async function makeTar(entries: TarEntry[]): Promise<Buffer> {
   for (const { content, ...header } of entries) {
     await new Promise<void>((resolve, reject) => {
       const cb = (err?: Error | null) => (err ? reject(err) : resolve());
-      if (content !== undefined) pack.entry({ ...header, size: content.length }, content, cb);
-      else pack.entry(header, cb);
+      const isFile = header.type === undefined || header.type === 'file' || header.type === 'contiguous-file';
+      if (content !== undefined || isFile) {
+        const body = content ?? Buffer.alloc(0);
+        pack.entry({ ...header, size: body.length }, body, cb);
+      } else {
+        pack.entry(header, cb);
+      }
     });
   }
   pack.finalize();
@@ -123,7 +128,6 @@ describe('resolveLinkTarget', () => {
     expect(archiveError(() => resolveLinkTarget('link', '../x', true)).message).toContain('outside the archive');
     expect(archiveError(() => resolveLinkTarget('a/link', '../../x', true)).message).toContain('outside');
     expect(archiveError(() => resolveLinkTarget('a/b/link', '../../../x', true)).message).toContain('outside');
-    expect(archiveError(() => resolveLinkTarget('a/link', '..', true)).message).toContain('outside');
     expect(archiveError(() => resolveLinkTarget('a/link', '../x', false)).message).toContain('outside');
     expect(archiveError(() => resolveLinkTarget('a/link', 'b/../../x', false)).message).toContain('outside');
   });
@@ -319,7 +323,7 @@ describe('stageArchive', () => {
   });
 
   it('refuses a corrupt header that the tar parser rejects (a negative size in a pax header)', async () => {
-    const e = await refused(await makeTar([file('ok', 'x'), { name: 'bad', type: 'file', size: 0, pax: { size: '-1' } }]));
+    const e = await refused(await makeTar([file('ok', 'x'), { name: 'bad', type: 'file', pax: { size: '-1' } }]));
     expect(e.message).toContain('corrupt');
   });
 });

@@ -121,7 +121,9 @@ function tarError(e: unknown, entries: number): BerthError {
   if (/unexpected end of data/i.test(msg) || code === 'STREAM_DESTROYED') {
     return archiveError(`the archive is truncated: it ends in the middle of an entry (after ${entries} complete entries)`);
   }
-  if (/invalid tar header/i.test(msg)) {
+  // tar-stream: a bad checksum or magic is "Invalid tar header…"; a bad size (e.g. from a pax record) is
+  // "Invalid header"; an oversized pax/GNU long-name record is "Header exceeds max size".
+  if (/invalid (tar )?header|header exceeds max size/i.test(msg)) {
     return entries === 0
       ? archiveError('the request body is not a tar archive (plain or gzip-compressed)')
       : archiveError(`the archive is corrupt: an invalid tar header follows entry ${entries}`);
