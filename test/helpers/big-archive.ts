@@ -17,10 +17,11 @@ export function bigDirArchive(size: number): { stream: Readable; done: Promise<s
       chunk.writeUInt32BE(n++, 0); // every MiB differs
       hash.update(chunk);
       left -= chunk.length;
-      if (!entry.write(chunk)) await new Promise((r) => entry.once('drain', r));
+      if (!entry.write(chunk)) await new Promise<void>((r) => entry.once('drain', () => r()));
     }
-    entry.end();
-    await new Promise((r) => entry.once('finish', r));
+    const finished = new Promise<void>((r) => entry.once('finish', () => r()));
+    entry.end(undefined);
+    await finished;
     const layerDigest = `sha256:${hash.digest('hex')}`;
     // the layer went in under a temporary name; a dir archive names it by digest, so the manifest says so and
     // the file is renamed through a hard link entry
