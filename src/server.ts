@@ -30,7 +30,8 @@ function splitListen(listen: string): { host: string; port: number } {
   if (i < 0) throw new Error(`--listen must be HOST:PORT, got "${listen}"`);
   const host = listen.slice(0, i).replace(/^\[|\]$/g, '');
   const port = Number(listen.slice(i + 1));
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`invalid port in --listen "${listen}"`);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new Error(`invalid port in --listen "${listen}"`);
   return { host, port };
 }
 

@@ -10,7 +10,12 @@ function versionNumber(s: string): number {
 }
 
 export async function listRepositories(berth: Berth, { query }: RouteContext): Promise<unknown> {
-  return { repositories: await berth.repositories.list({ n: intParam(query, 'n'), last: query.get('last') ?? undefined }) };
+  return {
+    repositories: await berth.repositories.list({
+      n: intParam(query, 'n'),
+      last: query.get('last') ?? undefined,
+    }),
+  };
 }
 
 export async function showRepository(berth: Berth, { params }: RouteContext): Promise<unknown> {

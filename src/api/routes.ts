@@ -11,15 +11,27 @@ const REPO = '^/api/v1/repositories/(?<name>.+?)';
 export function apiRoutes(berth: Berth): Route[] {
   return [
     { methods: ['GET'], pattern: /^\/api\/v1\/repositories\/?$/, handler: (c) => listRepositories(berth, c) },
-    { methods: ['POST'], pattern: new RegExp(`${REPO}/-/archives$`), handler: (c) => uploadArchive(berth, c) },
-    { methods: ['POST'], pattern: new RegExp(`${REPO}/-/blobs/present$`), handler: (c) => presentBlobs(berth, c) },
+    {
+      methods: ['POST'],
+      pattern: new RegExp(`${REPO}/-/archives$`),
+      handler: (c) => uploadArchive(berth, c),
+    },
+    {
+      methods: ['POST'],
+      pattern: new RegExp(`${REPO}/-/blobs/present$`),
+      handler: (c) => presentBlobs(berth, c),
+    },
     { methods: ['GET'], pattern: new RegExp(`${REPO}/-/versions$`), handler: (c) => listVersions(berth, c) },
     {
       methods: ['GET'],
       pattern: new RegExp(`${REPO}/-/versions/(?<number>[^/]+)/diff$`),
       handler: (c) => diffVersions(berth, c),
     },
-    { methods: ['GET'], pattern: new RegExp(`${REPO}/-/versions/(?<number>[^/]+)$`), handler: (c) => showVersion(berth, c) },
+    {
+      methods: ['GET'],
+      pattern: new RegExp(`${REPO}/-/versions/(?<number>[^/]+)$`),
+      handler: (c) => showVersion(berth, c),
+    },
     { methods: ['GET'], pattern: new RegExp(`${REPO}$`), handler: (c) => showRepository(berth, c) },
   ];
 }

@@ -47,7 +47,10 @@ export function checkBlobNames(staged: StagedArchive, hexOfName: (name: string) 
     const hex = hexOfName(name);
     if (hex === undefined) continue;
     const f = resolveFile(staged, name);
-    if (!f) archiveInvalid(`the archive's link "${name}" points to "${staged.links.get(name)}", which it does not hold`);
+    if (!f)
+      archiveInvalid(
+        `the archive's link "${name}" points to "${staged.links.get(name)}", which it does not hold`,
+      );
     if (f.digest !== `sha256:${hex}`) {
       throw new BerthError(
         'DIGEST_INVALID',

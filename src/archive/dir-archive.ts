@@ -3,7 +3,13 @@ import type { Digest } from '../core/digest.js';
 import { hexOf, isHex64 } from '../core/digest.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import { readStagedFile, resolveFile, type StagedArchive, type StagedFile } from './staging.js';
-import { archiveInvalid, checkBlobNames, loadManifestTree, type ArchiveContents, type ArchiveManifest } from './contents.js';
+import {
+  archiveInvalid,
+  checkBlobNames,
+  loadManifestTree,
+  type ArchiveContents,
+  type ArchiveManifest,
+} from './contents.js';
 
 export async function readDirArchive(store: BlobStore, staged: StagedArchive): Promise<ArchiveContents> {
   const versionFile = staged.files.get('version');
@@ -11,7 +17,10 @@ export async function readDirArchive(store: BlobStore, staged: StagedArchive): P
   if (versionFile) {
     const text = (await readStagedFile(store, versionFile, 1024, 'the version file')).toString('utf8').trim();
     const m = /^Directory Transport Version: (\d+\.\d+)$/.exec(text);
-    if (!m) archiveInvalid(`the version file says "${text.slice(0, 80)}"; expected "Directory Transport Version: 1.1"`);
+    if (!m)
+      archiveInvalid(
+        `the version file says "${text.slice(0, 80)}"; expected "Directory Transport Version: 1.1"`,
+      );
     if (m[1] === '1.0') suffix = '.tar';
     else if (m[1] === '1.1') suffix = '';
     else archiveInvalid(`directory transport version ${m[1]} is not supported (1.0 and 1.1 are)`);

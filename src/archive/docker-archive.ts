@@ -1,6 +1,5 @@
 // Reads a docker-archive (`docker save`, `skopeo copy … docker-archive:`): manifest.json's Config, Layers, RepoTags.
 import { BerthError } from '../core/errors.js';
-import type { Digest } from '../core/digest.js';
 import { isHex64 } from '../core/digest.js';
 import { configDiffIds, parseJson, type Descriptor } from '../core/manifests.js';
 import { isForeignLayer } from '../core/media-types.js';
@@ -37,7 +36,11 @@ function entries(json: unknown): ManifestEntry[] {
       archiveInvalid(`manifest.json[${i}].Layers must be a list of file names`);
     }
     const tags = o.RepoTags;
-    if (tags !== undefined && tags !== null && (!Array.isArray(tags) || !tags.every((t) => typeof t === 'string'))) {
+    if (
+      tags !== undefined &&
+      tags !== null &&
+      (!Array.isArray(tags) || !tags.every((t) => typeof t === 'string'))
+    ) {
       archiveInvalid(`manifest.json[${i}].RepoTags must be a list of strings`);
     }
     return o as unknown as ManifestEntry;
@@ -53,7 +56,8 @@ export async function readDockerArchive(
   const images: DockerImage[] = [];
   for (const [i, e] of entries(parseJson(manifestJson, 'manifest.json')).entries()) {
     const config = resolveFile(staged, e.Config);
-    if (!config) archiveInvalid(`manifest.json[${i}].Config names "${e.Config}", which the archive does not hold`);
+    if (!config)
+      archiveInvalid(`manifest.json[${i}].Config names "${e.Config}", which the archive does not hold`);
     const configBytes = await readStagedFile(store, config, MAX_CONFIG_BYTES, 'an image config');
     const diffIds = configDiffIds(configBytes, `image config ${e.Config}`);
     if (diffIds.length !== e.Layers.length) {
@@ -74,7 +78,9 @@ export async function readDockerArchive(
       }
       return { diffId, file };
     });
-    const tags = (e.RepoTags ?? []).map((t) => tagOfArchiveReference(t)).filter((t): t is string => t !== undefined);
+    const tags = (e.RepoTags ?? [])
+      .map((t) => tagOfArchiveReference(t))
+      .filter((t): t is string => t !== undefined);
     images.push({ config, configBytes, layers, tags });
   }
   return {

@@ -4,7 +4,13 @@ import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema.js';
 import { BerthError } from '../core/errors.js';
 import { sha256, type Digest } from '../core/digest.js';
-import { configDiffIds, requiredBlobs, parseManifest, type Descriptor, type ParsedManifest } from '../core/manifests.js';
+import {
+  configDiffIds,
+  requiredBlobs,
+  parseManifest,
+  type Descriptor,
+  type ParsedManifest,
+} from '../core/manifests.js';
 import { isForeignLayer, MediaTypes } from '../core/media-types.js';
 import { parseRepositoryName, parseTag } from '../core/references.js';
 import { Keys, type BlobStore } from '../storage/blob-store.js';
@@ -88,12 +94,21 @@ export async function importArchive(
         const still = await presentInRepository(trx, repositoryId, [...plan.fromRepository]);
         const gone = [...plan.fromRepository].filter((d) => !still.has(d));
         if (gone.length > 0) throw missingError(name, gone);
-        await recordBlobs(trx, [...plan.upload.values()].map((f) => ({ digest: f.digest, size: f.size })));
+        await recordBlobs(
+          trx,
+          [...plan.upload.values()].map((f) => ({ digest: f.digest, size: f.size })),
+        );
         const changes: ContentChange[] = [];
         for (const m of plan.manifests) {
-          await recordManifest(trx, { digest: m.digest, size: m.size, parsed: m.parsed, diffIds: diffIds.get(m.digest) });
+          await recordManifest(trx, {
+            digest: m.digest,
+            size: m.size,
+            parsed: m.parsed,
+            diffIds: diffIds.get(m.digest),
+          });
           changes.push({ op: 'add', kind: 'manifest', digest: m.digest });
-          for (const b of requiredBlobs(m.parsed)) changes.push({ op: 'add', kind: 'blob', digest: b.digest });
+          for (const b of requiredBlobs(m.parsed))
+            changes.push({ op: 'add', kind: 'blob', digest: b.digest });
           for (const t of m.tags) changes.push({ op: 'add', kind: 'tag', tag: t, digest: m.digest });
         }
         return changes;
@@ -103,7 +118,11 @@ export async function importArchive(
         repository: name,
         version: version.number,
         format: contents.format,
-        manifests: plan.manifests.map((m) => ({ digest: m.digest, mediaType: m.parsed.mediaType, tags: m.tags })),
+        manifests: plan.manifests.map((m) => ({
+          digest: m.digest,
+          mediaType: m.parsed.mediaType,
+          tags: m.tags,
+        })),
         blobs: { uploaded: plan.upload.size, reused, foreign: plan.foreign.size },
       };
     } catch (e) {
@@ -175,7 +194,12 @@ const OCI_LAYER_TYPE: Record<string, string> = {
  * docker-archive carries no registry manifest, so berth writes an OCI one: the layers as they are in the archive
  * (uncompressed tars), and for a layer left out, the compressed blob of the repository with that diff ID.
  */
-async function planDockerImage(deps: ImportDeps, name: string, img: DockerImage, plan: Plan): Promise<PlannedManifest> {
+async function planDockerImage(
+  deps: ImportDeps,
+  name: string,
+  img: DockerImage,
+  plan: Plan,
+): Promise<PlannedManifest> {
   const wanted = img.layers.filter((l) => !l.file && !l.foreign).map((l) => l.diffId);
   const known = await layersByDiffId(deps.db, name, wanted);
   const missing = wanted.filter((d) => !known.has(d));
@@ -245,7 +269,11 @@ async function layersByDiffId(
     // Prefer a compressed blob to the uncompressed one when the repository holds both.
     const prev = out.get(r.diff_id as Digest);
     if (!prev || prev.digest === r.diff_id) {
-      out.set(r.diff_id as Digest, { digest: r.blob_digest as Digest, mediaType: r.media_type, size: r.size });
+      out.set(r.diff_id as Digest, {
+        digest: r.blob_digest as Digest,
+        mediaType: r.media_type,
+        size: r.size,
+      });
     }
   }
   return out;
@@ -271,7 +299,11 @@ async function presentInRepository(
   return found;
 }
 
-async function missingFromRepository(db: Kysely<Database>, name: string, need: Set<Digest>): Promise<Digest[]> {
+async function missingFromRepository(
+  db: Kysely<Database>,
+  name: string,
+  need: Set<Digest>,
+): Promise<Digest[]> {
   if (need.size === 0) return [];
   const repo = await db.selectFrom('repositories').select('id').where('name', '=', name).executeTakeFirst();
   if (!repo) return [...need];
@@ -311,7 +343,8 @@ async function removeUnrecorded(db: Kysely<Database>, store: BlobStore, moved: D
 /** The diff IDs of an image manifest's layers, from its config (already in the store); none for other manifests. */
 async function diffIdsOf(store: BlobStore, m: ParsedManifest): Promise<Digest[] | undefined> {
   const c = m.config;
-  if (!c || (c.mediaType !== MediaTypes.ociConfig && c.mediaType !== MediaTypes.dockerConfig)) return undefined;
+  if (!c || (c.mediaType !== MediaTypes.ociConfig && c.mediaType !== MediaTypes.dockerConfig))
+    return undefined;
   if (c.size > MAX_CONFIG_BYTES) return undefined;
   try {
     const chunks: Buffer[] = [];

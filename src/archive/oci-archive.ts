@@ -5,7 +5,13 @@ import { parseManifest, MAX_MANIFEST_BYTES } from '../core/manifests.js';
 import { tagOfArchiveReference } from '../core/references.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import { readStagedFile, resolveFile, type StagedArchive } from './staging.js';
-import { archiveInvalid, checkBlobNames, loadManifestTree, type ArchiveContents, type ArchiveManifest } from './contents.js';
+import {
+  archiveInvalid,
+  checkBlobNames,
+  loadManifestTree,
+  type ArchiveContents,
+  type ArchiveManifest,
+} from './contents.js';
 
 export const REF_NAME = 'org.opencontainers.image.ref.name';
 
@@ -27,8 +33,10 @@ export async function readOciArchive(store: BlobStore, staged: StagedArchive): P
   const roots = new Map<Digest, string[]>();
   for (const [i, d] of index.manifests.entries()) {
     const f = blob(d.digest);
-    if (!f) archiveInvalid(`index.json names manifest ${d.digest} (entry ${i}), which the archive does not hold`);
-    if (f.size !== d.size) archiveInvalid(`index.json gives manifest ${d.digest} the size ${d.size}, but it is ${f.size} bytes`);
+    if (!f)
+      archiveInvalid(`index.json names manifest ${d.digest} (entry ${i}), which the archive does not hold`);
+    if (f.size !== d.size)
+      archiveInvalid(`index.json gives manifest ${d.digest} the size ${d.size}, but it is ${f.size} bytes`);
     await loadManifestTree(store, f, d.mediaType, blob, manifests, absent);
     const tags = roots.get(d.digest) ?? [];
     const ref = d.annotations?.[REF_NAME];

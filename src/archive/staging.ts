@@ -32,15 +32,18 @@ function archiveError(message: string): BerthError {
 /** Normalizes an entry path; refuses absolute paths and `..`. Returns '' for the archive root. */
 export function normalizeEntryName(raw: string): string {
   if (raw.includes('\0')) throw archiveError(`entry name ${JSON.stringify(raw)} contains a NUL byte`);
-  if (raw.startsWith('/')) throw archiveError(`entry "${raw}" has an absolute path; archive entries must be relative`);
+  if (raw.startsWith('/'))
+    throw archiveError(`entry "${raw}" has an absolute path; archive entries must be relative`);
   const parts = raw.split('/').filter((p) => p !== '' && p !== '.');
-  if (parts.includes('..')) throw archiveError(`entry "${raw}" contains "..": archive entries must stay inside the archive`);
+  if (parts.includes('..'))
+    throw archiveError(`entry "${raw}" contains "..": archive entries must stay inside the archive`);
   return parts.join('/');
 }
 
 /** Resolves a link's target to a normalized archive path; refuses targets that leave the archive. */
 export function resolveLinkTarget(linkName: string, target: string, symbolic: boolean): string {
-  if (target.startsWith('/')) throw archiveError(`link "${linkName}" points to the absolute path "${target}", outside the archive`);
+  if (target.startsWith('/'))
+    throw archiveError(`link "${linkName}" points to the absolute path "${target}", outside the archive`);
   const joined = symbolic ? posix.join(posix.dirname(linkName), target) : posix.normalize(target);
   const normal = posix.normalize(joined);
   if (normal === '..' || normal.startsWith('../')) {
@@ -87,9 +90,11 @@ function peek(body: Readable, n: number): Promise<{ head: Buffer; ended: boolean
 /** Pipes the body into the tar extractor, through gunzip when it starts with the gzip magic number. */
 async function feed(body: Readable, extract: tar.Extract): Promise<void> {
   const { head, ended } = await peek(body, 512);
-  if (head.length === 0) throw archiveError('the request body is empty: send a tar archive (plain or gzip-compressed)');
+  if (head.length === 0)
+    throw archiveError('the request body is empty: send a tar archive (plain or gzip-compressed)');
   const gzip = head[0] === 0x1f && head[1] === 0x8b;
-  if (ended && !gzip && head.length < 512) throw archiveError('the request body is not a tar archive (plain or gzip-compressed)');
+  if (ended && !gzip && head.length < 512)
+    throw archiveError('the request body is not a tar archive (plain or gzip-compressed)');
   if (ended) {
     // the whole body was smaller than one tar block and is already read
     const rest = gzip ? createGunzip() : new PassThrough();
@@ -119,7 +124,9 @@ function tarError(e: unknown, entries: number): BerthError {
     return archiveError(`the gzip stream is corrupt or truncated: ${msg}`);
   }
   if (/unexpected end of data/i.test(msg) || code === 'STREAM_DESTROYED') {
-    return archiveError(`the archive is truncated: it ends in the middle of an entry (after ${entries} complete entries)`);
+    return archiveError(
+      `the archive is truncated: it ends in the middle of an entry (after ${entries} complete entries)`,
+    );
   }
   // tar-stream: a bad checksum or magic is "Invalid tar header…"; a bad size (e.g. from a pax record) is
   // "Invalid header"; an oversized pax/GNU long-name record is "Header exceeds max size".
@@ -128,7 +135,8 @@ function tarError(e: unknown, entries: number): BerthError {
       ? archiveError('the request body is not a tar archive (plain or gzip-compressed)')
       : archiveError(`the archive is corrupt: an invalid tar header follows entry ${entries}`);
   }
-  if (code === 'ECONNRESET' || /aborted/i.test(msg)) return archiveError('the client closed the connection before the archive ended');
+  if (code === 'ECONNRESET' || /aborted/i.test(msg))
+    return archiveError('the client closed the connection before the archive ended');
   return e as BerthError;
 }
 
@@ -173,7 +181,9 @@ export async function stageArchive(store: BlobStore, body: Readable): Promise<St
           case 'character-device':
           case 'block-device':
           case 'fifo':
-            throw archiveError(`entry "${name}" is a ${h.type}; archives may hold only files, directories and links`);
+            throw archiveError(
+              `entry "${name}" is a ${h.type}; archives may hold only files, directories and links`,
+            );
           default:
             throw archiveError(`entry "${name}" has the unsupported type ${String(h.type)}`);
         }
@@ -210,8 +220,14 @@ export function resolveFile(staged: StagedArchive, name: string): StagedFile | u
 }
 
 /** Reads a small staged file (a manifest, a config, an index) into memory, refusing anything larger than `max`. */
-export async function readStagedFile(store: BlobStore, file: StagedFile, max: number, what: string): Promise<Buffer> {
-  if (file.size > max) throw archiveError(`${what} ("${file.name}") is ${file.size} bytes; at most ${max} are allowed`);
+export async function readStagedFile(
+  store: BlobStore,
+  file: StagedFile,
+  max: number,
+  what: string,
+): Promise<Buffer> {
+  if (file.size > max)
+    throw archiveError(`${what} ("${file.name}") is ${file.size} bytes; at most ${max} are allowed`);
   const chunks: Buffer[] = [];
   for await (const c of await store.reader(file.key)) chunks.push(c as Buffer);
   return Buffer.concat(chunks);

@@ -15,9 +15,15 @@ export function isDigest(s: string): s is Digest {
 export function parseDigest(s: string, what = 'digest'): Digest {
   if (isDigest(s)) return s;
   if (ANY_DIGEST.test(s) && !s.startsWith('sha256:')) {
-    throw new BerthError('DIGEST_INVALID', `${what} "${s}" uses an unsupported algorithm; berth supports sha256`);
+    throw new BerthError(
+      'DIGEST_INVALID',
+      `${what} "${s}" uses an unsupported algorithm; berth supports sha256`,
+    );
   }
-  throw new BerthError('DIGEST_INVALID', `${what} "${s}" is not a valid sha256 digest (sha256:<64 hex digits>)`);
+  throw new BerthError(
+    'DIGEST_INVALID',
+    `${what} "${s}" is not a valid sha256 digest (sha256:<64 hex digits>)`,
+  );
 }
 
 export const hexOf = (d: Digest): string => d.slice('sha256:'.length);

@@ -36,7 +36,8 @@ function invalid(message: string, detail?: unknown): never {
 }
 
 function descriptor(v: unknown, field: string): Descriptor {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) invalid(`${field} must be a descriptor object`);
+  if (typeof v !== 'object' || v === null || Array.isArray(v))
+    invalid(`${field} must be a descriptor object`);
   const o = v as Json;
   if (typeof o.mediaType !== 'string' || o.mediaType === '') invalid(`${field}.mediaType is missing`);
   if (typeof o.digest !== 'string' || !isDigest(o.digest)) {
@@ -59,7 +60,8 @@ function descriptor(v: unknown, field: string): Descriptor {
 }
 
 function stringMap(v: unknown, field: string): Record<string, string> {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) invalid(`${field} must be an object of strings`);
+  if (typeof v !== 'object' || v === null || Array.isArray(v))
+    invalid(`${field} must be an object of strings`);
   for (const [k, x] of Object.entries(v)) {
     if (typeof x !== 'string') invalid(`${field}.${k} must be a string`);
   }
@@ -87,7 +89,8 @@ export function parseJson(bytes: Buffer, what: string): unknown {
 export function parseManifest(bytes: Buffer, declaredType?: string, what = 'manifest'): ParsedManifest {
   if (bytes.length > MAX_MANIFEST_BYTES) invalid(`${what} is larger than ${MAX_MANIFEST_BYTES} bytes`);
   const json = parseJson(bytes, what);
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) invalid(`${what} must be a JSON object`);
+  if (typeof json !== 'object' || json === null || Array.isArray(json))
+    invalid(`${what} must be a JSON object`);
   const o = json as Json;
   if (o.schemaVersion === 1) {
     throw new BerthError(
@@ -98,7 +101,11 @@ export function parseManifest(bytes: Buffer, declaredType?: string, what = 'mani
   if (o.schemaVersion !== 2) invalid(`${what}.schemaVersion must be 2`);
   const fieldType = typeof o.mediaType === 'string' ? o.mediaType : undefined;
   let mediaType = fieldType ?? declaredType;
-  if (mediaType === undefined || mediaType === 'application/json' || mediaType === 'application/octet-stream') {
+  if (
+    mediaType === undefined ||
+    mediaType === 'application/json' ||
+    mediaType === 'application/octet-stream'
+  ) {
     mediaType = Array.isArray(o.manifests) ? MediaTypes.ociIndex : MediaTypes.ociManifest;
   }
   if (fieldType !== undefined && declaredType !== undefined && isManifestMediaType(declaredType)) {

@@ -25,7 +25,18 @@ function errorOf(f: () => unknown): BerthError {
 
 describe('repository names', () => {
   it('accepts single components and the separators of the spec', () => {
-    for (const n of ['a', 'app', 'a1', '0', 'my.app', 'my_app', 'my__app', 'my-app', 'my---app', 'a.b_c__d-e']) {
+    for (const n of [
+      'a',
+      'app',
+      'a1',
+      '0',
+      'my.app',
+      'my_app',
+      'my__app',
+      'my-app',
+      'my---app',
+      'a.b_c__d-e',
+    ]) {
       expect(isRepositoryName(n), n).toBe(true);
     }
   });

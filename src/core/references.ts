@@ -39,7 +39,8 @@ export type Reference = { kind: 'tag'; tag: string } | { kind: 'digest'; digest:
 /** A manifest reference in a URL: a tag or a digest. */
 export function parseReference(s: string): Reference {
   if (s.includes(':')) {
-    if (!isDigest(s)) throw new BerthError('DIGEST_INVALID', `"${s}" is neither a tag nor a valid sha256 digest`);
+    if (!isDigest(s))
+      throw new BerthError('DIGEST_INVALID', `"${s}" is neither a tag nor a valid sha256 digest`);
     return { kind: 'digest', digest: s };
   }
   return { kind: 'tag', tag: parseTag(s) };

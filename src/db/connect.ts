@@ -31,7 +31,8 @@ export async function openDatabase(url: string, opts: { poolSize?: number } = {}
     const u = new URL(url);
     schema = u.searchParams.get('schema');
     u.searchParams.delete('schema');
-    if (schema !== null && !/^[a-z_][a-z0-9_]*$/.test(schema)) throw new Error(`invalid schema name ${schema}`);
+    if (schema !== null && !/^[a-z_][a-z0-9_]*$/.test(schema))
+      throw new Error(`invalid schema name ${schema}`);
     if (schema) {
       const c = new pg.Client({ connectionString: u.toString() });
       await c.connect();

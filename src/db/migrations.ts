@@ -19,7 +19,9 @@ function migrations(dialect: DialectName): Record<string, Migration> {
           .execute();
         await db.schema
           .createTable('repository_versions')
-          .addColumn('repository_id', 'integer', (c) => c.notNull().references('repositories.id').onDelete('cascade'))
+          .addColumn('repository_id', 'integer', (c) =>
+            c.notNull().references('repositories.id').onDelete('cascade'),
+          )
           .addColumn('number', 'integer', (c) => c.notNull())
           .addColumn('created_at', big, (c) => c.notNull())
           .addColumn('added', 'integer', (c) => c.notNull().defaultTo(0))
@@ -28,7 +30,9 @@ function migrations(dialect: DialectName): Record<string, Migration> {
           .execute();
         await db.schema
           .createTable('repository_content')
-          .addColumn('repository_id', 'integer', (c) => c.notNull().references('repositories.id').onDelete('cascade'))
+          .addColumn('repository_id', 'integer', (c) =>
+            c.notNull().references('repositories.id').onDelete('cascade'),
+          )
           .addColumn('kind', 'text', (c) => c.notNull())
           .addColumn('key', 'text', (c) => c.notNull())
           .addColumn('value', 'text')
@@ -54,7 +58,11 @@ function migrations(dialect: DialectName): Record<string, Migration> {
           .on('repository_content')
           .columns(['repository_id', 'version_added'])
           .execute();
-        await db.schema.createIndex('repository_content_key').on('repository_content').columns(['kind', 'key']).execute();
+        await db.schema
+          .createIndex('repository_content_key')
+          .on('repository_content')
+          .columns(['kind', 'key'])
+          .execute();
         await db.schema
           .createTable('blobs')
           .addColumn('digest', 'text', (c) => c.primaryKey())
@@ -92,7 +100,11 @@ function migrations(dialect: DialectName): Record<string, Migration> {
           .addColumn('size', big, (c) => c.notNull())
           .addPrimaryKeyConstraint('layer_diff_ids_pk', ['blob_digest', 'diff_id'])
           .execute();
-        await db.schema.createIndex('layer_diff_ids_diff_id').on('layer_diff_ids').column('diff_id').execute();
+        await db.schema
+          .createIndex('layer_diff_ids_diff_id')
+          .on('layer_diff_ids')
+          .column('diff_id')
+          .execute();
       },
     },
   };

@@ -20,10 +20,13 @@ function frameworkCode(status: number): ErrorCode {
 
 export function installErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError | BerthError, req: FastifyRequest, reply: FastifyReply) => {
+    // A refusal before the body was read whole: the rest is drained, and the connection not reused.
+    if (!req.raw.complete) reply.header('Connection', 'close');
     if (err instanceof BerthError) {
       req.log.info({ code: err.code, msg: err.message }, 'request refused');
       const size = (err.detail as { size?: number } | undefined)?.size;
-      if (err.code === 'RANGE_INVALID' && size !== undefined) reply.header('Content-Range', `bytes */${size}`);
+      if (err.code === 'RANGE_INVALID' && size !== undefined)
+        reply.header('Content-Range', `bytes */${size}`);
       return reply.code(err.status).send(errorBody(err.code, err.message, err.detail));
     }
     const status = (err as FastifyError).statusCode;

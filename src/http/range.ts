@@ -13,7 +13,11 @@ export function parseRange(header: string | undefined, size: number): ByteRange 
   if (unit && spec.includes(',')) return undefined;
   const m = /^bytes=(\d*)-(\d*)$/i.exec(spec);
   if (!m || (m[1] === '' && m[2] === '')) {
-    throw new BerthError('RANGE_INVALID', `the Range header "${header}" is not one range of bytes (bytes=START-END)`, { size });
+    throw new BerthError(
+      'RANGE_INVALID',
+      `the Range header "${header}" is not one range of bytes (bytes=START-END)`,
+      { size },
+    );
   }
   let start: number;
   let end: number;
@@ -27,7 +31,9 @@ export function parseRange(header: string | undefined, size: number): ByteRange 
     end = m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1);
   }
   if (start >= size || start > end) {
-    throw new BerthError('RANGE_INVALID', `the range "${header}" is outside the blob's ${size} bytes`, { size });
+    throw new BerthError('RANGE_INVALID', `the range "${header}" is outside the blob's ${size} bytes`, {
+      size,
+    });
   }
   return { start, end };
 }

@@ -21,7 +21,12 @@ export interface Route {
 const ALL: HTTPMethods[] = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'];
 
 /** Registers `routes` under `prefix`: the first pattern matching the path wins; a known path with another method is 405. */
-export function mountRoutes(app: FastifyInstance, prefix: string, routes: Route[], onEvery?: (reply: FastifyReply) => void): void {
+export function mountRoutes(
+  app: FastifyInstance,
+  prefix: string,
+  routes: Route[],
+  onEvery?: (reply: FastifyReply) => void,
+): void {
   const handler = async (req: FastifyRequest, reply: FastifyReply) => {
     onEvery?.(reply);
     const url = req.raw.url ?? req.url;
@@ -55,6 +60,7 @@ export function mountRoutes(app: FastifyInstance, prefix: string, routes: Route[
 export function intParam(query: URLSearchParams, name: string): number | undefined {
   const v = query.get(name);
   if (v === null || v === '') return undefined;
-  if (!/^\d{1,9}$/.test(v)) throw new BerthError('PARAMETER_INVALID', `query parameter ${name}=${v} must be a non-negative integer`);
+  if (!/^\d{1,9}$/.test(v))
+    throw new BerthError('PARAMETER_INVALID', `query parameter ${name}=${v} must be a non-negative integer`);
   return Number(v);
 }

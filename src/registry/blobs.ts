@@ -10,7 +10,10 @@ export async function getBlob(berth: Berth, { req, reply, params }: RouteContext
   const digest = parseDigest(params.digest!);
   const head = req.method === 'HEAD';
   const header = req.headers.range;
-  const blob = await berth.content.openBlob(name, digest, { head, rangeOf: (size) => parseRange(header, size) });
+  const blob = await berth.content.openBlob(name, digest, {
+    head,
+    rangeOf: (size) => parseRange(header, size),
+  });
   reply
     .header('Docker-Content-Digest', digest)
     .header('Content-Type', 'application/octet-stream')

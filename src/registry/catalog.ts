@@ -9,6 +9,7 @@ export async function catalog(berth: Berth, { reply, query }: RouteContext): Pro
   const repos = await berth.repositories.list({ n: n === undefined ? undefined : n + 1, last });
   const names = repos.map((r) => r.name);
   const page = n === undefined ? names : names.slice(0, n);
-  if (n !== undefined && names.length > n && n > 0) reply.header('Link', nextLink('/v2/_catalog', n, page.at(-1)!));
+  if (n !== undefined && names.length > n && n > 0)
+    reply.header('Link', nextLink('/v2/_catalog', n, page.at(-1)!));
   return reply.send({ repositories: page });
 }

@@ -7,7 +7,10 @@ export async function getManifest(berth: Berth, { req, reply, params }: RouteCon
   const name = parseRepositoryName(params.name!);
   const head = req.method === 'HEAD';
   const m = await berth.content.readManifest(name, parseReference(params.reference!), { head });
-  reply.header('Content-Type', m.mediaType).header('Docker-Content-Digest', m.digest).header('Content-Length', m.size);
+  reply
+    .header('Content-Type', m.mediaType)
+    .header('Docker-Content-Digest', m.digest)
+    .header('Content-Length', m.size);
   reply.header('ETag', `"${m.digest}"`);
   return head ? reply.send() : reply.send(m.bytes);
 }

@@ -11,6 +11,7 @@ export async function listTags(berth: Berth, { reply, params, query }: RouteCont
   await berth.content.requireRepository(name);
   const tags = await berth.content.tags(name, { n: n === undefined ? undefined : n + 1, last });
   const page = n === undefined ? tags : tags.slice(0, n);
-  if (n !== undefined && tags.length > n && n > 0) reply.header('Link', nextLink(`/v2/${name}/tags/list`, n, page.at(-1)!));
+  if (n !== undefined && tags.length > n && n > 0)
+    reply.header('Link', nextLink(`/v2/${name}/tags/list`, n, page.at(-1)!));
   return reply.send({ name, tags: page });
 }

@@ -57,8 +57,15 @@ export class RepositoryContent {
   }
 
   /** A manifest of the repository by tag or digest, with its exact bytes. */
-  async readManifest(name: string, ref: Reference, opts: { head?: boolean } = {}): Promise<ManifestRecord & { bytes?: Buffer }> {
-    const rec = ref.kind === 'tag' ? await this.manifestByTag(name, ref.tag) : await this.manifestByDigest(name, ref.digest);
+  async readManifest(
+    name: string,
+    ref: Reference,
+    opts: { head?: boolean } = {},
+  ): Promise<ManifestRecord & { bytes?: Buffer }> {
+    const rec =
+      ref.kind === 'tag'
+        ? await this.manifestByTag(name, ref.tag)
+        : await this.manifestByDigest(name, ref.digest);
     if (!rec) {
       await this.requireRepository(name);
       const what = ref.kind === 'tag' ? `tag ${ref.tag}` : `manifest ${ref.digest}`;
@@ -71,7 +78,11 @@ export class RepositoryContent {
   }
 
   async exists(name: string): Promise<boolean> {
-    const r = await this.db.selectFrom('repositories').select('id').where('name', '=', name).executeTakeFirst();
+    const r = await this.db
+      .selectFrom('repositories')
+      .select('id')
+      .where('name', '=', name)
+      .executeTakeFirst();
     return r !== undefined;
   }
 

@@ -7,10 +7,16 @@ import { isForeignLayer } from '../core/media-types.js';
 
 type Trx = Transaction<Database>;
 
+// Rows of these global tables are shared by every repository. Concurrent transactions inserting the same
+// keys wait for each other's uncommitted rows, so every insert goes in one order (sorted by key): in any
+// other order two uploads sharing blobs can deadlock on PostgreSQL.
+const byKey = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
 /** Records blobs whose bytes are in the store at their content address. Existing rows are kept. */
 export async function recordBlobs(trx: Trx, blobs: { digest: Digest; size: number }[]): Promise<void> {
   const now = Date.now();
   const unique = [...new Map(blobs.map((b) => [b.digest, b])).values()];
+  unique.sort((a, b) => byKey(a.digest, b.digest));
   for (let i = 0; i < unique.length; i += 500) {
     await trx
       .insertInto('blobs')
@@ -45,7 +51,10 @@ export async function recordManifest(trx: Trx, m: ManifestToRecord): Promise<voi
     })
     .onConflict((oc) => oc.column('digest').doNothing())
     .execute();
-  const refs = new Map<string, { manifest_digest: string; digest: string; kind: 'blob' | 'manifest' | 'foreign' }>();
+  const refs = new Map<
+    string,
+    { manifest_digest: string; digest: string; kind: 'blob' | 'manifest' | 'foreign' }
+  >();
   const add = (digest: string, kind: 'blob' | 'manifest' | 'foreign') =>
     refs.set(`${kind}:${digest}`, { manifest_digest: m.digest, digest, kind });
   if (p.config) add(p.config.digest, 'blob');
@@ -54,14 +63,20 @@ export async function recordManifest(trx: Trx, m: ManifestToRecord): Promise<voi
   if (refs.size > 0) {
     await trx
       .insertInto('manifest_references')
-      .values([...refs.values()])
+      .values([...refs.values()].sort((a, b) => byKey(a.digest, b.digest) || byKey(a.kind, b.kind)))
       .onConflict((oc) => oc.columns(['manifest_digest', 'digest', 'kind']).doNothing())
       .execute();
   }
   if (m.diffIds && m.diffIds.length === p.layers.length) {
     const rows = p.layers
-      .map((l, i) => ({ blob_digest: l.digest, diff_id: m.diffIds![i]!, media_type: l.mediaType, size: l.size }))
-      .filter((r) => !isForeignLayer(r.media_type));
+      .map((l, i) => ({
+        blob_digest: l.digest,
+        diff_id: m.diffIds![i]!,
+        media_type: l.mediaType,
+        size: l.size,
+      }))
+      .filter((r) => !isForeignLayer(r.media_type))
+      .sort((a, b) => byKey(a.blob_digest, b.blob_digest) || byKey(a.diff_id, b.diff_id));
     if (rows.length > 0) {
       await trx
         .insertInto('layer_diff_ids')

@@ -28,7 +28,10 @@ export class Repositories {
   constructor(private readonly db: Kysely<Database>) {}
 
   async list(opts: { last?: string; n?: number } = {}): Promise<RepositoryInfo[]> {
-    let q = this.db.selectFrom('repositories').select(['name', 'latest_version', 'created_at']).orderBy('name');
+    let q = this.db
+      .selectFrom('repositories')
+      .select(['name', 'latest_version', 'created_at'])
+      .orderBy('name');
     if (opts.last !== undefined) q = q.where('name', '>', opts.last);
     if (opts.n !== undefined) q = q.limit(opts.n);
     const rows = await q.execute();
@@ -41,7 +44,9 @@ export class Repositories {
       .select(['id', 'name', 'latest_version', 'created_at'])
       .where('name', '=', name)
       .executeTakeFirst();
-    return r && { id: r.id, info: { name: r.name, latestVersion: r.latest_version, createdAt: iso(r.created_at) } };
+    return (
+      r && { id: r.id, info: { name: r.name, latestVersion: r.latest_version, createdAt: iso(r.created_at) } }
+    );
   }
 
   async get(name: string): Promise<{ id: number; info: RepositoryInfo }> {
@@ -58,7 +63,12 @@ export class Repositories {
       .where('repository_id', '=', id)
       .orderBy('number')
       .execute();
-    return rows.map((r) => ({ number: r.number, createdAt: iso(r.created_at), added: r.added, removed: r.removed }));
+    return rows.map((r) => ({
+      number: r.number,
+      createdAt: iso(r.created_at),
+      added: r.added,
+      removed: r.removed,
+    }));
   }
 
   async version(name: string, number: number): Promise<VersionInfo & { repositoryId: number }> {
@@ -89,7 +99,11 @@ export class Repositories {
   }
 
   /** What changed between two versions: units in `to` and not in `from` (added), and the reverse (removed). */
-  async diff(name: string, from: number, to: number): Promise<{ added: VersionContent; removed: VersionContent }> {
+  async diff(
+    name: string,
+    from: number,
+    to: number,
+  ): Promise<{ added: VersionContent; removed: VersionContent }> {
     const a = await this.version(name, from);
     await this.version(name, to);
     const lo = Math.min(from, to);
@@ -120,7 +134,9 @@ export class Repositories {
     return { added: await this.describe(added), removed: await this.describe(removed) };
   }
 
-  private async describe(rows: { kind: ContentKind; key: string; value: string | null }[]): Promise<VersionContent> {
+  private async describe(
+    rows: { kind: ContentKind; key: string; value: string | null }[],
+  ): Promise<VersionContent> {
     const out: VersionContent = { manifests: [], blobs: [], tags: [] };
     const manifestDigests = rows.filter((r) => r.kind === 'manifest').map((r) => r.key);
     const blobDigests = rows.filter((r) => r.kind === 'blob').map((r) => r.key);
@@ -128,18 +144,27 @@ export class Repositories {
     const sizes = new Map<string, number>();
     for (let i = 0; i < manifestDigests.length; i += 500) {
       const part = manifestDigests.slice(i, i + 500);
-      for (const m of await this.db.selectFrom('manifests').select(['digest', 'media_type']).where('digest', 'in', part).execute()) {
+      for (const m of await this.db
+        .selectFrom('manifests')
+        .select(['digest', 'media_type'])
+        .where('digest', 'in', part)
+        .execute()) {
         types.set(m.digest, m.media_type);
       }
     }
     for (let i = 0; i < blobDigests.length; i += 500) {
       const part = blobDigests.slice(i, i + 500);
-      for (const b of await this.db.selectFrom('blobs').select(['digest', 'size']).where('digest', 'in', part).execute()) {
+      for (const b of await this.db
+        .selectFrom('blobs')
+        .select(['digest', 'size'])
+        .where('digest', 'in', part)
+        .execute()) {
         sizes.set(b.digest, b.size);
       }
     }
     for (const r of rows) {
-      if (r.kind === 'manifest') out.manifests.push({ digest: r.key, mediaType: types.get(r.key) ?? 'unknown' });
+      if (r.kind === 'manifest')
+        out.manifests.push({ digest: r.key, mediaType: types.get(r.key) ?? 'unknown' });
       else if (r.kind === 'blob') out.blobs.push({ digest: r.key, size: sizes.get(r.key) ?? 0 });
       else out.tags.push({ name: r.key, digest: r.value ?? '' });
     }

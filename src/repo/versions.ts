@@ -70,7 +70,10 @@ export async function commitVersion(
   });
 }
 
-async function applyChanges(ctx: VersionContext, changes: ContentChange[]): Promise<{ added: number; removed: number }> {
+async function applyChanges(
+  ctx: VersionContext,
+  changes: ContentChange[],
+): Promise<{ added: number; removed: number }> {
   const { trx, repositoryId, number } = ctx;
   let added = 0;
   let removed = 0;
@@ -125,7 +128,9 @@ async function applyChanges(ctx: VersionContext, changes: ContentChange[]): Prom
     const res = await trx
       .insertInto('repository_content')
       .values(rows)
-      .onConflict((oc) => oc.columns(['repository_id', 'kind', 'key']).where('version_removed', 'is', null).doNothing())
+      .onConflict((oc) =>
+        oc.columns(['repository_id', 'kind', 'key']).where('version_removed', 'is', null).doNothing(),
+      )
       .executeTakeFirst();
     added += Number(res.numInsertedOrUpdatedRows ?? 0);
   }

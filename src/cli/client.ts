@@ -1,0 +1,184 @@
+// HTTP client for berth's management API: JSON calls, streamed uploads, and OCI error JSON turned into ApiError.
+import http from 'node:http';
+import https from 'node:https';
+import { Readable } from 'node:stream';
+import { text } from 'node:stream/consumers';
+
+/** An error the server answered with (or a failure to reach it), as `{code, message, detail}`. */
+export class ApiError extends Error {
+  readonly code: string;
+  readonly detail: unknown;
+  readonly status: number | undefined;
+
+  constructor(code: string, message: string, detail?: unknown, status?: number) {
+    super(message);
+    this.name = 'ApiError';
+    this.code = code;
+    this.detail = detail;
+    this.status = status;
+  }
+}
+
+/** Builds the error for a 4xx/5xx answer from its body: the first entry of the OCI error JSON, or the status. */
+export function errorFromResponse(status: number, body: string, statusText = ''): ApiError {
+  try {
+    const first = (JSON.parse(body) as { errors?: unknown[] }).errors?.[0] as
+      Record<string, unknown> | undefined;
+    if (first && typeof first.code === 'string') {
+      const message = typeof first.message === 'string' ? first.message : '';
+      return new ApiError(first.code, message, first.detail, status);
+    }
+  } catch {
+    // not JSON: described by the status below
+  }
+  const snippet = body.trim().slice(0, 200);
+  const message = `the server answered ${status}${statusText ? ` ${statusText}` : ''}${snippet ? `: ${snippet}` : ''}`;
+  return new ApiError(`HTTP_${status}`, message, undefined, status);
+}
+
+function parseBody(status: number, body: string, statusText?: string): unknown {
+  if (status >= 400) throw errorFromResponse(status, body, statusText);
+  if (body === '') return undefined;
+  try {
+    return JSON.parse(body);
+  } catch {
+    throw new ApiError(
+      'BAD_RESPONSE',
+      `the server answered ${status} with a body that is not JSON`,
+      body.slice(0, 200),
+    );
+  }
+}
+
+/** Checks a --server value; the URL keeps any path prefix (http://host/berth/ → API under /berth/api/v1). */
+export function parseServerUrl(server: string): URL {
+  let url: URL;
+  try {
+    url = new URL(server.endsWith('/') ? server : `${server}/`);
+  } catch {
+    throw new Error(`"${server}" is not a URL (expected e.g. http://127.0.0.1:5000)`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new Error(`"${server}" must be an http:// or https:// URL`);
+  }
+  return url;
+}
+
+/** Socket errors that mean no connection was made. */
+const NOT_REACHED = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ETIMEDOUT',
+]);
+
+/** The API path of a repository (its name keeps its slashes) and of something under it (`/-/versions`…). */
+export const repositoryPath = (name: string, rest = ''): string => `api/v1/repositories/${name}${rest}`;
+
+/**
+ * A client of one berth server. It speaks node:http rather than fetch, which refuses some ports (6000, 6667…)
+ * a server may well listen on, and cannot stream a request body from a file without buffering.
+ */
+export class BerthClient {
+  readonly server: URL;
+
+  constructor(server: string) {
+    this.server = parseServerUrl(server);
+  }
+
+  /** The URL of an API path; repository names keep their slashes. */
+  url(path: string): URL {
+    return new URL(path.replace(/^\//, ''), this.server);
+  }
+
+  /** A failure to talk to the server: it could not be reached, or the connection broke mid-request. */
+  private connectionError(e: unknown): ApiError {
+    const err = e as NodeJS.ErrnoException & { errors?: Error[] };
+    const reason = err.message || err.errors?.[0]?.message || err.code || String(err);
+    if (NOT_REACHED.has(err.code ?? '')) {
+      return new ApiError(
+        'UNREACHABLE',
+        `cannot reach the berth server at ${this.server.origin}: ${reason}`,
+        'is `berth serve` running there? Use --server URL or BERTH_SERVER to point at another one',
+      );
+    }
+    return new ApiError(
+      'CONNECTION_BROKEN',
+      `the connection to the berth server at ${this.server.origin} broke before it answered: ${reason}`,
+      'the server may have rejected the request; its log says why',
+    );
+  }
+
+  getJson(path: string): Promise<unknown> {
+    return this.send('GET', path, {});
+  }
+
+  postJson(path: string, body: unknown): Promise<unknown> {
+    return this.send(
+      'POST',
+      path,
+      { 'content-type': 'application/json' },
+      Readable.from([JSON.stringify(body)]),
+    );
+  }
+
+  /** POSTs a stream as the request body, chunked unless `contentLength` is given, and returns the JSON answer. */
+  postStream(path: string, body: Readable, contentType: string, contentLength?: number): Promise<unknown> {
+    const headers: Record<string, string | number> = { 'content-type': contentType };
+    if (contentLength !== undefined) headers['content-length'] = contentLength;
+    return this.send('POST', path, headers, body);
+  }
+
+  /**
+   * One request; resolves to the JSON answer, rejects with an ApiError. An error answer the server sends
+   * before it has read the whole body wins over the broken pipe it causes; an error of the body stream
+   * itself (a local read failure) wins over everything.
+   */
+  private send(
+    method: string,
+    path: string,
+    headers: Record<string, string | number>,
+    body?: Readable,
+  ): Promise<unknown> {
+    const url = this.url(path);
+    const request = url.protocol === 'https:' ? https.request : http.request;
+    return new Promise((resolve, reject) => {
+      let done = false;
+      const finish = (outcome: () => unknown): void => {
+        if (done) return;
+        done = true;
+        try {
+          resolve(outcome());
+        } catch (e) {
+          reject(e);
+        }
+        body?.destroy();
+        req.destroy();
+      };
+      const fail = (e: unknown): void =>
+        finish(() => {
+          throw e;
+        });
+      const req = request(url, { method, headers: { accept: 'application/json', ...headers } });
+      req.on('response', (res) => {
+        text(res).then(
+          (t) => finish(() => parseBody(res.statusCode ?? 0, t, res.statusMessage)),
+          (e: unknown) => fail(this.connectionError(e)),
+        );
+      });
+      req.on('error', (e: NodeJS.ErrnoException) => {
+        // the server may have answered (and closed) before reading everything: give its answer a moment
+        const wait = NOT_REACHED.has(e.code ?? '') ? 0 : 250;
+        setTimeout(() => fail(this.connectionError(e)), wait);
+      });
+      if (body) {
+        body.once('error', fail);
+        body.pipe(req);
+      } else {
+        req.end();
+      }
+    });
+  }
+}

@@ -1,0 +1,145 @@
+// Human-readable output: byte sizes, counts, dates, digests, tables, and the lines upload and repo commands print.
+import type {
+  ArchiveResult,
+  Content,
+  Repository,
+  Version,
+  VersionDiff,
+  VersionSummary,
+} from './api-types.js';
+import type { Omissions } from './omissions.js';
+
+export function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i += 1;
+  }
+  return i === 0 ? `${Math.round(n)} B` : `${v.toFixed(v < 10 ? 2 : v < 100 ? 1 : 0)} ${units[i]}`;
+}
+
+export const plural = (n: number, one: string, many = `${one}s`): string => `${n} ${n === 1 ? one : many}`;
+
+export const shortDigest = (d: string): string => (d.length > 19 ? `${d.slice(0, 19)}…` : d);
+
+/** An ISO-8601 time to the second, in UTC ("2026-11-22 18:03:00Z"); anything else as given. */
+export function formatTime(iso: string): string {
+  const t = new Date(iso);
+  return Number.isNaN(t.getTime())
+    ? iso
+    : t
+        .toISOString()
+        .replace('T', ' ')
+        .replace(/\.\d+Z$/, 'Z');
+}
+
+/** Left-aligned columns separated by two spaces, the first row being the header. */
+export function table(rows: string[][]): string {
+  const widths: number[] = [];
+  for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
+  return rows
+    .map((row) =>
+      row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  '),
+    )
+    .join('\n');
+}
+
+/** `library/app version 3: sha256:abc… tagged 1.0; 1 blob uploaded, 2 reused, 0 foreign` */
+export function uploadSummary(r: ArchiveResult): string {
+  const tagged = r.manifests.filter((m) => m.tags.length > 0);
+  const untagged = r.manifests.length - tagged.length;
+  const parts = tagged.map((m) => `${shortDigest(m.digest)} tagged ${m.tags.join(', ')}`);
+  if (untagged > 0) {
+    const only = r.manifests.find((m) => m.tags.length === 0);
+    parts.push(
+      tagged.length === 0 && untagged === 1 && only
+        ? shortDigest(only.digest)
+        : plural(untagged, 'untagged manifest'),
+    );
+  }
+  const b = r.blobs;
+  return (
+    `${r.repository} version ${r.version}: ${parts.join(', ')}; ` +
+    `${plural(b.uploaded, 'blob')} uploaded, ${b.reused} reused, ${b.foreign} foreign`
+  );
+}
+
+/** What `--only-missing` left out: `left out 2 of 3 layers (120.6 KiB) already in library/app` */
+export function omissionSummary(o: Omissions, repository: string, asked: number): string {
+  const foreign = `${plural(o.foreign.blobs, 'foreign layer')} (${formatBytes(o.foreign.bytes)})`;
+  if (o.present.blobs === 0) {
+    const none = `${repository} holds none of the archive's ${plural(asked, 'layer')}`;
+    return o.foreign.blobs > 0 ? `left out ${foreign}; ${none}` : `left out nothing: ${none}`;
+  }
+  const present = `${o.present.blobs} of ${plural(asked, 'layer')} (${formatBytes(o.present.bytes)}) already in ${repository}`;
+  return `left out ${present}${o.foreign.blobs > 0 ? ` and ${foreign}` : ''}`;
+}
+
+/** `added`/`removed` of a version summary, whatever shape the server gives it: a count, a list, or content groups. */
+export function changeCount(v: unknown): string {
+  if (typeof v === 'number') return String(v);
+  if (Array.isArray(v)) return String(v.length);
+  if (v && typeof v === 'object') {
+    const parts = Object.entries(v as Record<string, unknown>)
+      .filter(([, x]) => Array.isArray(x) || typeof x === 'number')
+      .map(([k, x]) => plural(Array.isArray(x) ? x.length : (x as number), k.replace(/s$/, ''), k));
+    return parts.length ? parts.join(', ') : '-';
+  }
+  return v === undefined || v === null ? '-' : String(v);
+}
+
+/** One line per item of a content group, prefixed by `mark` ("+", "-" or blanks). */
+export function contentLines(c: Content, mark: string): string[] {
+  return [
+    ...c.tags.map((t) => `${mark} tag ${t.name} → ${t.digest}`),
+    ...c.manifests.map((m) => `${mark} manifest ${m.digest} (${m.mediaType})`),
+    ...c.blobs.map((b) => `${mark} blob ${b.digest} (${formatBytes(b.size)})`),
+  ];
+}
+
+export function diffLines(name: string, d: VersionDiff): string[] {
+  const changes = [...contentLines(d.added, '+'), ...contentLines(d.removed, '-')];
+  return [`${name}: version ${d.from} → ${d.to}`, ...(changes.length ? changes : ['no differences'])];
+}
+
+export function repositoryTable(repos: Repository[]): string {
+  if (repos.length === 0) return 'no repositories';
+  const rows = repos.map((r) => [
+    r.name,
+    r.latestVersion === null ? '-' : String(r.latestVersion),
+    formatTime(r.createdAt),
+  ]);
+  return table([['NAME', 'LATEST VERSION', 'CREATED'], ...rows]);
+}
+
+export function versionTable(versions: VersionSummary[]): string {
+  if (versions.length === 0) return 'no versions';
+  const rows = versions.map((v) => [
+    String(v.number),
+    formatTime(v.createdAt),
+    changeCount(v.added),
+    changeCount(v.removed),
+  ]);
+  return table([['VERSION', 'CREATED', 'ADDED', 'REMOVED'], ...rows]);
+}
+
+/** `repo show`: the repository, what its latest version holds, and its tags. */
+export function repositoryDetails(repo: Repository, latest: Version | undefined): string {
+  const lines = [
+    ['name', repo.name],
+    ['created', formatTime(repo.createdAt)],
+    ['latest version', latest ? `${latest.number} (${formatTime(latest.createdAt)})` : 'none'],
+  ];
+  if (!latest) return table(lines);
+  const c = latest.content;
+  const bytes = c.blobs.reduce((sum, b) => sum + b.size, 0);
+  lines.push([
+    'content',
+    `${plural(c.manifests.length, 'manifest')}, ${plural(c.blobs.length, 'blob')} (${formatBytes(bytes)})`,
+  ]);
+  lines.push(['tags', c.tags.length === 0 ? 'none' : '']);
+  const tags = c.tags.length ? table(c.tags.map((t) => [`  ${t.name}`, t.digest])).split('\n') : [];
+  return [table(lines).trimEnd(), ...tags].join('\n');
+}
