@@ -16,17 +16,28 @@ beforeAll(async () => {
     ['good/app', 'base.dir.tar'],
     ['held/app', 'app.dir.tar'],
   ]) {
-    const r = await http('POST', `${s.url}/api/v1/repositories/${repo}/-/archives?tag=t`, { file: fixture(file!) });
+    const r = await http('POST', `${s.url}/api/v1/repositories/${repo}/-/archives?tag=t`, {
+      file: fixture(file!),
+    });
     expect(r.status).toBe(201);
   }
 });
 afterAll(async () => s?.close());
 
 const post = (body: Buffer, repo = 'good/app', query = '') =>
-  http('POST', `${s.url}/api/v1/repositories/${repo}/-/archives${query}`, body, { 'content-type': 'application/x-tar' });
+  http('POST', `${s.url}/api/v1/repositories/${repo}/-/archives${query}`, body, {
+    'content-type': 'application/x-tar',
+  });
 
 /** Uploads `body`, expects the status, code and message, and that nothing changed. */
-async function refused(body: Buffer, status: number, code: string, message: RegExp, repo = 'good/app', query = '') {
+async function refused(
+  body: Buffer,
+  status: number,
+  code: string,
+  message: RegExp,
+  repo = 'good/app',
+  query = '',
+) {
   const before = await snapshot(s.berth, s.data);
   const r = await post(body, repo, query);
   expect(r.status, r.body.toString()).toBe(status);
@@ -41,7 +52,12 @@ const without = (entries: Entry[], name: string) => entries.filter((e) => e.name
 
 describe('bad archive uploads', () => {
   it('not a tar', async () => {
-    await refused(Buffer.from('this is not a tar archive\n'.repeat(100)), 400, 'ARCHIVE_INVALID', /not a tar archive/);
+    await refused(
+      Buffer.from('this is not a tar archive\n'.repeat(100)),
+      400,
+      'ARCHIVE_INVALID',
+      /not a tar archive/,
+    );
   });
   it('an empty body', async () => {
     await refused(Buffer.alloc(0), 400, 'ARCHIVE_INVALID', /empty/);
@@ -62,22 +78,35 @@ describe('bad archive uploads', () => {
   });
   it('a manifest that is not JSON', async () => {
     const img = dirImage();
-    const entries = [...without(img.entries, 'manifest.json'), { name: 'manifest.json', data: '{"schemaVersion": 2,' }];
+    const entries = [
+      ...without(img.entries, 'manifest.json'),
+      { name: 'manifest.json', data: '{"schemaVersion": 2,' },
+    ];
     await refused(await tarOf(entries), 400, 'MANIFEST_INVALID', /manifest\.json is not valid JSON/);
   });
   it('a manifest of an unknown media type', async () => {
     const img = dirImage({ mediaType: 'application/vnd.example.thing.v1+json' });
-    await refused(await tarOf(img.entries), 400, 'MANIFEST_INVALID', /unknown media type "application\/vnd\.example\.thing\.v1\+json"/);
+    await refused(
+      await tarOf(img.entries),
+      400,
+      'MANIFEST_INVALID',
+      /unknown media type "application\/vnd\.example\.thing\.v1\+json"/,
+    );
   });
   it('a Docker schema 1 manifest', async () => {
     const img = dirImage();
-    const entries = [...without(img.entries, 'manifest.json'), { name: 'manifest.json', data: '{"schemaVersion":1,"name":"x"}' }];
+    const entries = [
+      ...without(img.entries, 'manifest.json'),
+      { name: 'manifest.json', data: '{"schemaVersion":1,"name":"x"}' },
+    ];
     await refused(await tarOf(entries), 400, 'MANIFEST_INVALID', /schema 1/);
   });
   it('a blob whose bytes do not match its name', async () => {
     const img = dirImage();
     const name = hex(img.layerDigests[0]!);
-    const entries = img.entries.map((e) => (e.name === name ? { name, data: Buffer.from('other bytes') } : e));
+    const entries = img.entries.map((e) =>
+      e.name === name ? { name, data: Buffer.from('other bytes') } : e,
+    );
     const err = await refused(await tarOf(entries), 400, 'DIGEST_INVALID', /does not match its name/);
     expect(err.message).toContain(name);
   });
@@ -85,7 +114,10 @@ describe('bad archive uploads', () => {
     const img = dirImage();
     const m = structuredClone(img.manifest) as { layers: { size: number }[] };
     m.layers[0]!.size += 1;
-    const entries = [...without(img.entries, 'manifest.json'), { name: 'manifest.json', data: JSON.stringify(m) }];
+    const entries = [
+      ...without(img.entries, 'manifest.json'),
+      { name: 'manifest.json', data: JSON.stringify(m) },
+    ];
     await refused(await tarOf(entries), 400, 'SIZE_INVALID', new RegExp(`${img.layerDigests[0]}.*says`));
   });
   it("a docker-archive layer whose bytes do not match the config's diff ID", async () => {
@@ -96,14 +128,27 @@ describe('bad archive uploads', () => {
   });
   it('layers missing from both the tar and the repository: every digest named', async () => {
     const img = dirImage({ n: 3 });
-    const entries = img.entries.filter((e) => e.name !== hex(img.layerDigests[0]!) && e.name !== hex(img.layerDigests[2]!));
-    const err = await refused(await tarOf(entries), 404, 'BLOB_UNKNOWN', /neither in the archive nor in repository good\/app/);
+    const entries = img.entries.filter(
+      (e) => e.name !== hex(img.layerDigests[0]!) && e.name !== hex(img.layerDigests[2]!),
+    );
+    const err = await refused(
+      await tarOf(entries),
+      404,
+      'BLOB_UNKNOWN',
+      /neither in the archive nor in repository good\/app/,
+    );
     expect(err.detail.missing.sort()).toEqual([img.layerDigests[0], img.layerDigests[2]].sort());
     expect(err.message).toContain(img.layerDigests[0]);
     expect(err.message).toContain(img.layerDigests[2]);
   });
   it('a layer held by another repository is refused exactly like an unknown one (no leak)', async () => {
-    const held = await refused(await tarOf(await partialAppEntries()), 404, 'BLOB_UNKNOWN', /neither in the archive/, 'new/repo');
+    const held = await refused(
+      await tarOf(await partialAppEntries()),
+      404,
+      'BLOB_UNKNOWN',
+      /neither in the archive/,
+      'new/repo',
+    );
     const img = dirImage({ n: 2 });
     const unknown = await refused(
       await tarOf(img.entries.filter((e) => !img.layerDigests.map(hex).includes(e.name))),
@@ -118,20 +163,36 @@ describe('bad archive uploads', () => {
   });
   it('an entry with an absolute path', async () => {
     const img = dirImage();
-    await refused(await tarOf([{ name: '/etc/passwd', data: 'x' }, ...img.entries]), 400, 'ARCHIVE_INVALID', /absolute path/);
+    await refused(
+      await tarOf([{ name: '/etc/passwd', data: 'x' }, ...img.entries]),
+      400,
+      'ARCHIVE_INVALID',
+      /absolute path/,
+    );
   });
   it('an entry with ..', async () => {
     const img = dirImage();
-    await refused(await tarOf([...img.entries, { name: 'blobs/../../evil', data: 'x' }]), 400, 'ARCHIVE_INVALID', /"\.\."/);
+    await refused(
+      await tarOf([...img.entries, { name: 'blobs/../../evil', data: 'x' }]),
+      400,
+      'ARCHIVE_INVALID',
+      /"\.\."/,
+    );
   });
   it('a symbolic link pointing outside the archive', async () => {
     const img = dirImage();
-    const entries = [...img.entries, { name: 'x/layer.tar', type: 'symlink' as const, linkname: '../../etc/passwd' }];
+    const entries = [
+      ...img.entries,
+      { name: 'x/layer.tar', type: 'symlink' as const, linkname: '../../etc/passwd' },
+    ];
     await refused(await tarOf(entries), 400, 'ARCHIVE_INVALID', /outside the archive/);
   });
   it('a symbolic link to an absolute path', async () => {
     const img = dirImage();
-    const entries = [...img.entries, { name: 'layer.tar', type: 'symlink' as const, linkname: '/etc/shadow' }];
+    const entries = [
+      ...img.entries,
+      { name: 'layer.tar', type: 'symlink' as const, linkname: '/etc/shadow' },
+    ];
     await refused(await tarOf(entries), 400, 'ARCHIVE_INVALID', /absolute path "\/etc\/shadow"/);
   });
   it('a hard link pointing outside the archive', async () => {
@@ -146,7 +207,12 @@ describe('bad archive uploads', () => {
   });
   it('a fifo', async () => {
     const img = dirImage();
-    await refused(await tarOf([...img.entries, { name: 'pipe', type: 'fifo' as const }]), 400, 'ARCHIVE_INVALID', /fifo/);
+    await refused(
+      await tarOf([...img.entries, { name: 'pipe', type: 'fifo' as const }]),
+      400,
+      'ARCHIVE_INVALID',
+      /fifo/,
+    );
   });
   it('duplicate entries', async () => {
     const img = dirImage();
@@ -154,10 +220,23 @@ describe('bad archive uploads', () => {
     await refused(await tarOf(entries), 400, 'ARCHIVE_INVALID', /"manifest\.json" twice/);
   });
   it('an invalid repository name', async () => {
-    await refused(await tarOf(dirImage().entries), 400, 'NAME_INVALID', /invalid repository name "Bad\/Name"/, 'Bad/Name');
+    await refused(
+      await tarOf(dirImage().entries),
+      400,
+      'NAME_INVALID',
+      /invalid repository name "Bad\/Name"/,
+      'Bad/Name',
+    );
   });
   it('an invalid tag in the request', async () => {
-    await refused(await tarOf(dirImage().entries), 400, 'TAG_INVALID', /invalid tag "-bad"/, 'good/app', '?tag=-bad');
+    await refused(
+      await tarOf(dirImage().entries),
+      400,
+      'TAG_INVALID',
+      /invalid tag "-bad"/,
+      'good/app',
+      '?tag=-bad',
+    );
   });
   it('an invalid tag in the archive', async () => {
     const img = dockerImage({ repoTags: ['example/app:bad tag!'] });
@@ -170,7 +249,11 @@ describe('bad archive uploads', () => {
       ...JSON.parse(a.entries.at(-1)!.data as string),
       ...JSON.parse(b.entries.at(-1)!.data as string),
     ]);
-    const entries = [...a.entries.slice(0, -1), ...b.entries.slice(0, -1), { name: 'manifest.json', data: manifest }];
+    const entries = [
+      ...a.entries.slice(0, -1),
+      ...b.entries.slice(0, -1),
+      { name: 'manifest.json', data: manifest },
+    ];
     await refused(await tarOf(entries), 400, 'TAG_INVALID', /holds 2 images/, 'good/app', '?tag=one');
   });
   it('a client that disconnects mid-upload leaves no temporary file and changes nothing', async () => {
@@ -184,12 +267,15 @@ describe('bad archive uploads', () => {
           `POST /api/v1/repositories/good/app/-/archives HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-tar\r\n` +
             `Content-Length: ${body.length}\r\n\r\n`,
         );
-        sock.write(body.subarray(0, 2 * 1024 * 1024), () => setTimeout(() => (sock.destroy(), resolve()), 200));
+        sock.write(body.subarray(0, 2 * 1024 * 1024), () =>
+          setTimeout(() => (sock.destroy(), resolve()), 200),
+        );
       });
       sock.on('error', reject);
     });
     const staging = join(s.data, 'store', 'staging');
-    for (let i = 0; i < 50 && readdirSync(staging).length > 0; i++) await new Promise((r) => setTimeout(r, 100));
+    for (let i = 0; i < 50 && readdirSync(staging).length > 0; i++)
+      await new Promise((r) => setTimeout(r, 100));
     expect(readdirSync(staging)).toEqual([]);
     expect(await snapshot(s.berth, s.data)).toEqual(before);
   });
@@ -198,7 +284,12 @@ describe('bad archive uploads', () => {
 /** app.dir.partial.tar's entries: base's two layers left out; good/app lacks them under another repo name. */
 async function partialAppEntries(): Promise<Entry[]> {
   const { execFileSync } = await import('node:child_process');
-  const list = execFileSync('tar', ['-tf', fixture('app.dir.partial.tar')], { encoding: 'utf8' }).trim().split('\n');
-  return list.map((name) => ({ name, data: execFileSync('tar', ['-xOf', fixture('app.dir.partial.tar'), name]) }));
+  const list = execFileSync('tar', ['-tf', fixture('app.dir.partial.tar')], { encoding: 'utf8' })
+    .trim()
+    .split('\n');
+  return list.map((name) => ({
+    name,
+    data: execFileSync('tar', ['-xOf', fixture('app.dir.partial.tar'), name]),
+  }));
 }
 void sha;

@@ -9,9 +9,14 @@ beforeAll(async () => {
 afterAll(async () => s?.close());
 
 const upload = (repo: string, file: string, tag?: string) =>
-  http('POST', `${s.url}/api/v1/repositories/${repo}/-/archives${tag ? `?tag=${tag}` : ''}`, { file: fixture(file) }, {
-    'content-type': 'application/x-tar',
-  });
+  http(
+    'POST',
+    `${s.url}/api/v1/repositories/${repo}/-/archives${tag ? `?tag=${tag}` : ''}`,
+    { file: fixture(file) },
+    {
+      'content-type': 'application/x-tar',
+    },
+  );
 
 describe('archive upload', () => {
   it('accepts a skopeo dir tar and serves the manifest', async () => {

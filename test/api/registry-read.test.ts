@@ -8,7 +8,11 @@ const img = dirImage({ layers: [Buffer.from('0123456789abcdefghij'), Buffer.allo
 const other = dirImage({ n: 1 });
 
 const upload = async (repo: string, body: Buffer, tag?: string) => {
-  const r = await http('POST', `${s.url}/api/v1/repositories/${repo}/-/archives${tag ? `?tag=${tag}` : ''}`, body);
+  const r = await http(
+    'POST',
+    `${s.url}/api/v1/repositories/${repo}/-/archives${tag ? `?tag=${tag}` : ''}`,
+    body,
+  );
   expect(r.status, r.body.toString()).toBe(201);
   return r.json();
 };
@@ -17,12 +21,15 @@ beforeAll(async () => {
   s = await startTestServer('registry');
   await upload('team/app', await tarOf(img.entries), 'v1');
   await upload('team/other', await tarOf(other.entries), 'x');
-  for (const t of ['b', 'a', 'c', 'A', '1.0', 'latest']) await upload('team/tags', await tarOf(dockerImage({ repoTags: [`t/t:${t}`] }).entries));
-  for (const r of ['zz/last', 'aa/first', 'mm/middle']) await upload(r, await tarOf(dirImage({ n: 1 }).entries));
+  for (const t of ['b', 'a', 'c', 'A', '1.0', 'latest'])
+    await upload('team/tags', await tarOf(dockerImage({ repoTags: [`t/t:${t}`] }).entries));
+  for (const r of ['zz/last', 'aa/first', 'mm/middle'])
+    await upload(r, await tarOf(dirImage({ n: 1 }).entries));
 });
 afterAll(async () => s?.close());
 
-const v2 = (path: string, headers: Record<string, string> = {}, method = 'GET') => http(method, `${s.url}/v2/${path}`, undefined, headers);
+const v2 = (path: string, headers: Record<string, string> = {}, method = 'GET') =>
+  http(method, `${s.url}/v2/${path}`, undefined, headers);
 
 describe('GET /v2/', () => {
   it('answers 200 with the API version header', async () => {

@@ -14,7 +14,11 @@ beforeAll(async () => {
     [a, 'latest'],
     [b, 'latest'],
   ] as const) {
-    const r = await http('POST', `${s.url}/api/v1/repositories/team/app/-/archives?tag=${tag}`, await tarOf(img.entries));
+    const r = await http(
+      'POST',
+      `${s.url}/api/v1/repositories/team/app/-/archives?tag=${tag}`,
+      await tarOf(img.entries),
+    );
     expect(r.status, r.body.toString()).toBe(201);
   }
 });
@@ -47,11 +51,17 @@ describe('repositories and versions', () => {
     expect(v0.content).toEqual({ manifests: [], blobs: [], tags: [] });
     const v1 = (await api('/team/app/-/versions/1')).json();
     expect(v1.content.tags).toEqual([{ name: 'latest', digest: a.digest }]);
-    expect(v1.content.manifests).toEqual([{ digest: a.digest, mediaType: 'application/vnd.oci.image.manifest.v1+json' }]);
-    expect(v1.content.blobs.map((x: { digest: string }) => x.digest).sort()).toEqual([sha(a.config), ...a.layerDigests].sort());
+    expect(v1.content.manifests).toEqual([
+      { digest: a.digest, mediaType: 'application/vnd.oci.image.manifest.v1+json' },
+    ]);
+    expect(v1.content.blobs.map((x: { digest: string }) => x.digest).sort()).toEqual(
+      [sha(a.config), ...a.layerDigests].sort(),
+    );
     const v2 = (await api('/team/app/-/versions/2')).json();
     expect(v2.content.tags).toEqual([{ name: 'latest', digest: b.digest }]);
-    expect(v2.content.manifests.map((m: { digest: string }) => m.digest).sort()).toEqual([a.digest, b.digest].sort());
+    expect(v2.content.manifests.map((m: { digest: string }) => m.digest).sort()).toEqual(
+      [a.digest, b.digest].sort(),
+    );
   });
   it('diffs two versions, both ways', async () => {
     const d = (await api('/team/app/-/versions/2/diff?from=1')).json();
@@ -60,7 +70,9 @@ describe('repositories and versions', () => {
     expect(d.added.tags).toEqual([{ name: 'latest', digest: b.digest }]);
     expect(d.removed.tags).toEqual([{ name: 'latest', digest: a.digest }]);
     expect(d.added.manifests.map((m: { digest: string }) => m.digest)).toEqual([b.digest]);
-    expect(d.added.blobs.map((x: { digest: string }) => x.digest).sort()).toEqual([sha(b.config), sha(b.layers[1]!)].sort());
+    expect(d.added.blobs.map((x: { digest: string }) => x.digest).sort()).toEqual(
+      [sha(b.config), sha(b.layers[1]!)].sort(),
+    );
     const back = (await api('/team/app/-/versions/1/diff?from=2')).json();
     expect(back.added).toEqual(d.removed);
     expect(back.removed).toEqual(d.added);
@@ -82,13 +94,23 @@ describe('repositories and versions', () => {
     );
     expect(r.status).toBe(200);
     expect(r.json().present).toEqual([a.layerDigests[0], sha(b.config)]);
-    const none = await http('POST', `${s.url}/api/v1/repositories/no/such/-/blobs/present`, JSON.stringify({ digests: [a.layerDigests[0]] }), {
-      'content-type': 'application/json',
-    });
+    const none = await http(
+      'POST',
+      `${s.url}/api/v1/repositories/no/such/-/blobs/present`,
+      JSON.stringify({ digests: [a.layerDigests[0]] }),
+      {
+        'content-type': 'application/json',
+      },
+    );
     expect(none.json().present).toEqual([]);
-    const bad = await http('POST', `${s.url}/api/v1/repositories/team/app/-/blobs/present`, JSON.stringify({ digests: ['x'] }), {
-      'content-type': 'application/json',
-    });
+    const bad = await http(
+      'POST',
+      `${s.url}/api/v1/repositories/team/app/-/blobs/present`,
+      JSON.stringify({ digests: ['x'] }),
+      {
+        'content-type': 'application/json',
+      },
+    );
     expect(bad.status).toBe(400);
     expect(bad.json().errors[0].code).toBe('PARAMETER_INVALID');
   });

@@ -33,7 +33,13 @@ const upload = async (repo: string, file: string, tag?: string) => {
 /** Pulls REPO:TAG into an OCI layout and returns the manifest digest and the layers' diff IDs. */
 async function pull(ref: string, all = false) {
   const dir = join(work, ref.replace(/[/:]/g, '_'));
-  await skopeo('copy', '--src-tls-verify=false', ...(all ? ['--all'] : []), `docker://${s.hostPort}/${ref}`, `oci:${dir}:x`);
+  await skopeo(
+    'copy',
+    '--src-tls-verify=false',
+    ...(all ? ['--all'] : []),
+    `docker://${s.hostPort}/${ref}`,
+    `oci:${dir}:x`,
+  );
   const index = JSON.parse(readFileSync(join(dir, 'index.json'), 'utf8'));
   const digest: string = index.manifests[0].digest;
   const blob = (d: string) => readFileSync(join(dir, 'blobs', 'sha256', d.slice(7)));
@@ -52,9 +58,13 @@ async function pull(ref: string, all = false) {
 
 /** The digest of a dir tar's manifest.json, as skopeo wrote it. */
 async function originalDirDigest(file: string): Promise<string> {
-  const out = await run('tar', ['-xOf', fixture(file), file.includes('partial') ? 'manifest.json' : './manifest.json'], {
-    encoding: 'buffer',
-  });
+  const out = await run(
+    'tar',
+    ['-xOf', fixture(file), file.includes('partial') ? 'manifest.json' : './manifest.json'],
+    {
+      encoding: 'buffer',
+    },
+  );
   return sha(out as Buffer);
 }
 
@@ -72,7 +82,9 @@ describe('fixtures pulled back with skopeo', () => {
     expect(app.body.manifests[0].digest).toBe(pulledApp.digest);
     expect(pulledApp.diffIds).toHaveLength(3);
     // and skopeo agrees on the tags
-    const tags = JSON.parse(await skopeo('list-tags', '--tls-verify=false', `docker://${s.hostPort}/library/app`));
+    const tags = JSON.parse(
+      await skopeo('list-tags', '--tls-verify=false', `docker://${s.hostPort}/library/app`),
+    );
     expect(tags.Tags.sort()).toEqual(['1.0', 'base']);
   });
 
@@ -102,7 +114,9 @@ describe('fixtures pulled back with skopeo', () => {
     const full = await upload('dock/full', 'app.docker.tar');
     expect(full.status).toBe(201);
     const p = await pull('dock/full:1.0');
-    const origConfig = JSON.parse(await skopeo('inspect', '--config', `docker-archive:${fixture('app.docker.tar')}`));
+    const origConfig = JSON.parse(
+      await skopeo('inspect', '--config', `docker-archive:${fixture('app.docker.tar')}`),
+    );
     expect(p.diffIds).toEqual(origConfig.rootfs.diff_ids);
     // the partial docker archive leaves out base's two layers: found in dock/app by diff ID
     const partial = await upload('dock/app', 'app.docker.partial.tar', 'app');
@@ -119,7 +133,9 @@ describe('fixtures pulled back with skopeo', () => {
     expect(partial.status, JSON.stringify(partial.body)).toBe(201);
     const p = await pull('mixed/app:app');
     // the reused layers are base's gzip blobs, not uncompressed copies
-    const baseManifest = JSON.parse(await skopeo('inspect', '--raw', `oci-archive:${fixture('base.oci.tar')}`));
+    const baseManifest = JSON.parse(
+      await skopeo('inspect', '--raw', `oci-archive:${fixture('base.oci.tar')}`),
+    );
     expect(p.manifest.layers.slice(0, 2).map((l: { digest: string }) => l.digest)).toEqual(
       baseManifest.layers.map((l: { digest: string }) => l.digest),
     );
@@ -140,7 +156,12 @@ describe('fixtures pulled back with skopeo', () => {
       const r = await upload(repo, file, '1.0');
       expect(r.status, JSON.stringify(r.body)).toBe(201);
       expect(r.body.blobs.foreign).toBe(1);
-      const raw = await skopeo('inspect', '--raw', '--tls-verify=false', `docker://${s.hostPort}/${repo}:1.0`);
+      const raw = await skopeo(
+        'inspect',
+        '--raw',
+        '--tls-verify=false',
+        `docker://${s.hostPort}/${repo}:1.0`,
+      );
       const manifest = JSON.parse(raw);
       const foreign = manifest.layers[0];
       expect(foreign.urls).toEqual(['https://example.invalid/windows/base-layer']);
@@ -148,7 +169,14 @@ describe('fixtures pulled back with skopeo', () => {
       const blob = await http('GET', `${s.url}/v2/${repo}/blobs/${foreign.digest}`);
       expect(blob.status).toBe(404);
       expect(blob.json().errors[0].code).toBe('BLOB_UNKNOWN');
-      const stored = join(s.data, 'store', 'blobs', 'sha256', foreign.digest.slice(7, 9), foreign.digest.slice(7));
+      const stored = join(
+        s.data,
+        'store',
+        'blobs',
+        'sha256',
+        foreign.digest.slice(7, 9),
+        foreign.digest.slice(7),
+      );
       expect(existsSync(stored)).toBe(false);
       expect(readdirSync(join(s.data, 'store', 'staging')).length).toBe(0);
     });

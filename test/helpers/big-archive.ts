@@ -25,13 +25,23 @@ export function bigDirArchive(size: number): { stream: Readable; done: Promise<s
     const layerDigest = `sha256:${hash.digest('hex')}`;
     // the layer went in under a temporary name; a dir archive names it by digest, so the manifest says so and
     // the file is renamed through a hard link entry
-    const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [layerDigest] } }));
+    const config = Buffer.from(
+      JSON.stringify({
+        architecture: 'amd64',
+        os: 'linux',
+        rootfs: { type: 'layers', diff_ids: [layerDigest] },
+      }),
+    );
     const configDigest = `sha256:${createHash('sha256').update(config).digest('hex')}`;
     const manifest = Buffer.from(
       JSON.stringify({
         schemaVersion: 2,
         mediaType: 'application/vnd.oci.image.manifest.v1+json',
-        config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: configDigest, size: config.length },
+        config: {
+          mediaType: 'application/vnd.oci.image.config.v1+json',
+          digest: configDigest,
+          size: config.length,
+        },
         layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: layerDigest, size }],
       }),
     );

@@ -28,7 +28,14 @@ export async function tarOf(entries: Entry[]): Promise<Buffer> {
     const data = e.data === undefined ? undefined : Buffer.from(e.data);
     await new Promise<void>((resolve, reject) =>
       pack.entry(
-        { name: e.name, type, linkname: e.linkname, size: data?.length ?? 0, mode: 0o644, mtime: new Date(0) },
+        {
+          name: e.name,
+          type,
+          linkname: e.linkname,
+          size: data?.length ?? 0,
+          mode: 0o644,
+          mtime: new Date(0),
+        },
         type === 'file' ? (data ?? Buffer.alloc(0)) : Buffer.alloc(0),
         (err) => (err ? reject(err) : resolve()),
       ),
@@ -50,8 +57,12 @@ export interface DirImage {
 }
 
 /** A skopeo `dir:`-style image (version 1.1) with `n` random layers, or the layers given. */
-export function dirImage(opts: { layers?: Buffer[]; n?: number; mediaType?: string; label?: string } = {}): DirImage {
-  const layers = opts.layers ?? Array.from({ length: opts.n ?? 2 }, () => randomBytes(1024 + Math.floor(Math.random() * 4096)));
+export function dirImage(
+  opts: { layers?: Buffer[]; n?: number; mediaType?: string; label?: string } = {},
+): DirImage {
+  const layers =
+    opts.layers ??
+    Array.from({ length: opts.n ?? 2 }, () => randomBytes(1024 + Math.floor(Math.random() * 4096)));
   const layerDigests = layers.map((l) => sha(l));
   const config = Buffer.from(
     JSON.stringify({
@@ -64,8 +75,16 @@ export function dirImage(opts: { layers?: Buffer[]; n?: number; mediaType?: stri
   const manifest = {
     schemaVersion: 2,
     mediaType: opts.mediaType ?? 'application/vnd.oci.image.manifest.v1+json',
-    config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha(config), size: config.length },
-    layers: layers.map((l, i) => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: layerDigests[i], size: l.length })),
+    config: {
+      mediaType: 'application/vnd.oci.image.config.v1+json',
+      digest: sha(config),
+      size: config.length,
+    },
+    layers: layers.map((l, i) => ({
+      mediaType: 'application/vnd.oci.image.layer.v1.tar',
+      digest: layerDigests[i],
+      size: l.length,
+    })),
   };
   const manifestBytes = Buffer.from(JSON.stringify(manifest));
   return {
@@ -92,9 +111,21 @@ export function dockerImage(opts: { layers?: Buffer[]; n?: number; repoTags?: st
 } {
   const layers = opts.layers ?? Array.from({ length: opts.n ?? 2 }, () => randomBytes(2048));
   const layerDigests = layers.map((l) => sha(l));
-  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: layerDigests } }));
+  const config = Buffer.from(
+    JSON.stringify({
+      architecture: 'amd64',
+      os: 'linux',
+      rootfs: { type: 'layers', diff_ids: layerDigests },
+    }),
+  );
   const configName = `${hex(sha(config))}.json`;
-  const manifest = [{ Config: configName, RepoTags: opts.repoTags ?? ['example/app:latest'], Layers: layerDigests.map((d) => `${hex(d)}.tar`) }];
+  const manifest = [
+    {
+      Config: configName,
+      RepoTags: opts.repoTags ?? ['example/app:latest'],
+      Layers: layerDigests.map((d) => `${hex(d)}.tar`),
+    },
+  ];
   return {
     entries: [
       { name: configName, data: config },

@@ -54,7 +54,12 @@ export function http(
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
         const b = Buffer.concat(chunks);
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: b, json: () => JSON.parse(b.toString('utf8')) });
+        resolve({
+          status: res.statusCode ?? 0,
+          headers: res.headers,
+          body: b,
+          json: () => JSON.parse(b.toString('utf8')),
+        });
       });
       res.on('error', reject);
     });

@@ -18,13 +18,20 @@ export interface RealServer {
   stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
-export async function startRealServer(label = 'e2e', opts: { data?: string; database?: string } = {}): Promise<RealServer> {
+export async function startRealServer(
+  label = 'e2e',
+  opts: { data?: string; database?: string } = {},
+): Promise<RealServer> {
   const data = opts.data ?? mkdtempSync(join(tmpdir(), `${label}-`));
   const database = opts.database ?? (await testDatabaseUrl(label));
-  const child = spawn(process.execPath, [BIN, 'serve', '--listen', '127.0.0.1:0', '--data', data, '--database', database], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, BERTH_LOG_LEVEL: process.env.BERTH_TEST_LOG ?? 'warn' },
-  });
+  const child = spawn(
+    process.execPath,
+    [BIN, 'serve', '--listen', '127.0.0.1:0', '--data', data, '--database', database],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, BERTH_LOG_LEVEL: process.env.BERTH_TEST_LOG ?? 'warn' },
+    },
+  );
   let out = '';
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`berth serve did not start in 30 s:\n${out}`)), 30_000);

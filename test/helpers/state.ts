@@ -32,7 +32,10 @@ function files(root: string): string[] {
   return out.sort();
 }
 
-export async function snapshot(berth: Berth, data: string): Promise<{ rows: Record<string, number>; files: string[] }> {
+export async function snapshot(
+  berth: Berth,
+  data: string,
+): Promise<{ rows: Record<string, number>; files: string[] }> {
   const rows: Record<string, number> = {};
   for (const t of TABLES) {
     const r = await berth.db.kysely
