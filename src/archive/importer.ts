@@ -94,12 +94,13 @@ export async function importArchive(
         const still = await presentInRepository(trx, repositoryId, [...plan.fromRepository]);
         const gone = [...plan.fromRepository].filter((d) => !still.has(d));
         if (gone.length > 0) throw missingError(name, gone);
-        await recordBlobs(
-          trx,
-          [...plan.upload.values()].map((f) => ({ digest: f.digest, size: f.size })),
-        );
+        // Shared rows are written in digest order (recordBlobs sorts), so concurrent uploads never deadlock.
+        await recordBlobs(trx, [
+          ...[...plan.upload.values()].map((f) => ({ digest: f.digest, size: f.size })),
+          ...plan.manifests.map((m) => ({ digest: m.digest, size: m.size })),
+        ]);
         const changes: ContentChange[] = [];
-        for (const m of plan.manifests) {
+        for (const m of [...plan.manifests].sort((x, y) => (x.digest < y.digest ? -1 : 1))) {
           await recordManifest(trx, {
             digest: m.digest,
             size: m.size,

@@ -20,14 +20,14 @@ import {
   type StagedArchive,
 } from './staging.js';
 
-type TarEntry = tar.Headers & { content?: Buffer };
+type TarEntry = Partial<tar.Header> & { name: string; content?: Buffer };
 
 /** Builds a tar in memory with tar-stream's pack. */
 async function makeTar(entries: TarEntry[]): Promise<Buffer> {
   const pack = tar.pack();
   const out: Buffer[] = [];
   const collected = (async () => {
-    for await (const c of pack) out.push(c);
+    for await (const c of pack) out.push(c as Buffer);
   })();
   for (const { content, ...header } of entries) {
     await new Promise<void>((resolve, reject) => {
@@ -120,14 +120,22 @@ describe('resolveLinkTarget', () => {
   });
 
   it('refuses absolute targets', () => {
-    expect(archiveError(() => resolveLinkTarget('l', '/etc/passwd', true)).message).toContain('absolute path');
-    expect(archiveError(() => resolveLinkTarget('l', '/etc/passwd', false)).message).toContain('absolute path');
+    expect(archiveError(() => resolveLinkTarget('l', '/etc/passwd', true)).message).toContain(
+      'absolute path',
+    );
+    expect(archiveError(() => resolveLinkTarget('l', '/etc/passwd', false)).message).toContain(
+      'absolute path',
+    );
   });
 
   it('refuses targets that leave the archive', () => {
-    expect(archiveError(() => resolveLinkTarget('link', '../x', true)).message).toContain('outside the archive');
+    expect(archiveError(() => resolveLinkTarget('link', '../x', true)).message).toContain(
+      'outside the archive',
+    );
     expect(archiveError(() => resolveLinkTarget('a/link', '../../x', true)).message).toContain('outside');
-    expect(archiveError(() => resolveLinkTarget('a/b/link', '../../../x', true)).message).toContain('outside');
+    expect(archiveError(() => resolveLinkTarget('a/b/link', '../../../x', true)).message).toContain(
+      'outside',
+    );
     expect(archiveError(() => resolveLinkTarget('a/link', '../x', false)).message).toContain('outside');
     expect(archiveError(() => resolveLinkTarget('a/link', 'b/../../x', false)).message).toContain('outside');
   });
@@ -241,9 +249,9 @@ describe('stageArchive', () => {
     expect(resolveFile(staged, 'nothing')).toBeUndefined();
     const m = staged.files.get('manifest.json')!;
     expect((await readStagedFile(store, m, 1024, 'manifest')).equals(manifest)).toBe(true);
-    await expect(readStagedFile(store, staged.files.get('blobs/layer.tar')!, 1024, 'the manifest')).rejects.toThrow(
-      /at most 1024/,
-    );
+    await expect(
+      readStagedFile(store, staged.files.get('blobs/layer.tar')!, 1024, 'the manifest'),
+    ).rejects.toThrow(/at most 1024/);
   });
 
   it('refuses a link loop in resolveFile', async () => {
@@ -261,13 +269,18 @@ describe('stageArchive', () => {
   });
 
   it('refuses a file that repeats the name of a link', async () => {
-    const e = await refused(await makeTar([{ name: 'x', type: 'symlink', linkname: 'y' }, file('x', 'body')]));
+    const e = await refused(
+      await makeTar([{ name: 'x', type: 'symlink', linkname: 'y' }, file('x', 'body')]),
+    );
     expect(e.message).toContain('twice');
   });
 
   it('refuses a device entry and leaves nothing staged', async () => {
     const e = await refused(
-      await makeTar([file('a', 'before'), { name: 'dev/null', type: 'character-device', devmajor: 1, devminor: 3 }]),
+      await makeTar([
+        file('a', 'before'),
+        { name: 'dev/null', type: 'character-device', devmajor: 1, devminor: 3 },
+      ]),
     );
     expect(e.message).toContain('"dev/null"');
     expect(e.message).toContain('character-device');
@@ -275,16 +288,24 @@ describe('stageArchive', () => {
 
   it('refuses a fifo and a block device', async () => {
     expect((await refused(await makeTar([{ name: 'p', type: 'fifo' }]))).message).toContain('fifo');
-    expect((await refused(await makeTar([{ name: 'b', type: 'block-device' }]))).message).toContain('block-device');
+    expect((await refused(await makeTar([{ name: 'b', type: 'block-device' }]))).message).toContain(
+      'block-device',
+    );
   });
 
   it('refuses an entry with an absolute path or ".." and leaves nothing staged', async () => {
-    expect((await refused(await makeTar([file('ok', 'x'), file('/abs', 'y')]))).message).toContain('absolute');
-    expect((await refused(await makeTar([file('ok', 'x'), file('a/../../b', 'y')]))).message).toContain('".."');
+    expect((await refused(await makeTar([file('ok', 'x'), file('/abs', 'y')]))).message).toContain(
+      'absolute',
+    );
+    expect((await refused(await makeTar([file('ok', 'x'), file('a/../../b', 'y')]))).message).toContain(
+      '".."',
+    );
   });
 
   it('refuses a link leading outside the archive', async () => {
-    const e = await refused(await makeTar([file('ok', 'x'), { name: 'l', type: 'symlink', linkname: '../../etc' }]));
+    const e = await refused(
+      await makeTar([file('ok', 'x'), { name: 'l', type: 'symlink', linkname: '../../etc' }]),
+    );
     expect(e.message).toContain('outside the archive');
   });
 
@@ -323,7 +344,15 @@ describe('stageArchive', () => {
   });
 
   it('refuses a corrupt header that the tar parser rejects (a negative size in a pax header)', async () => {
-    const e = await refused(await makeTar([file('ok', 'x'), { name: 'bad', type: 'file', pax: { size: '-1' } }]));
+    const e = await refused(
+      await makeTar([file('ok', 'x'), { name: 'bad', type: 'file', pax: { size: '-1' } }]),
+    );
+    expect(e.message).toContain('corrupt');
+  });
+
+  it('refuses a pax header larger than the tar parser allows', async () => {
+    const huge = { comment: 'x'.repeat(4 * 1024 * 1024 + 1) };
+    const e = await refused(await makeTar([file('ok', 'x'), { name: 'bad', type: 'file', pax: huge }]));
     expect(e.message).toContain('corrupt');
   });
 });

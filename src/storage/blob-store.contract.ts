@@ -12,7 +12,12 @@ export interface StoreUnderTest {
 }
 
 /** Writes `bytes` to `key` through the store's writer, in chunks of at most `chunk` bytes. */
-export async function writeObject(store: BlobStore, key: string, bytes: Buffer, chunk = 16 * 1024): Promise<void> {
+export async function writeObject(
+  store: BlobStore,
+  key: string,
+  bytes: Buffer,
+  chunk = 16 * 1024,
+): Promise<void> {
   const parts: Buffer[] = [];
   for (let i = 0; i < bytes.length; i += chunk) parts.push(bytes.subarray(i, i + chunk));
   const sink: Writable = await store.writer(key);
@@ -138,7 +143,9 @@ export function blobStoreContract(name: string, makeStore: () => Promise<StoreUn
       });
 
       it('rejects with StoreNotFoundError for a range of a missing object', async () => {
-        expect(await rejection(store.reader('missing', { start: 0, end: 1 }))).toBeInstanceOf(StoreNotFoundError);
+        expect(await rejection(store.reader('missing', { start: 0, end: 1 }))).toBeInstanceOf(
+          StoreNotFoundError,
+        );
       });
     });
 
@@ -228,7 +235,9 @@ export function blobStoreContract(name: string, makeStore: () => Promise<StoreUn
 
         expect(await listAll(store, 'uploads/')).toEqual([Keys.upload('u-1')]);
         expect(await listAll(store, 'staging/')).toEqual([Keys.staging('s-1', 3)]);
-        expect(await listAll(store, '')).toEqual([...blobKeys, Keys.upload('u-1'), Keys.staging('s-1', 3)].sort());
+        expect(await listAll(store, '')).toEqual(
+          [...blobKeys, Keys.upload('u-1'), Keys.staging('s-1', 3)].sort(),
+        );
       });
 
       it('accepts a prefix with or without its trailing slash', async () => {

@@ -1,4 +1,4 @@
-// The filesystem BlobStore: objects are files under a root folder; writes go to a temporary name first.
+// The filesystem BlobStore: objects are files under a root folder (callers write to a temporary key and move).
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
