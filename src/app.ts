@@ -5,6 +5,8 @@ import { FsBlobStore } from './storage/fs-blob-store.js';
 import type { BlobStore } from './storage/blob-store.js';
 import { Repositories } from './repo/repositories.js';
 import { RepositoryContent } from './repo/content.js';
+import { BlobUploads } from './repo/blob-uploads.js';
+import { Manifests } from './repo/manifests.js';
 
 export interface BerthConfig {
   /** folder of the filesystem blob store (and of the default SQLite database) */
@@ -19,6 +21,8 @@ export interface Berth {
   store: BlobStore;
   repositories: Repositories;
   content: RepositoryContent;
+  uploads: BlobUploads;
+  manifests: Manifests;
   close(): Promise<void>;
 }
 
@@ -32,6 +36,8 @@ export async function openBerth(config: BerthConfig): Promise<Berth> {
     store,
     repositories: new Repositories(db.kysely),
     content: new RepositoryContent(db.kysely, store),
+    uploads: new BlobUploads(db.kysely, store),
+    manifests: new Manifests(db.kysely, store),
     close: () => db.close(),
   };
 }

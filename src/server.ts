@@ -2,6 +2,7 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import { openBerth, type Berth } from './app.js';
 import { installErrorHandling } from './http/errors.js';
+import { installBodyParsers } from './http/body.js';
 import { mountRegistry } from './registry/routes.js';
 import { mountApi } from './api/routes.js';
 
@@ -17,11 +18,23 @@ export function buildServer(berth: Berth, opts: ServerOptions = {}): FastifyInst
     requestTimeout: 0,
     return503OnClosing: true,
   });
-  app.addContentTypeParser('*', (_req, _payload, done) => done(null));
+  installBodyParsers(app);
   installErrorHandling(app);
   mountRegistry(app, berth);
   mountApi(app, berth);
-  app.addHook('onClose', async () => berth.close());
+  // Abandoned upload sessions expire: swept at start and every ten minutes.
+  const sweep = () =>
+    berth.uploads.expire().then(
+      (n) => n > 0 && app.log.info({ removed: n }, 'expired upload sessions removed'),
+      (err: unknown) => app.log.error({ err }, 'expiring upload sessions failed'),
+    );
+  const timer = setInterval(sweep, 10 * 60_000);
+  timer.unref();
+  app.addHook('onReady', async () => void sweep());
+  app.addHook('onClose', async () => {
+    clearInterval(timer);
+    await berth.close();
+  });
   return app;
 }
 

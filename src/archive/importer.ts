@@ -16,7 +16,7 @@ import { parseRepositoryName, parseTag } from '../core/references.js';
 import { Keys, type BlobStore } from '../storage/blob-store.js';
 import { commitVersion, type ContentChange } from '../repo/versions.js';
 import { recordBlobs, recordManifest } from '../repo/records.js';
-import { promote, receive } from '../repo/blobs.js';
+import { promote, receive, removeUnrecorded } from '../repo/blobs.js';
 import { discardStaged, stageArchive, type StagedArchive, type StagedFile } from './staging.js';
 import { readArchive } from './detect.js';
 import type { ArchiveContents, ArchiveFormat, DockerImage } from './contents.js';
@@ -331,14 +331,6 @@ async function moveIntoPlace(store: BlobStore, staged: StagedArchive, plan: Plan
     moved.push(m.digest);
   }
   return moved;
-}
-
-/** After a failed commit: files this upload moved into place that no row names are removed again. */
-async function removeUnrecorded(db: Kysely<Database>, store: BlobStore, moved: Digest[]): Promise<void> {
-  for (const d of moved) {
-    const row = await db.selectFrom('blobs').select('digest').where('digest', '=', d).executeTakeFirst();
-    if (!row) await store.delete(Keys.blob(d));
-  }
 }
 
 /** The diff IDs of an image manifest's layers, from its config (already in the store); none for other manifests. */

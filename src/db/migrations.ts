@@ -107,6 +107,36 @@ function migrations(dialect: DialectName): Record<string, Migration> {
           .execute();
       },
     },
+    '0002_push': {
+      async up(db: Kysely<unknown>) {
+        // A blob upload session of the registry: its bytes are at uploads/<id>/data in the store.
+        await db.schema
+          .createTable('upload_sessions')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('repository', 'text', (c) => c.notNull())
+          .addColumn('size', big, (c) => c.notNull().defaultTo(0))
+          .addColumn('created_at', big, (c) => c.notNull())
+          .addColumn('updated_at', big, (c) => c.notNull())
+          /** a writer's lease: no two requests append to one session at once */
+          .addColumn('busy_until', big, (c) => c.notNull().defaultTo(0))
+          .execute();
+        await db.schema
+          .createIndex('upload_sessions_updated')
+          .on('upload_sessions')
+          .column('updated_at')
+          .execute();
+        // Blobs pushed (or mounted) into a repository and awaiting the manifest that will add them to a version.
+        await db.schema
+          .createTable('pending_blobs')
+          .addColumn('repository', 'text', (c) => c.notNull())
+          .addColumn('digest', 'text', (c) => c.notNull())
+          .addColumn('created_at', big, (c) => c.notNull())
+          .addPrimaryKeyConstraint('pending_blobs_pk', ['repository', 'digest'])
+          .execute();
+        await db.schema.createIndex('pending_blobs_digest').on('pending_blobs').column('digest').execute();
+        await db.schema.alterTable('manifests').addColumn('annotations', 'text').execute();
+      },
+    },
   };
 }
 

@@ -47,6 +47,23 @@ export interface ManifestsTable {
   subject: string | null;
   config_digest: string | null;
   created_at: number;
+  /** the manifest's annotations as JSON, for the referrers API */
+  annotations: string | null;
+}
+
+export interface UploadSessionsTable {
+  id: string;
+  repository: string;
+  size: number;
+  created_at: number;
+  updated_at: number;
+  busy_until: number;
+}
+
+export interface PendingBlobsTable {
+  repository: string;
+  digest: string;
+  created_at: number;
 }
 
 /** What a manifest refers to: kind 'blob' (config, layers), 'manifest' (index children) or 'foreign' (not stored). */
@@ -73,4 +90,6 @@ export interface Database {
   manifests: ManifestsTable;
   manifest_references: ManifestReferencesTable;
   layer_diff_ids: LayerDiffIdsTable;
+  upload_sessions: UploadSessionsTable;
+  pending_blobs: PendingBlobsTable;
 }

@@ -29,3 +29,9 @@ export async function getBlob(berth: Berth, { req, reply, params }: RouteContext
   }
   return head ? reply.send() : reply.send(blob.stream);
 }
+
+export async function deleteBlob(berth: Berth, { reply, params }: RouteContext): Promise<unknown> {
+  const name = parseRepositoryName(params.name!);
+  await berth.manifests.deleteBlob(name, parseDigest(params.digest!));
+  return reply.code(202).send();
+}

@@ -2,6 +2,8 @@
 import type { Berth } from '../app.js';
 import { parseReference, parseRepositoryName } from '../core/references.js';
 import type { RouteContext } from '../http/router.js';
+import { manifestTooLarge, readSmallBody } from '../http/body.js';
+import { MAX_MANIFEST_BYTES } from '../core/manifests.js';
 
 export async function getManifest(berth: Berth, { req, reply, params }: RouteContext): Promise<unknown> {
   const name = parseRepositoryName(params.name!);
@@ -13,4 +15,23 @@ export async function getManifest(berth: Berth, { req, reply, params }: RouteCon
     .header('Content-Length', m.size);
   reply.header('ETag', `"${m.digest}"`);
   return head ? reply.send() : reply.send(m.bytes);
+}
+
+export async function putManifest(berth: Berth, { req, reply, params }: RouteContext): Promise<unknown> {
+  const name = parseRepositoryName(params.name!);
+  const ref = parseReference(params.reference!);
+  const bytes = await readSmallBody(req, MAX_MANIFEST_BYTES, manifestTooLarge(MAX_MANIFEST_BYTES));
+  const pushed = await berth.manifests.push(name, ref, bytes, req.headers['content-type']);
+  reply
+    .code(201)
+    .header('Location', `/v2/${name}/manifests/${pushed.digest}`)
+    .header('Docker-Content-Digest', pushed.digest);
+  if (pushed.subject) reply.header('OCI-Subject', pushed.subject);
+  return reply.send();
+}
+
+export async function deleteManifest(berth: Berth, { reply, params }: RouteContext): Promise<unknown> {
+  const name = parseRepositoryName(params.name!);
+  await berth.manifests.delete(name, parseReference(params.reference!));
+  return reply.code(202).send();
 }

@@ -2,6 +2,8 @@
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Sha256Counter, type Digest } from '../core/digest.js';
+import type { Kysely } from 'kysely';
+import type { Database } from '../db/schema.js';
 import { Keys, type BlobStore } from '../storage/blob-store.js';
 
 export interface Received {
@@ -38,4 +40,29 @@ export async function receive(
 /** Moves a verified temporary object to its content address. */
 export async function promote(store: BlobStore, tempKey: string, digest: Digest): Promise<void> {
   await store.move(tempKey, Keys.blob(digest));
+}
+
+/** After a failed commit: files a request moved into place that no row names are removed again. */
+export async function removeUnrecorded(
+  db: Kysely<Database>,
+  store: BlobStore,
+  moved: Digest[],
+): Promise<void> {
+  for (const d of moved) {
+    const row = await db.selectFrom('blobs').select('digest').where('digest', '=', d).executeTakeFirst();
+    if (!row) await store.delete(Keys.blob(d));
+  }
+}
+
+/** Reads a small stored blob (a config) whole, or undefined when it is larger than `max` or absent. */
+export async function readSmallBlob(
+  store: BlobStore,
+  digest: Digest,
+  max: number,
+): Promise<Buffer | undefined> {
+  const st = await store.stat(Keys.blob(digest));
+  if (!st || st.size > max) return undefined;
+  const chunks: Buffer[] = [];
+  for await (const c of await store.reader(Keys.blob(digest))) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
 }

@@ -24,6 +24,41 @@ function current(db: Db, name: string) {
     .where('c.version_removed', 'is', null);
 }
 
+/** Digests (of `kind`) the repository holds: in its latest version, or, for blobs, pushed and awaiting a manifest. */
+export async function heldBy(
+  db: Db,
+  repositoryName: string,
+  kind: 'blob' | 'manifest',
+  digests: string[],
+): Promise<Set<string>> {
+  const found = new Set<string>();
+  if (digests.length === 0) return found;
+  const unique = [...new Set(digests)];
+  for (let i = 0; i < unique.length; i += 500) {
+    const part = unique.slice(i, i + 500);
+    const rows = await db
+      .selectFrom('repository_content as c')
+      .innerJoin('repositories as r', 'r.id', 'c.repository_id')
+      .select('c.key')
+      .where('r.name', '=', repositoryName)
+      .where('c.kind', '=', kind)
+      .where('c.version_removed', 'is', null)
+      .where('c.key', 'in', part)
+      .execute();
+    rows.forEach((r) => found.add(r.key));
+    if (kind === 'blob') {
+      const pending = await db
+        .selectFrom('pending_blobs')
+        .select('digest')
+        .where('repository', '=', repositoryName)
+        .where('digest', 'in', part)
+        .execute();
+      pending.forEach((r) => found.add(r.digest));
+    }
+  }
+  return found;
+}
+
 export interface OpenedBlob {
   size: number;
   /** the range served, when one was asked for */
@@ -91,8 +126,9 @@ export class RepositoryContent {
   }
 
   /**
-   * The size of a blob if the repository's latest version holds it (as a blob, or a manifest's bytes).
-   * Other repositories holding the same bytes do not count: holding them is the proof of ownership.
+   * The size of a blob if the repository's latest version holds it (as a blob, or a manifest's bytes), or it
+   * was pushed into the repository and awaits its manifest. Other repositories holding the same bytes do not
+   * count: holding them is the proof of ownership.
    */
   async blobSize(name: string, digest: Digest): Promise<number | undefined> {
     const row = await current(this.db, name)
@@ -101,7 +137,16 @@ export class RepositoryContent {
       .where('c.kind', 'in', ['blob', 'manifest'])
       .where('c.key', '=', digest)
       .executeTakeFirst();
-    return row?.size;
+    if (row) return row.size;
+    // pushed into this repository and awaiting its manifest
+    const pending = await this.db
+      .selectFrom('pending_blobs as p')
+      .innerJoin('blobs as b', 'b.digest', 'p.digest')
+      .select('b.size')
+      .where('p.repository', '=', name)
+      .where('p.digest', '=', digest)
+      .executeTakeFirst();
+    return pending?.size;
   }
 
   async manifestByDigest(name: string, digest: Digest): Promise<ManifestRecord | undefined> {

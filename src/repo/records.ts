@@ -48,6 +48,7 @@ export async function recordManifest(trx: Trx, m: ManifestToRecord): Promise<voi
       subject: p.subject?.digest ?? null,
       config_digest: p.config?.digest ?? null,
       created_at: Date.now(),
+      annotations: p.annotations ? JSON.stringify(p.annotations) : null,
     })
     .onConflict((oc) => oc.column('digest').doNothing())
     .execute();

@@ -110,6 +110,16 @@ export function blobStoreContract(name: string, makeStore: () => Promise<StoreUn
         expect((await store.stat('k'))?.size).toBe(5);
       });
 
+      it('continues an object at an offset, dropping what followed it', async () => {
+        await writeObject(store, 'u/data', Buffer.from('0123456789'));
+        const w = await store.writer('u/data', { offset: 4 });
+        await new Promise<void>((resolve, reject) =>
+          w.end(Buffer.from('ab'), () => resolve()).on('error', reject),
+        );
+        expect((await readObject(store, 'u/data')).toString()).toBe('0123ab');
+        await expect(store.writer('no/such', { offset: 3 })).rejects.toBeInstanceOf(StoreNotFoundError);
+      });
+
       it('keeps objects under different keys apart', async () => {
         await writeObject(store, 'x/1', Buffer.from('one'));
         await writeObject(store, 'x/2', Buffer.from('two'));

@@ -22,8 +22,11 @@ export interface BlobStore {
   stat(key: string): Promise<StoreStat | null>;
   /** A stream of the object's bytes, or of `range` of them. Throws a NotFound error when absent. */
   reader(key: string, range?: ByteRange): Promise<Readable>;
-  /** A writable stream that creates (or replaces) the object at `key`. */
-  writer(key: string): Promise<Writable>;
+  /**
+   * A writable stream that creates (or replaces) the object at `key`; with `offset`, one that continues an
+   * existing object at that byte, dropping whatever it held from there on (a resumed upload).
+   */
+  writer(key: string, opts?: { offset?: number }): Promise<Writable>;
   /** Moves an object to a new key, replacing what is there, atomically where the backend can. */
   move(from: string, to: string): Promise<void>;
   /** Deletes the object at `key`; deleting what is not there is not an error. */

@@ -1,6 +1,6 @@
 // The filesystem BlobStore: objects are files under a root folder (callers write to a temporary key and move).
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, stat, truncate, unlink } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { randomUUID } from 'node:crypto';
@@ -37,10 +37,18 @@ export class FsBlobStore implements BlobStore {
     return stream;
   }
 
-  async writer(key: string): Promise<Writable> {
+  async writer(key: string, opts: { offset?: number } = {}): Promise<Writable> {
     const path = this.path(key);
     await mkdir(dirname(path), { recursive: true });
-    return createWriteStream(path);
+    const offset = opts.offset ?? 0;
+    if (offset === 0) return createWriteStream(path);
+    try {
+      await truncate(path, offset);
+    } catch (e) {
+      if (isNotFound(e)) throw new StoreNotFoundError(key);
+      throw e;
+    }
+    return createWriteStream(path, { flags: 'r+', start: offset });
   }
 
   async move(from: string, to: string): Promise<void> {

@@ -1,0 +1,91 @@
+// Blob upload endpoints: POST (session, monolithic, mount), PATCH (chunks), PUT (finish), GET (status), DELETE.
+import type { FastifyReply } from 'fastify';
+import type { Berth } from '../app.js';
+import { BerthError } from '../core/errors.js';
+import { parseDigest, type Digest } from '../core/digest.js';
+import { isRepositoryName, parseRepositoryName } from '../core/references.js';
+import type { RouteContext } from '../http/router.js';
+import { hasBody } from '../http/body.js';
+import type { ChunkRange } from '../repo/blob-uploads.js';
+
+function sessionHeaders(reply: FastifyReply, name: string, id: string, size: number): FastifyReply {
+  return reply
+    .header('Location', `/v2/${name}/blobs/uploads/${id}`)
+    .header('Range', `0-${size > 0 ? size - 1 : 0}`)
+    .header('Docker-Upload-UUID', id);
+}
+
+function blobCreated(reply: FastifyReply, name: string, digest: Digest): FastifyReply {
+  return reply
+    .code(201)
+    .header('Location', `/v2/${name}/blobs/${digest}`)
+    .header('Docker-Content-Digest', digest)
+    .send();
+}
+
+/** Content-Range of a chunk: "START-END" as the spec writes it (a "bytes " prefix and "/TOTAL" are tolerated). */
+function parseChunkRange(header: string | undefined): ChunkRange | undefined {
+  if (header === undefined) return undefined;
+  const m = /^(?:bytes[ =])?(\d+)-(\d+)(?:\/(?:\d+|\*))?$/.exec(header.trim());
+  if (!m || Number(m[2]) < Number(m[1])) {
+    throw new BerthError('RANGE_INVALID', `Content-Range "${header}" is not START-END with END >= START`);
+  }
+  return { start: Number(m[1]), end: Number(m[2]) };
+}
+
+export async function startUpload(
+  berth: Berth,
+  { req, reply, params, query }: RouteContext,
+): Promise<unknown> {
+  const name = parseRepositoryName(params.name!);
+  const mount = query.get('mount');
+  const from = query.get('from');
+  if (mount !== null && from !== null && isRepositoryName(from)) {
+    const digest = parseDigest(mount, 'mount');
+    if (await berth.uploads.mount(name, digest, from)) return blobCreated(reply, name, digest);
+  }
+  const digestParam = query.get('digest');
+  if (digestParam !== null) {
+    const digest = parseDigest(digestParam);
+    await berth.uploads.monolithic(name, digest, req.raw);
+    return blobCreated(reply, name, digest);
+  }
+  const { id } = await berth.uploads.start(name);
+  return sessionHeaders(reply.code(202), name, id, 0).send();
+}
+
+export async function patchUpload(berth: Berth, { req, reply, params }: RouteContext): Promise<unknown> {
+  const name = parseRepositoryName(params.name!);
+  const range = parseChunkRange(req.headers['content-range']);
+  const { size } = await berth.uploads.append(name, params.id!, req.raw, range);
+  return sessionHeaders(reply.code(202), name, params.id!, size).send();
+}
+
+export async function finishUpload(
+  berth: Berth,
+  { req, reply, params, query }: RouteContext,
+): Promise<unknown> {
+  const name = parseRepositoryName(params.name!);
+  const digestParam = query.get('digest');
+  if (digestParam === null) {
+    throw new BerthError(
+      'DIGEST_INVALID',
+      'finishing an upload needs the blob digest: PUT …?digest=sha256:<hex>',
+    );
+  }
+  const digest = parseDigest(digestParam);
+  await berth.uploads.finish(name, params.id!, digest, hasBody(req) ? req.raw : undefined);
+  return blobCreated(reply, name, digest);
+}
+
+export async function uploadStatus(berth: Berth, { reply, params }: RouteContext): Promise<unknown> {
+  const name = parseRepositoryName(params.name!);
+  const { size } = await berth.uploads.status(name, params.id!);
+  return sessionHeaders(reply.code(204), name, params.id!, size).send();
+}
+
+export async function cancelUpload(berth: Berth, { reply, params }: RouteContext): Promise<unknown> {
+  const name = parseRepositoryName(params.name!);
+  await berth.uploads.cancel(name, params.id!);
+  return reply.code(204).send();
+}

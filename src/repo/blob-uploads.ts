@@ -1,0 +1,266 @@
+// Blob uploads of the registry: sessions in the database, bytes in the store, hashed once as they arrive.
+import { createHash, randomUUID, type Hash } from 'node:crypto';
+import { Transform, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { Kysely } from 'kysely';
+import type { Database } from '../db/schema.js';
+import { BerthError } from '../core/errors.js';
+import type { Digest } from '../core/digest.js';
+import { Keys, type BlobStore } from '../storage/blob-store.js';
+import { promote } from './blobs.js';
+import { recordBlobs } from './records.js';
+import { heldBy } from './content.js';
+
+export interface UploadOptions {
+  /** sessions untouched for this long are removed, with their bytes */
+  expireAfterMs: number;
+  /** how long one request may hold a session's writer lease */
+  leaseMs: number;
+}
+
+export const DEFAULT_UPLOAD_OPTIONS: UploadOptions = { expireAfterMs: 24 * 3600_000, leaseMs: 15 * 60_000 };
+
+export interface ChunkRange {
+  start: number;
+  end: number;
+}
+
+type Db = Kysely<Database>;
+
+/**
+ * The running sha256 of sessions this process received in order. A cache, not shared state: when a chunk
+ * arrives at another process (or after a restart), that process re-hashes the bytes already stored once,
+ * and goes on from there; bytes that came in order are written once and read never.
+ */
+class HashCache {
+  private readonly map = new Map<string, { hash: Hash; size: number }>();
+  constructor(private readonly max = 1000) {}
+  take(id: string, size: number): Hash | undefined {
+    const e = this.map.get(id);
+    this.map.delete(id);
+    return e && e.size === size ? e.hash : undefined;
+  }
+  put(id: string, hash: Hash, size: number): void {
+    if (this.map.size >= this.max) this.map.delete(this.map.keys().next().value!);
+    this.map.set(id, { hash, size });
+  }
+  drop(id: string): void {
+    this.map.delete(id);
+  }
+}
+
+export class BlobUploads {
+  private readonly hashes = new HashCache();
+
+  constructor(
+    private readonly db: Db,
+    private readonly store: BlobStore,
+    private readonly opts: UploadOptions = DEFAULT_UPLOAD_OPTIONS,
+  ) {}
+
+  /** Opens a session; its bytes will be at uploads/<id>/data. */
+  async start(name: string): Promise<{ id: string }> {
+    const id = randomUUID();
+    const now = Date.now();
+    const w = await this.store.writer(Keys.upload(id));
+    await new Promise<void>((resolve, reject) => w.end(() => resolve()).on('error', reject));
+    await this.db
+      .insertInto('upload_sessions')
+      .values({ id, repository: name, size: 0, created_at: now, updated_at: now, busy_until: 0 })
+      .execute();
+    return { id };
+  }
+
+  /** The bytes received so far. */
+  async status(name: string, id: string): Promise<{ size: number }> {
+    const row = await this.db
+      .selectFrom('upload_sessions')
+      .select('size')
+      .where('id', '=', id)
+      .where('repository', '=', name)
+      .executeTakeFirst();
+    if (!row) throw unknownUpload(id);
+    return { size: row.size };
+  }
+
+  /** Appends a chunk (PATCH). A Content-Range must start where the session ends. */
+  async append(name: string, id: string, body: Readable, range?: ChunkRange): Promise<{ size: number }> {
+    const size = await this.lease(name, id);
+    try {
+      return { size: await this.write(id, size, body, range) };
+    } finally {
+      await this.release(id);
+    }
+  }
+
+  /**
+   * Finishes a session (PUT ?digest=), with an optional last chunk: the bytes must hash to `digest`, else
+   * DIGEST_INVALID and the session is gone. The blob then belongs to the repository, awaiting its manifest.
+   */
+  async finish(name: string, id: string, digest: Digest, body: Readable | undefined): Promise<void> {
+    let size = await this.lease(name, id);
+    let released = false;
+    try {
+      if (body) size = await this.write(id, size, body);
+      const actual = await this.digestOf(id, size);
+      if (actual !== digest) {
+        await this.remove(id);
+        released = true;
+        throw new BerthError('DIGEST_INVALID', `the uploaded bytes have digest ${actual}, not ${digest}`, {
+          digest,
+          actual,
+        });
+      }
+      // a chunk that failed half-way may have left bytes past the session's end: they are not the blob's
+      if ((await this.store.stat(Keys.upload(id)))?.size !== size) {
+        const w = await this.store.writer(Keys.upload(id), { offset: size });
+        await new Promise<void>((resolve, reject) => w.end(() => resolve()).on('error', reject));
+      }
+      await promote(this.store, Keys.upload(id), digest);
+      await this.db.transaction().execute(async (trx) => {
+        await recordBlobs(trx, [{ digest, size }]);
+        await claimForRepository(trx, name, digest);
+        await trx.deleteFrom('upload_sessions').where('id', '=', id).execute();
+      });
+      released = true;
+      await this.store.deletePrefix(Keys.uploadDir(id));
+    } finally {
+      this.hashes.drop(id);
+      if (!released) await this.release(id);
+    }
+  }
+
+  /** A whole blob in one request (POST ?digest=). */
+  async monolithic(name: string, digest: Digest, body: Readable): Promise<void> {
+    const { id } = await this.start(name);
+    await this.finish(name, id, digest, body);
+  }
+
+  /**
+   * Cross-repository mount: the blob becomes `name`'s only when `from` holds it (latest version or pending).
+   * Returns false otherwise, and the client falls back to an upload; nothing tells it why.
+   */
+  async mount(name: string, digest: Digest, from: string): Promise<boolean> {
+    const has = await heldBy(this.db, from, 'blob', [digest]);
+    if (!has.has(digest)) return false;
+    await claimForRepository(this.db, name, digest);
+    return true;
+  }
+
+  /** Cancels a session (DELETE), removing its bytes. */
+  async cancel(name: string, id: string): Promise<void> {
+    await this.status(name, id);
+    await this.remove(id);
+  }
+
+  /** Removes sessions untouched for longer than the expiry, and their bytes. Returns how many. */
+  async expire(now = Date.now()): Promise<number> {
+    const gone = await this.db
+      .deleteFrom('upload_sessions')
+      .where('updated_at', '<', now - this.opts.expireAfterMs)
+      .where('busy_until', '<', now)
+      .returning('id')
+      .execute();
+    for (const { id } of gone) {
+      this.hashes.drop(id);
+      await this.store.deletePrefix(Keys.uploadDir(id));
+    }
+    return gone.length;
+  }
+
+  private async remove(id: string): Promise<void> {
+    this.hashes.drop(id);
+    await this.db.deleteFrom('upload_sessions').where('id', '=', id).execute();
+    await this.store.deletePrefix(Keys.uploadDir(id));
+  }
+
+  /** Takes the session's writer lease (one writer at a time, across processes); returns its size. */
+  private async lease(name: string, id: string): Promise<number> {
+    const now = Date.now();
+    const row = await this.db
+      .updateTable('upload_sessions')
+      .set({ busy_until: now + this.opts.leaseMs, updated_at: now })
+      .where('id', '=', id)
+      .where('repository', '=', name)
+      .where('busy_until', '<', now)
+      .returning('size')
+      .executeTakeFirst();
+    if (row) return row.size;
+    await this.status(name, id);
+    throw new BerthError(
+      'BLOB_UPLOAD_INVALID',
+      `upload ${id} is being written by another request; retry later`,
+    );
+  }
+
+  private async release(id: string): Promise<void> {
+    await this.db.updateTable('upload_sessions').set({ busy_until: 0 }).where('id', '=', id).execute();
+  }
+
+  /** Writes a chunk at the session's end while hashing it; records the new size. */
+  private async write(id: string, size: number, body: Readable, range?: ChunkRange): Promise<number> {
+    if (range && range.start !== size) {
+      throw new BerthError(
+        'RANGE_INVALID',
+        `the chunk starts at byte ${range.start}, but upload ${id} holds ${size} bytes: send the chunk starting at ${size}`,
+        { size },
+      );
+    }
+    const hash = this.hashes.take(id, size) ?? (await this.rehash(id, size));
+    let written = 0;
+    const hashing = new Transform({
+      transform(chunk: Buffer, _e, cb) {
+        hash.update(chunk);
+        written += chunk.length;
+        cb(null, chunk);
+      },
+    });
+    const sink = await this.store.writer(Keys.upload(id), { offset: size });
+    await pipeline(body, hashing, sink);
+    if (range && written !== range.end - range.start + 1) {
+      throw new BerthError(
+        'BLOB_UPLOAD_INVALID',
+        `the chunk has ${written} bytes, but its Content-Range ${range.start}-${range.end} says ${range.end - range.start + 1}`,
+      );
+    }
+    const total = size + written;
+    await this.db
+      .updateTable('upload_sessions')
+      .set({ size: total, updated_at: Date.now() })
+      .where('id', '=', id)
+      .execute();
+    this.hashes.put(id, hash, total);
+    return total;
+  }
+
+  private async rehash(id: string, size: number): Promise<Hash> {
+    const hash = createHash('sha256');
+    if (size > 0) {
+      for await (const c of await this.store.reader(Keys.upload(id), { start: 0, end: size - 1 })) {
+        hash.update(c as Buffer);
+      }
+    }
+    return hash;
+  }
+
+  private async digestOf(id: string, size: number): Promise<Digest> {
+    const hash = this.hashes.take(id, size) ?? (await this.rehash(id, size));
+    return `sha256:${hash.digest('hex')}`;
+  }
+}
+
+function unknownUpload(id: string): BerthError {
+  return new BerthError(
+    'BLOB_UPLOAD_UNKNOWN',
+    `there is no upload ${id} in this repository (finished, cancelled or expired)`,
+  );
+}
+
+/** Marks a stored blob as the repository's, awaiting the manifest that will add it to a version. */
+export async function claimForRepository(db: Kysely<Database>, name: string, digest: Digest): Promise<void> {
+  await db
+    .insertInto('pending_blobs')
+    .values({ repository: name, digest, created_at: Date.now() })
+    .onConflict((oc) => oc.columns(['repository', 'digest']).doUpdateSet({ created_at: Date.now() }))
+    .execute();
+}

@@ -1,0 +1,180 @@
+// Manifest pushes and deletes of the registry, each one new repository version; and the referrers of a manifest.
+import { randomUUID } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import type { Database } from '../db/schema.js';
+import { BerthError } from '../core/errors.js';
+import { sha256, type Digest } from '../core/digest.js';
+import { configDiffIds, parseManifest, requiredBlobs, type Descriptor } from '../core/manifests.js';
+import { MediaTypes } from '../core/media-types.js';
+import type { Reference } from '../core/references.js';
+import { Keys, type BlobStore } from '../storage/blob-store.js';
+import { commitVersion, type ContentChange } from './versions.js';
+import { recordBlobs, recordManifest } from './records.js';
+import { promote, readSmallBlob, receive, removeUnrecorded } from './blobs.js';
+import { heldBy } from './content.js';
+
+type Db = Kysely<Database>;
+
+export interface PushedManifest {
+  digest: Digest;
+  subject?: Digest;
+  version: number;
+}
+
+const MAX_CONFIG_BYTES = 8 * 1024 * 1024;
+
+export class Manifests {
+  constructor(
+    private readonly db: Db,
+    private readonly store: BlobStore,
+  ) {}
+
+  /**
+   * Stores a manifest exactly as sent and makes one new version holding it, its blobs and the tag. Every blob and
+   * child manifest it names must be the repository's; foreign layers are never stored and never required.
+   */
+  async push(
+    name: string,
+    ref: Reference,
+    bytes: Buffer,
+    contentType: string | undefined,
+  ): Promise<PushedManifest> {
+    const parsed = parseManifest(bytes, contentType);
+    const digest = sha256(bytes);
+    if (ref.kind === 'digest' && ref.digest !== digest) {
+      throw new BerthError(
+        'DIGEST_INVALID',
+        `the manifest's digest is ${digest}, not ${ref.digest} as the URL says`,
+        {
+          digest: ref.digest,
+          actual: digest,
+        },
+      );
+    }
+    const blobs = requiredBlobs(parsed).map((d) => d.digest);
+    const children = parsed.manifests.map((d) => d.digest);
+    const missing = async (db: Db) => {
+      const hb = await heldBy(db, name, 'blob', blobs);
+      const hm = await heldBy(db, name, 'manifest', children);
+      return [...new Set([...blobs.filter((d) => !hb.has(d)), ...children.filter((d) => !hm.has(d))])];
+    };
+    const absent = await missing(this.db);
+    if (absent.length > 0) throw unknownReferences(name, absent);
+
+    const tmp = `${Keys.uploadDir(randomUUID())}data`;
+    await receive(this.store, tmp, [bytes]);
+    await promote(this.store, tmp, digest);
+    const diffIds = await this.diffIds(parsed.config);
+    try {
+      const version = await commitVersion(this.db, name, { create: true }, async ({ trx }) => {
+        // Re-checked under the repository's lock.
+        const gone = await missing(trx);
+        if (gone.length > 0) throw unknownReferences(name, gone);
+        await recordBlobs(trx, [{ digest, size: bytes.length }]);
+        await recordManifest(trx, { digest, size: bytes.length, parsed, diffIds });
+        if (blobs.length > 0) {
+          await trx
+            .deleteFrom('pending_blobs')
+            .where('repository', '=', name)
+            .where('digest', 'in', blobs)
+            .execute();
+        }
+        const changes: ContentChange[] = [{ op: 'add', kind: 'manifest', digest }];
+        for (const b of blobs) changes.push({ op: 'add', kind: 'blob', digest: b });
+        if (ref.kind === 'tag') changes.push({ op: 'add', kind: 'tag', tag: ref.tag, digest });
+        return changes;
+      });
+      return { digest, subject: parsed.subject?.digest, version: version.number };
+    } catch (e) {
+      await removeUnrecorded(this.db, this.store, [digest]);
+      throw e;
+    }
+  }
+
+  /** Deletes a manifest (by digest) and the tags pointing at it, or a tag alone: one new version. */
+  async delete(name: string, ref: Reference): Promise<number> {
+    const v = await commitVersion(this.db, name, { create: false }, async ({ trx, repositoryId }) => {
+      const current = trx
+        .selectFrom('repository_content')
+        .select(['key', 'value'])
+        .where('repository_id', '=', repositoryId)
+        .where('version_removed', 'is', null);
+      if (ref.kind === 'tag') {
+        const tag = await current.where('kind', '=', 'tag').where('key', '=', ref.tag).executeTakeFirst();
+        if (!tag) throw new BerthError('MANIFEST_UNKNOWN', `repository ${name} has no tag ${ref.tag}`);
+        return [{ op: 'remove', kind: 'tag', key: ref.tag }];
+      }
+      const m = await current.where('kind', '=', 'manifest').where('key', '=', ref.digest).executeTakeFirst();
+      if (!m) throw new BerthError('MANIFEST_UNKNOWN', `repository ${name} has no manifest ${ref.digest}`);
+      const tags = await current.where('kind', '=', 'tag').where('value', '=', ref.digest).execute();
+      return [
+        { op: 'remove', kind: 'manifest', key: ref.digest },
+        ...tags.map((t): ContentChange => ({ op: 'remove', kind: 'tag', key: t.key })),
+      ];
+    });
+    return v.number;
+  }
+
+  /** Removes a blob from the repository: a new version when its latest version held it. */
+  async deleteBlob(name: string, digest: Digest): Promise<number | undefined> {
+    const pending = await this.db
+      .deleteFrom('pending_blobs')
+      .where('repository', '=', name)
+      .where('digest', '=', digest)
+      .executeTakeFirst();
+    const inVersion = await heldBy(this.db, name, 'blob', [digest]);
+    if (!inVersion.has(digest)) {
+      if (Number(pending.numDeletedRows) > 0) return undefined;
+      throw new BerthError('BLOB_UNKNOWN', `repository ${name} has no blob ${digest}`, { digest });
+    }
+    const v = await commitVersion(this.db, name, { create: false }, async () => [
+      { op: 'remove', kind: 'blob', key: digest },
+    ]);
+    return v.number;
+  }
+
+  /** Manifests of the repository's latest version whose subject is `digest`, as index descriptors. */
+  async referrers(name: string, digest: Digest, artifactType?: string): Promise<Descriptor[]> {
+    let q = this.db
+      .selectFrom('repository_content as c')
+      .innerJoin('repositories as r', 'r.id', 'c.repository_id')
+      .innerJoin('manifests as m', 'm.digest', 'c.key')
+      .select(['m.digest', 'm.media_type', 'm.size', 'm.artifact_type', 'm.annotations'])
+      .where('r.name', '=', name)
+      .where('c.kind', '=', 'manifest')
+      .where('c.version_removed', 'is', null)
+      .where('m.subject', '=', digest)
+      .orderBy('m.digest');
+    if (artifactType !== undefined) q = q.where('m.artifact_type', '=', artifactType);
+    return (await q.execute()).map((r) => ({
+      mediaType: r.media_type,
+      digest: r.digest as Digest,
+      size: r.size,
+      ...(r.artifact_type ? { artifactType: r.artifact_type } : {}),
+      ...(r.annotations ? { annotations: JSON.parse(r.annotations) as Record<string, string> } : {}),
+    }));
+  }
+
+  private async diffIds(config: Descriptor | undefined): Promise<Digest[] | undefined> {
+    if (
+      !config ||
+      (config.mediaType !== MediaTypes.ociConfig && config.mediaType !== MediaTypes.dockerConfig)
+    ) {
+      return undefined;
+    }
+    const bytes = await readSmallBlob(this.store, config.digest, MAX_CONFIG_BYTES);
+    try {
+      return bytes && configDiffIds(bytes);
+    } catch {
+      return undefined;
+    }
+  }
+}
+
+function unknownReferences(name: string, missing: string[]): BerthError {
+  return new BerthError(
+    'MANIFEST_BLOB_UNKNOWN',
+    `the manifest refers to ${missing.length} blob(s) or manifest(s) that repository ${name} does not hold: ${missing.join(', ')}`,
+    { repository: name, missing },
+  );
+}
