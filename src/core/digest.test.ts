@@ -1,20 +1,10 @@
 // Covers src/core/digest.ts: digest validation and parsing, hex helpers, one-shot and streaming sha256.
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { BerthError } from './errors.js';
 import { digestOfHex, hexOf, isDigest, isHex64, parseDigest, sha256, Sha256Counter } from './digest.js';
+import { errorOf } from '../../test/helpers/errors.js';
 
 const hex = (data: string | Buffer): string => createHash('sha256').update(data).digest('hex');
-
-function errorOf(f: () => unknown): BerthError {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(BerthError);
-    return e as BerthError;
-  }
-  throw new Error('expected an error');
-}
 
 describe('isDigest', () => {
   const valid = `sha256:${hex('x')}`;

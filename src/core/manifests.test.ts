@@ -1,6 +1,5 @@
 // Covers src/core/manifests.ts: parsing OCI and Docker manifests and indexes, refusals with their messages, requiredBlobs, configDiffIds.
 import { describe, expect, it } from 'vitest';
-import { BerthError } from './errors.js';
 import { sha256, type Digest } from './digest.js';
 import { MediaTypes } from './media-types.js';
 import {
@@ -10,6 +9,7 @@ import {
   requiredBlobs,
   type ParsedManifest,
 } from './manifests.js';
+import { errorOf } from '../../test/helpers/errors.js';
 
 const json = (o: unknown): Buffer => Buffer.from(JSON.stringify(o));
 
@@ -18,16 +18,6 @@ function without(o: Record<string, unknown>, key: string): Record<string, unknow
   const copy = { ...o };
   delete copy[key];
   return copy;
-}
-
-function errorOf(f: () => unknown): BerthError {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(BerthError);
-    return e as BerthError;
-  }
-  throw new Error('expected an error');
 }
 
 const desc = (mediaType: string, content: string, extra: Record<string, unknown> = {}) => ({

@@ -1,6 +1,5 @@
 // Covers src/core/references.ts: repository-name and tag grammar, URL references, REPO[:TAG] and archive references.
 import { describe, expect, it } from 'vitest';
-import { BerthError } from './errors.js';
 import { sha256 } from './digest.js';
 import {
   isRepositoryName,
@@ -12,16 +11,7 @@ import {
   parseTag,
   tagOfArchiveReference,
 } from './references.js';
-
-function errorOf(f: () => unknown): BerthError {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(BerthError);
-    return e as BerthError;
-  }
-  throw new Error('expected an error');
-}
+import { errorOf } from '../../test/helpers/errors.js';
 
 describe('repository names', () => {
   it('accepts single components and the separators of the spec', () => {
