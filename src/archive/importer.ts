@@ -4,19 +4,13 @@ import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema.js';
 import { BerthError } from '../core/errors.js';
 import { sha256, type Digest } from '../core/digest.js';
-import {
-  configDiffIds,
-  requiredBlobs,
-  parseManifest,
-  type Descriptor,
-  type ParsedManifest,
-} from '../core/manifests.js';
+import { requiredBlobs, parseManifest, type Descriptor, type ParsedManifest } from '../core/manifests.js';
 import { isForeignLayer, MediaTypes } from '../core/media-types.js';
 import { parseRepositoryName, parseTag } from '../core/references.js';
 import { Keys, type BlobStore } from '../storage/blob-store.js';
 import { commitVersion, type ContentChange } from '../repo/versions.js';
 import { recordBlobs, recordManifest } from '../repo/records.js';
-import { promote, receive, removeUnrecorded } from '../repo/blobs.js';
+import { promote, receive, storedDiffIds } from '../repo/blobs.js';
 import { discardStaged, stageArchive, type StagedArchive, type StagedFile } from './staging.js';
 import { readArchive } from './detect.js';
 import type { ArchiveContents, ArchiveFormat, DockerImage } from './contents.js';
@@ -54,8 +48,6 @@ interface Plan {
   foreign: Set<Digest>;
 }
 
-const MAX_CONFIG_BYTES = 8 * 1024 * 1024;
-
 export async function importArchive(
   deps: ImportDeps,
   name: string,
@@ -85,10 +77,13 @@ export async function importArchive(
     const missing = await missingFromRepository(db, name, plan.fromRepository);
     if (missing.length > 0) throw missingError(name, missing);
 
-    const moved = await moveIntoPlace(store, staged, plan);
-    try {
+    // From here on the archive's blobs are at their content addresses. Should the commit fail (a layer it
+    // reuses left the repository meanwhile), files that no row names stay: harmless, and left to cleanup;
+    // deleting them could pull them from under a concurrent upload of the same bytes about to commit.
+    await moveIntoPlace(store, staged, plan);
+    {
       const diffIds = new Map<Digest, Digest[] | undefined>();
-      for (const m of plan.manifests) diffIds.set(m.digest, await diffIdsOf(store, m.parsed));
+      for (const m of plan.manifests) diffIds.set(m.digest, await storedDiffIds(store, m.parsed.config));
       const version = await commitVersion(db, name, { create: true }, async ({ trx, repositoryId }) => {
         // Re-checked under the repository's lock: a layer left out must still be in the latest version.
         const still = await presentInRepository(trx, repositoryId, [...plan.fromRepository]);
@@ -126,9 +121,6 @@ export async function importArchive(
         })),
         blobs: { uploaded: plan.upload.size, reused, foreign: plan.foreign.size },
       };
-    } catch (e) {
-      await removeUnrecorded(db, store, moved);
-      throw e;
     }
   } finally {
     await discardStaged(store, staged);
@@ -312,12 +304,10 @@ async function missingFromRepository(
   return [...need].filter((d) => !have.has(d));
 }
 
-/** Moves the archive's blobs and manifests to their content addresses; returns what it moved. */
-async function moveIntoPlace(store: BlobStore, staged: StagedArchive, plan: Plan): Promise<Digest[]> {
-  const moved: Digest[] = [];
+/** Moves the archive's blobs and manifests to their content addresses. */
+async function moveIntoPlace(store: BlobStore, staged: StagedArchive, plan: Plan): Promise<void> {
   for (const [digest, f] of plan.upload) {
     await promote(store, f.key, digest);
-    moved.push(digest);
   }
   let n = 0;
   for (const m of plan.manifests) {
@@ -328,22 +318,5 @@ async function moveIntoPlace(store: BlobStore, staged: StagedArchive, plan: Plan
     } else if (!plan.upload.has(m.digest)) {
       await promote(store, m.source.key, m.digest);
     }
-    moved.push(m.digest);
-  }
-  return moved;
-}
-
-/** The diff IDs of an image manifest's layers, from its config (already in the store); none for other manifests. */
-async function diffIdsOf(store: BlobStore, m: ParsedManifest): Promise<Digest[] | undefined> {
-  const c = m.config;
-  if (!c || (c.mediaType !== MediaTypes.ociConfig && c.mediaType !== MediaTypes.dockerConfig))
-    return undefined;
-  if (c.size > MAX_CONFIG_BYTES) return undefined;
-  try {
-    const chunks: Buffer[] = [];
-    for await (const x of await store.reader(Keys.blob(c.digest))) chunks.push(x as Buffer);
-    return configDiffIds(Buffer.concat(chunks));
-  } catch {
-    return undefined; // a config that is not an image config: nothing to learn
   }
 }

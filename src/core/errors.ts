@@ -6,7 +6,7 @@ export const ERROR_CATALOGUE = {
   BLOB_UPLOAD_UNKNOWN: { status: 404, message: 'blob upload unknown to registry' },
   DIGEST_INVALID: { status: 400, message: 'provided digest did not match uploaded content' },
   MANIFEST_BLOB_UNKNOWN: {
-    status: 404,
+    status: 400,
     message: 'manifest references a manifest or blob unknown to registry',
   },
   MANIFEST_INVALID: { status: 400, message: 'manifest invalid' },

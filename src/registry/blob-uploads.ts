@@ -74,7 +74,8 @@ export async function finishUpload(
     );
   }
   const digest = parseDigest(digestParam);
-  await berth.uploads.finish(name, params.id!, digest, hasBody(req) ? req.raw : undefined);
+  const range = parseChunkRange(req.headers['content-range']);
+  await berth.uploads.finish(name, params.id!, digest, hasBody(req) ? req.raw : undefined, range);
   return blobCreated(reply, name, digest);
 }
 

@@ -1,6 +1,7 @@
 // GET and HEAD of manifests by tag or digest.
 import type { Berth } from '../app.js';
-import { parseReference, parseRepositoryName } from '../core/references.js';
+import { BerthError } from '../core/errors.js';
+import { isTag, parseReference, parseRepositoryName } from '../core/references.js';
 import type { RouteContext } from '../http/router.js';
 import { manifestTooLarge, readSmallBody } from '../http/body.js';
 import { MAX_MANIFEST_BYTES } from '../core/manifests.js';
@@ -8,7 +9,17 @@ import { MAX_MANIFEST_BYTES } from '../core/manifests.js';
 export async function getManifest(berth: Berth, { req, reply, params }: RouteContext): Promise<unknown> {
   const name = parseRepositoryName(params.name!);
   const head = req.method === 'HEAD';
-  const m = await berth.content.readManifest(name, parseReference(params.reference!), { head });
+  const reference = params.reference!;
+  // No manifest can be tagged outside the tag grammar, so reading one is "unknown" (404), as the OCI
+  // conformance suite checks with ".INVALID_MANIFEST_NAME"; pushing one stays 400 TAG_INVALID.
+  if (!reference.includes(':') && !isTag(reference)) {
+    await berth.content.requireRepository(name);
+    throw new BerthError(
+      'MANIFEST_UNKNOWN',
+      `repository ${name} has no tag "${reference}": it is not a valid tag (letters, digits, "_", "." and "-", at most 128, not starting with "." or "-")`,
+    );
+  }
+  const m = await berth.content.readManifest(name, parseReference(reference), { head });
   reply
     .header('Content-Type', m.mediaType)
     .header('Docker-Content-Digest', m.digest)

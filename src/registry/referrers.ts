@@ -11,7 +11,8 @@ export async function listReferrers(berth: Berth, { reply, params, query }: Rout
   const artifactType = query.get('artifactType') ?? undefined;
   const manifests = await berth.manifests.referrers(name, digest, artifactType);
   if (artifactType !== undefined) reply.header('OCI-Filters-Applied', 'artifactType');
+  // A Buffer, not a string: Fastify would add "; charset=utf-8" to the media type, which clients compare exactly.
   return reply
     .header('Content-Type', MediaTypes.ociIndex)
-    .send(JSON.stringify({ schemaVersion: 2, mediaType: MediaTypes.ociIndex, manifests }));
+    .send(Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaTypes.ociIndex, manifests })));
 }

@@ -14,11 +14,11 @@ import { heldBy } from './content.js';
 export interface UploadOptions {
   /** sessions untouched for this long are removed, with their bytes */
   expireAfterMs: number;
-  /** how long one request may hold a session's writer lease */
+  /** a session's writer lease lasts this long unless renewed; the request holding it renews it while it writes */
   leaseMs: number;
 }
 
-export const DEFAULT_UPLOAD_OPTIONS: UploadOptions = { expireAfterMs: 24 * 3600_000, leaseMs: 15 * 60_000 };
+export const DEFAULT_UPLOAD_OPTIONS: UploadOptions = { expireAfterMs: 24 * 3600_000, leaseMs: 60_000 };
 
 export interface ChunkRange {
   start: number;
@@ -86,22 +86,32 @@ export class BlobUploads {
   /** Appends a chunk (PATCH). A Content-Range must start where the session ends. */
   async append(name: string, id: string, body: Readable, range?: ChunkRange): Promise<{ size: number }> {
     const size = await this.lease(name, id);
+    const renewing = this.renew(id);
     try {
       return { size: await this.write(id, size, body, range) };
     } finally {
+      clearInterval(renewing);
       await this.release(id);
     }
   }
 
   /**
-   * Finishes a session (PUT ?digest=), with an optional last chunk: the bytes must hash to `digest`, else
-   * DIGEST_INVALID and the session is gone. The blob then belongs to the repository, awaiting its manifest.
+   * Finishes a session (PUT ?digest=), with an optional last chunk (whose Content-Range, if given, must start
+   * where the session ends): the bytes must hash to `digest`, else DIGEST_INVALID and the session is gone. The
+   * blob then belongs to the repository, awaiting its manifest.
    */
-  async finish(name: string, id: string, digest: Digest, body: Readable | undefined): Promise<void> {
+  async finish(
+    name: string,
+    id: string,
+    digest: Digest,
+    body: Readable | undefined,
+    range?: ChunkRange,
+  ): Promise<void> {
     let size = await this.lease(name, id);
     let released = false;
+    const renewing = this.renew(id);
     try {
-      if (body) size = await this.write(id, size, body);
+      if (body) size = await this.write(id, size, body, range);
       const actual = await this.digestOf(id, size);
       if (actual !== digest) {
         await this.remove(id);
@@ -125,6 +135,7 @@ export class BlobUploads {
       released = true;
       await this.store.deletePrefix(Keys.uploadDir(id));
     } finally {
+      clearInterval(renewing);
       this.hashes.drop(id);
       if (!released) await this.release(id);
     }
@@ -191,6 +202,24 @@ export class BlobUploads {
       'BLOB_UPLOAD_INVALID',
       `upload ${id} is being written by another request; retry later`,
     );
+  }
+
+  /**
+   * Keeps the lease while a long request writes; a process that dies stops renewing, and the session can be
+   * continued elsewhere once the lease runs out.
+   */
+  private renew(id: string): NodeJS.Timeout {
+    const timer = setInterval(() => {
+      this.db
+        .updateTable('upload_sessions')
+        .set({ busy_until: Date.now() + this.opts.leaseMs })
+        .where('id', '=', id)
+        .where('busy_until', '>', 0)
+        .execute()
+        .catch(() => undefined); // a failed renewal only shortens the lease
+    }, this.opts.leaseMs / 3);
+    timer.unref();
+    return timer;
   }
 
   private async release(id: string): Promise<void> {

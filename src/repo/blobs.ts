@@ -2,9 +2,9 @@
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Sha256Counter, type Digest } from '../core/digest.js';
-import type { Kysely } from 'kysely';
-import type { Database } from '../db/schema.js';
 import { Keys, type BlobStore } from '../storage/blob-store.js';
+import { configDiffIds, type Descriptor } from '../core/manifests.js';
+import { MediaTypes } from '../core/media-types.js';
 
 export interface Received {
   digest: Digest;
@@ -42,18 +42,6 @@ export async function promote(store: BlobStore, tempKey: string, digest: Digest)
   await store.move(tempKey, Keys.blob(digest));
 }
 
-/** After a failed commit: files a request moved into place that no row names are removed again. */
-export async function removeUnrecorded(
-  db: Kysely<Database>,
-  store: BlobStore,
-  moved: Digest[],
-): Promise<void> {
-  for (const d of moved) {
-    const row = await db.selectFrom('blobs').select('digest').where('digest', '=', d).executeTakeFirst();
-    if (!row) await store.delete(Keys.blob(d));
-  }
-}
-
 /** Reads a small stored blob (a config) whole, or undefined when it is larger than `max` or absent. */
 export async function readSmallBlob(
   store: BlobStore,
@@ -65,4 +53,25 @@ export async function readSmallBlob(
   const chunks: Buffer[] = [];
   for await (const c of await store.reader(Keys.blob(digest))) chunks.push(c as Buffer);
   return Buffer.concat(chunks);
+}
+
+const MAX_CONFIG_BYTES = 8 * 1024 * 1024;
+
+/** The diff IDs of an image manifest's layers, from its stored config; none for other manifests. */
+export async function storedDiffIds(
+  store: BlobStore,
+  config: Descriptor | undefined,
+): Promise<Digest[] | undefined> {
+  if (
+    !config ||
+    (config.mediaType !== MediaTypes.ociConfig && config.mediaType !== MediaTypes.dockerConfig)
+  ) {
+    return undefined;
+  }
+  const bytes = await readSmallBlob(store, config.digest, MAX_CONFIG_BYTES);
+  try {
+    return bytes && configDiffIds(bytes);
+  } catch {
+    return undefined; // a config that is not an image config: nothing to learn
+  }
 }

@@ -36,25 +36,28 @@ export async function heldBy(
   const unique = [...new Set(digests)];
   for (let i = 0; i < unique.length; i += 500) {
     const part = unique.slice(i, i + 500);
-    const rows = await db
+    // One statement, so one snapshot: a manifest push that moves a blob from pending_blobs into a version
+    // between two separate queries would otherwise make it look held by neither (seen under PostgreSQL).
+    const inVersion = db
       .selectFrom('repository_content as c')
       .innerJoin('repositories as r', 'r.id', 'c.repository_id')
-      .select('c.key')
+      .select('c.key as digest')
       .where('r.name', '=', repositoryName)
       .where('c.kind', '=', kind)
       .where('c.version_removed', 'is', null)
-      .where('c.key', 'in', part)
-      .execute();
-    rows.forEach((r) => found.add(r.key));
-    if (kind === 'blob') {
-      const pending = await db
-        .selectFrom('pending_blobs')
-        .select('digest')
-        .where('repository', '=', repositoryName)
-        .where('digest', 'in', part)
-        .execute();
-      pending.forEach((r) => found.add(r.digest));
-    }
+      .where('c.key', 'in', part);
+    const rows = await (
+      kind === 'blob'
+        ? inVersion.union(
+            db
+              .selectFrom('pending_blobs')
+              .select('digest')
+              .where('repository', '=', repositoryName)
+              .where('digest', 'in', part),
+          )
+        : inVersion
+    ).execute();
+    rows.forEach((r) => found.add(r.digest));
   }
   return found;
 }
@@ -131,22 +134,23 @@ export class RepositoryContent {
    * count: holding them is the proof of ownership.
    */
   async blobSize(name: string, digest: Digest): Promise<number | undefined> {
+    // one statement (one snapshot), as in heldBy: a blob moving from pending into a version stays visible
     const row = await current(this.db, name)
       .innerJoin('blobs as b', 'b.digest', 'c.key')
       .select('b.size')
       .where('c.kind', 'in', ['blob', 'manifest'])
       .where('c.key', '=', digest)
+      .union(
+        // pushed into this repository and awaiting its manifest
+        this.db
+          .selectFrom('pending_blobs as p')
+          .innerJoin('blobs as b', 'b.digest', 'p.digest')
+          .select('b.size')
+          .where('p.repository', '=', name)
+          .where('p.digest', '=', digest),
+      )
       .executeTakeFirst();
-    if (row) return row.size;
-    // pushed into this repository and awaiting its manifest
-    const pending = await this.db
-      .selectFrom('pending_blobs as p')
-      .innerJoin('blobs as b', 'b.digest', 'p.digest')
-      .select('b.size')
-      .where('p.repository', '=', name)
-      .where('p.digest', '=', digest)
-      .executeTakeFirst();
-    return pending?.size;
+    return row?.size;
   }
 
   async manifestByDigest(name: string, digest: Digest): Promise<ManifestRecord | undefined> {

@@ -4,13 +4,12 @@ import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema.js';
 import { BerthError } from '../core/errors.js';
 import { sha256, type Digest } from '../core/digest.js';
-import { configDiffIds, parseManifest, requiredBlobs, type Descriptor } from '../core/manifests.js';
-import { MediaTypes } from '../core/media-types.js';
+import { parseManifest, requiredBlobs, type Descriptor } from '../core/manifests.js';
 import type { Reference } from '../core/references.js';
 import { Keys, type BlobStore } from '../storage/blob-store.js';
 import { commitVersion, type ContentChange } from './versions.js';
 import { recordBlobs, recordManifest } from './records.js';
-import { promote, readSmallBlob, receive, removeUnrecorded } from './blobs.js';
+import { promote, receive, storedDiffIds } from './blobs.js';
 import { heldBy } from './content.js';
 
 type Db = Kysely<Database>;
@@ -20,8 +19,6 @@ export interface PushedManifest {
   subject?: Digest;
   version: number;
 }
-
-const MAX_CONFIG_BYTES = 8 * 1024 * 1024;
 
 export class Manifests {
   constructor(
@@ -61,34 +58,35 @@ export class Manifests {
     const absent = await missing(this.db);
     if (absent.length > 0) throw unknownReferences(name, absent);
 
-    const tmp = `${Keys.uploadDir(randomUUID())}data`;
-    await receive(this.store, tmp, [bytes]);
-    await promote(this.store, tmp, digest);
-    const diffIds = await this.diffIds(parsed.config);
+    const tmpDir = Keys.uploadDir(randomUUID());
     try {
-      const version = await commitVersion(this.db, name, { create: true }, async ({ trx }) => {
-        // Re-checked under the repository's lock.
-        const gone = await missing(trx);
-        if (gone.length > 0) throw unknownReferences(name, gone);
-        await recordBlobs(trx, [{ digest, size: bytes.length }]);
-        await recordManifest(trx, { digest, size: bytes.length, parsed, diffIds });
-        if (blobs.length > 0) {
-          await trx
-            .deleteFrom('pending_blobs')
-            .where('repository', '=', name)
-            .where('digest', 'in', blobs)
-            .execute();
-        }
-        const changes: ContentChange[] = [{ op: 'add', kind: 'manifest', digest }];
-        for (const b of blobs) changes.push({ op: 'add', kind: 'blob', digest: b });
-        if (ref.kind === 'tag') changes.push({ op: 'add', kind: 'tag', tag: ref.tag, digest });
-        return changes;
-      });
-      return { digest, subject: parsed.subject?.digest, version: version.number };
-    } catch (e) {
-      await removeUnrecorded(this.db, this.store, [digest]);
-      throw e;
+      await receive(this.store, `${tmpDir}data`, [bytes]);
+      await promote(this.store, `${tmpDir}data`, digest);
+    } finally {
+      await this.store.deletePrefix(tmpDir);
     }
+    const diffIds = await storedDiffIds(this.store, parsed.config);
+    // Should the commit below fail, the manifest's file stays, named by no row: harmless, and left to cleanup.
+    // Deleting it here could pull it from under a concurrent push of the same bytes that is about to commit.
+    const version = await commitVersion(this.db, name, { create: true }, async ({ trx }) => {
+      // Re-checked under the repository's lock.
+      const gone = await missing(trx);
+      if (gone.length > 0) throw unknownReferences(name, gone);
+      await recordBlobs(trx, [{ digest, size: bytes.length }]);
+      await recordManifest(trx, { digest, size: bytes.length, parsed, diffIds });
+      if (blobs.length > 0) {
+        await trx
+          .deleteFrom('pending_blobs')
+          .where('repository', '=', name)
+          .where('digest', 'in', blobs)
+          .execute();
+      }
+      const changes: ContentChange[] = [{ op: 'add', kind: 'manifest', digest }];
+      for (const b of blobs) changes.push({ op: 'add', kind: 'blob', digest: b });
+      if (ref.kind === 'tag') changes.push({ op: 'add', kind: 'tag', tag: ref.tag, digest });
+      return changes;
+    });
+    return { digest, subject: parsed.subject?.digest, version: version.number };
   }
 
   /** Deletes a manifest (by digest) and the tags pointing at it, or a tag alone: one new version. */
@@ -125,6 +123,12 @@ export class Manifests {
     const inVersion = await heldBy(this.db, name, 'blob', [digest]);
     if (!inVersion.has(digest)) {
       if (Number(pending.numDeletedRows) > 0) return undefined;
+      const repo = await this.db
+        .selectFrom('repositories')
+        .select('id')
+        .where('name', '=', name)
+        .executeTakeFirst();
+      if (!repo) throw new BerthError('NAME_UNKNOWN', `repository ${name} does not exist`);
       throw new BerthError('BLOB_UNKNOWN', `repository ${name} has no blob ${digest}`, { digest });
     }
     const v = await commitVersion(this.db, name, { create: false }, async () => [
@@ -153,21 +157,6 @@ export class Manifests {
       ...(r.artifact_type ? { artifactType: r.artifact_type } : {}),
       ...(r.annotations ? { annotations: JSON.parse(r.annotations) as Record<string, string> } : {}),
     }));
-  }
-
-  private async diffIds(config: Descriptor | undefined): Promise<Digest[] | undefined> {
-    if (
-      !config ||
-      (config.mediaType !== MediaTypes.ociConfig && config.mediaType !== MediaTypes.dockerConfig)
-    ) {
-      return undefined;
-    }
-    const bytes = await readSmallBlob(this.store, config.digest, MAX_CONFIG_BYTES);
-    try {
-      return bytes && configDiffIds(bytes);
-    } catch {
-      return undefined;
-    }
   }
 }
 

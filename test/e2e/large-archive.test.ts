@@ -42,8 +42,9 @@ describe('large archive upload', () => {
       `large archive: ${sizeMiB} MiB in ${seconds.toFixed(1)} s (${(sizeMiB / seconds).toFixed(0)} MiB/s); ` +
         `server RSS baseline ${(baseline / MIB).toFixed(0)} MiB, peak ${(peak / MIB).toFixed(0)} MiB, growth ${growth.toFixed(0)} MiB`,
     );
-    // flat: the growth does not depend on the archive's size (a whole copy would be sizeMiB)
-    expect(growth).toBeLessThan(64);
+    // flat: far below the archive's size (holding it, or one entry of it, whole would add sizeMiB); Node 24's
+    // garbage collector lets the heap grow further than Node 20's before collecting (34 vs about 70 MiB)
+    expect(growth).toBeLessThan(Math.min(100, sizeMiB / 2));
   }, 600_000);
 });
 

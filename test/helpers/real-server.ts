@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { testDatabaseUrl } from './backend.js';
+import { removeTestDatabase, testDatabaseUrl } from './backend.js';
 
 export const ROOT = join(import.meta.dirname, '..', '..');
 export const BIN = join(ROOT, 'bin', 'berth.js');
@@ -63,6 +63,8 @@ export async function startRealServer(
         await exited;
       }
       if (!opts.data) rmSync(data, { recursive: true, force: true });
+      // the database made here goes too (SQLite file's temp dir, or the PostgreSQL schema)
+      if (!opts.database) await removeTestDatabase(database);
     },
   };
 }

@@ -1,0 +1,65 @@
+// Sums vitest JSON reports into CI's closing line `N passed, N failed, N skipped`, printed last.
+//
+//   node .ci/count.mjs [--extra-failed N] [--run NAME EXIT_CODE REPORT.json]...
+//
+// A run whose report is missing or unreadable counts as 1 failed. Tests that the report lists but that got
+// no result (their worker crashed: vitest then still calls them pending and the run a success) count as
+// failed, as does each test file that failed outside any test (e.g. an import error); and a run that
+// exited non-zero with no failure to show for it counts 1 failed.
+// --extra-failed adds failures from steps that are not test runs (lint, typecheck, installs).
+// Exits 1 when anything failed.
+import { readFileSync } from 'node:fs';
+
+const args = process.argv.slice(2);
+const runs = [];
+let extraFailed = 0;
+for (let i = 0; i < args.length; i++) {
+  if (args[i] === '--extra-failed') {
+    extraFailed += Number(args[++i]) || 0;
+  } else if (args[i] === '--run') {
+    runs.push({ name: args[i + 1], rc: Number(args[i + 2]), report: args[i + 3] });
+    i += 3;
+  } else {
+    console.error(`count.mjs: unknown argument ${args[i]}`);
+    extraFailed += 1;
+  }
+}
+
+let passed = 0;
+let failed = extraFailed;
+let skipped = 0;
+for (const run of runs) {
+  let r;
+  try {
+    r = JSON.parse(readFileSync(run.report, 'utf8'));
+  } catch (e) {
+    console.log(
+      `${run.name}: no readable report (${e.code ?? e.message}), exit ${run.rc}: counted as 1 failed`,
+    );
+    failed += 1;
+    continue;
+  }
+  const p = r.numPassedTests ?? 0;
+  let f = r.numFailedTests ?? 0;
+  const s = (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0);
+  // Test files that failed without a failed test (collection or import errors).
+  const brokenFiles = (r.testResults ?? []).filter(
+    (t) => t.status === 'failed' && !(t.assertionResults ?? []).some((a) => a.status === 'failed'),
+  ).length;
+  f += brokenFiles;
+  // Tests with no result: a crashed worker's tests are in numTotalTests but in none of the counts.
+  const unfinished = Math.max(0, (r.numTotalTests ?? 0) - p - (r.numFailedTests ?? 0) - s);
+  f += unfinished;
+  if (f === 0 && (run.rc !== 0 || r.success === false)) f = 1;
+  console.log(
+    `${run.name}: ${p} passed, ${f} failed, ${s} skipped (exit ${run.rc}` +
+      `${brokenFiles ? `, ${brokenFiles} test file(s) failed outside tests` : ''}` +
+      `${unfinished ? `, ${unfinished} test(s) got no result (crashed worker?)` : ''})`,
+  );
+  passed += p;
+  failed += f;
+  skipped += s;
+}
+if (extraFailed) console.log(`other steps: ${extraFailed} failed`);
+console.log(`${passed} passed, ${failed} failed, ${skipped} skipped`);
+process.exit(failed > 0 ? 1 : 0);
