@@ -137,6 +137,32 @@ function migrations(dialect: DialectName): Record<string, Migration> {
         await db.schema.alterTable('manifests').addColumn('annotations', 'text').execute();
       },
     },
+    '0003_cleanup': {
+      async up(db: Kysely<unknown>) {
+        // A claim on a blob by an operation in flight (a push finishing, an archive import, a manifest push):
+        // cleanup never deletes a claimed blob. Claims expire, so a crashed process's claims lapse.
+        await db.schema
+          .createTable('blob_claims')
+          .addColumn('id', 'text', (c) => c.notNull())
+          .addColumn('digest', 'text', (c) => c.notNull())
+          .addColumn('expires_at', big, (c) => c.notNull())
+          .addPrimaryKeyConstraint('blob_claims_pk', ['id', 'digest'])
+          .execute();
+        await db.schema.createIndex('blob_claims_digest').on('blob_claims').column('digest').execute();
+        // When a blob was last claimed or committed: the protection time counts from here.
+        await db.schema
+          .alterTable('blobs')
+          .addColumn('touched_at', big, (c) => c.notNull().defaultTo(0))
+          .execute();
+        // 'present', or 'missing' (fsck found no file for it)
+        await db.schema
+          .alterTable('blobs')
+          .addColumn('state', 'text', (c) => c.notNull().defaultTo('present'))
+          .execute();
+        // keep only the latest N versions of a repository (null: keep all)
+        await db.schema.alterTable('repositories').addColumn('retain_versions', 'integer').execute();
+      },
+    },
   };
 }
 

@@ -6,6 +6,8 @@ export interface RepositoriesTable {
   name: string;
   latest_version: number;
   created_at: number;
+  /** keep only the latest N versions (null: all) */
+  retain_versions: Generated<number | null>;
 }
 
 export interface RepositoryVersionsTable {
@@ -37,6 +39,17 @@ export interface BlobsTable {
   digest: string;
   size: number;
   created_at: number;
+  /** when the blob was last claimed or committed; cleanup's protection time counts from here */
+  touched_at: Generated<number>;
+  /** 'present', or 'missing' when fsck found no file for it */
+  state: Generated<'present' | 'missing'>;
+}
+
+/** A claim on a blob by an operation in flight; cleanup never deletes a claimed blob. */
+export interface BlobClaimsTable {
+  id: string;
+  digest: string;
+  expires_at: number;
 }
 
 export interface ManifestsTable {
@@ -92,4 +105,5 @@ export interface Database {
   layer_diff_ids: LayerDiffIdsTable;
   upload_sessions: UploadSessionsTable;
   pending_blobs: PendingBlobsTable;
+  blob_claims: BlobClaimsTable;
 }
