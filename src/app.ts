@@ -7,6 +7,8 @@ import { Repositories } from './repo/repositories.js';
 import { RepositoryContent } from './repo/content.js';
 import { BlobUploads } from './repo/blob-uploads.js';
 import { Manifests } from './repo/manifests.js';
+import { VersionHistory } from './repo/version-history.js';
+import { Cleanup } from './repo/cleanup.js';
 
 export interface BerthConfig {
   /** folder of the filesystem blob store (and of the default SQLite database) */
@@ -23,6 +25,8 @@ export interface Berth {
   content: RepositoryContent;
   uploads: BlobUploads;
   manifests: Manifests;
+  history: VersionHistory;
+  cleanup: Cleanup;
   close(): Promise<void>;
 }
 
@@ -38,6 +42,8 @@ export async function openBerth(config: BerthConfig): Promise<Berth> {
     content: new RepositoryContent(db.kysely, store),
     uploads: new BlobUploads(db.kysely, store),
     manifests: new Manifests(db.kysely, store),
+    history: new VersionHistory(db.kysely),
+    cleanup: new Cleanup(db.kysely, store),
     close: () => db.close(),
   };
 }

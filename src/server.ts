@@ -5,6 +5,7 @@ import { installErrorHandling } from './http/errors.js';
 import { installBodyParsers } from './http/body.js';
 import { mountRegistry } from './registry/routes.js';
 import { mountApi } from './api/routes.js';
+import { removeStaleStaging } from './repo/leftovers.js';
 
 export interface ServerOptions {
   logLevel?: string;
@@ -30,7 +31,14 @@ export function buildServer(berth: Berth, opts: ServerOptions = {}): FastifyInst
     );
   const timer = setInterval(sweep, 10 * 60_000);
   timer.unref();
-  app.addHook('onReady', async () => void sweep());
+  // A crashed process's archive uploads leave staging folders: removed at start once older than the protection
+  // time (a fresh one may be another process's upload in progress).
+  const sweepStaging = () =>
+    removeStaleStaging(berth.store).then(
+      (ids) => ids.length > 0 && app.log.info({ removed: ids.length }, 'stale staging folders removed'),
+      (err: unknown) => app.log.error({ err }, 'removing stale staging folders failed'),
+    );
+  app.addHook('onReady', async () => void (sweep(), sweepStaging()));
   app.addHook('onClose', async () => {
     clearInterval(timer);
     await berth.close();

@@ -4,7 +4,7 @@ import { BerthError } from '../core/errors.js';
 import { parseRepositoryName } from '../core/references.js';
 import { intParam, type RouteContext } from '../http/router.js';
 
-function versionNumber(s: string): number {
+export function versionNumber(s: string): number {
   if (!/^\d{1,9}$/.test(s)) throw new BerthError('PARAMETER_INVALID', `"${s}" is not a version number`);
   return Number(s);
 }
@@ -38,6 +38,10 @@ export async function diffVersions(berth: Berth, { params, query }: RouteContext
   const name = parseRepositoryName(params.name!);
   const to = versionNumber(params.number!);
   const fromParam = query.get('from');
-  const from = fromParam === null ? Math.max(0, to - 1) : versionNumber(fromParam);
+  // by default, against the version before (numbers have gaps once versions are deleted); the oldest: itself
+  const from =
+    fromParam === null
+      ? ((await berth.repositories.previousVersion(name, to)) ?? to)
+      : versionNumber(fromParam);
   return { from, to, ...(await berth.repositories.diff(name, from, to)) };
 }

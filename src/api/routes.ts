@@ -5,12 +5,15 @@ import { mountRoutes, type Route } from '../http/router.js';
 import { diffVersions, listRepositories, listVersions, showRepository, showVersion } from './repositories.js';
 import { uploadArchive } from './archives.js';
 import { presentBlobs } from './blobs.js';
+import { deleteVersion, restoreVersion, updateRepository } from './version-history.js';
+import { runCleanup } from './cleanup.js';
 
 const REPO = '^/api/v1/repositories/(?<name>.+?)';
 
 export function apiRoutes(berth: Berth): Route[] {
   return [
     { methods: ['GET'], pattern: /^\/api\/v1\/repositories\/?$/, handler: (c) => listRepositories(berth, c) },
+    { methods: ['POST'], pattern: /^\/api\/v1\/cleanup$/, handler: (c) => runCleanup(berth, c) },
     {
       methods: ['POST'],
       pattern: new RegExp(`${REPO}/-/archives$`),
@@ -23,6 +26,16 @@ export function apiRoutes(berth: Berth): Route[] {
     },
     { methods: ['GET'], pattern: new RegExp(`${REPO}/-/versions$`), handler: (c) => listVersions(berth, c) },
     {
+      methods: ['POST'],
+      pattern: new RegExp(`${REPO}/-/versions/(?<number>[^/]+)/restore$`),
+      handler: (c) => restoreVersion(berth, c),
+    },
+    {
+      methods: ['DELETE'],
+      pattern: new RegExp(`${REPO}/-/versions/(?<number>[^/]+)$`),
+      handler: (c) => deleteVersion(berth, c),
+    },
+    {
       methods: ['GET'],
       pattern: new RegExp(`${REPO}/-/versions/(?<number>[^/]+)/diff$`),
       handler: (c) => diffVersions(berth, c),
@@ -33,6 +46,7 @@ export function apiRoutes(berth: Berth): Route[] {
       handler: (c) => showVersion(berth, c),
     },
     { methods: ['GET'], pattern: new RegExp(`${REPO}$`), handler: (c) => showRepository(berth, c) },
+    { methods: ['PATCH'], pattern: new RegExp(`${REPO}$`), handler: (c) => updateRepository(berth, c) },
   ];
 }
 

@@ -11,6 +11,7 @@ import { Keys, type BlobStore } from '../storage/blob-store.js';
 import { commitVersion, type ContentChange } from '../repo/versions.js';
 import { recordBlobs, recordManifest } from '../repo/records.js';
 import { promote, receive, storedDiffIds } from '../repo/blobs.js';
+import { withClaims } from '../repo/claims.js';
 import { discardStaged, stageArchive, type StagedArchive, type StagedFile } from './staging.js';
 import { readArchive } from './detect.js';
 import type { ArchiveContents, ArchiveFormat, DockerImage } from './contents.js';
@@ -77,11 +78,12 @@ export async function importArchive(
     const missing = await missingFromRepository(db, name, plan.fromRepository);
     if (missing.length > 0) throw missingError(name, missing);
 
-    // From here on the archive's blobs are at their content addresses. Should the commit fail (a layer it
-    // reuses left the repository meanwhile), files that no row names stay: harmless, and left to cleanup;
-    // deleting them could pull them from under a concurrent upload of the same bytes about to commit.
-    await moveIntoPlace(store, staged, plan);
-    {
+    // What this upload moves into place is claimed first, so cleanup cannot take it before the commit. Should
+    // the commit fail (a layer it reuses left the repository meanwhile), files that no row names stay: harmless,
+    // and left to cleanup; deleting them here could pull them from under a concurrent upload of the same bytes.
+    const claimed = [...plan.upload.keys(), ...plan.manifests.map((m) => m.digest)];
+    return await withClaims(db, claimed, async () => {
+      await moveIntoPlace(store, staged, plan);
       const diffIds = new Map<Digest, Digest[] | undefined>();
       for (const m of plan.manifests) diffIds.set(m.digest, await storedDiffIds(store, m.parsed.config));
       const version = await commitVersion(db, name, { create: true }, async ({ trx, repositoryId }) => {
@@ -121,7 +123,7 @@ export async function importArchive(
         })),
         blobs: { uploaded: plan.upload.size, reused, foreign: plan.foreign.size },
       };
-    }
+    });
   } finally {
     await discardStaged(store, staged);
   }

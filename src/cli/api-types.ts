@@ -6,6 +6,7 @@ export const Repository = z.object({
   name: z.string(),
   latestVersion: z.number().nullable(),
   createdAt: z.string(),
+  retainVersions: z.number().nullable().optional(),
 });
 
 export const RepositoryList = z.object({ repositories: z.array(Repository) });

@@ -124,6 +124,20 @@ export class BerthClient {
     );
   }
 
+  patchJson(path: string, body: unknown): Promise<unknown> {
+    return this.send(
+      'PATCH',
+      path,
+      { 'content-type': 'application/json' },
+      Readable.from([JSON.stringify(body)]),
+    );
+  }
+
+  /** A request without a body (DELETE, or a POST that acts on the path alone); resolves to the JSON answer, if any. */
+  call(method: 'POST' | 'DELETE', path: string): Promise<unknown> {
+    return this.send(method, path, {});
+  }
+
   /** POSTs a stream as the request body, chunked unless `contentLength` is given, and returns the JSON answer. */
   postStream(path: string, body: Readable, contentType: string, contentLength?: number): Promise<unknown> {
     const headers: Record<string, string | number> = { 'content-type': contentType };

@@ -143,3 +143,14 @@ export function repositoryDetails(repo: Repository, latest: Version | undefined)
   const tags = c.tags.length ? table(c.tags.map((t) => [`  ${t.name}`, t.digest])).split('\n') : [];
   return [table(lines).trimEnd(), ...tags].join('\n');
 }
+
+/** `berth repo retain`: `library/app keeps the latest 5 versions` / `library/app keeps every version` */
+export function retentionLine(repo: Repository): string {
+  const n = repo.retainVersions ?? null;
+  return `${repo.name} keeps ${n === null ? 'every version' : `the latest ${plural(n, 'version')}`}`;
+}
+
+/** `berth version restore`: `library/app version 7 restores version 3: 2 added, 5 removed` */
+export function restoreLine(name: string, from: number, v: VersionSummary): string {
+  return `${name} version ${v.number} restores version ${from}: ${changeCount(v.added)} added, ${changeCount(v.removed)} removed`;
+}

@@ -5,6 +5,8 @@ import { parseServerUrl } from './client.js';
 import { errorLines } from './report.js';
 import { repoDiff, repoList, repoShow, repoVersions } from './repo.js';
 import { serve } from './serve.js';
+import { repoRetain, versionDelete, versionRestore } from './version.js';
+import { fsck, type FsckCommandOptions } from './fsck.js';
 import { upload } from './upload.js';
 
 export const DEFAULT_SERVER = 'http://127.0.0.1:5000';
@@ -19,6 +21,13 @@ const argument =
       throw new InvalidArgumentError((e as Error).message);
     }
   };
+
+const retention = argument((s): number | null => {
+  if (s === 'none') return null;
+  if (!/^\d+$/.test(s) || Number(s) < 1)
+    throw new Error(`"${s}" is not a number of versions (1, 2, …) or none`);
+  return Number(s);
+});
 
 const versionNumber = argument((s) => {
   if (!/^\d+$/.test(s)) throw new Error(`"${s}" is not a version number (1, 2, …)`);
@@ -64,6 +73,36 @@ export function buildProgram(): Command {
     )
     .action((opts: { listen?: string; data?: string; database?: string }) => serve(opts));
 
+  program
+    .command('fsck')
+    .description('check the database against the blob store (run on the server’s machine, like serve)')
+    .option(
+      '--repair',
+      'remove stray and leftover files, mark blobs whose file is missing or wrong as missing',
+    )
+    .option('--verify', 'also hash every blob file and compare it with its digest (reads every byte)')
+    .option(
+      '--protection <seconds>',
+      'leave files younger than this alone: operations in flight (default: 3600)',
+      argument((s) => {
+        if (!/^\d+$/.test(s)) throw new Error(`"${s}" is not a number of seconds`);
+        return Number(s);
+      }),
+    )
+    .addOption(
+      new Option('--data <dir>', 'where blobs and the SQLite database live (default: ./berth-data)').env(
+        'BERTH_DATA',
+      ),
+    )
+    .addOption(
+      new Option(
+        '--database <url>',
+        'database: a postgres:// URL or a SQLite file (default: in the data dir)',
+      ).env('BERTH_DATABASE'),
+    )
+    .option('--json', 'print the report as JSON')
+    .action((opts: FsckCommandOptions) => fsck(opts));
+
   clientOptions(
     program
       .command('upload')
@@ -100,6 +139,22 @@ export function buildProgram(): Command {
     .argument('<a>', 'the older version', versionNumber)
     .argument('<b>', 'the newer version', versionNumber)
     .action((n: string, a: number, b: number, opts: Opts) => repoDiff(n, a, b, opts));
+  clientOptions(
+    repo.command('retain').description('keep only the latest N versions of a repository (none: keep all)'),
+  )
+    .argument('<name>', 'repository', name)
+    .argument('<n>', 'how many versions to keep, or none', retention)
+    .action((n: string, keep: number | null, opts: Opts) => repoRetain(n, keep, opts));
+
+  const version = program.command('version').description('delete or restore repository versions');
+  clientOptions(version.command('delete').description('delete a version; its changes fold into the next one'))
+    .argument('<name>', 'repository', name)
+    .argument('<n>', 'the version (not the latest)', versionNumber)
+    .action((n: string, v: number, opts: Opts) => versionDelete(n, v, opts));
+  clientOptions(version.command('restore').description("make a new version with an older version's content"))
+    .argument('<name>', 'repository', name)
+    .argument('<n>', 'the version to restore', versionNumber)
+    .action((n: string, v: number, opts: Opts) => versionRestore(n, v, opts));
 
   return program;
 }

@@ -10,6 +10,7 @@ import { Keys, type BlobStore } from '../storage/blob-store.js';
 import { promote } from './blobs.js';
 import { recordBlobs } from './records.js';
 import { heldBy } from './content.js';
+import { withClaims } from './claims.js';
 
 export interface UploadOptions {
   /** sessions untouched for this long are removed, with their bytes */
@@ -126,11 +127,13 @@ export class BlobUploads {
         const w = await this.store.writer(Keys.upload(id), { offset: size });
         await new Promise<void>((resolve, reject) => w.end(() => resolve()).on('error', reject));
       }
-      await promote(this.store, Keys.upload(id), digest);
-      await this.db.transaction().execute(async (trx) => {
-        await recordBlobs(trx, [{ digest, size }]);
-        await claimForRepository(trx, name, digest);
-        await trx.deleteFrom('upload_sessions').where('id', '=', id).execute();
+      await withClaims(this.db, [digest], async () => {
+        await promote(this.store, Keys.upload(id), digest);
+        await this.db.transaction().execute(async (trx) => {
+          await recordBlobs(trx, [{ digest, size }]);
+          await claimForRepository(trx, name, digest);
+          await trx.deleteFrom('upload_sessions').where('id', '=', id).execute();
+        });
       });
       released = true;
       await this.store.deletePrefix(Keys.uploadDir(id));

@@ -140,6 +140,7 @@ export class RepositoryContent {
       .select('b.size')
       .where('c.kind', 'in', ['blob', 'manifest'])
       .where('c.key', '=', digest)
+      .where('b.state', '=', 'present') // a blob fsck marked missing is unknown until pushed again
       .union(
         // pushed into this repository and awaiting its manifest
         this.db
@@ -147,7 +148,8 @@ export class RepositoryContent {
           .innerJoin('blobs as b', 'b.digest', 'p.digest')
           .select('b.size')
           .where('p.repository', '=', name)
-          .where('p.digest', '=', digest),
+          .where('p.digest', '=', digest)
+          .where('b.state', '=', 'present'),
       )
       .executeTakeFirst();
     return row?.size;

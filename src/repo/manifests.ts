@@ -11,6 +11,7 @@ import { commitVersion, type ContentChange } from './versions.js';
 import { recordBlobs, recordManifest } from './records.js';
 import { promote, receive, storedDiffIds } from './blobs.js';
 import { heldBy } from './content.js';
+import { withClaims } from './claims.js';
 
 type Db = Kysely<Database>;
 
@@ -58,35 +59,37 @@ export class Manifests {
     const absent = await missing(this.db);
     if (absent.length > 0) throw unknownReferences(name, absent);
 
-    const tmpDir = Keys.uploadDir(randomUUID());
-    try {
-      await receive(this.store, `${tmpDir}data`, [bytes]);
-      await promote(this.store, `${tmpDir}data`, digest);
-    } finally {
-      await this.store.deletePrefix(tmpDir);
-    }
-    const diffIds = await storedDiffIds(this.store, parsed.config);
-    // Should the commit below fail, the manifest's file stays, named by no row: harmless, and left to cleanup.
-    // Deleting it here could pull it from under a concurrent push of the same bytes that is about to commit.
-    const version = await commitVersion(this.db, name, { create: true }, async ({ trx }) => {
-      // Re-checked under the repository's lock.
-      const gone = await missing(trx);
-      if (gone.length > 0) throw unknownReferences(name, gone);
-      await recordBlobs(trx, [{ digest, size: bytes.length }]);
-      await recordManifest(trx, { digest, size: bytes.length, parsed, diffIds });
-      if (blobs.length > 0) {
-        await trx
-          .deleteFrom('pending_blobs')
-          .where('repository', '=', name)
-          .where('digest', 'in', blobs)
-          .execute();
+    return withClaims(this.db, [digest], async () => {
+      const tmpDir = Keys.uploadDir(randomUUID());
+      try {
+        await receive(this.store, `${tmpDir}data`, [bytes]);
+        await promote(this.store, `${tmpDir}data`, digest);
+      } finally {
+        await this.store.deletePrefix(tmpDir);
       }
-      const changes: ContentChange[] = [{ op: 'add', kind: 'manifest', digest }];
-      for (const b of blobs) changes.push({ op: 'add', kind: 'blob', digest: b });
-      if (ref.kind === 'tag') changes.push({ op: 'add', kind: 'tag', tag: ref.tag, digest });
-      return changes;
+      const diffIds = await storedDiffIds(this.store, parsed.config);
+      // Should the commit below fail, the manifest's file stays, named by no row: harmless, and left to cleanup.
+      // Deleting it here could pull it from under a concurrent push of the same bytes that is about to commit.
+      const version = await commitVersion(this.db, name, { create: true }, async ({ trx }) => {
+        // Re-checked under the repository's lock.
+        const gone = await missing(trx);
+        if (gone.length > 0) throw unknownReferences(name, gone);
+        await recordBlobs(trx, [{ digest, size: bytes.length }]);
+        await recordManifest(trx, { digest, size: bytes.length, parsed, diffIds });
+        if (blobs.length > 0) {
+          await trx
+            .deleteFrom('pending_blobs')
+            .where('repository', '=', name)
+            .where('digest', 'in', blobs)
+            .execute();
+        }
+        const changes: ContentChange[] = [{ op: 'add', kind: 'manifest', digest }];
+        for (const b of blobs) changes.push({ op: 'add', kind: 'blob', digest: b });
+        if (ref.kind === 'tag') changes.push({ op: 'add', kind: 'tag', tag: ref.tag, digest });
+        return changes;
+      });
+      return { digest, subject: parsed.subject?.digest, version: version.number };
     });
-    return { digest, subject: parsed.subject?.digest, version: version.number };
   }
 
   /** Deletes a manifest (by digest) and the tags pointing at it, or a tag alone: one new version. */

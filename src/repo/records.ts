@@ -12,7 +12,7 @@ type Trx = Transaction<Database>;
 // other order two uploads sharing blobs can deadlock on PostgreSQL.
 const byKey = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
-/** Records blobs whose bytes are in the store at their content address. Existing rows are kept. */
+/** Records blobs whose bytes are in the store at their content address (existing rows are touched). */
 export async function recordBlobs(trx: Trx, blobs: { digest: Digest; size: number }[]): Promise<void> {
   const now = Date.now();
   const unique = [...new Map(blobs.map((b) => [b.digest, b])).values()];
@@ -20,8 +20,17 @@ export async function recordBlobs(trx: Trx, blobs: { digest: Digest; size: numbe
   for (let i = 0; i < unique.length; i += 500) {
     await trx
       .insertInto('blobs')
-      .values(unique.slice(i, i + 500).map((b) => ({ digest: b.digest, size: b.size, created_at: now })))
-      .onConflict((oc) => oc.column('digest').doNothing())
+      .values(
+        unique.slice(i, i + 500).map((b) => ({
+          digest: b.digest,
+          size: b.size,
+          created_at: now,
+          touched_at: now,
+          state: 'present' as const,
+        })),
+      )
+      // committed again: cleanup's protection time starts anew, and a file fsck had found missing is back
+      .onConflict((oc) => oc.column('digest').doUpdateSet({ touched_at: now, state: 'present' }))
       .execute();
   }
 }

@@ -7,6 +7,8 @@ export interface RepositoryInfo {
   name: string;
   latestVersion: number;
   createdAt: string;
+  /** how many of the latest versions are kept (null: all) */
+  retainVersions: number | null;
 }
 
 export interface VersionInfo {
@@ -24,29 +26,39 @@ export interface VersionContent {
 
 const iso = (ms: number): string => new Date(Number(ms)).toISOString();
 
+const info = (r: {
+  name: string;
+  latest_version: number;
+  created_at: number;
+  retain_versions: number | null;
+}): RepositoryInfo => ({
+  name: r.name,
+  latestVersion: r.latest_version,
+  createdAt: iso(r.created_at),
+  retainVersions: r.retain_versions,
+});
+
 export class Repositories {
   constructor(private readonly db: Kysely<Database>) {}
 
   async list(opts: { last?: string; n?: number } = {}): Promise<RepositoryInfo[]> {
     let q = this.db
       .selectFrom('repositories')
-      .select(['name', 'latest_version', 'created_at'])
+      .select(['name', 'latest_version', 'created_at', 'retain_versions'])
       .orderBy('name');
     if (opts.last !== undefined) q = q.where('name', '>', opts.last);
     if (opts.n !== undefined) q = q.limit(opts.n);
     const rows = await q.execute();
-    return rows.map((r) => ({ name: r.name, latestVersion: r.latest_version, createdAt: iso(r.created_at) }));
+    return rows.map(info);
   }
 
   async find(name: string): Promise<{ id: number; info: RepositoryInfo } | undefined> {
     const r = await this.db
       .selectFrom('repositories')
-      .select(['id', 'name', 'latest_version', 'created_at'])
+      .select(['id', 'name', 'latest_version', 'created_at', 'retain_versions'])
       .where('name', '=', name)
       .executeTakeFirst();
-    return (
-      r && { id: r.id, info: { name: r.name, latestVersion: r.latest_version, createdAt: iso(r.created_at) } }
-    );
+    return r && { id: r.id, info: info(r) };
   }
 
   async get(name: string): Promise<{ id: number; info: RepositoryInfo }> {
@@ -81,6 +93,20 @@ export class Repositories {
       .executeTakeFirst();
     if (!r) throw new BerthError('VERSION_UNKNOWN', `repository ${name} has no version ${number}`);
     return { repositoryId: id, number, createdAt: iso(r.created_at), added: r.added, removed: r.removed };
+  }
+
+  /** The existing version before `number` (numbers have gaps once versions are deleted), if any. */
+  async previousVersion(name: string, number: number): Promise<number | undefined> {
+    const v = await this.version(name, number);
+    const r = await this.db
+      .selectFrom('repository_versions')
+      .select('number')
+      .where('repository_id', '=', v.repositoryId)
+      .where('number', '<', number)
+      .orderBy('number', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+    return r?.number;
   }
 
   /** The content units of one version: rows whose range [version_added, version_removed) holds it. */

@@ -2,6 +2,7 @@
 import type { Kysely, Transaction } from 'kysely';
 import type { ContentKind, Database } from '../db/schema.js';
 import { BerthError } from '../core/errors.js';
+import { applyRetention } from './retention.js';
 
 export type ContentChange =
   | { op: 'add'; kind: 'blob' | 'manifest'; digest: string }
@@ -28,7 +29,8 @@ const BATCH = 500;
  * Makes one new version of repository `name` in one transaction: takes the repository's row lock (bumping
  * latest_version first, so concurrent writers queue here rather than interleave), lets `build` check
  * its preconditions against the locked latest version and return the changes, applies them as range rows and
- * records the version. Anything `build` throws rolls the whole version back.
+ * records the version, then drops the versions that the repository's retention no longer keeps. Anything `build`
+ * throws rolls the whole version back.
  */
 export async function commitVersion(
   db: Kysely<Database>,
@@ -56,7 +58,7 @@ export async function commitVersion(
       .updateTable('repositories')
       .set((eb) => ({ latest_version: eb('latest_version', '+', 1) }))
       .where('name', '=', name)
-      .returning(['id', 'latest_version'])
+      .returning(['id', 'latest_version', 'retain_versions'])
       .executeTakeFirst();
     if (!repo) throw new BerthError('NAME_UNKNOWN', `repository ${name} does not exist`);
     const ctx: VersionContext = { trx, repositoryId: repo.id, number: repo.latest_version };
@@ -66,6 +68,7 @@ export async function commitVersion(
       .insertInto('repository_versions')
       .values({ repository_id: repo.id, number: ctx.number, created_at: now, ...counts })
       .execute();
+    if (repo.retain_versions !== null) await applyRetention(trx, repo.id, repo.retain_versions);
     return { repositoryId: repo.id, number: ctx.number, ...counts };
   });
 }

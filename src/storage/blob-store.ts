@@ -49,6 +49,7 @@ export class StoreNotFoundError extends Error {
  *   blobs/sha256/<2 hex>/<64 hex>       content, addressed by digest (layers, configs, manifests)
  *   uploads/<id>/data                   a blob being received (push session), not yet verified
  *   staging/<id>/<n>                    entries of an archive upload being received
+ *   trash/<id>/<64 hex>                 a blob cleanup is letting go of (deleted, or put back if re-claimed)
  */
 export const Keys = {
   blob: (d: Digest): string => {
@@ -60,4 +61,6 @@ export const Keys = {
   uploadDir: (id: string): string => `uploads/${id}/`,
   staging: (id: string, n: number): string => `staging/${id}/${n}`,
   stagingDir: (id: string): string => `staging/${id}/`,
+  trash: (id: string, d: Digest): string => `trash/${id}/${hexOf(d)}`,
+  trashDir: (id: string): string => `trash/${id}/`,
 };

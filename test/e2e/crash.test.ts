@@ -1,0 +1,299 @@
+// A real server killed with SIGKILL mid-archive-upload, mid-chunked-push and at random points restarts cleanly; fsck agrees.
+import { spawnSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { request } from 'node:http';
+import { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterEach, describe, expect, it } from 'vitest';
+import { openDatabase } from '../../src/db/connect.js';
+import { bigDirArchive } from '../helpers/big-archive.js';
+import { removeTestDatabase, testDatabaseUrl } from '../helpers/backend.js';
+import { http } from '../helpers/in-process.js';
+import { BIN, startRealServer, type RealServer } from '../helpers/real-server.js';
+
+const MIB = 1024 * 1024;
+const REPEAT = Number(process.env.BERTH_CRASH_REPEAT ?? 3);
+const sha = (b: Buffer): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+
+/** Total bytes of a file or of the files under a folder (0 when it does not exist). */
+function bytesUnder(dir: string): number {
+  let n = 0;
+  let names: string[];
+  try {
+    if (statSync(dir).isFile()) return statSync(dir).size;
+    names = readdirSync(dir);
+  } catch {
+    return 0;
+  }
+  for (const name of names) {
+    const p = join(dir, name);
+    try {
+      const s = statSync(p);
+      n += s.isDirectory() ? bytesUnder(p) : s.size;
+    } catch {
+      // removed meanwhile
+    }
+  }
+  return n;
+}
+
+async function until(cond: () => boolean, what: string, ms = 20_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(10);
+  }
+}
+
+/** A body that produces `size` random-ish bytes, slowly enough to be killed in the middle of. */
+function slowBody(size: number): Readable {
+  const block = randomBytes(256 * 1024);
+  let left = size;
+  return new Readable({
+    read() {
+      if (left <= 0) return void this.push(null);
+      const chunk = block.subarray(0, Math.min(left, block.length));
+      left -= chunk.length;
+      setTimeout(() => this.push(chunk), 2);
+    },
+  });
+}
+
+/** A request the server is killed in the middle of: every error of its socket is expected, and swallowed. */
+function doomed(method: string, url: string, body: Readable, headers: Record<string, string>): Promise<void> {
+  return new Promise((resolve) => {
+    const req = request(url, { method, headers });
+    req.on('error', () => resolve());
+    req.on('socket', (socket) => socket.on('error', () => undefined));
+    req.on('response', (res) => {
+      res.on('error', () => resolve());
+      res.on('end', () => resolve());
+      res.resume();
+    });
+    body.on('error', () => resolve());
+    body.pipe(req);
+  });
+}
+
+/** Runs `berth fsck` as a child process on the instance; its exit code and output. */
+function fsck(data: string, database: string, ...args: string[]): { code: number | null; out: string } {
+  const r = spawnSync(process.execPath, [BIN, 'fsck', '--data', data, '--database', database, ...args], {
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
+  return { code: r.status, out: `${r.stdout}${r.stderr}` };
+}
+
+interface Instance {
+  data: string;
+  database: string;
+  fixture: { manifest: string; blobs: string[] };
+}
+
+const instances: Instance[] = [];
+const servers: RealServer[] = [];
+
+afterEach(async () => {
+  for (const s of servers.splice(0)) await s.stop('SIGKILL');
+  for (const i of instances.splice(0)) {
+    await removeTestDatabase(i.database);
+    rmSync(i.data, { recursive: true, force: true });
+  }
+});
+
+async function start(i: { data: string; database: string }): Promise<RealServer> {
+  const s = await startRealServer('crash', { data: i.data, database: i.database });
+  servers.push(s);
+  return s;
+}
+
+/** A new instance with a fixture image committed before anything goes wrong. */
+async function newInstance(): Promise<{ instance: Instance; server: RealServer }> {
+  const data = mkdtempSync(join(tmpdir(), 'crash-'));
+  const database = await testDatabaseUrl('crash');
+  const server = await start({ data, database });
+  const archive = bigDirArchive(MIB);
+  const r = await http(
+    'POST',
+    `${server.url}/api/v1/repositories/fixture/app/-/archives?tag=v1`,
+    archive.stream,
+    { 'content-type': 'application/x-tar' },
+  );
+  expect(r.status, r.body.toString()).toBe(201);
+  const manifest = await archive.done;
+  const m = await http('GET', `${server.url}/v2/fixture/app/manifests/v1`, undefined, {
+    accept: 'application/vnd.oci.image.manifest.v1+json',
+  });
+  const parsed = m.json<{ config: { digest: string }; layers: { digest: string }[] }>();
+  const instance = {
+    data,
+    database,
+    fixture: { manifest, blobs: [parsed.config.digest, ...parsed.layers.map((l) => l.digest)] },
+  };
+  instances.push(instance);
+  return { instance, server };
+}
+
+async function kill(s: RealServer): Promise<void> {
+  const exited = new Promise((r) => s.child.once('exit', r));
+  s.child.kill('SIGKILL');
+  await exited;
+  servers.splice(servers.indexOf(s), 1);
+}
+
+/** After a restart: it serves, and the fixture committed before the crash pulls whole. */
+async function checkServes(s: RealServer, i: Instance): Promise<void> {
+  expect((await http('GET', `${s.url}/v2/`)).status).toBe(200);
+  const m = await http('GET', `${s.url}/v2/fixture/app/manifests/v1`, undefined, {
+    accept: 'application/vnd.oci.image.manifest.v1+json',
+  });
+  expect(m.status).toBe(200);
+  expect(sha(m.body)).toBe(i.fixture.manifest);
+  for (const d of i.fixture.blobs) {
+    const b = await http('GET', `${s.url}/v2/fixture/app/blobs/${d}`);
+    expect(b.status).toBe(200);
+    expect(sha(b.body)).toBe(d);
+  }
+}
+
+/** fsck finds nothing wrong with the default protection; with none, repair removes the leftovers; then clean. */
+function checkFsck(i: Instance, leftovers: RegExp | undefined): void {
+  const plain = fsck(i.data, i.database);
+  expect(plain.code, plain.out).toBe(0);
+  expect(plain.out).toContain('no problems found');
+  const repair = fsck(i.data, i.database, '--protection', '0', '--repair');
+  expect(repair.code, repair.out).toBe(0);
+  if (leftovers) expect(repair.out).toMatch(leftovers);
+  const again = fsck(i.data, i.database, '--protection', '0', '--verify');
+  expect(again.code, again.out).toBe(0);
+  expect(again.out).toContain('no problems found');
+}
+
+describe('crash safety (SIGKILL)', () => {
+  it(`in the middle of an archive upload, ${REPEAT} times`, async () => {
+    for (let n = 0; n < REPEAT; n++) {
+      const { instance, server } = await newInstance();
+      const staging = join(instance.data, 'store', 'staging');
+      const archive = bigDirArchive(1024 * MIB);
+      const upload = doomed(
+        'POST',
+        `${server.url}/api/v1/repositories/crash/app/-/archives?tag=t`,
+        Readable.from(archive.stream), // a Node stream: tar-stream's own pipe rethrows the dead socket's error
+        { 'content-type': 'application/x-tar' },
+      );
+      await until(() => bytesUnder(staging) > (8 + 8 * n) * MIB, 'the staging folder to grow');
+      await kill(server);
+      await upload;
+      expect(bytesUnder(staging)).toBeGreaterThan(0); // the crash left its staging folder
+
+      const again = await start(instance);
+      await checkServes(again, instance);
+      expect((await http('GET', `${again.url}/v2/crash/app/manifests/t`)).status).toBe(404);
+      await again.stop('SIGTERM');
+      servers.splice(servers.indexOf(again), 1);
+      checkFsck(instance, /expired-staging/);
+    }
+  }, 120_000);
+
+  it(`in the middle of a chunked push (a PATCH being written), ${REPEAT} times`, async () => {
+    for (let n = 0; n < REPEAT; n++) {
+      const { instance, server } = await newInstance();
+      const first = randomBytes(MIB);
+      const post = await http('POST', `${server.url}/v2/crash/chunked/blobs/uploads/`);
+      expect(post.status).toBe(202);
+      const location = new URL(String(post.headers.location), server.url).toString();
+      const id = location.split('/').pop()!.split('?')[0]!;
+      const p1 = await http('PATCH', location, first, {
+        'content-type': 'application/octet-stream',
+        'content-range': `0-${first.length - 1}`,
+      });
+      expect(p1.status).toBe(202);
+      const data = join(instance.data, 'store', 'uploads', id, 'data');
+      const patch = doomed('PATCH', location, slowBody(512 * MIB), {
+        'content-type': 'application/octet-stream',
+      });
+      await until(() => bytesUnder(data) > (3 + n) * MIB, 'the upload file to grow');
+      await kill(server);
+      await patch;
+
+      const again = await start(instance);
+      await checkServes(again, instance);
+      // The session survived with the bytes of its completed chunks only.
+      const status = await http('GET', location.replace(server.url, again.url));
+      expect(status.status).toBe(204);
+      expect(status.headers.range).toBe(`0-${first.length - 1}`);
+      // The dead request's lease (60 s) still holds: a PATCH now is refused as "being written", not failed.
+      const second = randomBytes(MIB);
+      const url = location.replace(server.url, again.url);
+      const early = await http('PATCH', url, second, {
+        'content-type': 'application/octet-stream',
+        'content-range': `${first.length}-${first.length + second.length - 1}`,
+      });
+      expect(early.status).toBe(400);
+      expect(early.json().errors[0].code).toBe('BLOB_UPLOAD_INVALID');
+      expect(early.json().errors[0].message).toMatch(/being written by another request/);
+      // Once the lease has run out (made to here, instead of waiting a minute), the session continues from
+      // its recorded size: the dead request's half-written bytes past it are dropped.
+      const db = await openDatabase(instance.database);
+      await db.kysely.updateTable('upload_sessions').set({ busy_until: 0 }).where('id', '=', id).execute();
+      await db.close();
+      const cont = await http('PATCH', url, second, {
+        'content-type': 'application/octet-stream',
+        'content-range': `${first.length}-${first.length + second.length - 1}`,
+      });
+      expect(cont.status, cont.body.toString()).toBe(202);
+      const digest = sha(Buffer.concat([first, second]));
+      const put = await http('PUT', `${url}${url.includes('?') ? '&' : '?'}digest=${digest}`);
+      expect(put.status, put.body.toString()).toBe(201);
+      const blob = await http('GET', `${again.url}/v2/crash/chunked/blobs/${digest}`);
+      expect(sha(blob.body)).toBe(digest);
+      await again.stop('SIGTERM');
+      servers.splice(servers.indexOf(again), 1);
+      checkFsck(instance, undefined);
+    }
+  }, 120_000);
+
+  it(`at random points of small archive uploads (staging, moving into place, committing), ${REPEAT} times`, async () => {
+    for (let n = 0; n < REPEAT; n++) {
+      const { instance, server } = await newInstance();
+      let stop = false;
+      const uploads = (async () => {
+        for (let k = 0; !stop; k++) {
+          const a = bigDirArchive(2 * MIB);
+          await doomed(
+            'POST',
+            `${server.url}/api/v1/repositories/crash/many/-/archives?tag=t${k}`,
+            a.stream,
+            {
+              'content-type': 'application/x-tar',
+            },
+          );
+        }
+      })();
+      await sleep(150 + Math.floor(Math.random() * 400));
+      stop = true;
+      await kill(server);
+      await uploads;
+      const again = await start(instance);
+      await checkServes(again, instance);
+      // every tag that was committed pulls whole
+      const tags = await http('GET', `${again.url}/v2/crash/many/tags/list`);
+      for (const t of tags.status === 200 ? (tags.json<{ tags: string[] }>().tags ?? []) : []) {
+        const m = await http('GET', `${again.url}/v2/crash/many/manifests/${t}`, undefined, {
+          accept: 'application/vnd.oci.image.manifest.v1+json',
+        });
+        expect(m.status).toBe(200);
+        for (const l of m.json<{ layers: { digest: string }[] }>().layers) {
+          const b = await http('GET', `${again.url}/v2/crash/many/blobs/${l.digest}`);
+          expect(sha(b.body)).toBe(l.digest);
+        }
+      }
+      await again.stop('SIGTERM');
+      servers.splice(servers.indexOf(again), 1);
+      checkFsck(instance, undefined);
+    }
+  }, 120_000);
+});

@@ -1,0 +1,88 @@
+// `berth version delete|restore` and `berth repo retain` against an in-process server: texts, --json, errors.
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { run } from '../../src/cli/program.js';
+import { fixture, startTestServer, type TestServer } from '../helpers/in-process.js';
+
+let s: TestServer;
+beforeAll(async () => {
+  s = await startTestServer('cli-history');
+});
+afterAll(async () => s?.close());
+
+/** Runs `berth ARGS… --server <test server>` in this process; returns its exit code, stdout and stderr. */
+async function berth(...args: string[]) {
+  let out = '';
+  let err = '';
+  vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void (out += `${a.join(' ')}\n`));
+  vi.spyOn(console, 'error').mockImplementation((...a: unknown[]) => void (err += `${a.join(' ')}\n`));
+  vi.spyOn(process.stderr, 'write').mockImplementation((t) => ((err += String(t)), true));
+  try {
+    const code = await run(['node', 'berth', ...args, '--server', s.url]);
+    return { code, out, err };
+  } finally {
+    vi.restoreAllMocks();
+  }
+}
+
+const versions = async () =>
+  JSON.parse((await berth('repo', 'versions', '--json', 'library/app')).out).versions.map(
+    (v: { number: number }) => v.number,
+  );
+
+describe('berth version and berth repo retain', () => {
+  it('uploads three versions to work on', async () => {
+    for (const [f, tag] of [
+      ['base.dir.tar', 'base'],
+      ['app.docker.tar', '1.0'],
+      ['base.dir.tar', '2.0'],
+    ]) {
+      const r = await berth('upload', fixture(f!), `library/app:${tag}`);
+      expect(r.code, r.err).toBe(0);
+    }
+    expect(await versions()).toEqual([0, 1, 2, 3]);
+  });
+
+  it('version delete: deletes a version and says so; the latest is refused with the reason, exit 1', async () => {
+    const r = await berth('version', 'delete', 'library/app', '2');
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toBe('library/app: deleted version 2\n');
+    expect(await versions()).toEqual([0, 1, 3]);
+    const latest = await berth('version', 'delete', 'library/app', '3');
+    expect(latest.code).toBe(1);
+    expect(latest.err).toMatch(/version 3 is the latest version of library\/app/);
+    const unknown = await berth('version', 'delete', '--json', 'library/app', '2');
+    expect(unknown.code).toBe(1);
+    expect(unknown.err).toMatch(/no version 2/);
+    expect(await versions()).toEqual([0, 1, 3]);
+  });
+
+  it('version restore: prints the new version; --json prints the answer', async () => {
+    const r = await berth('version', 'restore', 'library/app', '1');
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toMatch(/^library\/app version 4 restores version 1: \d+ added, \d+ removed\n$/);
+    const j = await berth('version', 'restore', '--json', 'library/app', '3');
+    expect(j.code, j.err).toBe(0);
+    expect(JSON.parse(j.out)).toMatchObject({ number: 5 });
+    const v3 = JSON.parse((await berth('repo', 'diff', '--json', 'library/app', '3', '5')).out);
+    expect(v3.added).toEqual({ manifests: [], blobs: [], tags: [] });
+    expect(v3.removed).toEqual({ manifests: [], blobs: [], tags: [] });
+  });
+
+  it('repo retain N keeps the latest N; none keeps all; bad values are usage errors (exit 2)', async () => {
+    const r = await berth('repo', 'retain', 'library/app', '2');
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toBe('library/app keeps the latest 2 versions\n');
+    expect(await versions()).toEqual([4, 5]);
+    const j = await berth('repo', 'retain', '--json', 'library/app', 'none');
+    expect(j.code, j.err).toBe(0);
+    expect(JSON.parse(j.out)).toMatchObject({ name: 'library/app', retainVersions: null });
+    for (const bad of ['0', '-1', 'x']) {
+      const b = await berth('repo', 'retain', 'library/app', bad);
+      expect(b.code, bad).toBe(2);
+      expect(b.err).toMatch(/is not a number of versions/);
+    }
+    const missing = await berth('version', 'restore', 'no/such', '1');
+    expect(missing.code).toBe(1);
+    expect(missing.err).toMatch(/no\/such/);
+  });
+});

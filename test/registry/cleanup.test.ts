@@ -1,0 +1,139 @@
+// Online cleanup: what it removes and keeps, dry runs, and the invariant under interleaved writers (both backends).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { startTestServer, http, type TestServer } from '../helpers/in-process.js';
+import { sha } from '../helpers/images.js';
+import { Registry, ociImage } from './oci.js';
+import { Keys } from '../../src/storage/blob-store.js';
+import { withClaims } from '../../src/repo/claims.js';
+import type { Digest } from '../../src/core/digest.js';
+
+let s: TestServer;
+let reg: Registry;
+beforeAll(async () => {
+  s = await startTestServer('cleanup');
+  reg = new Registry(s.url);
+});
+afterAll(async () => s?.close());
+
+const fileOf = (d: string) => join(s.data, 'store', ...Keys.blob(d as Digest).split('/'));
+const row = (d: string) =>
+  s.berth.db.kysely.selectFrom('blobs').selectAll().where('digest', '=', d).executeTakeFirst();
+const cleanup = (body: Record<string, unknown>) =>
+  http('POST', `${s.url}/api/v1/cleanup`, JSON.stringify(body), { 'content-type': 'application/json' });
+
+describe('cleanup', () => {
+  it('keeps what only an older version refers to: history stays restorable', async () => {
+    const img = ociImage({ n: 2 });
+    await reg.pushImage('clean/a', img, 'v1');
+    const del = await reg.req('DELETE', `/v2/clean/a/manifests/${img.digest}`);
+    expect(del.status).toBe(202);
+    expect((await reg.req('GET', `/v2/clean/a/manifests/${img.digest}`)).status).toBe(404);
+    const r = (await cleanup({ protectionSeconds: 0 })).json();
+    for (const d of [img.digest, ...img.blobs.map((b) => sha(b))]) {
+      expect(r.digests).not.toContain(d);
+      expect(existsSync(fileOf(d))).toBe(true);
+      expect(await row(d)).toBeDefined();
+    }
+  });
+
+  it('keeps blobs referenced by any kept version, pending, claimed or younger than the protection', async () => {
+    const img = ociImage({ n: 1 });
+    await reg.pushImage('clean/keep', img, 'v1');
+    const pendingOnly = Buffer.from(`pending ${Math.random()}`);
+    await reg.pushBlob('clean/keep', pendingOnly);
+    const r = (await cleanup({ protectionSeconds: 0 })).json();
+    for (const d of [img.digest, ...img.blobs.map((b) => sha(b)), sha(pendingOnly)]) {
+      expect(r.digests).not.toContain(d);
+      expect(existsSync(fileOf(d))).toBe(true);
+    }
+  });
+
+  it('removes a pushed blob whose pending claim lapsed; dry run first reports it and removes nothing', async () => {
+    const orphan = Buffer.from(`orphan ${Math.random()}`);
+    const d = await reg.pushBlob('clean/orphan', orphan);
+    await s.berth.db.kysely.deleteFrom('pending_blobs').where('digest', '=', d).execute();
+    // young: protected by the default hour
+    expect((await cleanup({})).json().digests).not.toContain(d);
+    const dry = (await cleanup({ dryRun: true, protectionSeconds: 0 })).json();
+    expect(dry.dryRun).toBe(true);
+    expect(dry.digests).toContain(d);
+    expect(await row(d)).toBeDefined();
+    expect(existsSync(fileOf(d))).toBe(true);
+    const real = (await cleanup({ protectionSeconds: 0 })).json();
+    expect(real.digests).toContain(d);
+    expect(real.removed.bytes).toBeGreaterThanOrEqual(orphan.length);
+    expect(await row(d)).toBeUndefined();
+    expect(existsSync(fileOf(d))).toBe(false);
+    const head = await reg.req('HEAD', `/v2/clean/orphan/blobs/${d}`);
+    expect(head.status).toBe(404);
+  });
+
+  it('never removes a claimed blob', async () => {
+    const b = Buffer.from(`claimed ${Math.random()}`);
+    const d = await reg.pushBlob('clean/claimed', b);
+    await s.berth.db.kysely.deleteFrom('pending_blobs').where('digest', '=', d).execute();
+    await withClaims(s.berth.db.kysely, [d], async () => {
+      const r = (await cleanup({ protectionSeconds: 0 })).json();
+      expect(r.digests).not.toContain(d);
+    });
+    expect((await cleanup({ protectionSeconds: 0 })).json().digests).toContain(d);
+  });
+
+  it('a blob re-uploaded while its old copy is being removed ends up present (writer interleaved after the decision)', async () => {
+    const b = Buffer.from(`re-upload ${Math.random()}`);
+    const d = await reg.pushBlob('clean/race', b);
+    await s.berth.db.kysely.deleteFrom('pending_blobs').where('digest', '=', d).execute();
+    let interleaved = false;
+    const report = await s.berth.cleanup.run({
+      protectionSeconds: 0,
+      afterDecision: async (digests) => {
+        if (!digests.includes(d as Digest)) return;
+        interleaved = true;
+        // the row is gone, the file not yet: a client pushes the same bytes now
+        await reg.pushBlob('clean/race', b);
+      },
+    });
+    expect(interleaved).toBe(true);
+    expect(report.keptForWriters).toBeGreaterThanOrEqual(1);
+    expect(await row(d)).toBeDefined();
+    expect(existsSync(fileOf(d))).toBe(true);
+    const get = await reg.req('GET', `/v2/clean/race/blobs/${d}`);
+    expect(get.status).toBe(200);
+    expect(get.body.equals(b)).toBe(true);
+  });
+
+  it('a writer that claimed before the file is let go, and commits after cleanup ended, keeps its blob', async () => {
+    const b = Buffer.from(`late writer ${Math.random()}`);
+    const d = await reg.pushBlob('clean/late', b);
+    await s.berth.db.kysely.deleteFrom('pending_blobs').where('digest', '=', d).execute();
+    let release!: () => void;
+    let claimed!: Promise<void>;
+    const writerDone = new Promise<void>((resolve) => (release = resolve));
+    await s.berth.cleanup.run({
+      protectionSeconds: 0,
+      afterDecision: async (digests) => {
+        if (!digests.includes(d as Digest)) return;
+        // a writer claims now and holds the claim past the cleanup's end, then commits
+        claimed = new Promise<void>((ok) => {
+          void withClaims(s.berth.db.kysely, [d], async () => {
+            ok();
+            await writerDone;
+          });
+        });
+        await claimed;
+      },
+    });
+    expect(existsSync(fileOf(d))).toBe(true); // put back: it was claimed when the cleanup let go of it
+    release();
+  });
+
+  it('bad input: 400 PARAMETER_INVALID naming the field', async () => {
+    const r = await cleanup({ protectionSeconds: -1 });
+    expect(r.status).toBe(400);
+    expect(r.json().errors[0].code).toBe('PARAMETER_INVALID');
+    expect(JSON.stringify(r.json().errors[0].detail)).toContain('protectionSeconds');
+    expect((await cleanup({ bogus: 1 })).status).toBe(400);
+  });
+});
