@@ -38,6 +38,39 @@ describe('cleanup', () => {
     }
   });
 
+  it('removes what falls out of the kept versions (retention), with its manifest rows; the rest stays', async () => {
+    const old = ociImage({ n: 2 });
+    const kept = ociImage({ layers: [old.layers[0]!] }); // shares one layer with the old image
+    await reg.pushImage('clean/retain', old, 'v1');
+    await reg.pushImage('clean/retain', kept, 'v2');
+    expect((await reg.req('DELETE', `/v2/clean/retain/manifests/${old.digest}`)).status).toBe(202);
+    const blobRemove = await reg.req('DELETE', `/v2/clean/retain/blobs/${sha(old.layers[1]!)}`);
+    expect(blobRemove.status).toBe(202);
+    const retain = await http(
+      'PATCH',
+      `${s.url}/api/v1/repositories/clean/retain`,
+      JSON.stringify({ retainVersions: 1 }),
+      { 'content-type': 'application/json' },
+    );
+    expect(retain.status, retain.body.toString()).toBe(200);
+    const r = (await cleanup({ protectionSeconds: 0 })).json();
+    expect(r.digests).toContain(old.digest);
+    expect(r.digests).toContain(sha(old.layers[1]!));
+    expect(r.removed.manifests).toBeGreaterThanOrEqual(1);
+    expect(existsSync(fileOf(old.digest))).toBe(false);
+    const m = await s.berth.db.kysely
+      .selectFrom('manifests')
+      .select('digest')
+      .where('digest', '=', old.digest)
+      .execute();
+    expect(m).toEqual([]);
+    // the shared layer and everything of the kept image stay, and still pull
+    for (const d of [kept.digest, ...kept.blobs.map((b) => sha(b))]) {
+      expect(r.digests).not.toContain(d);
+      expect((await reg.req('GET', `/v2/clean/retain/blobs/${d}`)).status).toBe(200);
+    }
+  });
+
   it('keeps blobs referenced by any kept version, pending, claimed or younger than the protection', async () => {
     const img = ociImage({ n: 1 });
     await reg.pushImage('clean/keep', img, 'v1');
