@@ -1,0 +1,261 @@
+// The cleanup invariant under load: skopeo pushes, archive uploads (partial ones too), tag deletes and re-pushes,
+// and cleanup with protection 0 in a loop, at once; then every tag pulls, every blob verifies, fsck is clean.
+// BERTH_STRESS_SECONDS sets how long the load runs (default 10; run it longer by hand).
+import { afterAll, beforeAll, describe, expect } from 'vitest';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
+import { hasCommand, skipUnless, testDatabaseUrl } from '../helpers/backend.js';
+import { dirImage, sha, tarOf, hex } from '../helpers/images.js';
+import { http } from '../helpers/in-process.js';
+import { BIN, skopeo, startRealServer, type RealServer } from '../helpers/real-server.js';
+
+const it = skipUnless(hasCommand('skopeo'), 'skopeo is not installed (apt-get install skopeo)');
+const SECONDS = Number(process.env.BERTH_STRESS_SECONDS ?? 10);
+const REPOS = ['stress/a', 'stress/b', 'stress/c'];
+const IMAGES = 6;
+
+let s: RealServer;
+let work: string;
+let database: string;
+beforeAll(async () => {
+  work = mkdtempSync(join(tmpdir(), 'stress-'));
+  database = await testDatabaseUrl('stress');
+  s = await startRealServer('stress', { data: join(work, 'data'), database });
+});
+afterAll(async () => {
+  await s?.stop();
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+/** An OCI layout of IMAGES images sharing two base layers, each with a layer of its own; tags img0… */
+async function buildLayout(dir: string): Promise<void> {
+  const blobs = join(dir, 'blobs', 'sha256');
+  mkdirSync(blobs, { recursive: true });
+  const put = (b: Buffer) => {
+    writeFileSync(join(blobs, hex(sha(b))), b);
+    return { digest: sha(b), size: b.length };
+  };
+  const layer = async (name: string, bytes: Buffer) => {
+    const tar = await tarOf([{ name, data: bytes }]);
+    return { ...put(gzipSync(tar)), diffId: sha(tar) };
+  };
+  const base = [await layer('base0', randomBytes(16 * 1024)), await layer('base1', randomBytes(8 * 1024))];
+  const index = [];
+  for (let i = 0; i < IMAGES; i++) {
+    const own = await layer(`own${i}`, randomBytes(4096));
+    const layers = [...base, own];
+    const config = put(
+      Buffer.from(
+        JSON.stringify({
+          architecture: 'amd64',
+          os: 'linux',
+          rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffId) },
+        }),
+      ),
+    );
+    const manifest = put(
+      Buffer.from(
+        JSON.stringify({
+          schemaVersion: 2,
+          mediaType: 'application/vnd.oci.image.manifest.v1+json',
+          config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config },
+          layers: layers.map((l) => ({
+            mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip',
+            digest: l.digest,
+            size: l.size,
+          })),
+        }),
+      ),
+    );
+    index.push({
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      ...manifest,
+      annotations: { 'org.opencontainers.image.ref.name': `img${i}` },
+    });
+  }
+  writeFileSync(join(dir, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
+  writeFileSync(join(dir, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: index }));
+}
+
+const pick = <T>(xs: T[]): T => xs[Math.floor(Math.random() * xs.length)]!;
+
+describe('stress: pushes, uploads, deletes and cleanup at once', () => {
+  it(`runs for ${SECONDS} s and loses nothing`, async () => {
+    const layout = join(work, 'layout');
+    await buildLayout(layout);
+    // archive material: fresh full images sharing a base layer, and a partial one leaving the base out
+    const baseLayer = randomBytes(20 * 1024);
+    const freshFull = () => tarOf(dirImage({ layers: [baseLayer, randomBytes(2048)] }).entries);
+    const partialImg = dirImage({ layers: [baseLayer, randomBytes(2048)] });
+    const partial = await tarOf(partialImg.entries.filter((e) => e.name !== hex(sha(baseLayer))));
+    for (const r of REPOS) {
+      const up = await http(
+        'POST',
+        `${s.url}/api/v1/repositories/${r}/-/archives?tag=seed`,
+        await freshFull(),
+      );
+      expect(up.status).toBe(201);
+      const retain = await http(
+        'PATCH',
+        `${s.url}/api/v1/repositories/${r}`,
+        JSON.stringify({ retainVersions: 2 }),
+        {
+          'content-type': 'application/json',
+        },
+      );
+      expect(retain.status).toBe(200);
+    }
+    const counts = {
+      pushes: 0,
+      uploads: 0,
+      partials: 0,
+      partialsRefused: 0,
+      tagDeletes: 0,
+      manifestDeletes: 0,
+      blobDeletes: 0,
+      cleanups: 0,
+      removed: 0,
+    };
+    const failures: string[] = [];
+    const deadline = Date.now() + SECONDS * 1000;
+    const loop = async (fn: () => Promise<void>) => {
+      while (Date.now() < deadline && failures.length < 50) {
+        try {
+          await fn();
+        } catch (e) {
+          failures.push(String((e as Error).message).slice(0, 500));
+        }
+      }
+    };
+    await Promise.all([
+      loop(async () => {
+        const i = Math.floor(Math.random() * IMAGES);
+        await skopeo(
+          'copy',
+          '--quiet',
+          '--dest-tls-verify=false',
+          `oci:${layout}:img${i}`,
+          `docker://${s.hostPort}/${pick(REPOS)}:t${i}`,
+        );
+        counts.pushes++;
+      }),
+      loop(async () => {
+        await skopeo(
+          'copy',
+          '--quiet',
+          '--dest-tls-verify=false',
+          `oci:${layout}:img0`,
+          `docker://${s.hostPort}/${pick(REPOS)}:again`,
+        );
+        counts.pushes++;
+      }),
+      loop(async () => {
+        const r = pick(REPOS);
+        const full = await http(
+          'POST',
+          `${s.url}/api/v1/repositories/${r}/-/archives?tag=u${counts.uploads % 3}`,
+          await freshFull(),
+        );
+        if (full.status !== 201) throw new Error(`archive upload answered ${full.status}: ${full.body}`);
+        counts.uploads++;
+        const part = await http('POST', `${s.url}/api/v1/repositories/${r}/-/archives?tag=partial`, partial);
+        // refused only when the base layer fell out of the repository's latest version meanwhile
+        if (part.status === 201) counts.partials++;
+        else if (part.status === 404 && part.json().errors[0].code === 'BLOB_UNKNOWN')
+          counts.partialsRefused++;
+        else throw new Error(`partial upload answered ${part.status}: ${part.body}`);
+      }),
+      loop(async () => {
+        // an uploaded image goes: its manifest by digest, then the blobs only it had (the base layer stays)
+        const r = pick(REPOS);
+        const m = await http('GET', `${s.url}/v2/${r}/manifests/u${Math.floor(Math.random() * 3)}`);
+        if (m.status === 200) {
+          const digest = m.headers['docker-content-digest'];
+          const del = await http('DELETE', `${s.url}/v2/${r}/manifests/${digest}`);
+          if (del.status === 202) counts.manifestDeletes++;
+          else if (del.status !== 404) throw new Error(`manifest delete answered ${del.status}: ${del.body}`);
+          const json = m.json();
+          for (const d of [json.config, ...json.layers].map((x: { digest: string }) => x.digest)) {
+            if (d === sha(baseLayer)) continue;
+            const b = await http('DELETE', `${s.url}/v2/${r}/blobs/${d}`);
+            if (b.status === 202) counts.blobDeletes++;
+            else if (b.status !== 404) throw new Error(`blob delete answered ${b.status}: ${b.body}`);
+          }
+        }
+        // and a skopeo tag goes, to be pushed again
+        const t = await http(
+          'DELETE',
+          `${s.url}/v2/${pick(REPOS)}/manifests/t${Math.floor(Math.random() * IMAGES)}`,
+        );
+        if (t.status === 202) counts.tagDeletes++;
+        await new Promise((res) => setTimeout(res, 10));
+      }),
+      loop(async () => {
+        const c = await http('POST', `${s.url}/api/v1/cleanup`, JSON.stringify({ protectionSeconds: 0 }), {
+          'content-type': 'application/json',
+        });
+        if (c.status !== 200) throw new Error(`cleanup answered ${c.status}: ${c.body}`);
+        counts.cleanups++;
+        counts.removed += c.json().removed.blobs;
+      }),
+    ]);
+    // afterwards: every tag of every repository pulls with skopeo, and every blob of its manifest verifies
+    let tagsPulled = 0;
+    let blobsVerified = 0;
+    const lost: string[] = [];
+    for (const r of REPOS) {
+      const tags: string[] = (await http('GET', `${s.url}/v2/${r}/tags/list`)).json().tags;
+      for (const t of tags) {
+        try {
+          await skopeo(
+            'copy',
+            '--quiet',
+            '--src-tls-verify=false',
+            `docker://${s.hostPort}/${r}:${t}`,
+            `oci:${join(work, 'pulled')}:${r.replace('/', '-')}-${t}`,
+          );
+          tagsPulled++;
+        } catch (e) {
+          lost.push(`${r}:${t} does not pull: ${(e as Error).message.slice(0, 300)}`);
+        }
+        const m = await http('GET', `${s.url}/v2/${r}/manifests/${t}`, undefined, {
+          accept: 'application/vnd.oci.image.manifest.v1+json',
+        });
+        const manifest = m.json();
+        for (const d of [manifest.config, ...manifest.layers].map((x: { digest: string }) => x.digest)) {
+          const b = await http('GET', `${s.url}/v2/${r}/blobs/${d}`);
+          if (b.status !== 200 || sha(b.body) !== d) lost.push(`${r}:${t} blob ${d}: ${b.status}`);
+          else blobsVerified++;
+        }
+      }
+    }
+    const fsck = await promisify(execFile)(process.execPath, [
+      BIN,
+      'fsck',
+      '--data',
+      join(work, 'data'),
+      '--database',
+      database,
+      '--json',
+    ]).then(
+      (r) => ({ code: 0, out: r.stdout }),
+      (e: { code?: number; stdout?: string }) => ({ code: e.code ?? 1, out: e.stdout ?? '' }),
+    );
+    console.log(
+      `stress ${SECONDS} s: ${JSON.stringify(counts)}; afterwards ${tagsPulled} tags pulled, ${blobsVerified} blobs verified, ` +
+        `${lost.length} lost; fsck exit ${fsck.code}; ${failures.length} operation failures`,
+    );
+    expect(failures).toEqual([]);
+    expect(lost).toEqual([]);
+    expect(counts.pushes).toBeGreaterThan(0);
+    expect(counts.uploads).toBeGreaterThan(0);
+    expect(counts.cleanups).toBeGreaterThan(0);
+    expect(counts.removed).toBeGreaterThan(0);
+    expect(fsck.code, fsck.out).toBe(0);
+  }, 300_000);
+});
