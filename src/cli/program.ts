@@ -6,6 +6,7 @@ import { errorLines } from './report.js';
 import { repoDiff, repoList, repoShow, repoVersions } from './repo.js';
 import { serve } from './serve.js';
 import { repoRetain, versionDelete, versionRestore } from './version.js';
+import { cleanup, type CleanupCommandOptions } from './cleanup.js';
 import { fsck, type FsckCommandOptions } from './fsck.js';
 import { upload } from './upload.js';
 
@@ -26,6 +27,11 @@ const retention = argument((s): number | null => {
   if (s === 'none') return null;
   if (!/^\d+$/.test(s) || Number(s) < 1)
     throw new Error(`"${s}" is not a number of versions (1, 2, …) or none`);
+  return Number(s);
+});
+
+const seconds = argument((s) => {
+  if (!/^\d+$/.test(s)) throw new Error(`"${s}" is not a number of seconds (0, 60, 3600, …)`);
   return Number(s);
 });
 
@@ -145,6 +151,17 @@ export function buildProgram(): Command {
     .argument('<name>', 'repository', name)
     .argument('<n>', 'how many versions to keep, or none', retention)
     .action((n: string, keep: number | null, opts: Opts) => repoRetain(n, keep, opts));
+
+  clientOptions(
+    program.command('cleanup').description('remove content no version refers to and no upload claims'),
+  )
+    .option('--dry-run', 'report what would be removed, remove nothing')
+    .option(
+      '--protection <seconds>',
+      'keep what was claimed or committed this recently (default 3600)',
+      seconds,
+    )
+    .action((opts: CleanupCommandOptions) => cleanup(opts));
 
   const version = program.command('version').description('delete or restore repository versions');
   clientOptions(version.command('delete').description('delete a version; its changes fold into the next one'))

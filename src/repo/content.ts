@@ -4,7 +4,7 @@ import type { Database } from '../db/schema.js';
 import type { Digest } from '../core/digest.js';
 import type { Readable } from 'node:stream';
 import { BerthError } from '../core/errors.js';
-import { Keys, type BlobStore, type ByteRange } from '../storage/blob-store.js';
+import { Keys, StoreNotFoundError, type BlobStore, type ByteRange } from '../storage/blob-store.js';
 import type { Reference } from '../core/references.js';
 
 export interface ManifestRecord {
@@ -91,7 +91,7 @@ export class RepositoryContent {
     }
     const range = opts.rangeOf?.(size);
     if (opts.head) return { size, range };
-    return { size, range, stream: await this.store.reader(Keys.blob(digest), range) };
+    return { size, range, stream: await this.openStored(digest, range) };
   }
 
   /** A manifest of the repository by tag or digest, with its exact bytes. */
@@ -111,8 +111,24 @@ export class RepositoryContent {
     }
     if (opts.head) return rec;
     const chunks: Buffer[] = [];
-    for await (const c of await this.store.reader(Keys.blob(rec.digest))) chunks.push(c as Buffer);
+    for await (const c of await this.openStored(rec.digest)) chunks.push(c as Buffer);
     return { ...rec, bytes: Buffer.concat(chunks) };
+  }
+
+  /** The stored bytes of a digest; a file gone from under its row is reported as unknown, for fsck to mark. */
+  private async openStored(digest: Digest, range?: ByteRange): Promise<Readable> {
+    try {
+      return await this.store.reader(Keys.blob(digest), range);
+    } catch (e) {
+      if (!(e instanceof StoreNotFoundError)) throw e;
+      throw new BerthError(
+        'BLOB_UNKNOWN',
+        `the bytes of ${digest} are missing from the store; run berth fsck`,
+        {
+          digest,
+        },
+      );
+    }
   }
 
   async exists(name: string): Promise<boolean> {

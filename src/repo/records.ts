@@ -30,7 +30,11 @@ export async function recordBlobs(trx: Trx, blobs: { digest: Digest; size: numbe
         })),
       )
       // committed again: cleanup's protection time starts anew, and a file fsck had found missing is back
-      .onConflict((oc) => oc.column('digest').doUpdateSet({ touched_at: now, state: 'present' }))
+      .onConflict((oc) =>
+        oc
+          .column('digest')
+          .doUpdateSet((eb) => ({ touched_at: now, state: 'present', size: eb.ref('excluded.size') })),
+      )
       .execute();
   }
 }

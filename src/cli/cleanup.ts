@@ -1,0 +1,33 @@
+// `berth cleanup`: asks the server to remove (or, with --dry-run, to report) unreferenced, unclaimed content.
+import { BerthClient } from './client.js';
+
+export interface CleanupCommandOptions {
+  server: string;
+  json?: boolean;
+  dryRun?: boolean;
+  protection?: number;
+}
+
+interface Report {
+  dryRun: boolean;
+  protectionSeconds: number;
+  removed: { blobs: number; bytes: number; manifests: number };
+  digests: string[];
+}
+
+const mib = (n: number): string => `${(n / 1024 / 1024).toFixed(1)} MiB`;
+
+export async function cleanup(opts: CleanupCommandOptions): Promise<void> {
+  const body = {
+    dryRun: opts.dryRun ?? false,
+    ...(opts.protection === undefined ? {} : { protectionSeconds: opts.protection }),
+  };
+  const report = (await new BerthClient(opts.server).postJson('api/v1/cleanup', body)) as Report;
+  if (opts.json) return void console.log(JSON.stringify(report, null, 2));
+  const verb = report.dryRun ? 'would remove' : 'removed';
+  for (const d of report.digests) console.log(`${verb} ${d}`);
+  console.log(
+    `cleanup ${verb} ${report.removed.blobs} blobs (${mib(report.removed.bytes)}), ${report.removed.manifests} of them manifests; ` +
+      `protection ${report.protectionSeconds} s`,
+  );
+}

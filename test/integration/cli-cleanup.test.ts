@@ -1,0 +1,57 @@
+// `berth cleanup` against a running server: dry run reports, a real run removes, bad options are usage errors.
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { run } from '../../src/cli/program.js';
+import { startTestServer, type TestServer } from '../helpers/in-process.js';
+import { Registry } from '../registry/oci.js';
+
+let s: TestServer;
+beforeAll(async () => {
+  s = await startTestServer('cli-cleanup');
+});
+afterAll(async () => s?.close());
+
+async function berth(...args: string[]) {
+  let out = '';
+  let err = '';
+  vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void (out += `${a.join(' ')}\n`));
+  vi.spyOn(console, 'error').mockImplementation((...a: unknown[]) => void (err += `${a.join(' ')}\n`));
+  vi.spyOn(process.stderr, 'write').mockImplementation((t) => ((err += String(t)), true));
+  try {
+    return { code: await run(['node', 'berth', ...args, '--server', s.url]), out, err };
+  } finally {
+    vi.restoreAllMocks();
+  }
+}
+
+describe('berth cleanup', () => {
+  it('reports with --dry-run, then removes an orphaned blob', async () => {
+    const reg = new Registry(s.url);
+    const d = await reg.pushBlob('cli/orphan', Buffer.from(`orphan ${Math.random()}`));
+    await s.berth.db.kysely.deleteFrom('pending_blobs').where('digest', '=', d).execute();
+    const dry = await berth('cleanup', '--dry-run', '--protection', '0', '--json');
+    expect(dry.code, dry.err).toBe(0);
+    expect(JSON.parse(dry.out).digests).toContain(d);
+    expect((await reg.req('HEAD', `/v2/cli/orphan/blobs/${d}`)).status).toBe(404); // not the repository's: pending gone
+    const kept = await s.berth.db.kysely
+      .selectFrom('blobs')
+      .select('digest')
+      .where('digest', '=', d)
+      .execute();
+    expect(kept).toHaveLength(1);
+    const real = await berth('cleanup', '--protection', '0');
+    expect(real.code, real.err).toBe(0);
+    expect(real.out).toContain(`removed ${d}`);
+    expect(real.out).toMatch(/cleanup removed \d+ blobs/);
+    const gone = await s.berth.db.kysely
+      .selectFrom('blobs')
+      .select('digest')
+      .where('digest', '=', d)
+      .execute();
+    expect(gone).toHaveLength(0);
+  });
+  it('refuses a protection that is not a number of seconds (exit 2)', async () => {
+    const r = await berth('cleanup', '--protection', 'soon');
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/not a number of seconds/);
+  });
+});
