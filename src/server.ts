@@ -38,7 +38,13 @@ export function buildServer(berth: Berth, opts: ServerOptions = {}): FastifyInst
       (ids) => ids.length > 0 && app.log.info({ removed: ids.length }, 'stale staging folders removed'),
       (err: unknown) => app.log.error({ err }, 'removing stale staging folders failed'),
     );
-  app.addHook('onReady', async () => void (sweep(), sweepStaging()));
+  // And a cleanup that died leaves files in trash/: settled as it would have settled them.
+  const recoverTrash = () =>
+    berth.cleanup.recoverTrash().then(
+      (n) => n > 0 && app.log.info({ settled: n }, 'files left in trash by an unfinished cleanup settled'),
+      (err: unknown) => app.log.error({ err }, 'settling trash failed'),
+    );
+  app.addHook('onReady', async () => void (sweep(), sweepStaging(), recoverTrash()));
   app.addHook('onClose', async () => {
     clearInterval(timer);
     await berth.close();

@@ -2,8 +2,8 @@
 import { randomUUID } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
 import type { Database } from '../db/schema.js';
-import type { Digest } from '../core/digest.js';
-import { Keys, type BlobStore } from '../storage/blob-store.js';
+import { digestOfHex, isHex64, type Digest } from '../core/digest.js';
+import { Keys, StoreNotFoundError, type BlobStore } from '../storage/blob-store.js';
 
 export interface CleanupOptions {
   dryRun?: boolean;
@@ -65,7 +65,10 @@ export class Cleanup {
       keptForWriters: 0,
       digests: [],
     };
-    if (!dryRun) await this.expireClaims(now, opts.pendingExpirySeconds ?? 24 * 3600);
+    if (!dryRun) {
+      await this.recoverTrash();
+      await this.expireClaims(now, opts.pendingExpirySeconds ?? 24 * 3600);
+    }
     let after = '';
     for (;;) {
       const batch = await this.candidates(now, cutoff, after);
@@ -177,6 +180,15 @@ export class Cleanup {
     } catch {
       return false; // no file (already gone): nothing to let go of
     }
+    return this.settle(trash, digest);
+  }
+
+  /**
+   * Decides a file in trash/: back into place if a writer has claimed or recorded the blob since its row was
+   * deleted, else deleted. Returns true when it was put back. Safe to run twice on one file (another process's
+   * recovery may get there first).
+   */
+  private async settle(trash: string, digest: Digest): Promise<boolean> {
     const now = Date.now();
     const claim = await this.db
       .selectFrom('blob_claims')
@@ -189,11 +201,33 @@ export class Cleanup {
       .select('digest')
       .where('digest', '=', digest)
       .executeTakeFirst();
-    if (claim || row) {
-      await this.store.move(trash, Keys.blob(digest));
-      return true;
+    try {
+      if (claim || row) {
+        await this.store.move(trash, Keys.blob(digest));
+        return true;
+      }
+      await this.store.delete(trash);
+    } catch (e) {
+      if (!(e instanceof StoreNotFoundError)) throw e; // settled by someone else already
     }
-    await this.store.delete(trash);
     return false;
+  }
+
+  /**
+   * Settles what a cleanup that died (SIGKILL, power loss) left in trash/: run when a server starts and before
+   * every cleanup. A file it puts back is one a writer recorded while that cleanup was letting go of it.
+   */
+  async recoverTrash(): Promise<number> {
+    let settled = 0;
+    for await (const key of this.store.list('trash/')) {
+      const hex = key.split('/')[2] ?? '';
+      if (!isHex64(hex)) {
+        await this.store.delete(key);
+        continue;
+      }
+      await this.settle(key, digestOfHex(hex));
+      settled++;
+    }
+    return settled;
   }
 }

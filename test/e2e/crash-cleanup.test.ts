@@ -1,0 +1,110 @@
+// A server killed with SIGKILL in the middle of a cleanup restarts cleanly: what was in use stays, fsck is clean,
+// and the next cleanup (and fsck --repair for files whose rows went) finishes the job.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, describe, expect, it } from 'vitest';
+import { openDatabase, type Db } from '../../src/db/connect.js';
+import { removeTestDatabase, testDatabaseUrl } from '../helpers/backend.js';
+import { fixture, http } from '../helpers/in-process.js';
+import { sha } from '../helpers/images.js';
+import { BIN, startRealServer, type RealServer } from '../helpers/real-server.js';
+
+const REPEAT = Number(process.env.BERTH_CRASH_REPEAT ?? 2);
+const ORPHANS = 600;
+const cleanups: (() => Promise<void>)[] = [];
+afterAll(async () => {
+  for (const c of cleanups) await c();
+});
+
+function fsck(data: string, database: string, ...args: string[]) {
+  const r = spawnSync(process.execPath, [BIN, 'fsck', '--data', data, '--database', database, ...args], {
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  return { code: r.status, out: `${r.stdout}${r.stderr}` };
+}
+
+describe('SIGKILL during a cleanup', () => {
+  for (let round = 1; round <= REPEAT; round++) {
+    it(`round ${round}: restarts cleanly, keeps what is in use, and fsck is clean`, async () => {
+      const data = mkdtempSync(join(tmpdir(), 'crash-cleanup-'));
+      const database = await testDatabaseUrl(`crash_cleanup_${round}`);
+      let db: Db | undefined;
+      let s: RealServer | undefined;
+      cleanups.push(async () => {
+        await s?.stop('SIGKILL').catch(() => undefined);
+        await db?.close();
+        await removeTestDatabase(database);
+        rmSync(data, { recursive: true, force: true });
+      });
+      s = await startRealServer('crash-cleanup', { data, database });
+      // content in use: an image that must survive
+      const kept = await http('POST', `${s.url}/api/v1/repositories/keep/app/-/archives?tag=1.0`, {
+        file: fixture('app.dir.tar'),
+      });
+      expect(kept.status).toBe(201);
+      // orphans: pushed blobs whose pending claim is dropped
+      const orphans: string[] = [];
+      for (let i = 0; i < ORPHANS; i++) {
+        const b = randomBytes(256);
+        const r = await http('POST', `${s.url}/v2/junk/app/blobs/uploads/?digest=${sha(b)}`, b);
+        expect(r.status).toBe(201);
+        orphans.push(sha(b));
+      }
+      db = await openDatabase(database);
+      await db.kysely.deleteFrom('pending_blobs').execute();
+      // start a cleanup and kill the server in the middle of it
+      const running = http('POST', `${s.url}/api/v1/cleanup`, JSON.stringify({ protectionSeconds: 0 }), {
+        'content-type': 'application/json',
+      }).catch(() => undefined);
+      await sleep(30 + Math.random() * 250);
+      s.child.kill('SIGKILL');
+      await running;
+      await s.stop('SIGKILL');
+      const left = await db.kysely
+        .selectFrom('blobs')
+        .select('digest')
+        .where('digest', 'in', orphans)
+        .execute();
+      // restart: files left in trash/ are settled at start
+      s = await startRealServer('crash-cleanup', { data, database });
+      for (
+        let i = 0;
+        i < 50 &&
+        existsSync(join(data, 'store', 'trash')) &&
+        readdirSync(join(data, 'store', 'trash')).length > 0;
+        i++
+      ) {
+        await sleep(100);
+      }
+      // what was in use is whole
+      const m = await http('GET', `${s.url}/v2/keep/app/manifests/1.0`);
+      expect(m.status).toBe(200);
+      for (const l of [m.json().config, ...m.json().layers]) {
+        const b = await http('GET', `${s.url}/v2/keep/app/blobs/${l.digest}`);
+        expect(b.status).toBe(200);
+        expect(sha(b.body)).toBe(l.digest);
+      }
+      const plain = fsck(data, database);
+      expect(plain.code, plain.out).toBe(0);
+      // the next cleanup removes the orphans that still had rows; files whose rows went are fsck's to repair
+      const again = await http('POST', `${s.url}/api/v1/cleanup`, JSON.stringify({ protectionSeconds: 0 }), {
+        'content-type': 'application/json',
+      });
+      expect(again.status).toBe(200);
+      expect(again.json().removed.blobs).toBe(left.length);
+      const repair = fsck(data, database, '--protection', '0', '--repair');
+      expect([0, 1]).toContain(repair.code);
+      const clean = fsck(data, database, '--protection', '0', '--verify');
+      expect(clean.code, clean.out).toBe(0);
+      console.log(
+        `crash during cleanup, round ${round}: ${ORPHANS - left.length} of ${ORPHANS} orphans removed before the kill, ` +
+          `${left.length} by the next cleanup; fsck after restart exit ${plain.code}, after repair clean`,
+      );
+    }, 120_000);
+  }
+});
