@@ -33,11 +33,11 @@ describe('SIGKILL during a cleanup', () => {
     it(`round ${round}: restarts cleanly, keeps what is in use, and fsck is clean`, async () => {
       const data = mkdtempSync(join(tmpdir(), 'crash-cleanup-'));
       const database = await testDatabaseUrl(`crash_cleanup_${round}`);
-      let db: Db | undefined;
+      const db: Db = await openDatabase(database);
       let s: RealServer | undefined;
       cleanups.push(async () => {
         await s?.stop('SIGKILL').catch(() => undefined);
-        await db?.close();
+        await db.close();
         await removeTestDatabase(database);
         rmSync(data, { recursive: true, force: true });
       });
@@ -55,7 +55,6 @@ describe('SIGKILL during a cleanup', () => {
         expect(r.status).toBe(201);
         orphans.push(sha(b));
       }
-      db = await openDatabase(database);
       await db.kysely.deleteFrom('pending_blobs').execute();
       // start a cleanup and kill the server in the middle of it
       const running = http('POST', `${s.url}/api/v1/cleanup`, JSON.stringify({ protectionSeconds: 0 }), {
