@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
-import { hasCommand, skipUnless, testDatabaseUrl } from '../helpers/backend.js';
+import { hasCommand, selectedBackend, skipUnless, testDatabaseUrl } from '../helpers/backend.js';
 import { dirImage, sha, tarOf, hex } from '../helpers/images.js';
 import { http } from '../helpers/in-process.js';
 import { BIN, skopeo, startRealServer, type RealServer } from '../helpers/real-server.js';
@@ -20,14 +20,21 @@ const REPOS = ['stress/a', 'stress/b', 'stress/c'];
 const IMAGES = 6;
 
 let s: RealServer;
+/** On PostgreSQL a second berth process shares the database and the store: the load goes to both. */
+const servers: RealServer[] = [];
+const any = (): RealServer => pick(servers);
 let work: string;
 let database: string;
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'stress-'));
   database = await testDatabaseUrl('stress');
   s = await startRealServer('stress', { data: join(work, 'data'), database });
+  servers.push(s);
+  if (selectedBackend() === 'postgres')
+    servers.push(await startRealServer('stress2', { data: join(work, 'data'), database }));
 });
 afterAll(async () => {
+  for (const t of servers.slice(1)) await t.stop();
   await s?.stop();
   if (work) rmSync(work, { recursive: true, force: true });
 });
@@ -140,7 +147,7 @@ describe('stress: pushes, uploads, deletes and cleanup at once', () => {
           '--quiet',
           '--dest-tls-verify=false',
           `oci:${layout}:img${i}`,
-          `docker://${s.hostPort}/${pick(REPOS)}:t${i}`,
+          `docker://${any().hostPort}/${pick(REPOS)}:t${i}`,
         );
         counts.pushes++;
       }),
@@ -150,7 +157,7 @@ describe('stress: pushes, uploads, deletes and cleanup at once', () => {
           '--quiet',
           '--dest-tls-verify=false',
           `oci:${layout}:img0`,
-          `docker://${s.hostPort}/${pick(REPOS)}:again`,
+          `docker://${any().hostPort}/${pick(REPOS)}:again`,
         );
         counts.pushes++;
       }),
@@ -158,12 +165,16 @@ describe('stress: pushes, uploads, deletes and cleanup at once', () => {
         const r = pick(REPOS);
         const full = await http(
           'POST',
-          `${s.url}/api/v1/repositories/${r}/-/archives?tag=u${counts.uploads % 3}`,
+          `${any().url}/api/v1/repositories/${r}/-/archives?tag=u${counts.uploads % 3}`,
           await freshFull(),
         );
         if (full.status !== 201) throw new Error(`archive upload answered ${full.status}: ${full.body}`);
         counts.uploads++;
-        const part = await http('POST', `${s.url}/api/v1/repositories/${r}/-/archives?tag=partial`, partial);
+        const part = await http(
+          'POST',
+          `${any().url}/api/v1/repositories/${r}/-/archives?tag=partial`,
+          partial,
+        );
         // refused only when the base layer fell out of the repository's latest version meanwhile
         if (part.status === 201) counts.partials++;
         else if (part.status === 404 && part.json().errors[0].code === 'BLOB_UNKNOWN')
@@ -173,16 +184,16 @@ describe('stress: pushes, uploads, deletes and cleanup at once', () => {
       loop(async () => {
         // an uploaded image goes: its manifest by digest, then the blobs only it had (the base layer stays)
         const r = pick(REPOS);
-        const m = await http('GET', `${s.url}/v2/${r}/manifests/u${Math.floor(Math.random() * 3)}`);
+        const m = await http('GET', `${any().url}/v2/${r}/manifests/u${Math.floor(Math.random() * 3)}`);
         if (m.status === 200) {
           const digest = m.headers['docker-content-digest'];
-          const del = await http('DELETE', `${s.url}/v2/${r}/manifests/${digest}`);
+          const del = await http('DELETE', `${any().url}/v2/${r}/manifests/${digest}`);
           if (del.status === 202) counts.manifestDeletes++;
           else if (del.status !== 404) throw new Error(`manifest delete answered ${del.status}: ${del.body}`);
           const json = m.json();
           for (const d of [json.config, ...json.layers].map((x: { digest: string }) => x.digest)) {
             if (d === sha(baseLayer)) continue;
-            const b = await http('DELETE', `${s.url}/v2/${r}/blobs/${d}`);
+            const b = await http('DELETE', `${any().url}/v2/${r}/blobs/${d}`);
             if (b.status === 202) counts.blobDeletes++;
             else if (b.status !== 404) throw new Error(`blob delete answered ${b.status}: ${b.body}`);
           }
@@ -190,15 +201,20 @@ describe('stress: pushes, uploads, deletes and cleanup at once', () => {
         // and a skopeo tag goes, to be pushed again
         const t = await http(
           'DELETE',
-          `${s.url}/v2/${pick(REPOS)}/manifests/t${Math.floor(Math.random() * IMAGES)}`,
+          `${any().url}/v2/${pick(REPOS)}/manifests/t${Math.floor(Math.random() * IMAGES)}`,
         );
         if (t.status === 202) counts.tagDeletes++;
         await new Promise((res) => setTimeout(res, 10));
       }),
       loop(async () => {
-        const c = await http('POST', `${s.url}/api/v1/cleanup`, JSON.stringify({ protectionSeconds: 0 }), {
-          'content-type': 'application/json',
-        });
+        const c = await http(
+          'POST',
+          `${any().url}/api/v1/cleanup`,
+          JSON.stringify({ protectionSeconds: 0 }),
+          {
+            'content-type': 'application/json',
+          },
+        );
         if (c.status !== 200) throw new Error(`cleanup answered ${c.status}: ${c.body}`);
         counts.cleanups++;
         counts.removed += c.json().removed.blobs;
@@ -247,7 +263,7 @@ describe('stress: pushes, uploads, deletes and cleanup at once', () => {
       (e: { code?: number; stdout?: string }) => ({ code: e.code ?? 1, out: e.stdout ?? '' }),
     );
     console.log(
-      `stress ${SECONDS} s: ${JSON.stringify(counts)}; afterwards ${tagsPulled} tags pulled, ${blobsVerified} blobs verified, ` +
+      `stress ${SECONDS} s, ${servers.length} process(es): ${JSON.stringify(counts)}; afterwards ${tagsPulled} tags pulled, ${blobsVerified} blobs verified, ` +
         `${lost.length} lost; fsck exit ${fsck.code}; ${failures.length} operation failures`,
     );
     expect(failures).toEqual([]);
