@@ -1,6 +1,6 @@
 // `berth cleanup` against a running server: dry run reports, a real run removes, bad options are usage errors.
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { run } from '../../src/cli/program.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runBerth } from '../helpers/cli.js';
 import { startTestServer, type TestServer } from '../helpers/in-process.js';
 import { Registry } from '../registry/oci.js';
 
@@ -10,18 +10,7 @@ beforeAll(async () => {
 });
 afterAll(async () => s?.close());
 
-async function berth(...args: string[]) {
-  let out = '';
-  let err = '';
-  vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void (out += `${a.join(' ')}\n`));
-  vi.spyOn(console, 'error').mockImplementation((...a: unknown[]) => void (err += `${a.join(' ')}\n`));
-  vi.spyOn(process.stderr, 'write').mockImplementation((t) => ((err += String(t)), true));
-  try {
-    return { code: await run(['node', 'berth', ...args, '--server', s.url]), out, err };
-  } finally {
-    vi.restoreAllMocks();
-  }
-}
+const berth = (...args: string[]) => runBerth(s.url, ...args);
 
 describe('berth cleanup', () => {
   it('reports with --dry-run, then removes an orphaned blob', async () => {

@@ -1,6 +1,6 @@
 // `berth version delete|restore` and `berth repo retain` against an in-process server: texts, --json, errors.
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { run } from '../../src/cli/program.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runBerth } from '../helpers/cli.js';
 import { fixture, startTestServer, type TestServer } from '../helpers/in-process.js';
 
 let s: TestServer;
@@ -9,20 +9,7 @@ beforeAll(async () => {
 });
 afterAll(async () => s?.close());
 
-/** Runs `berth ARGS… --server <test server>` in this process; returns its exit code, stdout and stderr. */
-async function berth(...args: string[]) {
-  let out = '';
-  let err = '';
-  vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void (out += `${a.join(' ')}\n`));
-  vi.spyOn(console, 'error').mockImplementation((...a: unknown[]) => void (err += `${a.join(' ')}\n`));
-  vi.spyOn(process.stderr, 'write').mockImplementation((t) => ((err += String(t)), true));
-  try {
-    const code = await run(['node', 'berth', ...args, '--server', s.url]);
-    return { code, out, err };
-  } finally {
-    vi.restoreAllMocks();
-  }
-}
+const berth = (...args: string[]) => runBerth(s.url, ...args);
 
 const versions = async () =>
   JSON.parse((await berth('repo', 'versions', '--json', 'library/app')).out).versions.map(

@@ -8,7 +8,7 @@ import { pipeline } from 'node:stream/promises';
 import { buffer } from 'node:stream/consumers';
 import tar from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { run } from '../../src/cli/program.js';
+import { runBerth } from '../helpers/cli.js';
 import { fixture, startTestServer, type TestServer } from '../helpers/in-process.js';
 import { BIN, ROOT, startRealServer } from '../helpers/real-server.js';
 import { testDatabaseUrl } from '../helpers/backend.js';
@@ -24,20 +24,7 @@ afterAll(async () => {
   if (work) rmSync(work, { recursive: true, force: true });
 });
 
-/** Runs `berth ARGS… --server <test server>` in this process; returns its exit code, stdout and stderr. */
-async function berth(...args: string[]) {
-  let out = '';
-  let err = '';
-  vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void (out += `${a.join(' ')}\n`));
-  vi.spyOn(console, 'error').mockImplementation((...a: unknown[]) => void (err += `${a.join(' ')}\n`));
-  vi.spyOn(process.stderr, 'write').mockImplementation((t) => ((err += String(t)), true));
-  try {
-    const code = await run(['node', 'berth', ...args, '--server', s.url]);
-    return { code, out, err };
-  } finally {
-    vi.restoreAllMocks();
-  }
-}
+const berth = (...args: string[]) => runBerth(s.url, ...args);
 
 /** Unpacks a fixture tar into a fresh directory, as `skopeo copy … dir:` would have left it. */
 async function unpack(name: string): Promise<string> {
