@@ -7,7 +7,7 @@ import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { openBerth, type Berth } from '../../src/app.js';
 import { buildServer } from '../../src/server.js';
-import { testDatabaseUrl } from './backend.js';
+import { removeTestDatabase, testDatabaseUrl } from './backend.js';
 
 export interface TestServer {
   url: string;
@@ -18,7 +18,8 @@ export interface TestServer {
 
 export async function startTestServer(label = 'berth'): Promise<TestServer> {
   const data = mkdtempSync(join(tmpdir(), `${label}-`));
-  const berth = await openBerth({ data, database: await testDatabaseUrl(label) });
+  const database = await testDatabaseUrl(label);
+  const berth = await openBerth({ data, database });
   const app = buildServer(berth, { logLevel: process.env.BERTH_TEST_LOG ?? 'silent' });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const addr = app.server.address();
@@ -30,6 +31,7 @@ export async function startTestServer(label = 'berth'): Promise<TestServer> {
     close: async () => {
       await app.close();
       rmSync(data, { recursive: true, force: true });
+      await removeTestDatabase(database);
     },
   };
 }
