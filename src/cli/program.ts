@@ -40,6 +40,22 @@ const versionNumber = argument((s) => {
   return Number(s);
 });
 
+/** Where the instance's data and database are, for the commands that open it directly (serve, fsck). */
+function instanceOptions(cmd: Command): Command {
+  return cmd
+    .addOption(
+      new Option('--data <dir>', 'where blobs and the SQLite database live (default: ./berth-data)').env(
+        'BERTH_DATA',
+      ),
+    )
+    .addOption(
+      new Option(
+        '--database <url>',
+        'database: a postgres:// URL or a SQLite file (default: in the data dir)',
+      ).env('BERTH_DATABASE'),
+    );
+}
+
 function clientOptions(cmd: Command): Command {
   return cmd
     .addOption(
@@ -58,29 +74,18 @@ export function buildProgram(): Command {
     .configureOutput({ outputError: (text, write) => write(text.replace(/^error: /, 'berth: ')) })
     .showHelpAfterError('(run with --help for usage)');
 
-  program
-    .command('serve')
-    .description('run the server (registry at /v2/, management API at /api/v1/)')
-    .addOption(
-      new Option('--listen <host:port>', 'address to listen on (default: 127.0.0.1:5000)').env(
-        'BERTH_LISTEN',
+  instanceOptions(
+    program
+      .command('serve')
+      .description('run the server (registry at /v2/, management API at /api/v1/)')
+      .addOption(
+        new Option('--listen <host:port>', 'address to listen on (default: 127.0.0.1:5000)').env(
+          'BERTH_LISTEN',
+        ),
       ),
-    )
-    .addOption(
-      new Option('--data <dir>', 'where blobs and the SQLite database live (default: ./berth-data)').env(
-        'BERTH_DATA',
-      ),
-    )
-    .addOption(
-      new Option(
-        '--database <url>',
-        'database: a postgres:// URL or a SQLite file (default: in the data dir)',
-      ).env('BERTH_DATABASE'),
-    )
-    .action((opts: { listen?: string; data?: string; database?: string }) => serve(opts));
+  ).action((opts: { listen?: string; data?: string; database?: string }) => serve(opts));
 
-  program
-    .command('fsck')
+  instanceOptions(program.command('fsck'))
     .description('check the database against the blob store (run on the server’s machine, like serve)')
     .option(
       '--repair',
@@ -90,21 +95,7 @@ export function buildProgram(): Command {
     .option(
       '--protection <seconds>',
       'leave files younger than this alone: operations in flight (default: 3600)',
-      argument((s) => {
-        if (!/^\d+$/.test(s)) throw new Error(`"${s}" is not a number of seconds`);
-        return Number(s);
-      }),
-    )
-    .addOption(
-      new Option('--data <dir>', 'where blobs and the SQLite database live (default: ./berth-data)').env(
-        'BERTH_DATA',
-      ),
-    )
-    .addOption(
-      new Option(
-        '--database <url>',
-        'database: a postgres:// URL or a SQLite file (default: in the data dir)',
-      ).env('BERTH_DATABASE'),
+      seconds,
     )
     .option('--json', 'print the report as JSON')
     .action((opts: FsckCommandOptions) => fsck(opts));

@@ -1,6 +1,6 @@
 // Helpers of the end-to-end tests: repository versions through the API, OCI layouts read back, /proc figures.
 import { createHash } from 'node:crypto';
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { http } from '../helpers/in-process.js';
@@ -83,25 +83,7 @@ export async function readDockerArchive(
   };
 }
 
-/** Every file under `root`, as paths relative to it. */
-export function filesUnder(root: string): string[] {
-  const out: string[] = [];
-  const walk = (dir: string, rel: string) => {
-    let names: string[];
-    try {
-      names = readdirSync(dir);
-    } catch {
-      return;
-    }
-    for (const n of names) {
-      const p = join(dir, n);
-      if (statSync(p).isDirectory()) walk(p, `${rel}${n}/`);
-      else out.push(`${rel}${n}`);
-    }
-  };
-  walk(root, '');
-  return out;
-}
+export { filesUnder } from '../helpers/state.js';
 
 /** Resident memory of a process (VmRSS), in bytes. */
 export function rssOf(pid: number): number {

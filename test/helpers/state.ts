@@ -13,7 +13,8 @@ const TABLES = [
   'layer_diff_ids',
 ] as const;
 
-function files(root: string): string[] {
+/** Every file under `root`, as paths relative to it, sorted. */
+export function filesUnder(root: string): string[] {
   const out: string[] = [];
   const walk = (dir: string) => {
     let names: string[];
@@ -44,5 +45,5 @@ export async function snapshot(
       .executeTakeFirstOrThrow();
     rows[t] = Number(r.n);
   }
-  return { rows, files: files(join(data, 'store')) };
+  return { rows, files: filesUnder(join(data, 'store')) };
 }
