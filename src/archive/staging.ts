@@ -1,4 +1,5 @@
 // Receiving an archive: the tar (plain or gzip) streams entry by entry into temporary objects, hashed on the way.
+import { buffer } from 'node:stream/consumers';
 import { PassThrough, type Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { randomUUID } from 'node:crypto';
@@ -228,7 +229,5 @@ export async function readStagedFile(
 ): Promise<Buffer> {
   if (file.size > max)
     throw archiveError(`${what} ("${file.name}") is ${file.size} bytes; at most ${max} are allowed`);
-  const chunks: Buffer[] = [];
-  for await (const c of await store.reader(file.key)) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
+  return buffer(await store.reader(file.key));
 }

@@ -1,4 +1,5 @@
 // Receiving blob bytes: stream through sha256 into a temporary object, then move into the content-addressed place.
+import { buffer } from 'node:stream/consumers';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Sha256Counter, type Digest } from '../core/digest.js';
@@ -50,9 +51,7 @@ export async function readSmallBlob(
 ): Promise<Buffer | undefined> {
   const st = await store.stat(Keys.blob(digest));
   if (!st || st.size > max) return undefined;
-  const chunks: Buffer[] = [];
-  for await (const c of await store.reader(Keys.blob(digest))) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
+  return buffer(await store.reader(Keys.blob(digest)));
 }
 
 const MAX_CONFIG_BYTES = 8 * 1024 * 1024;

@@ -1,4 +1,5 @@
 // What a repository's latest version holds, as the registry asks it: blobs, manifests, tags.
+import { buffer } from 'node:stream/consumers';
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema.js';
 import type { Digest } from '../core/digest.js';
@@ -110,9 +111,7 @@ export class RepositoryContent {
       throw new BerthError('MANIFEST_UNKNOWN', `repository ${name} has no ${what}`);
     }
     if (opts.head) return rec;
-    const chunks: Buffer[] = [];
-    for await (const c of await this.openStored(rec.digest)) chunks.push(c as Buffer);
-    return { ...rec, bytes: Buffer.concat(chunks) };
+    return { ...rec, bytes: await buffer(await this.openStored(rec.digest)) };
   }
 
   /** The stored bytes of a digest; a file gone from under its row is reported as unknown, for fsck to mark. */
