@@ -9,12 +9,14 @@ import { BlobUploads } from './repo/blob-uploads.js';
 import { Manifests } from './repo/manifests.js';
 import { VersionHistory } from './repo/version-history.js';
 import { Cleanup } from './repo/cleanup.js';
+import { Auth, type AuthOptions } from './auth/auth.js';
 
 export interface BerthConfig {
   /** folder of the filesystem blob store (and of the default SQLite database) */
   data: string;
   /** a SQLite file path or postgres://… URL; default: <data>/berth.db */
   database?: string;
+  auth?: AuthOptions;
 }
 
 export interface Berth {
@@ -27,6 +29,7 @@ export interface Berth {
   manifests: Manifests;
   history: VersionHistory;
   cleanup: Cleanup;
+  auth: Auth;
   close(): Promise<void>;
 }
 
@@ -34,6 +37,8 @@ export async function openBerth(config: BerthConfig): Promise<Berth> {
   const data = resolve(config.data);
   const db = await openDatabase(config.database ?? join(data, 'berth.db'));
   const store = new FsBlobStore(join(data, 'store'));
+  const auth = new Auth(db.kysely, config.auth);
+  await auth.init();
   return {
     config: { ...config, data },
     db,
@@ -44,6 +49,7 @@ export async function openBerth(config: BerthConfig): Promise<Berth> {
     manifests: new Manifests(db.kysely, store),
     history: new VersionHistory(db.kysely),
     cleanup: new Cleanup(db.kysely, store),
+    auth,
     close: () => db.close(),
   };
 }

@@ -1,5 +1,6 @@
 // Builds the HTTP server of a berth instance, and starts one from the command line's options.
 import Fastify, { type FastifyInstance } from 'fastify';
+import { readFileSync } from 'node:fs';
 import { openBerth, type Berth } from './app.js';
 import { installErrorHandling } from './http/errors.js';
 import { installBodyParsers } from './http/body.js';
@@ -9,11 +10,21 @@ import { removeStaleStaging } from './repo/leftovers.js';
 
 export interface ServerOptions {
   logLevel?: string;
+  /** PEM certificate chain and key: serve HTTPS */
+  tls?: { cert: Buffer; key: Buffer };
+  /** trust X-Forwarded-* headers from a proxy in front (for the client's address and the token realm) */
+  trustProxy?: boolean;
 }
 
 export function buildServer(berth: Berth, opts: ServerOptions = {}): FastifyInstance {
   const app = Fastify({
-    logger: { level: opts.logLevel ?? process.env.BERTH_LOG_LEVEL ?? 'info' },
+    logger: {
+      level: opts.logLevel ?? process.env.BERTH_LOG_LEVEL ?? 'info',
+      // credentials never reach the log, whatever a serializer is made to include
+      redact: { paths: ['req.headers.authorization', 'req.headers.cookie'], censor: '[redacted]' },
+    },
+    ...(opts.tls ? { https: { cert: opts.tls.cert, key: opts.tls.key } } : {}),
+    trustProxy: opts.trustProxy ?? false,
     // Archives and blobs are streamed by the handlers; only small JSON bodies are parsed here.
     bodyLimit: 1024 * 1024,
     requestTimeout: 0,
@@ -62,19 +73,51 @@ function splitListen(listen: string): { host: string; port: number } {
   return { host, port };
 }
 
+/**
+ * The first start on an empty database creates the administrator `admin`: with BERTH_ADMIN_PASSWORD's password,
+ * or a generated one printed here once.
+ */
+async function bootstrapAdmin(berth: Berth): Promise<void> {
+  const made = await berth.auth.users.ensureAdmin(process.env.BERTH_ADMIN_PASSWORD);
+  if (!made.created) return;
+  if (made.generated) {
+    console.error(
+      `berth: created the administrator "admin" with the password ${made.password}\n` +
+        'berth: it is shown only this once: log in with it and change it (berth user passwd admin)',
+    );
+  } else {
+    console.error('berth: created the administrator "admin" with the password in BERTH_ADMIN_PASSWORD');
+  }
+}
+
 /** Opens the instance and listens. `listen` defaults to 127.0.0.1:5000, `data` to ./berth-data. */
 export async function startServer(opts: {
   listen?: string;
   data?: string;
   database?: string;
   logLevel?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  trustProxy?: boolean;
 }): Promise<{ url: string; close(): Promise<void>; app: FastifyInstance }> {
+  if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined))
+    throw new Error('--tls-cert and --tls-key go together: give both, or neither for plain HTTP');
+  const tls =
+    opts.tlsCert !== undefined && opts.tlsKey !== undefined
+      ? { cert: readFileSync(opts.tlsCert), key: readFileSync(opts.tlsKey) }
+      : undefined;
   const berth = await openBerth({ data: opts.data ?? './berth-data', database: opts.database });
-  const app = buildServer(berth, { logLevel: opts.logLevel });
+  await bootstrapAdmin(berth);
+  const app = buildServer(berth, {
+    logLevel: opts.logLevel,
+    ...(tls ? { tls } : {}),
+    ...(opts.trustProxy ? { trustProxy: true } : {}),
+  });
   const { host, port } = splitListen(opts.listen ?? '127.0.0.1:5000');
   await app.listen({ host, port });
   const addr = app.server.address();
   const actualPort = typeof addr === 'object' && addr ? addr.port : port;
   const shownHost = host.includes(':') ? `[${host}]` : host;
-  return { url: `http://${shownHost}:${actualPort}`, close: () => app.close(), app };
+  const scheme = tls ? 'https' : 'http';
+  return { url: `${scheme}://${shownHost}:${actualPort}`, close: () => app.close(), app };
 }

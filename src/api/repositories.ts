@@ -2,6 +2,7 @@
 import type { Berth } from '../app.js';
 import { BerthError } from '../core/errors.js';
 import { parseRepositoryName } from '../core/references.js';
+import { can } from '../auth/principal.js';
 import { intParam, type RouteContext } from '../http/router.js';
 
 export function versionNumber(s: string): number {
@@ -9,9 +10,10 @@ export function versionNumber(s: string): number {
   return Number(s);
 }
 
-export async function listRepositories(berth: Berth, { query }: RouteContext): Promise<unknown> {
+/** The repositories the caller may pull from. */
+export async function listRepositories(berth: Berth, { query, principal }: RouteContext): Promise<unknown> {
   return {
-    repositories: await berth.repositories.list({
+    repositories: await berth.repositories.listWhere((name) => can(principal, name, 'pull'), {
       n: intParam(query, 'n'),
       last: query.get('last') ?? undefined,
     }),

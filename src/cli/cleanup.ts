@@ -1,5 +1,5 @@
 // `berth cleanup`: asks the server to remove (or, with --dry-run, to report) unreferenced, unclaimed content.
-import { BerthClient } from './client.js';
+import { clientFor } from './credentials.js';
 
 export interface CleanupCommandOptions {
   server: string;
@@ -22,7 +22,7 @@ export async function cleanup(opts: CleanupCommandOptions): Promise<void> {
     dryRun: opts.dryRun ?? false,
     ...(opts.protection === undefined ? {} : { protectionSeconds: opts.protection }),
   };
-  const report = (await new BerthClient(opts.server).postJson('api/v1/cleanup', body)) as Report;
+  const report = (await clientFor(opts).postJson('api/v1/cleanup', body)) as Report;
   if (opts.json) return void console.log(JSON.stringify(report, null, 2));
   const verb = report.dryRun ? 'would remove' : 'removed';
   for (const d of report.digests) console.log(`${verb} ${d}`);

@@ -84,7 +84,11 @@ export const repositoryPath = (name: string, rest = ''): string => `api/v1/repos
 export class BerthClient {
   readonly server: URL;
 
-  constructor(server: string) {
+  /** `authorization`: the Authorization header every request carries (Basic credentials), if any */
+  constructor(
+    server: string,
+    private readonly authorization?: string,
+  ) {
     this.server = parseServerUrl(server);
   }
 
@@ -175,7 +179,8 @@ export class BerthClient {
         finish(() => {
           throw e;
         });
-      const req = request(url, { method, headers: { accept: 'application/json', ...headers } });
+      const auth = this.authorization === undefined ? {} : { authorization: this.authorization };
+      const req = request(url, { method, headers: { accept: 'application/json', ...auth, ...headers } });
       req.on('response', (res) => {
         text(res).then(
           (t) => finish(() => parseBody(res.statusCode ?? 0, t, res.statusMessage)),

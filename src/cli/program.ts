@@ -2,9 +2,10 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { parseRepoAndTag, parseRepositoryName } from '../core/references.js';
 import { parseServerUrl } from './client.js';
+import type { ClientOptions } from './credentials.js';
 import { errorLines } from './report.js';
 import { repoDiff, repoList, repoShow, repoVersions } from './repo.js';
-import { serve } from './serve.js';
+import { serve, type ServeOptions } from './serve.js';
 import { repoRetain, versionDelete, versionRestore } from './version.js';
 import { cleanup, type CleanupCommandOptions } from './cleanup.js';
 import { fsck, type FsckCommandOptions } from './fsck.js';
@@ -64,6 +65,12 @@ function clientOptions(cmd: Command): Command {
         .default(DEFAULT_SERVER)
         .argParser(argument((s) => (parseServerUrl(s), s))),
     )
+    .addOption(new Option('-u, --username <name>', 'your berth user name').env('BERTH_USERNAME'))
+    .addOption(
+      new Option('-p, --password <password>', 'your password, or an API token (safer: BERTH_PASSWORD)').env(
+        'BERTH_PASSWORD',
+      ),
+    )
     .option('--json', 'print the server’s JSON answer instead of text');
 }
 
@@ -82,8 +89,20 @@ export function buildProgram(): Command {
         new Option('--listen <host:port>', 'address to listen on (default: 127.0.0.1:5000)').env(
           'BERTH_LISTEN',
         ),
+      )
+      .addOption(
+        new Option('--tls-cert <file>', 'serve HTTPS with this PEM certificate (chain)').env(
+          'BERTH_TLS_CERT',
+        ),
+      )
+      .addOption(new Option('--tls-key <file>', 'the PEM private key of --tls-cert').env('BERTH_TLS_KEY'))
+      .addOption(
+        new Option(
+          '--trust-proxy',
+          'trust X-Forwarded-For/-Proto/-Host from a proxy in front (client addresses, token realm)',
+        ).env('BERTH_TRUST_PROXY'),
       ),
-  ).action((opts: { listen?: string; data?: string; database?: string }) => serve(opts));
+  ).action((opts: ServeOptions) => serve(opts));
 
   instanceOptions(program.command('fsck'))
     .description('check the database against the blob store (run on the server’s machine, like serve)')
@@ -115,13 +134,13 @@ export function buildProgram(): Command {
       archive,
       target.name,
       target.tag,
-      opts as { server: string; json?: boolean; onlyMissing?: boolean },
+      opts as ClientOptions & { json?: boolean; onlyMissing?: boolean },
     ),
   );
 
   const repo = program.command('repo').description('list and inspect repositories and their versions');
   const name = argument(parseRepositoryName);
-  type Opts = { server: string; json?: boolean };
+  type Opts = ClientOptions & { json?: boolean };
   clientOptions(repo.command('list').description('list repositories')).action((opts: Opts) => repoList(opts));
   clientOptions(repo.command('show').description('show a repository and its latest version'))
     .argument('<name>', 'repository', name)

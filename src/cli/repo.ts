@@ -1,6 +1,7 @@
 // `berth repo list|show|versions|diff`: reads the management API and prints tables, or the raw JSON with --json.
 import { expect, Repository, RepositoryList, Version, VersionDiff, VersionList } from './api-types.js';
-import { BerthClient, repositoryPath } from './client.js';
+import { repositoryPath } from './client.js';
+import { clientFor } from './credentials.js';
 import { diffLines, repositoryDetails, repositoryTable, versionTable } from './format.js';
 
 export interface RepoOptions {
@@ -12,14 +13,14 @@ const printJson = (value: unknown): void => console.log(JSON.stringify(value, nu
 
 export async function repoList(opts: RepoOptions): Promise<void> {
   const path = repositoryPath('').replace(/\/$/, '');
-  const answer = await new BerthClient(opts.server).getJson(path);
+  const answer = await clientFor(opts).getJson(path);
   if (opts.json) return printJson(answer);
   console.log(repositoryTable(expect(RepositoryList, answer, `GET /${path}`).repositories));
 }
 
 /** Prints the repository and its latest version's content; --json gives `{"repository", "latestVersion"}`. */
 export async function repoShow(name: string, opts: RepoOptions): Promise<void> {
-  const client = new BerthClient(opts.server);
+  const client = clientFor(opts);
   const repoAnswer = await client.getJson(repositoryPath(name));
   const repo = expect(Repository, repoAnswer, `GET /${repositoryPath(name)}`);
   const versionPath = repositoryPath(name, `/-/versions/${repo.latestVersion}`);
@@ -31,7 +32,7 @@ export async function repoShow(name: string, opts: RepoOptions): Promise<void> {
 
 export async function repoVersions(name: string, opts: RepoOptions): Promise<void> {
   const path = repositoryPath(name, '/-/versions');
-  const answer = await new BerthClient(opts.server).getJson(path);
+  const answer = await clientFor(opts).getJson(path);
   if (opts.json) return printJson(answer);
   console.log(versionTable(expect(VersionList, answer, `GET /${path}`).versions));
 }
@@ -39,7 +40,7 @@ export async function repoVersions(name: string, opts: RepoOptions): Promise<voi
 /** What version `to` added and removed relative to version `from`. */
 export async function repoDiff(name: string, from: number, to: number, opts: RepoOptions): Promise<void> {
   const path = repositoryPath(name, `/-/versions/${to}/diff?from=${from}`);
-  const answer = await new BerthClient(opts.server).getJson(path);
+  const answer = await clientFor(opts).getJson(path);
   if (opts.json) return printJson(answer);
   console.log(diffLines(name, expect(VersionDiff, answer, `GET /${path}`)).join('\n'));
 }

@@ -4,6 +4,9 @@ export interface ServeOptions {
   listen?: string;
   data?: string;
   database?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  trustProxy?: boolean;
 }
 
 export async function serve(opts: ServeOptions): Promise<void> {

@@ -3,6 +3,7 @@ import { stat } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { ArchiveResult, expect, PresentBlobs } from './api-types.js';
 import { ApiError, BerthClient, repositoryPath } from './client.js';
+import { clientFor } from './credentials.js';
 import { formatBytes, omissionSummary, uploadSummary } from './format.js';
 import { bytesToSend, scanDir, tarOfDir } from './image-dir.js';
 import { findLayers, layerDigestsHeld, type ArchiveView } from './layer-refs.js';
@@ -58,7 +59,7 @@ function bodyOf(source: Source, omissions: Omissions, tick: (n: number) => void)
 
 /** Uploads the archive or directory at `path` to REPO[:TAG] and prints the outcome. */
 export async function upload(path: string, repository: string, tag: string | undefined, opts: UploadOptions) {
-  const client = new BerthClient(opts.server);
+  const client = clientFor(opts);
   const source = await openSource(path);
   let omissions = NO_OMISSIONS;
   if (opts.onlyMissing) {

@@ -1,6 +1,7 @@
 // `berth version delete|restore` and `berth repo retain`: change a repository's history through the management API.
 import { expect, Repository, VersionSummary } from './api-types.js';
-import { BerthClient, repositoryPath } from './client.js';
+import { repositoryPath } from './client.js';
+import { clientFor } from './credentials.js';
 import { restoreLine, retentionLine } from './format.js';
 import type { RepoOptions } from './repo.js';
 
@@ -8,7 +9,7 @@ const printJson = (value: unknown): void => console.log(JSON.stringify(value, nu
 
 /** Deletes a version (its changes fold into the next one); --json prints `{"repository", "deleted"}`. */
 export async function versionDelete(name: string, number: number, opts: RepoOptions): Promise<void> {
-  await new BerthClient(opts.server).call('DELETE', repositoryPath(name, `/-/versions/${number}`));
+  await clientFor(opts).call('DELETE', repositoryPath(name, `/-/versions/${number}`));
   if (opts.json) return printJson({ repository: name, deleted: number });
   console.log(`${name}: deleted version ${number}`);
 }
@@ -16,7 +17,7 @@ export async function versionDelete(name: string, number: number, opts: RepoOpti
 /** Makes a new version with the content of version `number`. */
 export async function versionRestore(name: string, number: number, opts: RepoOptions): Promise<void> {
   const path = repositoryPath(name, `/-/versions/${number}/restore`);
-  const answer = await new BerthClient(opts.server).call('POST', path);
+  const answer = await clientFor(opts).call('POST', path);
   if (opts.json) return printJson(answer);
   console.log(restoreLine(name, number, expect(VersionSummary, answer, `POST /${path}`)));
 }
@@ -24,7 +25,7 @@ export async function versionRestore(name: string, number: number, opts: RepoOpt
 /** Sets how many of the latest versions a repository keeps (`null`: all). */
 export async function repoRetain(name: string, keep: number | null, opts: RepoOptions): Promise<void> {
   const path = repositoryPath(name);
-  const answer = await new BerthClient(opts.server).patchJson(path, { retainVersions: keep });
+  const answer = await clientFor(opts).patchJson(path, { retainVersions: keep });
   if (opts.json) return printJson(answer);
   console.log(retentionLine(expect(Repository, answer, `PATCH /${path}`)));
 }

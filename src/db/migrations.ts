@@ -163,6 +163,76 @@ function migrations(dialect: DialectName): Record<string, Migration> {
         await db.schema.alterTable('repositories').addColumn('retain_versions', 'integer').execute();
       },
     },
+    '0004_auth': {
+      async up(db: Kysely<unknown>) {
+        const id = dialect === 'postgres' ? 'serial' : 'integer';
+        await db.schema
+          .createTable('users')
+          .addColumn('id', id, (c) =>
+            dialect === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement(),
+          )
+          .addColumn('name', 'text', (c) => c.notNull().unique())
+          .addColumn('password_hash', 'text', (c) => c.notNull())
+          .addColumn('admin', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('created_at', big, (c) => c.notNull())
+          .execute();
+        // What a user may do in repositories matching a pattern (a name, a prefix "team/*", or "*").
+        await db.schema
+          .createTable('user_permissions')
+          .addColumn('user_id', 'integer', (c) => c.notNull().references('users.id').onDelete('cascade'))
+          .addColumn('pattern', 'text', (c) => c.notNull())
+          .addColumn('actions', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('user_permissions_pk', ['user_id', 'pattern'])
+          .execute();
+        // Patterns anyone may pull from, without credentials.
+        await db.schema
+          .createTable('public_patterns')
+          .addColumn('pattern', 'text', (c) => c.primaryKey())
+          .addColumn('created_at', big, (c) => c.notNull())
+          .execute();
+        // API tokens for robots and CI: the secret is stored as its SHA-256 (it is random, not a password).
+        await db.schema
+          .createTable('api_tokens')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('user_id', 'integer', (c) => c.notNull().references('users.id').onDelete('cascade'))
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('secret_hash', 'text', (c) => c.notNull())
+          .addColumn('scopes', 'text')
+          .addColumn('created_at', big, (c) => c.notNull())
+          .addColumn('expires_at', big)
+          .addColumn('revoked_at', big)
+          .addColumn('last_used_at', big)
+          .execute();
+        await db.schema.createIndex('api_tokens_user').on('api_tokens').column('user_id').execute();
+        // Keys that sign registry tokens, shared by every process on the database.
+        await db.schema
+          .createTable('signing_keys')
+          .addColumn('kid', 'text', (c) => c.primaryKey())
+          .addColumn('secret', 'text', (c) => c.notNull())
+          .addColumn('created_at', big, (c) => c.notNull())
+          .execute();
+        // Failed logins per user ("user:NAME") and per address ("addr:IP"), for slowing down guessing.
+        await db.schema
+          .createTable('login_failures')
+          .addColumn('key', 'text', (c) => c.primaryKey())
+          .addColumn('failures', 'integer', (c) => c.notNull())
+          .addColumn('last_at', big, (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createTable('audit_log')
+          .addColumn('id', id, (c) =>
+            dialect === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement(),
+          )
+          .addColumn('at', big, (c) => c.notNull())
+          .addColumn('actor', 'text')
+          .addColumn('address', 'text')
+          .addColumn('action', 'text', (c) => c.notNull())
+          .addColumn('repository', 'text')
+          .addColumn('detail', 'text')
+          .execute();
+        await db.schema.createIndex('audit_log_at').on('audit_log').column('at').execute();
+      },
+    },
   };
 }
 

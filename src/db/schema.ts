@@ -95,6 +95,67 @@ export interface LayerDiffIdsTable {
   size: number;
 }
 
+export interface UsersTable {
+  id: Generated<number>;
+  name: string;
+  /** argon2id PHC string */
+  password_hash: string;
+  /** 1: administrator of the whole instance */
+  admin: number;
+  created_at: number;
+}
+
+export interface UserPermissionsTable {
+  user_id: number;
+  /** a repository name, a prefix "team/*", or "*" */
+  pattern: string;
+  /** comma-separated: pull, push, delete, admin */
+  actions: string;
+}
+
+export interface PublicPatternsTable {
+  pattern: string;
+  created_at: number;
+}
+
+export interface ApiTokensTable {
+  id: string;
+  user_id: number;
+  name: string;
+  /** SHA-256 hex of the secret */
+  secret_hash: string;
+  /** JSON [{pattern, actions}], or null: everything its user may do */
+  scopes: string | null;
+  created_at: number;
+  expires_at: number | null;
+  revoked_at: number | null;
+  last_used_at: number | null;
+}
+
+export interface SigningKeysTable {
+  kid: string;
+  /** base64url of 32 random bytes (HS256) */
+  secret: string;
+  created_at: number;
+}
+
+export interface LoginFailuresTable {
+  key: string;
+  failures: number;
+  last_at: number;
+}
+
+export interface AuditLogTable {
+  id: Generated<number>;
+  at: number;
+  actor: string | null;
+  address: string | null;
+  action: string;
+  repository: string | null;
+  /** JSON */
+  detail: string | null;
+}
+
 export interface Database {
   repositories: RepositoriesTable;
   repository_versions: RepositoryVersionsTable;
@@ -106,4 +167,11 @@ export interface Database {
   upload_sessions: UploadSessionsTable;
   pending_blobs: PendingBlobsTable;
   blob_claims: BlobClaimsTable;
+  users: UsersTable;
+  user_permissions: UserPermissionsTable;
+  public_patterns: PublicPatternsTable;
+  api_tokens: ApiTokensTable;
+  signing_keys: SigningKeysTable;
+  login_failures: LoginFailuresTable;
+  audit_log: AuditLogTable;
 }

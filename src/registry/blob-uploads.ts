@@ -1,6 +1,7 @@
 // Blob upload endpoints: POST (session, monolithic, mount), PATCH (chunks), PUT (finish), GET (status), DELETE.
 import type { FastifyReply } from 'fastify';
 import type { Berth } from '../app.js';
+import { can } from '../auth/principal.js';
 import { BerthError } from '../core/errors.js';
 import { parseDigest, type Digest } from '../core/digest.js';
 import { isRepositoryName, parseRepositoryName } from '../core/references.js';
@@ -35,12 +36,13 @@ function parseChunkRange(header: string | undefined): ChunkRange | undefined {
 
 export async function startUpload(
   berth: Berth,
-  { req, reply, params, query }: RouteContext,
+  { req, reply, params, query, principal }: RouteContext,
 ): Promise<unknown> {
   const name = parseRepositoryName(params.name!);
   const mount = query.get('mount');
   const from = query.get('from');
-  if (mount !== null && from !== null && isRepositoryName(from)) {
+  // A mount only from a repository the caller may pull; otherwise an upload, as if `from` held nothing.
+  if (mount !== null && from !== null && isRepositoryName(from) && can(principal, from, 'pull')) {
     const digest = parseDigest(mount, 'mount');
     if (await berth.uploads.mount(name, digest, from)) return blobCreated(reply, name, digest);
   }

@@ -52,6 +52,28 @@ export class Repositories {
     return rows.map(info);
   }
 
+  /**
+   * Like `list`, keeping only the repositories `visible` accepts (the caller's permissions), paged over the
+   * visible ones: `n` of them after `last`.
+   */
+  async listWhere(
+    visible: (name: string) => boolean,
+    opts: { last?: string; n?: number } = {},
+  ): Promise<RepositoryInfo[]> {
+    const out: RepositoryInfo[] = [];
+    let last = opts.last;
+    for (;;) {
+      const page = await this.list({ last, n: 1000 });
+      for (const r of page) {
+        if (!visible(r.name)) continue;
+        out.push(r);
+        if (opts.n !== undefined && out.length >= opts.n) return out;
+      }
+      if (page.length < 1000) return out;
+      last = page.at(-1)!.name;
+    }
+  }
+
   async find(name: string): Promise<{ id: number; info: RepositoryInfo } | undefined> {
     const r = await this.db
       .selectFrom('repositories')

@@ -11,7 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { openDatabase } from '../../src/db/connect.js';
 import { bigDirArchive } from '../helpers/big-archive.js';
 import { removeTestDatabase, testDatabaseUrl } from '../helpers/backend.js';
-import { http } from '../helpers/in-process.js';
+import { http, ADMIN, basic } from '../helpers/in-process.js';
 import { BIN, startRealServer, type RealServer } from '../helpers/real-server.js';
 
 const MIB = 1024 * 1024;
@@ -65,7 +65,10 @@ function slowBody(size: number): Readable {
 /** A request the server is killed in the middle of: every error of its socket is expected, and swallowed. */
 function doomed(method: string, url: string, body: Readable, headers: Record<string, string>): Promise<void> {
   return new Promise((resolve) => {
-    const req = request(url, { method, headers });
+    const req = request(url, {
+      method,
+      headers: { authorization: basic(ADMIN.user, ADMIN.password), ...headers },
+    });
     req.on('error', () => resolve());
     req.on('socket', (socket) => socket.on('error', () => undefined));
     req.on('response', (res) => {

@@ -5,6 +5,7 @@ import { request } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import { startRealServer, type RealServer } from '../helpers/real-server.js';
 import { bigDirArchive } from '../helpers/big-archive.js';
+import { ADMIN, basic } from '../helpers/in-process.js';
 
 const MIB = 1024 * 1024;
 const sizeMiB = Number(process.env.BERTH_LARGE_ARCHIVE_MIB ?? 256);
@@ -52,7 +53,7 @@ function upload(body: NodeJS.ReadableStream): Promise<{ status: number; body: st
   return new Promise((resolve, reject) => {
     const req = request(`${s.url}/api/v1/repositories/big/app/-/archives?tag=big`, {
       method: 'POST',
-      headers: { 'content-type': 'application/x-tar' },
+      headers: { 'content-type': 'application/x-tar', authorization: basic(ADMIN.user, ADMIN.password) },
     });
     req.on('response', (res) => {
       let b = '';

@@ -22,6 +22,7 @@ import { pipeline } from 'node:stream/promises';
 import { removeTestDatabase, testDatabaseUrl } from '../helpers/backend.js';
 import { startRealServer, type RealServer } from '../helpers/real-server.js';
 import { ioOf, MIB, rssOf } from './support.js';
+import { ADMIN, basic } from '../helpers/in-process.js';
 
 const sizeMiB = Number(process.env.BERTH_LARGE_PUSH_MIB ?? 256);
 const SIZE = sizeMiB * MIB;
@@ -75,7 +76,10 @@ function send(
   body?: Iterable<Buffer>,
 ): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const req = request(new URL(path, base), { method, headers });
+    const req = request(new URL(path, base), {
+      method,
+      headers: { authorization: basic(ADMIN.user, ADMIN.password), ...headers },
+    });
     req.on('response', (res) => {
       let b = '';
       res.setEncoding('utf8');

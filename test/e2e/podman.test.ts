@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hasCommand, skipUnless } from '../helpers/backend.js';
-import { fixture } from '../helpers/in-process.js';
+import { ADMIN, fixture } from '../helpers/in-process.js';
 import { run, skopeo, startRealServer, type RealServer } from '../helpers/real-server.js';
 import { sha, versionsOf } from './support.js';
 
@@ -34,6 +34,8 @@ afterAll(async () => {
   await s?.stop();
   if (work) rmSync(work, { recursive: true, force: true });
 });
+
+const CREDS = `${ADMIN.user}:${ADMIN.password}`;
 
 const podman = async (...args: string[]): Promise<string> =>
   (await run('podman', [
@@ -71,6 +73,8 @@ describe('podman push and pull', () => {
       'push',
       '--quiet',
       '--tls-verify=false',
+      '--creds',
+      CREDS,
       '--digestfile',
       digestFile,
       id,
@@ -87,13 +91,21 @@ describe('podman push and pull', () => {
     expect(config.rootfs.diff_ids).toEqual(diffIds);
 
     // the same image under a second tag: its blobs are there already, one more version
-    await podman('push', '--quiet', '--tls-verify=false', id, `${s.hostPort}/pod/app:latest`);
+    await podman(
+      'push',
+      '--quiet',
+      '--tls-verify=false',
+      '--creds',
+      CREDS,
+      id,
+      `${s.hostPort}/pod/app:latest`,
+    );
     expect(await latest('pod/app')).toBe(2);
   });
 
   it('pulls it back into an empty storage: same manifest digest, same layers', async () => {
     await podman('rmi', '--all', '--force');
-    await podman('pull', '--quiet', '--tls-verify=false', `${s.hostPort}/pod/app:1.0`);
+    await podman('pull', '--quiet', '--tls-verify=false', '--creds', CREDS, `${s.hostPort}/pod/app:1.0`);
     const img = await inspect(`${s.hostPort}/pod/app:1.0`);
     expect(img.Digest).toBe(pushed);
     expect(img.RootFS.Layers).toEqual(diffIds);
@@ -117,7 +129,16 @@ describe('podman push and pull', () => {
       const child = index.manifests.find(
         (m: { platform: { architecture: string } }) => m.platform.architecture === arch,
       );
-      await podman('pull', '--quiet', '--tls-verify=false', '--arch', arch, `${s.hostPort}/pod/multi:1.0`);
+      await podman(
+        'pull',
+        '--quiet',
+        '--tls-verify=false',
+        '--creds',
+        CREDS,
+        '--arch',
+        arch,
+        `${s.hostPort}/pod/multi:1.0`,
+      );
       const img = await inspect(`${s.hostPort}/pod/multi:1.0`);
       expect(img.RootFS.Layers).toHaveLength(1);
       const config = JSON.parse(

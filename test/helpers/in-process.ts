@@ -16,10 +16,18 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
+/** The administrator every test server starts with; `http` sends these credentials unless told otherwise. */
+export const ADMIN = { user: 'admin', password: 'test-admin-password' } as const;
+export const basic = (user: string, password: string): string =>
+  `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+/** Headers for a request without credentials. */
+export const ANONYMOUS = { authorization: '' } as const;
+
 export async function startTestServer(label = 'berth'): Promise<TestServer> {
   const data = mkdtempSync(join(tmpdir(), `${label}-`));
   const database = await testDatabaseUrl(label);
   const berth = await openBerth({ data, database });
+  await berth.auth.users.ensureAdmin(ADMIN.password);
   const app = buildServer(berth, { logLevel: process.env.BERTH_TEST_LOG ?? 'silent' });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const addr = app.server.address();
@@ -43,15 +51,22 @@ export interface HttpResult {
   json<T = any>(): T; // eslint-disable-line @typescript-eslint/no-explicit-any
 }
 
-/** One HTTP request with a streamed body (a file path, a stream or bytes); collects the answer. */
+/**
+ * One HTTP request with a streamed body (a file path, a stream or bytes); collects the answer. It carries the
+ * administrator's Basic credentials unless `headers` has its own authorization (an empty one: none at all).
+ */
 export function http(
   method: string,
   url: string,
   body?: { file: string } | Readable | Buffer | string,
   headers: Record<string, string> = {},
 ): Promise<HttpResult> {
+  const own = Object.keys(headers).find((k) => k.toLowerCase() === 'authorization');
+  const sent = { ...headers };
+  if (own === undefined) sent.authorization = basic(ADMIN.user, ADMIN.password);
+  else if (sent[own] === '') delete sent[own];
   return new Promise((resolve, reject) => {
-    const req = request(url, { method, headers }, (res) => {
+    const req = request(url, { method, headers: sent }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { removeTestDatabase, testDatabaseUrl } from './backend.js';
+import { ADMIN } from './in-process.js';
 
 export const ROOT = join(import.meta.dirname, '..', '..');
 export const BIN = join(ROOT, 'bin', 'berth.js');
@@ -20,16 +21,21 @@ export interface RealServer {
 
 export async function startRealServer(
   label = 'e2e',
-  opts: { data?: string; database?: string } = {},
+  opts: { data?: string; database?: string; env?: NodeJS.ProcessEnv; args?: string[] } = {},
 ): Promise<RealServer> {
   const data = opts.data ?? mkdtempSync(join(tmpdir(), `${label}-`));
   const database = opts.database ?? (await testDatabaseUrl(label));
   const child = spawn(
     process.execPath,
-    [BIN, 'serve', '--listen', '127.0.0.1:0', '--data', data, '--database', database],
+    [BIN, 'serve', '--listen', '127.0.0.1:0', '--data', data, '--database', database, ...(opts.args ?? [])],
     {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, BERTH_LOG_LEVEL: process.env.BERTH_TEST_LOG ?? 'warn' },
+      env: {
+        ...process.env,
+        BERTH_LOG_LEVEL: process.env.BERTH_TEST_LOG ?? 'warn',
+        BERTH_ADMIN_PASSWORD: ADMIN.password,
+        ...opts.env,
+      },
     },
   );
   let out = '';
@@ -90,4 +96,33 @@ export async function run(
   }
 }
 
-export const skopeo = async (...args: string[]): Promise<string> => (await run('skopeo', args)) as string;
+const CREDENTIAL_FLAGS = [
+  '--creds',
+  '--src-creds',
+  '--dest-creds',
+  '--no-creds',
+  '--src-no-creds',
+  '--dest-no-creds',
+];
+
+/**
+ * The administrator's credentials for the registry side(s) of a skopeo command, unless it names its own
+ * (or --no-creds): `copy` gets --src-creds/--dest-creds for each docker:// side, other commands --creds.
+ */
+export function withCredentials(args: string[]): string[] {
+  if (args.some((a) => CREDENTIAL_FLAGS.some((f) => a === f || a.startsWith(`${f}=`)))) return args;
+  const creds = `${ADMIN.user}:${ADMIN.password}`;
+  const [command, ...rest] = args;
+  const refs = rest.filter((a) => !a.startsWith('-'));
+  if (command === 'copy') {
+    const extra: string[] = [];
+    if (refs.at(-2)?.startsWith('docker://')) extra.push('--src-creds', creds);
+    if (refs.at(-1)?.startsWith('docker://')) extra.push('--dest-creds', creds);
+    return [command, ...extra, ...rest];
+  }
+  if (refs.some((r) => r.startsWith('docker://'))) return [command!, '--creds', creds, ...rest];
+  return args;
+}
+
+export const skopeo = async (...args: string[]): Promise<string> =>
+  (await run('skopeo', withCredentials(args))) as string;

@@ -9,7 +9,7 @@ import { buffer } from 'node:stream/consumers';
 import tar from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { runBerth } from '../helpers/cli.js';
-import { fixture, startTestServer, type TestServer } from '../helpers/in-process.js';
+import { fixture, startTestServer, type TestServer, ADMIN } from '../helpers/in-process.js';
 import { BIN, ROOT, startRealServer } from '../helpers/real-server.js';
 import { testDatabaseUrl } from '../helpers/backend.js';
 
@@ -137,6 +137,7 @@ describe.skipIf(!existsSync(join(ROOT, 'dist', 'cli', 'main.js')))('berth serve'
         BERTH_DATA: data,
         BERTH_DATABASE: await testDatabaseUrl('cli-serve'),
         BERTH_LOG_LEVEL: 'warn',
+        BERTH_ADMIN_PASSWORD: ADMIN.password,
       },
     });
     let out = '';
@@ -150,7 +151,7 @@ describe.skipIf(!existsSync(join(ROOT, 'dist', 'cli', 'main.js')))('berth serve'
 
     const upload = spawn(process.execPath, [BIN, 'upload', fixture('base.oci.tar'), 'env/app:1.0'], {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, BERTH_SERVER: url },
+      env: { ...process.env, BERTH_SERVER: url, BERTH_USERNAME: ADMIN.user, BERTH_PASSWORD: ADMIN.password },
     });
     let uploaded = '';
     upload.stdout.on('data', (b: Buffer) => (uploaded += b.toString()));

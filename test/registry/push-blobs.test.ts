@@ -8,7 +8,7 @@ import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openBerth } from '../../src/app.js';
 import { buildServer } from '../../src/server.js';
-import { http, startTestServer, type HttpResult, type TestServer } from '../helpers/in-process.js';
+import { http, startTestServer, type HttpResult, type TestServer, ADMIN } from '../helpers/in-process.js';
 import { removeTestDatabase, testDatabaseUrl } from '../helpers/backend.js';
 import { sha } from '../helpers/images.js';
 import { snapshot } from '../helpers/state.js';
@@ -333,6 +333,7 @@ describe('PUT /v2/<name>/blobs/uploads/<id>?digest= (finish)', () => {
 describe('sessions outlive the process', () => {
   async function serve(data: string, database: string) {
     const berth = await openBerth({ data, database });
+    await berth.auth.users.ensureAdmin(ADMIN.password);
     const app = buildServer(berth, { logLevel: 'silent' });
     await app.listen({ host: '127.0.0.1', port: 0 });
     return {

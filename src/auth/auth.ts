@@ -1,0 +1,218 @@
+// Authentication: credentials (Basic password or API token, Bearer registry token or API token) to a Principal,
+// with failed logins slowed down, and the registry tokens of the Docker token flow.
+import { createHash } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import { BerthError } from '../core/errors.js';
+import { isRepositoryName } from '../core/references.js';
+import type { Database } from '../db/schema.js';
+import { ApiTokens, looksLikeApiToken } from './api-tokens.js';
+import { AuditLog } from './audit.js';
+import { LoginLimits, type LoginLimitPolicy } from './login-limits.js';
+import { ALL_ACTIONS, type Action } from './permissions.js';
+import { anonymous, registryTokenPrincipal, userPrincipal, type Principal } from './principal.js';
+import { RegistryTokens, type AccessEntry } from './registry-tokens.js';
+import { TtlCache } from './ttl-cache.js';
+import { Users, type UserRecord } from './users.js';
+import type { Grant } from './permissions.js';
+
+export type Credentials =
+  { kind: 'none' } | { kind: 'basic'; user: string; password: string } | { kind: 'bearer'; token: string };
+
+export interface AuthOptions {
+  /** the `service` of registry tokens (their audience) */
+  service?: string;
+  tokenTtlSeconds?: number;
+  /**
+   * How long a successful password or API-token check is remembered in this process. Changes made through this
+   * process take effect at once; changes made through another process within this time.
+   */
+  cacheSeconds?: number;
+  loginPolicy?: LoginLimitPolicy;
+}
+
+const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex');
+
+export class Auth {
+  readonly users: Users;
+  readonly tokens: ApiTokens;
+  readonly registryTokens: RegistryTokens;
+  readonly limits: LoginLimits;
+  readonly audit: AuditLog;
+  private readonly cacheMs: number;
+  private readonly principals = new TtlCache<string, Principal>(10_000);
+  private publicList: readonly string[] = [];
+  private publicUntil = 0;
+  private readonly publicPatterns = () => this.publicList;
+
+  constructor(
+    private readonly db: Kysely<Database>,
+    opts: AuthOptions = {},
+  ) {
+    this.users = new Users(db);
+    this.tokens = new ApiTokens(db);
+    this.registryTokens = new RegistryTokens(db, opts.service ?? 'berth', opts.tokenTtlSeconds ?? 300);
+    this.limits = new LoginLimits(db, opts.loginPolicy);
+    this.audit = new AuditLog(db);
+    this.cacheMs = (opts.cacheSeconds ?? 10) * 1000;
+  }
+
+  get service(): string {
+    return this.registryTokens.service;
+  }
+
+  async init(): Promise<void> {
+    await this.registryTokens.init();
+  }
+
+  /** Forgets what this process remembered of users, tokens and public patterns (after any change to them). */
+  invalidate(): void {
+    this.principals.clear();
+    this.publicUntil = 0;
+  }
+
+  private async refreshPublic(now = Date.now()): Promise<void> {
+    if (now < this.publicUntil) return;
+    this.publicList = await this.users.publicPatterns();
+    this.publicUntil = now + Math.min(this.cacheMs, 5000);
+  }
+
+  anonymous(): Principal {
+    return anonymous(this.publicPatterns);
+  }
+
+  /**
+   * Who the credentials belong to. Wrong credentials are UNAUTHORIZED (never treated as anonymous); after
+   * repeated failures for a user or from an address, TOOMANYREQUESTS until the wait is over.
+   */
+  async authenticate(creds: Credentials, address: string): Promise<Principal> {
+    const now = Date.now();
+    await this.refreshPublic(now);
+    if (creds.kind === 'none') return this.anonymous();
+    const key =
+      creds.kind === 'basic' ? `b:${sha256(`${creds.user}\0${creds.password}`)}` : `t:${creds.token}`;
+    const cached = this.principals.get(key, now);
+    if (cached) return cached;
+    if (creds.kind === 'bearer' && !looksLikeApiToken(creds.token)) {
+      const claims = await this.registryTokens.verify(creds.token);
+      if (!claims) {
+        throw new BerthError('UNAUTHORIZED', 'the registry token is invalid or has expired: log in again');
+      }
+      const p = registryTokenPrincipal({
+        user: claims.user,
+        ...(claims.tokenId === undefined ? {} : { tokenId: claims.tokenId }),
+        access: claims.repositories,
+        publicPatterns: this.publicPatterns,
+      });
+      this.principals.set(key, p, Math.min(claims.expiresAt, now + 60_000));
+      return p;
+    }
+    const user = creds.kind === 'basic' ? creds.user : undefined;
+    const secret = creds.kind === 'basic' ? creds.password : creds.token;
+    const keys = [`addr:${address}`, ...(user === undefined ? [] : [`user:${user}`])];
+    const { wait, failures } = await this.limits.check(keys, now);
+    if (wait > 0) {
+      throw new BerthError(
+        'TOOMANYREQUESTS',
+        `too many failed logins${user === undefined ? '' : ` for ${user}`} or from ${address}: try again in ${Math.ceil(wait / 1000)} s`,
+        { retryAfterSeconds: Math.ceil(wait / 1000) },
+      );
+    }
+    const found = looksLikeApiToken(secret)
+      ? await this.byApiToken(secret, user, now)
+      : user === undefined
+        ? undefined
+        : await this.byPassword(user, secret);
+    if (!found) {
+      await this.limits.failed(keys, now);
+      throw new BerthError(
+        'UNAUTHORIZED',
+        user === undefined ? 'the API token is not valid' : `wrong user name or password for ${user}`,
+      );
+    }
+    if (failures) await this.limits.succeeded(keys);
+    this.principals.set(key, found.principal, Math.min(found.until ?? Infinity, now + this.cacheMs));
+    return found.principal;
+  }
+
+  private async byPassword(
+    user: string,
+    password: string,
+  ): Promise<{ principal: Principal; until?: number } | undefined> {
+    const u = await this.users.checkCredentials(user, password);
+    if (!u) return undefined;
+    return { principal: await this.principalOf(u) };
+  }
+
+  private async byApiToken(
+    token: string,
+    user: string | undefined,
+    now: number,
+  ): Promise<{ principal: Principal; until?: number } | undefined> {
+    const t = await this.tokens.check(token, now);
+    if (!t.ok || (user !== undefined && user !== t.user.name)) return undefined;
+    return {
+      principal: await this.principalOf(t.user, { id: t.id, scopes: t.scopes }),
+      ...(t.expiresAt === null ? {} : { until: t.expiresAt }),
+    };
+  }
+
+  private async principalOf(
+    u: UserRecord,
+    token?: { id: string; scopes: Grant[] | null },
+  ): Promise<Principal> {
+    return userPrincipal({
+      user: u.name,
+      admin: u.admin,
+      grants: u.admin ? [] : await this.users.grants(u.id),
+      publicPatterns: this.publicPatterns,
+      ...(token ? { tokenId: token.id, scopes: token.scopes } : {}),
+    });
+  }
+
+  /**
+   * The full rights behind a registry token: its user's (limited by its API token's scopes, if it came from
+   * one). Undefined when the user or token is gone. Used to tell "ask for a wider token" from "denied", and to
+   * list repositories.
+   */
+  async behind(p: Principal): Promise<Principal> {
+    if (p.by !== 'registry-token') return p;
+    if (p.user === null) return this.anonymous();
+    const u = await this.users.find(p.user);
+    if (!u) return this.anonymous();
+    if (p.tokenId === undefined) return this.principalOf(u);
+    const t = await this.tokens.byId(p.tokenId);
+    return t.ok ? this.principalOf(t.user, { id: t.id, scopes: t.scopes }) : this.anonymous();
+  }
+
+  /**
+   * A registry token for the requested scopes ("repository:NAME:pull,push", "registry:catalog:*"), granting only
+   * the permitted subset of each; scopes it cannot parse are left out.
+   */
+  async issue(
+    p: Principal,
+    scopes: string[],
+  ): Promise<{ token: string; expiresIn: number; issuedAt: string }> {
+    const access: AccessEntry[] = [];
+    for (const scope of scopes) {
+      const first = scope.indexOf(':');
+      const last = scope.lastIndexOf(':');
+      if (first < 0 || last <= first) continue;
+      const type = scope.slice(0, first).replace(/\(.*\)$/, '');
+      const name = scope.slice(first + 1, last);
+      const requested = scope.slice(last + 1).split(',');
+      if (type === 'repository' && isRepositoryName(name)) {
+        const want = new Set<Action>(
+          requested.includes('*')
+            ? ['pull', 'push', 'delete']
+            : requested.filter((a): a is Action => ALL_ACTIONS.has(a as Action)),
+        );
+        const allowed = p.actions(name);
+        const granted = [...want].filter((a) => allowed.has(a));
+        if (granted.length > 0) access.push({ type: 'repository', name, actions: granted });
+      } else if (type === 'registry' && name === 'catalog' && p.user !== null) {
+        access.push({ type: 'registry', name: 'catalog', actions: ['*'] });
+      }
+    }
+    return this.registryTokens.issue(p.user, access, p.tokenId);
+  }
+}
