@@ -6,6 +6,7 @@ import { request } from 'node:http';
 import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { openBerth, type Berth } from '../../src/app.js';
+import type { AuthOptions } from '../../src/auth/auth.js';
 import { buildServer } from '../../src/server.js';
 import { removeTestDatabase, testDatabaseUrl } from './backend.js';
 
@@ -23,12 +24,22 @@ export const basic = (user: string, password: string): string =>
 /** Headers for a request without credentials. */
 export const ANONYMOUS = { authorization: '' } as const;
 
-export async function startTestServer(label = 'berth'): Promise<TestServer> {
+/**
+ * `auth`: the instance's authentication options (login policy, token lifetime…); `trustProxy`: take the client's
+ * address from X-Forwarded-For, so that a test can speak from several addresses.
+ */
+export async function startTestServer(
+  label = 'berth',
+  opts: { auth?: AuthOptions; trustProxy?: boolean } = {},
+): Promise<TestServer> {
   const data = mkdtempSync(join(tmpdir(), `${label}-`));
   const database = await testDatabaseUrl(label);
-  const berth = await openBerth({ data, database });
+  const berth = await openBerth({ data, database, ...(opts.auth ? { auth: opts.auth } : {}) });
   await berth.auth.users.ensureAdmin(ADMIN.password);
-  const app = buildServer(berth, { logLevel: process.env.BERTH_TEST_LOG ?? 'silent' });
+  const app = buildServer(berth, {
+    logLevel: process.env.BERTH_TEST_LOG ?? 'silent',
+    ...(opts.trustProxy ? { trustProxy: true } : {}),
+  });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : 0;
