@@ -120,12 +120,18 @@ export async function startServer(opts: {
   tlsCert?: string;
   tlsKey?: string;
   trustProxy?: boolean;
+  /** lifetime of registry tokens, in seconds */
+  tokenTtl?: number;
 }): Promise<{ url: string; close(): Promise<void>; app: FastifyInstance }> {
   if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined))
     throw new Error('--tls-cert and --tls-key go together: give both, or neither for plain HTTP');
   const tls =
     opts.tlsCert !== undefined && opts.tlsKey !== undefined ? readTls(opts.tlsCert, opts.tlsKey) : undefined;
-  const berth = await openBerth({ data: opts.data ?? './berth-data', database: opts.database });
+  const berth = await openBerth({
+    data: opts.data ?? './berth-data',
+    database: opts.database,
+    ...(opts.tokenTtl === undefined ? {} : { auth: { tokenTtlSeconds: opts.tokenTtl } }),
+  });
   await bootstrapAdmin(berth);
   const app = buildServer(berth, {
     logLevel: opts.logLevel,
