@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { openBerth, type Berth } from '../../src/app.js';
@@ -77,7 +78,8 @@ export function http(
   if (own === undefined) sent.authorization = basic(ADMIN.user, ADMIN.password);
   else if (sent[own] === '') delete sent[own];
   return new Promise((resolve, reject) => {
-    const req = request(url, { method, headers: sent }, (res) => {
+    const send = url.startsWith('https:') ? httpsRequest : request; // https: trusts what https.globalAgent trusts
+    const req = send(url, { method, headers: sent }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
