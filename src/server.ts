@@ -1,6 +1,7 @@
 // Builds the HTTP server of a berth instance, and starts one from the command line's options.
 import Fastify, { type FastifyInstance } from 'fastify';
 import { readFileSync } from 'node:fs';
+import { createSecureContext } from 'node:tls';
 import { openBerth, type Berth } from './app.js';
 import { installErrorHandling } from './http/errors.js';
 import { installBodyParsers } from './http/body.js';
@@ -90,6 +91,26 @@ async function bootstrapAdmin(berth: Berth): Promise<void> {
   }
 }
 
+/** Reads the certificate and key of --tls-cert/--tls-key, refusing with a message that names the culprit. */
+function readTls(certFile: string, keyFile: string): { cert: Buffer; key: Buffer } {
+  const read = (option: string, file: string): Buffer => {
+    try {
+      return readFileSync(file);
+    } catch (e) {
+      throw new Error(`cannot read ${option} ${file}: ${(e as Error).message}`);
+    }
+  };
+  const files = { cert: read('--tls-cert', certFile), key: read('--tls-key', keyFile) };
+  try {
+    createSecureContext(files);
+  } catch (e) {
+    throw new Error(
+      `--tls-cert ${certFile} and --tls-key ${keyFile} are not a PEM certificate (chain) and its private key: ${(e as Error).message}`,
+    );
+  }
+  return files;
+}
+
 /** Opens the instance and listens. `listen` defaults to 127.0.0.1:5000, `data` to ./berth-data. */
 export async function startServer(opts: {
   listen?: string;
@@ -99,14 +120,18 @@ export async function startServer(opts: {
   tlsCert?: string;
   tlsKey?: string;
   trustProxy?: boolean;
+  /** lifetime of registry tokens, in seconds */
+  tokenTtl?: number;
 }): Promise<{ url: string; close(): Promise<void>; app: FastifyInstance }> {
   if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined))
     throw new Error('--tls-cert and --tls-key go together: give both, or neither for plain HTTP');
   const tls =
-    opts.tlsCert !== undefined && opts.tlsKey !== undefined
-      ? { cert: readFileSync(opts.tlsCert), key: readFileSync(opts.tlsKey) }
-      : undefined;
-  const berth = await openBerth({ data: opts.data ?? './berth-data', database: opts.database });
+    opts.tlsCert !== undefined && opts.tlsKey !== undefined ? readTls(opts.tlsCert, opts.tlsKey) : undefined;
+  const berth = await openBerth({
+    data: opts.data ?? './berth-data',
+    database: opts.database,
+    ...(opts.tokenTtl === undefined ? {} : { auth: { tokenTtlSeconds: opts.tokenTtl } }),
+  });
   await bootstrapAdmin(berth);
   const app = buildServer(berth, {
     logLevel: opts.logLevel,

@@ -90,9 +90,9 @@ export class Auth {
     if (creds.kind === 'none') return this.anonymous();
     const key =
       creds.kind === 'basic' ? `b:${sha256(`${creds.user}\0${creds.password}`)}` : `t:${creds.token}`;
-    const cached = this.principals.get(key, now);
-    if (cached) return cached;
     if (creds.kind === 'bearer' && !looksLikeApiToken(creds.token)) {
+      const cached = this.principals.get(key, now);
+      if (cached) return cached;
       const claims = await this.registryTokens.verify(creds.token);
       if (!claims) {
         throw new BerthError('UNAUTHORIZED', 'the registry token is invalid or has expired: log in again');
@@ -116,6 +116,13 @@ export class Auth {
         `too many failed logins${user === undefined ? '' : ` for ${user}`} or from ${address}: try again in ${Math.ceil(wait / 1000)} s`,
         { retryAfterSeconds: Math.ceil(wait / 1000) },
       );
+    }
+    // The wait applies to remembered credentials too: answering them otherwise would tell a guesser which
+    // guess was right while every wrong one is refused at once.
+    const cached = this.principals.get(key, now);
+    if (cached) {
+      if (failures) await this.limits.succeeded(keys);
+      return cached;
     }
     const found = looksLikeApiToken(secret)
       ? await this.byApiToken(secret, user, now)

@@ -74,6 +74,20 @@ const NOT_REACHED = new Set([
   'ETIMEDOUT',
 ]);
 
+/** Errors of a certificate the client does not trust (OpenSSL's verification codes, Node's host-name check). */
+const UNTRUSTED = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_UNTRUSTED',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_SIGNATURE_FAILURE',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
 /** The API path of a repository (its name keeps its slashes) and of something under it (`/-/versions`…). */
 export const repositoryPath = (name: string, rest = ''): string => `api/v1/repositories/${name}${rest}`;
 
@@ -101,6 +115,13 @@ export class BerthClient {
   private connectionError(e: unknown): ApiError {
     const err = e as NodeJS.ErrnoException & { errors?: Error[] };
     const reason = err.message || err.errors?.[0]?.message || err.code || String(err);
+    if (UNTRUSTED.has(err.code ?? '')) {
+      return new ApiError(
+        'TLS_UNTRUSTED',
+        `the berth server at ${this.server.origin} has a certificate this machine does not trust: ${reason}`,
+        'if your own CA signed it, point NODE_EXTRA_CA_CERTS at the CA certificate (a PEM file)',
+      );
+    }
     if (NOT_REACHED.has(err.code ?? '')) {
       return new ApiError(
         'UNREACHABLE',

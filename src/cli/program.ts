@@ -36,6 +36,17 @@ const seconds = argument((s) => {
   return Number(s);
 });
 
+/** The lifetime of registry tokens: at least a minute (clients assume that much), at most an hour. */
+const TOKEN_TTL_RANGE = { min: 60, max: 3600 } as const;
+const tokenTtl = argument((s) => {
+  const n = /^\d+$/.test(s) ? Number(s) : NaN;
+  if (!(n >= TOKEN_TTL_RANGE.min && n <= TOKEN_TTL_RANGE.max))
+    throw new Error(
+      `"${s}" is not a token lifetime: give whole seconds from ${TOKEN_TTL_RANGE.min} to ${TOKEN_TTL_RANGE.max}`,
+    );
+  return n;
+});
+
 const versionNumber = argument((s) => {
   if (!/^\d+$/.test(s)) throw new Error(`"${s}" is not a version number (1, 2, …)`);
   return Number(s);
@@ -96,6 +107,11 @@ export function buildProgram(): Command {
         ),
       )
       .addOption(new Option('--tls-key <file>', 'the PEM private key of --tls-cert').env('BERTH_TLS_KEY'))
+      .addOption(
+        new Option('--token-ttl <seconds>', 'lifetime of registry tokens, 60 to 3600 (default: 300)')
+          .env('BERTH_TOKEN_TTL')
+          .argParser(tokenTtl),
+      )
       .addOption(
         new Option(
           '--trust-proxy',

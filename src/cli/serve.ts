@@ -7,6 +7,7 @@ export interface ServeOptions {
   tlsCert?: string;
   tlsKey?: string;
   trustProxy?: boolean;
+  tokenTtl?: number;
 }
 
 export async function serve(opts: ServeOptions): Promise<void> {

@@ -3,9 +3,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { openBerth, type Berth } from '../../src/app.js';
+import type { AuthOptions } from '../../src/auth/auth.js';
 import { buildServer } from '../../src/server.js';
 import { removeTestDatabase, testDatabaseUrl } from './backend.js';
 
@@ -23,12 +25,22 @@ export const basic = (user: string, password: string): string =>
 /** Headers for a request without credentials. */
 export const ANONYMOUS = { authorization: '' } as const;
 
-export async function startTestServer(label = 'berth'): Promise<TestServer> {
+/**
+ * `auth`: the instance's authentication options (login policy, token lifetime…); `trustProxy`: take the client's
+ * address from X-Forwarded-For, so that a test can speak from several addresses.
+ */
+export async function startTestServer(
+  label = 'berth',
+  opts: { auth?: AuthOptions; trustProxy?: boolean } = {},
+): Promise<TestServer> {
   const data = mkdtempSync(join(tmpdir(), `${label}-`));
   const database = await testDatabaseUrl(label);
-  const berth = await openBerth({ data, database });
+  const berth = await openBerth({ data, database, ...(opts.auth ? { auth: opts.auth } : {}) });
   await berth.auth.users.ensureAdmin(ADMIN.password);
-  const app = buildServer(berth, { logLevel: process.env.BERTH_TEST_LOG ?? 'silent' });
+  const app = buildServer(berth, {
+    logLevel: process.env.BERTH_TEST_LOG ?? 'silent',
+    ...(opts.trustProxy ? { trustProxy: true } : {}),
+  });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : 0;
@@ -66,7 +78,8 @@ export function http(
   if (own === undefined) sent.authorization = basic(ADMIN.user, ADMIN.password);
   else if (sent[own] === '') delete sent[own];
   return new Promise((resolve, reject) => {
-    const req = request(url, { method, headers: sent }, (res) => {
+    const send = url.startsWith('https:') ? httpsRequest : request; // https: trusts what https.globalAgent trusts
+    const req = send(url, { method, headers: sent }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {

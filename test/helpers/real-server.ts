@@ -103,11 +103,14 @@ const CREDENTIAL_FLAGS = [
   '--no-creds',
   '--src-no-creds',
   '--dest-no-creds',
+  '--authfile',
+  '--src-authfile',
+  '--dest-authfile',
 ];
 
 /**
  * The administrator's credentials for the registry side(s) of a skopeo command, unless it names its own
- * (or --no-creds): `copy` gets --src-creds/--dest-creds for each docker:// side, other commands --creds.
+ * (or --no-creds, or an --authfile): `copy` gets --src-creds/--dest-creds for each docker:// side, other commands --creds.
  */
 export function withCredentials(args: string[]): string[] {
   if (args.some((a) => CREDENTIAL_FLAGS.some((f) => a === f || a.startsWith(`${f}=`)))) return args;

@@ -1,0 +1,140 @@
+// Failed-login limits on each database backend, with explicit clocks: free attempts, then a doubling wait up to
+// the maximum, per key (user and address apart), forgotten after the window, cleared by a success, shared by
+// every instance on the database.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { backends, removeTestDatabase, testDatabaseUrl, type Backend } from '../../test/helpers/backend.js';
+import { openDatabase, type Db } from '../db/connect.js';
+import { DEFAULT_LOGIN_POLICY, LoginLimits, type LoginLimitPolicy } from './login-limits.js';
+
+const POLICY: LoginLimitPolicy = { free: 3, baseDelayMs: 1000, maxDelayMs: 4000, windowMs: 60_000 };
+const T0 = 1_800_000_000_000;
+
+describe.each(backends())('login limits on %s', (backend: Backend) => {
+  let url: string;
+  let db: Db;
+  let other: Db;
+  let limits: LoginLimits;
+  let n = 0;
+  /** Keys no other test touches. */
+  const fresh = () => {
+    n++;
+    return { user: `user:u${n}`, addr: `addr:10.0.0.${n}` };
+  };
+
+  beforeAll(async () => {
+    url = await testDatabaseUrl(`limits_${backend}`, backend);
+    db = await openDatabase(url);
+    other = await openDatabase(url);
+    limits = new LoginLimits(db.kysely, POLICY);
+  });
+  afterAll(async () => {
+    await other?.close();
+    await db?.close();
+    if (url) await removeTestDatabase(url);
+  });
+
+  const failN = async (keys: string[], count: number, at: number, l = limits) => {
+    for (let i = 0; i < count; i++) await l.failed(keys, at);
+  };
+
+  it('allows the free failures without a wait, then waits the base delay from the last failure', async () => {
+    const { user, addr } = fresh();
+    const keys = [addr, user];
+    expect(await limits.check(keys, T0)).toEqual({ wait: 0, failures: false });
+    await failN(keys, 2, T0);
+    expect(await limits.check(keys, T0)).toEqual({ wait: 0, failures: true });
+    await limits.failed(keys, T0 + 100); // the third
+    expect(await limits.check(keys, T0 + 100)).toEqual({ wait: 1000, failures: true });
+    expect((await limits.check(keys, T0 + 700)).wait).toBe(400);
+    expect((await limits.check(keys, T0 + 1100)).wait).toBe(0);
+  });
+
+  it('doubles the wait with each further failure, up to the maximum', async () => {
+    const { user } = fresh();
+    const waits: number[] = [];
+    for (let i = 0; i < 7; i++) {
+      await limits.failed([user], T0);
+      waits.push((await limits.check([user], T0)).wait);
+    }
+    expect(waits).toEqual([0, 0, 1000, 2000, 4000, 4000, 4000]);
+  });
+
+  it('the default policy: 5 free failures, then 1 s doubling up to a minute, forgotten after 15 minutes', () => {
+    expect(DEFAULT_LOGIN_POLICY).toEqual({
+      free: 5,
+      baseDelayMs: 1000,
+      maxDelayMs: 60_000,
+      windowMs: 900_000,
+    });
+  });
+
+  it('counts each key apart; the wait is the longest of the keys asked about', async () => {
+    // one user tried from many addresses: the user is slowed down, the addresses are not
+    const { user } = fresh();
+    const addrs = ['addr:192.0.2.1', 'addr:192.0.2.2', 'addr:192.0.2.3', 'addr:192.0.2.4'].map(
+      (a) => `${a}-${n}`,
+    );
+    for (const a of addrs) await limits.failed([a, user], T0);
+    expect((await limits.check([user], T0)).wait).toBe(2000);
+    expect((await limits.check(['addr:198.51.100.9', user], T0)).wait).toBe(2000);
+    for (const a of addrs) expect((await limits.check([a], T0)).wait).toBe(0);
+    expect((await limits.check([addrs[0]!, 'user:someone-else'], T0)).wait).toBe(0);
+
+    // one address trying many users: the address is slowed down, the users are not
+    const { addr } = fresh();
+    const users = ['user:a', 'user:b', 'user:c', 'user:d'].map((u) => `${u}-${n}`);
+    for (const u of users) await limits.failed([addr, u], T0);
+    expect((await limits.check([addr], T0)).wait).toBe(2000);
+    expect((await limits.check([addr, 'user:new'], T0)).wait).toBe(2000);
+    for (const u of users) expect((await limits.check(['addr:203.0.113.1', u], T0)).wait).toBe(0);
+  });
+
+  it('forgets failures older than the window, and counts from 1 again after it', async () => {
+    const { user } = fresh();
+    await failN([user], 4, T0);
+    expect((await limits.check([user], T0)).wait).toBe(2000);
+    const later = T0 + POLICY.windowMs + 1;
+    expect(await limits.check([user], later)).toEqual({ wait: 0, failures: true });
+    await limits.failed([user], later);
+    await limits.failed([user], later);
+    expect((await limits.check([user], later)).wait).toBe(0); // 2 failures in this window, not 6
+    await limits.failed([user], later);
+    expect((await limits.check([user], later)).wait).toBe(1000);
+  });
+
+  it('a success clears the keys it names, and only those', async () => {
+    const { user, addr } = fresh();
+    const bystander = `user:bystander-${n}`;
+    await failN([addr, user], 3, T0);
+    await failN([addr, bystander], 1, T0);
+    await limits.succeeded([user]);
+    expect(await limits.check([user], T0)).toEqual({ wait: 0, failures: false });
+    expect((await limits.check([addr], T0)).wait).toBe(2000); // 4 failures from the address
+    await limits.succeeded([addr, user]);
+    expect(await limits.check([addr], T0)).toEqual({ wait: 0, failures: false });
+    expect((await limits.check([bystander], T0)).failures).toBe(true);
+  });
+
+  it('lives in the database: another instance (connection) sees and adds to the same counts', async () => {
+    const { user, addr } = fresh();
+    const second = new LoginLimits(other.kysely, POLICY);
+    await failN([addr, user], 2, T0);
+    await failN([addr, user], 1, T0, second);
+    expect((await second.check([user], T0)).wait).toBe(1000);
+    expect((await limits.check([addr], T0)).wait).toBe(1000);
+    await second.succeeded([user, addr]);
+    expect((await limits.check([user, addr], T0)).failures).toBe(false);
+  });
+
+  it('loses no failure to concurrent attempts from two instances', async () => {
+    const { user } = fresh();
+    const second = new LoginLimits(other.kysely, POLICY);
+    await Promise.all(Array.from({ length: 10 }, (_, i) => (i % 2 ? limits : second).failed([user], T0 + i)));
+    const row = await db.kysely
+      .selectFrom('login_failures')
+      .select(['failures', 'last_at'])
+      .where('key', '=', user)
+      .executeTakeFirstOrThrow();
+    expect(Number(row.failures)).toBe(10);
+  });
+});
