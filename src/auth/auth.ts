@@ -109,6 +109,45 @@ export class Auth {
     const user = creds.kind === 'basic' ? creds.user : undefined;
     const secret = creds.kind === 'basic' ? creds.password : creds.token;
     const keys = [`addr:${address}`, ...(user === undefined ? [] : [`user:${user}`])];
+    // The wait applies to remembered credentials too: answering them otherwise would tell a guesser which
+    // guess was right while every wrong one is refused at once.
+    const { failures } = await this.checkLimits(keys, user, address, now);
+    const cached = this.principals.get(key, now);
+    if (cached) {
+      if (failures) await this.limits.succeeded(keys.filter((k) => k.startsWith('user:')));
+      return cached;
+    }
+    // Checks of one user's (or, for a bare token, one address's) credentials run one at a time in a process,
+    // each after the previous one counted its failure: parallel guesses cannot all slip in before the wait.
+    return this.oneAtATime(keys.at(-1)!, async () => {
+      const at = Date.now();
+      await this.checkLimits(keys, user, address, at);
+      const found = looksLikeApiToken(secret)
+        ? await this.byApiToken(secret, user, at)
+        : user === undefined
+          ? undefined
+          : await this.byPassword(user, secret);
+      if (!found) {
+        await this.limits.failed(keys, at);
+        throw new BerthError(
+          'UNAUTHORIZED',
+          user === undefined ? 'the API token is not valid' : `wrong user name or password for ${user}`,
+        );
+      }
+      // A success clears the user's count, not the address's: one valid account must not reset the count of an
+      // address guessing other users' passwords.
+      await this.limits.succeeded(keys.filter((k) => k.startsWith('user:')));
+      this.principals.set(key, found.principal, Math.min(found.until ?? Infinity, at + this.cacheMs));
+      return found.principal;
+    });
+  }
+
+  private async checkLimits(
+    keys: string[],
+    user: string | undefined,
+    address: string,
+    now: number,
+  ): Promise<{ failures: boolean }> {
     const { wait, failures } = await this.limits.check(keys, now);
     if (wait > 0) {
       throw new BerthError(
@@ -117,28 +156,21 @@ export class Auth {
         { retryAfterSeconds: Math.ceil(wait / 1000) },
       );
     }
-    // The wait applies to remembered credentials too: answering them otherwise would tell a guesser which
-    // guess was right while every wrong one is refused at once.
-    const cached = this.principals.get(key, now);
-    if (cached) {
-      if (failures) await this.limits.succeeded(keys);
-      return cached;
+    return { failures };
+  }
+
+  private readonly queues = new Map<string, Promise<unknown>>();
+
+  private async oneAtATime<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const previous = this.queues.get(key) ?? Promise.resolve();
+    const run = previous.then(fn, fn);
+    const tail = run.catch(() => undefined);
+    this.queues.set(key, tail);
+    try {
+      return await run;
+    } finally {
+      if (this.queues.get(key) === tail) this.queues.delete(key);
     }
-    const found = looksLikeApiToken(secret)
-      ? await this.byApiToken(secret, user, now)
-      : user === undefined
-        ? undefined
-        : await this.byPassword(user, secret);
-    if (!found) {
-      await this.limits.failed(keys, now);
-      throw new BerthError(
-        'UNAUTHORIZED',
-        user === undefined ? 'the API token is not valid' : `wrong user name or password for ${user}`,
-      );
-    }
-    if (failures) await this.limits.succeeded(keys);
-    this.principals.set(key, found.principal, Math.min(found.until ?? Infinity, now + this.cacheMs));
-    return found.principal;
   }
 
   private async byPassword(

@@ -65,6 +65,7 @@ export class LoginLimits {
   }
 
   async succeeded(keys: string[]): Promise<void> {
+    if (keys.length === 0) return;
     await this.db.deleteFrom('login_failures').where('key', 'in', keys).execute();
   }
 }

@@ -27,6 +27,7 @@ export interface RegistryTokenClaims {
 export class RegistryTokens {
   private keys = new Map<string, Uint8Array>();
   private current?: { kid: string; key: Uint8Array };
+  private loadedAt = 0;
 
   constructor(
     private readonly db: Kysely<Database>,
@@ -51,6 +52,7 @@ export class RegistryTokens {
       .orderBy('created_at')
       .orderBy('kid')
       .execute();
+    this.loadedAt = Date.now();
     this.keys = new Map(rows.map((r) => [r.kid, Buffer.from(r.secret, 'base64url')]));
     const newest = rows.at(-1);
     if (newest) this.current = { kid: newest.kid, key: this.keys.get(newest.kid)! };
@@ -87,7 +89,9 @@ export class RegistryTokens {
         token,
         async (header) => {
           const kid = header.kid ?? '';
-          if (!this.keys.has(kid)) await this.load(); // a key made by another process since we loaded
+          // a key made by another process since we loaded (looked for at most once a second: made-up key ids
+          // must not cost a database read each)
+          if (!this.keys.has(kid) && Date.now() - this.loadedAt > 1000) await this.load();
           const key = this.keys.get(kid);
           if (!key) throw new joseErrors.JWSSignatureVerificationFailed('unknown key');
           return key;

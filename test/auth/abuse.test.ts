@@ -28,7 +28,18 @@ describe('failed logins are slowed down', () => {
     // X-Forwarded-For is trusted here, so that requests can come from several addresses
     s = await startTestServer('abuse-limits', { auth: { loginPolicy: POLICY }, trustProxy: true });
     second = await openDatabase(s.berth.config.database!);
-    for (const u of ['victim', 'bystander', 'roamer', 'spray1', 'spray2', 'spray3', 'spray4', 'spray5'])
+    for (const u of [
+      'victim',
+      'bystander',
+      'roamer',
+      'parallel',
+      'settler',
+      'spray1',
+      'spray2',
+      'spray3',
+      'spray4',
+      'spray5',
+    ])
       await s.berth.auth.users.create(u, `${u}-password`);
   });
   afterAll(async () => {
@@ -150,6 +161,24 @@ describe('failed logins are slowed down', () => {
     }
     await sleep(POLICY.baseDelayMs + 100);
     expect((await v2(from(spray, 'bystander', 'bystander-password'))).status).toBe(200);
+  });
+
+  it('parallel guesses at one user cannot all slip in before the wait: the sixth on is refused', async () => {
+    const answers = await Promise.all(
+      Array.from({ length: 30 }, (_, i) => v2(from(`192.0.2.${i + 1}`, 'parallel', `guess-${i}`))),
+    );
+    const statuses = answers.map((r) => r.status);
+    expect(statuses.filter((c) => c === 401).length).toBe(POLICY.free);
+    expect(statuses.filter((c) => c === 429).length).toBe(30 - POLICY.free);
+    expect(Number(await failures('user:parallel'))).toBe(POLICY.free);
+  });
+
+  it("a success clears the user's count but not the address's", async () => {
+    const addr = '198.51.100.77';
+    expect((await v2(from(addr, 'settler', 'wrong'))).status).toBe(401);
+    expect((await v2(from(addr, 'settler', 'settler-password'))).status).toBe(200);
+    expect(await failures('user:settler')).toBeUndefined();
+    expect(Number(await failures(`addr:${addr}`))).toBe(1);
   });
 
   it('a made-up API token counts as a failure of its address', async () => {
