@@ -10,6 +10,7 @@ import { cleanup, type CleanupCommandOptions } from './cleanup.js';
 import { fsck, type FsckCommandOptions } from './fsck.js';
 import { upload } from './upload.js';
 import { argument, clientOptions } from './options.js';
+import { addAccessCommands } from './access-commands.js';
 
 const retention = argument((s): number | null => {
   if (s === 'none') return null;
@@ -152,6 +153,8 @@ export function buildProgram(): Command {
     .argument('<name>', 'repository', name)
     .argument('<n>', 'the version to restore', versionNumber)
     .action((n: string, v: number, opts: Opts) => versionRestore(n, v, opts));
+
+  addAccessCommands(program);
 
   return program;
 }
