@@ -6,5 +6,7 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // a temp BERTH_CONFIG_DIR per test file, no BERTH_USERNAME/BERTH_PASSWORD/BERTH_SERVER from the shell
+    setupFiles: ['test/setup.ts'],
   },
 });

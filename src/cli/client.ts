@@ -98,12 +98,22 @@ export const repositoryPath = (name: string, rest = ''): string => `api/v1/repos
 export class BerthClient {
   readonly server: URL;
 
-  /** `authorization`: the Authorization header every request carries (Basic credentials), if any */
+  /**
+   * `authorization`: the Authorization header every request carries (Basic or Bearer credentials), if any;
+   * `unauthorizedHint`: what to do about a 401, added to its error when the server gave no detail
+   */
   constructor(
     server: string,
     private readonly authorization?: string,
+    private readonly unauthorizedHint?: string,
   ) {
     this.server = parseServerUrl(server);
+  }
+
+  private withHint(e: unknown): unknown {
+    if (!(e instanceof ApiError) || e.status !== 401 || e.detail !== undefined || !this.unauthorizedHint)
+      return e;
+    return new ApiError(e.code, e.message, this.unauthorizedHint, e.status);
   }
 
   /** The URL of an API path; repository names keep their slashes. */
@@ -141,17 +151,20 @@ export class BerthClient {
   }
 
   postJson(path: string, body: unknown): Promise<unknown> {
-    return this.send(
-      'POST',
-      path,
-      { 'content-type': 'application/json' },
-      Readable.from([JSON.stringify(body)]),
-    );
+    return this.sendJson('POST', path, body);
   }
 
   patchJson(path: string, body: unknown): Promise<unknown> {
+    return this.sendJson('PATCH', path, body);
+  }
+
+  putJson(path: string, body: unknown): Promise<unknown> {
+    return this.sendJson('PUT', path, body);
+  }
+
+  private sendJson(method: string, path: string, body: unknown): Promise<unknown> {
     return this.send(
-      'PATCH',
+      method,
       path,
       { 'content-type': 'application/json' },
       Readable.from([JSON.stringify(body)]),
@@ -204,7 +217,14 @@ export class BerthClient {
       const req = request(url, { method, headers: { accept: 'application/json', ...auth, ...headers } });
       req.on('response', (res) => {
         text(res).then(
-          (t) => finish(() => parseBody(res.statusCode ?? 0, t, res.statusMessage)),
+          (t) =>
+            finish(() => {
+              try {
+                return parseBody(res.statusCode ?? 0, t, res.statusMessage);
+              } catch (e) {
+                throw this.withHint(e);
+              }
+            }),
           (e: unknown) => fail(this.connectionError(e)),
         );
       });

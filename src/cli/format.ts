@@ -154,3 +154,6 @@ export function retentionLine(repo: Repository): string {
 export function restoreLine(name: string, from: number, v: VersionSummary): string {
   return `${name} version ${v.number} restores version ${from}: ${changeCount(v.added)} added, ${changeCount(v.removed)} removed`;
 }
+
+/** `--json`: the value, indented. */
+export const printJson = (value: unknown): void => console.log(JSON.stringify(value, null, 2));

@@ -1,28 +1,16 @@
 // The `berth` program: its commands and options, and its exit codes (failure 1, usage error 2).
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import { parseRepoAndTag, parseRepositoryName } from '../core/references.js';
-import { parseServerUrl } from './client.js';
 import type { ClientOptions } from './credentials.js';
-import { errorLines } from './report.js';
+import { errorLines, UsageError } from './report.js';
 import { repoDiff, repoList, repoShow, repoVersions } from './repo.js';
 import { serve, type ServeOptions } from './serve.js';
 import { repoRetain, versionDelete, versionRestore } from './version.js';
 import { cleanup, type CleanupCommandOptions } from './cleanup.js';
 import { fsck, type FsckCommandOptions } from './fsck.js';
 import { upload } from './upload.js';
-
-export const DEFAULT_SERVER = 'http://127.0.0.1:5000';
-
-/** Turns a validation error into commander's usage error, so it is reported with exit code 2. */
-const argument =
-  <T>(parse: (s: string) => T) =>
-  (value: string): T => {
-    try {
-      return parse(value);
-    } catch (e) {
-      throw new InvalidArgumentError((e as Error).message);
-    }
-  };
+import { argument, clientOptions } from './options.js';
+import { addAccessCommands } from './access-commands.js';
 
 const retention = argument((s): number | null => {
   if (s === 'none') return null;
@@ -66,23 +54,6 @@ function instanceOptions(cmd: Command): Command {
         'database: a postgres:// URL or a SQLite file (default: in the data dir)',
       ).env('BERTH_DATABASE'),
     );
-}
-
-function clientOptions(cmd: Command): Command {
-  return cmd
-    .addOption(
-      new Option('--server <url>', 'the berth server')
-        .env('BERTH_SERVER')
-        .default(DEFAULT_SERVER)
-        .argParser(argument((s) => (parseServerUrl(s), s))),
-    )
-    .addOption(new Option('-u, --username <name>', 'your berth user name').env('BERTH_USERNAME'))
-    .addOption(
-      new Option('-p, --password <password>', 'your password, or an API token (safer: BERTH_PASSWORD)').env(
-        'BERTH_PASSWORD',
-      ),
-    )
-    .option('--json', 'print the server’s JSON answer instead of text');
 }
 
 export function buildProgram(): Command {
@@ -199,6 +170,8 @@ export function buildProgram(): Command {
     .argument('<n>', 'the version to restore', versionNumber)
     .action((n: string, v: number, opts: Opts) => versionRestore(n, v, opts));
 
+  addAccessCommands(program);
+
   return program;
 }
 
@@ -209,6 +182,10 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2; // commander has printed the message
+    if (e instanceof UsageError) {
+      console.error(`berth: ${e.message}`);
+      return 2;
+    }
     for (const line of errorLines(e)) console.error(line);
     return 1;
   }

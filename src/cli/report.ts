@@ -2,6 +2,14 @@
 import { BerthError } from '../core/errors.js';
 import { ApiError } from './client.js';
 
+/** A mistake in how the command was called that commander cannot see (exit code 2, like its own). */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
 function strings(v: unknown): string[] {
   if (typeof v === 'string') return [v];
   if (typeof v === 'number' || typeof v === 'boolean') return [String(v)];
