@@ -127,11 +127,12 @@ export class Auth {
         : user === undefined
           ? undefined
           : await this.byPassword(user, secret);
-      if (!found) {
+      if (!found || 'why' in found) {
         await this.limits.failed(keys, at);
         throw new BerthError(
           'UNAUTHORIZED',
-          user === undefined ? 'the API token is not valid' : `wrong user name or password for ${user}`,
+          found?.why ??
+            (user === undefined ? 'the API token is not valid' : `wrong user name or password for ${user}`),
         );
       }
       // A success clears the user's count, not the address's: one valid account must not reset the count of an
@@ -186,9 +187,10 @@ export class Auth {
     token: string,
     user: string | undefined,
     now: number,
-  ): Promise<{ principal: Principal; until?: number } | undefined> {
+  ): Promise<{ principal: Principal; until?: number } | { why: string } | undefined> {
     const t = await this.tokens.check(token, now);
-    if (!t.ok || (user !== undefined && user !== t.user.name)) return undefined;
+    if (!t.ok) return t.why.startsWith('API token ') ? { why: `${t.why}: create a new one` } : undefined;
+    if (user !== undefined && user !== t.user.name) return undefined;
     return {
       principal: await this.principalOf(t.user, { id: t.id, scopes: t.scopes }),
       ...(t.expiresAt === null ? {} : { until: t.expiresAt }),
