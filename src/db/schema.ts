@@ -95,6 +95,13 @@ export interface LayerDiffIdsTable {
   size: number;
 }
 
+/** A lease on a job one process at a time does (e.g. `cleanup`): who holds it, and until when (ms since epoch). */
+export interface LeasesTable {
+  name: string;
+  holder: string;
+  expires_at: number;
+}
+
 export interface Database {
   repositories: RepositoriesTable;
   repository_versions: RepositoryVersionsTable;
@@ -106,4 +113,5 @@ export interface Database {
   upload_sessions: UploadSessionsTable;
   pending_blobs: PendingBlobsTable;
   blob_claims: BlobClaimsTable;
+  leases: LeasesTable;
 }
