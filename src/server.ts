@@ -6,9 +6,14 @@ import { installBodyParsers } from './http/body.js';
 import { mountRegistry } from './registry/routes.js';
 import { mountApi } from './api/routes.js';
 import { removeStaleStaging } from './repo/leftovers.js';
+import { installCleanupSchedule } from './http/scheduled-cleanup.js';
 
 export interface ServerOptions {
   logLevel?: string;
+  /** run cleanup every this many seconds, on one process at a time (0 or absent: never) */
+  cleanupIntervalSeconds?: number;
+  /** the scheduled cleanup's protection time (default as for `berth cleanup`: 3600) */
+  cleanupProtectionSeconds?: number;
 }
 
 export function buildServer(berth: Berth, opts: ServerOptions = {}): FastifyInstance {
@@ -21,6 +26,12 @@ export function buildServer(berth: Berth, opts: ServerOptions = {}): FastifyInst
   });
   installBodyParsers(app);
   installErrorHandling(app);
+  if (opts.cleanupIntervalSeconds) {
+    installCleanupSchedule(app, berth, {
+      intervalSeconds: opts.cleanupIntervalSeconds,
+      protectionSeconds: opts.cleanupProtectionSeconds,
+    });
+  }
   mountRegistry(app, berth);
   mountApi(app, berth);
   // Abandoned upload sessions expire: swept at start and every ten minutes.
@@ -63,14 +74,15 @@ function splitListen(listen: string): { host: string; port: number } {
 }
 
 /** Opens the instance and listens. `listen` defaults to 127.0.0.1:5000, `data` to ./berth-data. */
-export async function startServer(opts: {
-  listen?: string;
-  data?: string;
-  database?: string;
-  logLevel?: string;
-}): Promise<{ url: string; close(): Promise<void>; app: FastifyInstance }> {
+export async function startServer(
+  opts: {
+    listen?: string;
+    data?: string;
+    database?: string;
+  } & ServerOptions,
+): Promise<{ url: string; close(): Promise<void>; app: FastifyInstance }> {
   const berth = await openBerth({ data: opts.data ?? './berth-data', database: opts.database });
-  const app = buildServer(berth, { logLevel: opts.logLevel });
+  const app = buildServer(berth, opts);
   const { host, port } = splitListen(opts.listen ?? '127.0.0.1:5000');
   await app.listen({ host, port });
   const addr = app.server.address();

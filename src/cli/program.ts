@@ -4,7 +4,7 @@ import { parseRepoAndTag, parseRepositoryName } from '../core/references.js';
 import { parseServerUrl } from './client.js';
 import { errorLines } from './report.js';
 import { repoDiff, repoList, repoShow, repoVersions } from './repo.js';
-import { serve } from './serve.js';
+import { cleanupScheduleOptions, serve, type ServeOptions } from './serve.js';
 import { repoRetain, versionDelete, versionRestore } from './version.js';
 import { cleanup, type CleanupCommandOptions } from './cleanup.js';
 import { fsck, type FsckCommandOptions } from './fsck.js';
@@ -74,16 +74,18 @@ export function buildProgram(): Command {
     .configureOutput({ outputError: (text, write) => write(text.replace(/^error: /, 'berth: ')) })
     .showHelpAfterError('(run with --help for usage)');
 
-  instanceOptions(
-    program
-      .command('serve')
-      .description('run the server (registry at /v2/, management API at /api/v1/)')
-      .addOption(
-        new Option('--listen <host:port>', 'address to listen on (default: 127.0.0.1:5000)').env(
-          'BERTH_LISTEN',
+  cleanupScheduleOptions(
+    instanceOptions(
+      program
+        .command('serve')
+        .description('run the server (registry at /v2/, management API at /api/v1/)')
+        .addOption(
+          new Option('--listen <host:port>', 'address to listen on (default: 127.0.0.1:5000)').env(
+            'BERTH_LISTEN',
+          ),
         ),
-      ),
-  ).action((opts: { listen?: string; data?: string; database?: string }) => serve(opts));
+    ),
+  ).action((opts: ServeOptions) => serve(opts));
 
   instanceOptions(program.command('fsck'))
     .description('check the database against the blob store (run on the server’s machine, like serve)')

@@ -6,7 +6,7 @@ import { request } from 'node:http';
 import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { openBerth, type Berth } from '../../src/app.js';
-import { buildServer } from '../../src/server.js';
+import { buildServer, type ServerOptions } from '../../src/server.js';
 import { removeTestDatabase, testDatabaseUrl } from './backend.js';
 
 export interface TestServer {
@@ -16,11 +16,11 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-export async function startTestServer(label = 'berth'): Promise<TestServer> {
+export async function startTestServer(label = 'berth', opts: ServerOptions = {}): Promise<TestServer> {
   const data = mkdtempSync(join(tmpdir(), `${label}-`));
   const database = await testDatabaseUrl(label);
   const berth = await openBerth({ data, database });
-  const app = buildServer(berth, { logLevel: process.env.BERTH_TEST_LOG ?? 'silent' });
+  const app = buildServer(berth, { logLevel: process.env.BERTH_TEST_LOG ?? 'silent', ...opts });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : 0;
