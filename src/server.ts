@@ -6,6 +6,8 @@ import { installBodyParsers } from './http/body.js';
 import { mountRegistry } from './registry/routes.js';
 import { mountApi } from './api/routes.js';
 import { removeStaleStaging } from './repo/leftovers.js';
+import { installHealth } from './http/health.js';
+import { installMetrics } from './http/metrics.js';
 import { installCleanupSchedule } from './http/scheduled-cleanup.js';
 
 export interface ServerOptions {
@@ -26,11 +28,15 @@ export function buildServer(berth: Berth, opts: ServerOptions = {}): FastifyInst
   });
   installBodyParsers(app);
   installErrorHandling(app);
+  // /metrics, /healthz and /readyz sit beside the two APIs: probes and scrapers carry no credentials
+  const metrics = installMetrics(app, berth);
+  installHealth(app, berth);
   if (opts.cleanupIntervalSeconds) {
-    installCleanupSchedule(app, berth, {
+    const schedule = installCleanupSchedule(app, berth, {
       intervalSeconds: opts.cleanupIntervalSeconds,
       protectionSeconds: opts.cleanupProtectionSeconds,
     });
+    metrics.observeSchedule(schedule);
   }
   mountRegistry(app, berth);
   mountApi(app, berth);
