@@ -18,18 +18,26 @@ export interface RealServer {
   stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
-export async function startRealServer(
-  label = 'e2e',
-  opts: { data?: string; database?: string } = {},
-): Promise<RealServer> {
+export interface RealServerOptions {
+  /** default: a fresh temp dir, removed by stop() */
+  data?: string;
+  /** default: a fresh test database, removed by stop() */
+  database?: string;
+  /** more options for `berth serve` (e.g. --cleanup-interval 2) */
+  args?: string[];
+  /** more environment for the process (BERTH_LOG_LEVEL defaults to BERTH_TEST_LOG, else warn) */
+  env?: NodeJS.ProcessEnv;
+}
+
+export async function startRealServer(label = 'e2e', opts: RealServerOptions = {}): Promise<RealServer> {
   const data = opts.data ?? mkdtempSync(join(tmpdir(), `${label}-`));
   const database = opts.database ?? (await testDatabaseUrl(label));
   const child = spawn(
     process.execPath,
-    [BIN, 'serve', '--listen', '127.0.0.1:0', '--data', data, '--database', database],
+    [BIN, 'serve', '--listen', '127.0.0.1:0', '--data', data, '--database', database, ...(opts.args ?? [])],
     {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, BERTH_LOG_LEVEL: process.env.BERTH_TEST_LOG ?? 'warn' },
+      env: { ...process.env, BERTH_LOG_LEVEL: process.env.BERTH_TEST_LOG ?? 'warn', ...opts.env },
     },
   );
   let out = '';
@@ -57,7 +65,8 @@ export async function startRealServer(
     child,
     output: () => out,
     stop: async (signal: NodeJS.Signals = 'SIGTERM') => {
-      if (child.exitCode === null) {
+      // (a process killed by a signal has no exit code, but its signal code)
+      if (child.exitCode === null && child.signalCode === null) {
         const exited = new Promise((r) => child.once('exit', r));
         child.kill(signal);
         await exited;
