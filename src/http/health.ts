@@ -26,7 +26,11 @@ export async function probeStore(store: BlobStore): Promise<void> {
   }
 }
 
-async function check(what: () => Promise<void>): Promise<string> {
+/**
+ * 'ok', or 'failed: ' and the reason: an error code where there is one (ECONNREFUSED, ENOSPC, …), as the answer
+ * goes to anyone who asks and a message may name paths or hosts; `log` gets the whole error.
+ */
+async function check(what: () => Promise<void>, log: (err: unknown) => void): Promise<string> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(
@@ -38,7 +42,9 @@ async function check(what: () => Promise<void>): Promise<string> {
     await Promise.race([what(), timeout]);
     return 'ok';
   } catch (e) {
-    return `failed: ${(e as Error).message}`;
+    log(e);
+    const code = (e as { code?: unknown }).code;
+    return `failed: ${typeof code === 'string' ? code : (e as Error).message}`;
   } finally {
     clearTimeout(timer);
   }
@@ -50,11 +56,16 @@ export function installHealth(app: FastifyInstance, berth: Berth): void {
   );
   app.get('/readyz', async (req, reply) => {
     const [database, store] = await Promise.all([
-      check(() => ping(berth.db)),
-      check(() => probeStore(berth.store)),
+      check(
+        () => ping(berth.db),
+        (err) => req.log.warn({ err }, 'not ready: the database does not answer'),
+      ),
+      check(
+        () => probeStore(berth.store),
+        (err) => req.log.warn({ err }, 'not ready: the blob store does not answer'),
+      ),
     ]);
     const ready = database === 'ok' && store === 'ok';
-    if (!ready) req.log.warn({ database, store }, 'not ready');
     return reply
       .code(ready ? 200 : 503)
       .header('cache-control', 'no-store')
