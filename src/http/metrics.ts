@@ -145,29 +145,52 @@ export class ServerMetrics {
 }
 
 /**
- * Counts every request and serves GET /metrics. Bytes are counted on the connection: what was read from and
- * written to its socket since the previous answer on it, so streamed bodies of any size count without being
- * touched (a body a refusal leaves unread counts toward the next request on that connection, if any).
+ * Counts every request when its answer is done, and serves GET /metrics. Bytes are counted on the connection
+ * (headers included), so that streamed bodies of any size count without being touched:
+ * - received, when the answer starts (onSend: the client cannot have sent its next request yet): what was read
+ *   from the socket since the previous answer on it started, i.e. this request's headers and body (a body a
+ *   refusal leaves unread counts toward the next request on the connection, if any);
+ * - sent, when the answer is done: what was written to the socket since the request arrived. 'finish' is
+ *   listened to first, before Node writes out a next (pipelined) answer on the same connection.
+ * A streamed answer is done once its source has ended, which may be a moment after a client that knew its
+ * length has read it all: its counts can show up a little after the client has moved on.
  */
 export function installMetrics(app: FastifyInstance, berth: Berth, opts: MetricsOptions = {}): ServerMetrics {
   const m = new ServerMetrics(berth, opts);
-  const seen = new WeakMap<Socket, { read: number; written: number }>();
-  app.addHook('onResponse', async (req, reply) => {
+  /** per connection: bytes read when the previous answer started */
+  const readBefore = new WeakMap<Socket, number>();
+  /** the requests whose received bytes are counted */
+  const received = new WeakSet<object>();
+  const countReceived = (raw: { socket: Socket | null }, route: string) => {
+    const socket = raw.socket;
+    if (!socket || received.has(raw)) return;
+    received.add(raw);
+    const read = socket.bytesRead;
+    m.received.inc({ route }, Math.max(0, read - (readBefore.get(socket) ?? 0)));
+    readBefore.set(socket, read);
+  };
+  const routes = new WeakMap<object, string>();
+  app.addHook('onRequest', async (req, reply) => {
     const url = req.raw.url ?? req.url;
     const q = url.indexOf('?');
     const route = routeName(q < 0 ? url : url.slice(0, q));
+    routes.set(req.raw, route);
     const method = METHODS.has(req.method) ? req.method : 'other';
-    m.requests.inc({ route, method, status: String(reply.statusCode) });
-    m.duration.observe({ route, method }, reply.elapsedTime / 1000);
     const socket = req.raw.socket as Socket | null;
-    if (socket) {
-      const before = seen.get(socket) ?? { read: 0, written: 0 };
-      const now = { read: socket.bytesRead, written: socket.bytesWritten };
-      seen.set(socket, now);
-      m.received.inc({ route }, Math.max(0, now.read - before.read));
-      m.sent.inc({ route }, Math.max(0, now.written - before.written));
-    }
+    const written = socket?.bytesWritten ?? 0;
+    let done = false;
+    const count = () => {
+      if (done) return;
+      done = true;
+      m.requests.inc({ route, method, status: String(reply.raw.statusCode) });
+      m.duration.observe({ route, method }, reply.elapsedTime / 1000);
+      countReceived(req.raw, route);
+      if (socket) m.sent.inc({ route }, Math.max(0, socket.bytesWritten - written));
+    };
+    reply.raw.prependListener('finish', count);
+    reply.raw.once('close', count); // a client that went away before the end
   });
+  app.addHook('onSend', async (req) => countReceived(req.raw, routes.get(req.raw) ?? 'other'));
   app.get('/metrics', async (_req, reply) => {
     const text = await m.registry.metrics();
     return reply
