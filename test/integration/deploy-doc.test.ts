@@ -6,7 +6,7 @@ import { nginxConfig } from '../helpers/nginx.js';
 import { ROOT } from '../helpers/real-server.js';
 
 /** The values docs/deploy.md shows in place of the test's free port, process ports and temp dir. */
-export const DOC_EXAMPLE = {
+const DOC_EXAMPLE = {
   listen: '0.0.0.0:8080',
   upstreams: ['10.0.0.11:5000', '10.0.0.12:5000'],
   dir: '/var/lib/berth-nginx',
