@@ -8,6 +8,9 @@ import { installBodyParsers } from './http/body.js';
 import { mountRegistry } from './registry/routes.js';
 import { mountApi } from './api/routes.js';
 import { removeStaleStaging } from './repo/leftovers.js';
+import { installHealth } from './http/health.js';
+import { installMetrics } from './http/metrics.js';
+import { installCleanupSchedule } from './http/scheduled-cleanup.js';
 
 export interface ServerOptions {
   logLevel?: string;
@@ -15,6 +18,10 @@ export interface ServerOptions {
   tls?: { cert: Buffer; key: Buffer };
   /** trust X-Forwarded-* headers from a proxy in front (for the client's address and the token realm) */
   trustProxy?: boolean;
+  /** run cleanup every this many seconds, on one process at a time (0 or absent: never) */
+  cleanupIntervalSeconds?: number;
+  /** the scheduled cleanup's protection time (default as for `berth cleanup`: 3600) */
+  cleanupProtectionSeconds?: number;
 }
 
 export function buildServer(berth: Berth, opts: ServerOptions = {}): FastifyInstance {
@@ -33,6 +40,16 @@ export function buildServer(berth: Berth, opts: ServerOptions = {}): FastifyInst
   });
   installBodyParsers(app);
   installErrorHandling(app);
+  // /metrics, /healthz and /readyz sit beside the two APIs: probes and scrapers carry no credentials
+  const metrics = installMetrics(app, berth);
+  installHealth(app, berth);
+  if (opts.cleanupIntervalSeconds) {
+    const schedule = installCleanupSchedule(app, berth, {
+      intervalSeconds: opts.cleanupIntervalSeconds,
+      protectionSeconds: opts.cleanupProtectionSeconds,
+    });
+    metrics.observeSchedule(schedule);
+  }
   mountRegistry(app, berth);
   mountApi(app, berth);
   // Abandoned upload sessions expire: swept at start and every ten minutes.
@@ -122,6 +139,8 @@ export async function startServer(opts: {
   trustProxy?: boolean;
   /** lifetime of registry tokens, in seconds */
   tokenTtl?: number;
+  cleanupIntervalSeconds?: number;
+  cleanupProtectionSeconds?: number;
 }): Promise<{ url: string; close(): Promise<void>; app: FastifyInstance }> {
   if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined))
     throw new Error('--tls-cert and --tls-key go together: give both, or neither for plain HTTP');
@@ -137,6 +156,12 @@ export async function startServer(opts: {
     logLevel: opts.logLevel,
     ...(tls ? { tls } : {}),
     ...(opts.trustProxy ? { trustProxy: true } : {}),
+    ...(opts.cleanupIntervalSeconds === undefined
+      ? {}
+      : { cleanupIntervalSeconds: opts.cleanupIntervalSeconds }),
+    ...(opts.cleanupProtectionSeconds === undefined
+      ? {}
+      : { cleanupProtectionSeconds: opts.cleanupProtectionSeconds }),
   });
   const { host, port } = splitListen(opts.listen ?? '127.0.0.1:5000');
   await app.listen({ host, port });

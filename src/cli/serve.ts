@@ -1,4 +1,5 @@
-// `berth serve`: starts the server, prints where it listens, and closes it cleanly on SIGINT/SIGTERM.
+// `berth serve`: its scheduling options; starts the server, prints where it listens, closes cleanly on SIGINT/SIGTERM.
+import { InvalidArgumentError, Option, type Command } from 'commander';
 
 export interface ServeOptions {
   listen?: string;
@@ -8,12 +9,47 @@ export interface ServeOptions {
   tlsKey?: string;
   trustProxy?: boolean;
   tokenTtl?: number;
+  /** seconds between scheduled cleanups; 0 or absent: none */
+  cleanupInterval?: number;
+  /** the scheduled cleanup's protection time, seconds */
+  cleanupProtection?: number;
+}
+
+const seconds = (s: string): number => {
+  if (!/^\d+$/.test(s)) throw new InvalidArgumentError(`"${s}" is not a number of seconds (0, 60, 3600, …)`);
+  return Number(s);
+};
+
+/** The scheduled cleanup's options of `berth serve`. */
+export function cleanupScheduleOptions(cmd: Command): Command {
+  return cmd
+    .addOption(
+      new Option(
+        '--cleanup-interval <seconds>',
+        'run cleanup every SECONDS, on one process at a time when several share the database (default: 0, never)',
+      )
+        .env('BERTH_CLEANUP_INTERVAL')
+        .argParser(seconds),
+    )
+    .addOption(
+      new Option(
+        '--cleanup-protection <seconds>',
+        'the scheduled cleanup keeps what was claimed or committed this recently (default: 3600)',
+      )
+        .env('BERTH_CLEANUP_PROTECTION')
+        .argParser(seconds),
+    );
 }
 
 export async function serve(opts: ServeOptions): Promise<void> {
   // loaded here so that client commands never load the server's modules (database drivers and all)
   const { startServer } = await import('../server.js');
-  const server = await startServer(opts);
+  const { cleanupInterval, cleanupProtection, ...rest } = opts;
+  const server = await startServer({
+    ...rest,
+    cleanupIntervalSeconds: cleanupInterval,
+    cleanupProtectionSeconds: cleanupProtection,
+  });
   console.log(`berth listening on ${server.url}`);
   let closing = false;
   const stop = (signal: NodeJS.Signals): void => {

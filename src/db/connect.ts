@@ -10,7 +10,18 @@ import { migrationProvider, type DialectName } from './migrations.js';
 export interface Db {
   kysely: Kysely<Database>;
   dialect: DialectName;
+  /** The connection pool's use now (metrics); SQLite has one connection and no pool to wait in. */
+  pool(): PoolUse;
   close(): Promise<void>;
+}
+
+export interface PoolUse {
+  /** connections open */
+  total: number;
+  /** of them, idle; null where there is no pool (SQLite) */
+  idle: number | null;
+  /** queries waiting for a connection; null where there is no pool (SQLite) */
+  waiting: number | null;
 }
 
 // bigint columns (sizes, times) fit in a double for any blob this side of 8 PiB.
@@ -25,6 +36,7 @@ export const isPostgresUrl = (url: string): boolean => /^postgres(ql)?:\/\//.tes
 export async function openDatabase(url: string, opts: { poolSize?: number } = {}): Promise<Db> {
   let kysely: Kysely<Database>;
   let dialect: DialectName;
+  let pool = (): PoolUse => ({ total: 1, idle: null, waiting: null });
   let schema: string | null = null;
   if (isPostgresUrl(url)) {
     dialect = 'postgres';
@@ -42,12 +54,13 @@ export async function openDatabase(url: string, opts: { poolSize?: number } = {}
         await c.end();
       }
     }
-    const pool = new pg.Pool({
+    const pgPool = new pg.Pool({
       connectionString: u.toString(),
       max: opts.poolSize ?? 10,
       ...(schema ? { options: `-c search_path=${schema}` } : {}),
     });
-    kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    pool = () => ({ total: pgPool.totalCount, idle: pgPool.idleCount, waiting: pgPool.waitingCount });
+    kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool: pgPool }) });
   } else {
     dialect = 'sqlite';
     const file = url.replace(/^sqlite:(\/\/)?/, '');
@@ -76,7 +89,7 @@ export async function openDatabase(url: string, opts: { poolSize?: number } = {}
     await kysely.destroy();
     throw error instanceof Error ? error : new Error(String(error));
   }
-  return { kysely, dialect, close: () => kysely.destroy() };
+  return { kysely, dialect, pool, close: () => kysely.destroy() };
 }
 
 /** Checks the database answers (for readiness probes). */

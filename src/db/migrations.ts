@@ -233,6 +233,18 @@ function migrations(dialect: DialectName): Record<string, Migration> {
         await db.schema.createIndex('audit_log_at').on('audit_log').column('at').execute();
       },
     },
+    '0005_leases': {
+      async up(db: Kysely<unknown>) {
+        // A lease on a job that one process at a time does (the scheduled cleanup): taken by inserting the row, or
+        // by taking over a row whose time is up, in one statement each; never read, then written.
+        await db.schema
+          .createTable('leases')
+          .addColumn('name', 'text', (c) => c.primaryKey())
+          .addColumn('holder', 'text', (c) => c.notNull())
+          .addColumn('expires_at', big, (c) => c.notNull())
+          .execute();
+      },
+    },
   };
 }
 

@@ -156,6 +156,13 @@ export interface AuditLogTable {
   detail: string | null;
 }
 
+/** A lease on a job one process at a time does (e.g. `cleanup`): who holds it, and until when (ms since epoch). */
+export interface LeasesTable {
+  name: string;
+  holder: string;
+  expires_at: number;
+}
+
 export interface Database {
   repositories: RepositoriesTable;
   repository_versions: RepositoryVersionsTable;
@@ -174,4 +181,5 @@ export interface Database {
   signing_keys: SigningKeysTable;
   login_failures: LoginFailuresTable;
   audit_log: AuditLogTable;
+  leases: LeasesTable;
 }

@@ -167,6 +167,15 @@ export class BlobUploads {
     await this.remove(id);
   }
 
+  /** How many sessions are open (finished, cancelled and expired ones are gone). */
+  async openCount(): Promise<number> {
+    const r = await this.db
+      .selectFrom('upload_sessions')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .executeTakeFirstOrThrow();
+    return Number(r.n);
+  }
+
   /** Removes sessions untouched for longer than the expiry, and their bytes. Returns how many. */
   async expire(now = Date.now()): Promise<number> {
     const gone = await this.db

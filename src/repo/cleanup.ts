@@ -48,10 +48,18 @@ type Db = Kysely<Database>;
  * under a writer.
  */
 export class Cleanup {
+  private readonly listeners = new Set<(report: CleanupReport) => void>();
+
   constructor(
     private readonly db: Db,
     private readonly store: BlobStore,
   ) {}
+
+  /** Calls `listener` with the report of every run that finishes (metrics count them); returns its removal. */
+  onRun(listener: (report: CleanupReport) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
 
   async run(opts: CleanupOptions = {}): Promise<CleanupReport> {
     const dryRun = opts.dryRun ?? false;
@@ -103,6 +111,7 @@ export class Cleanup {
       report.removed.manifests += gone.manifests;
       await this.store.deletePrefix(Keys.trashDir(cleanupId));
     }
+    for (const listener of this.listeners) listener(report);
     return report;
   }
 

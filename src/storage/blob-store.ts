@@ -50,6 +50,7 @@ export class StoreNotFoundError extends Error {
  *   uploads/<id>/data                   a blob being received (push session), not yet verified
  *   staging/<id>/<n>                    entries of an archive upload being received
  *   trash/<id>/<64 hex>                 a blob cleanup is letting go of (deleted, or put back if re-claimed)
+ *   probes/<id>                         a few bytes GET /readyz writes, reads back and deletes
  */
 export const Keys = {
   blob: (d: Digest): string => {
@@ -63,4 +64,5 @@ export const Keys = {
   stagingDir: (id: string): string => `staging/${id}/`,
   trash: (id: string, d: Digest): string => `trash/${id}/${hexOf(d)}`,
   trashDir: (id: string): string => `trash/${id}/`,
+  probe: (id: string): string => `probes/${id}`,
 };

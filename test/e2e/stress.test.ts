@@ -4,13 +4,13 @@
 import { afterAll, beforeAll, describe, expect } from 'vitest';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { gzipSync } from 'node:zlib';
 import { hasCommand, selectedBackend, skipUnless, testDatabaseUrl } from '../helpers/backend.js';
 import { dirImage, sha, tarOf, hex } from '../helpers/images.js';
+import { buildLayout } from '../helpers/oci-layout.js';
 import { http } from '../helpers/in-process.js';
 import { BIN, skopeo, startRealServer, type RealServer } from '../helpers/real-server.js';
 
@@ -39,62 +39,12 @@ afterAll(async () => {
   if (work) rmSync(work, { recursive: true, force: true });
 });
 
-/** An OCI layout of IMAGES images sharing two base layers, each with a layer of its own; tags img0… */
-async function buildLayout(dir: string): Promise<void> {
-  const blobs = join(dir, 'blobs', 'sha256');
-  mkdirSync(blobs, { recursive: true });
-  const put = (b: Buffer) => {
-    writeFileSync(join(blobs, hex(sha(b))), b);
-    return { digest: sha(b), size: b.length };
-  };
-  const layer = async (name: string, bytes: Buffer) => {
-    const tar = await tarOf([{ name, data: bytes }]);
-    return { ...put(gzipSync(tar)), diffId: sha(tar) };
-  };
-  const base = [await layer('base0', randomBytes(16 * 1024)), await layer('base1', randomBytes(8 * 1024))];
-  const index = [];
-  for (let i = 0; i < IMAGES; i++) {
-    const own = await layer(`own${i}`, randomBytes(4096));
-    const layers = [...base, own];
-    const config = put(
-      Buffer.from(
-        JSON.stringify({
-          architecture: 'amd64',
-          os: 'linux',
-          rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffId) },
-        }),
-      ),
-    );
-    const manifest = put(
-      Buffer.from(
-        JSON.stringify({
-          schemaVersion: 2,
-          mediaType: 'application/vnd.oci.image.manifest.v1+json',
-          config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config },
-          layers: layers.map((l) => ({
-            mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip',
-            digest: l.digest,
-            size: l.size,
-          })),
-        }),
-      ),
-    );
-    index.push({
-      mediaType: 'application/vnd.oci.image.manifest.v1+json',
-      ...manifest,
-      annotations: { 'org.opencontainers.image.ref.name': `img${i}` },
-    });
-  }
-  writeFileSync(join(dir, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
-  writeFileSync(join(dir, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: index }));
-}
-
 const pick = <T>(xs: T[]): T => xs[Math.floor(Math.random() * xs.length)]!;
 
 describe('stress: pushes, uploads, deletes and cleanup at once', () => {
   it(`runs for ${SECONDS} s and loses nothing`, async () => {
     const layout = join(work, 'layout');
-    await buildLayout(layout);
+    await buildLayout(layout, IMAGES);
     // archive material: fresh full images sharing a base layer, and a partial one leaving the base out
     const baseLayer = randomBytes(20 * 1024);
     const freshFull = () => tarOf(dirImage({ layers: [baseLayer, randomBytes(2048)] }).entries);

@@ -8,7 +8,7 @@ import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { openBerth, type Berth } from '../../src/app.js';
 import type { AuthOptions } from '../../src/auth/auth.js';
-import { buildServer } from '../../src/server.js';
+import { buildServer, type ServerOptions } from '../../src/server.js';
 import { removeTestDatabase, testDatabaseUrl } from './backend.js';
 
 export interface TestServer {
@@ -31,16 +31,14 @@ export const ANONYMOUS = { authorization: '' } as const;
  */
 export async function startTestServer(
   label = 'berth',
-  opts: { auth?: AuthOptions; trustProxy?: boolean } = {},
+  opts: { auth?: AuthOptions } & ServerOptions = {},
 ): Promise<TestServer> {
   const data = mkdtempSync(join(tmpdir(), `${label}-`));
   const database = await testDatabaseUrl(label);
-  const berth = await openBerth({ data, database, ...(opts.auth ? { auth: opts.auth } : {}) });
+  const { auth, ...serverOptions } = opts;
+  const berth = await openBerth({ data, database, ...(auth ? { auth } : {}) });
   await berth.auth.users.ensureAdmin(ADMIN.password);
-  const app = buildServer(berth, {
-    logLevel: process.env.BERTH_TEST_LOG ?? 'silent',
-    ...(opts.trustProxy ? { trustProxy: true } : {}),
-  });
+  const app = buildServer(berth, { logLevel: process.env.BERTH_TEST_LOG ?? 'silent', ...serverOptions });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : 0;

@@ -19,10 +19,18 @@ export interface RealServer {
   stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
-export async function startRealServer(
-  label = 'e2e',
-  opts: { data?: string; database?: string; env?: NodeJS.ProcessEnv; args?: string[] } = {},
-): Promise<RealServer> {
+export interface RealServerOptions {
+  /** default: a fresh temp dir, removed by stop() */
+  data?: string;
+  /** default: a fresh test database, removed by stop() */
+  database?: string;
+  /** more options for `berth serve` (e.g. --cleanup-interval 2) */
+  args?: string[];
+  /** more environment for the process (BERTH_LOG_LEVEL defaults to BERTH_TEST_LOG, else warn) */
+  env?: NodeJS.ProcessEnv;
+}
+
+export async function startRealServer(label = 'e2e', opts: RealServerOptions = {}): Promise<RealServer> {
   const data = opts.data ?? mkdtempSync(join(tmpdir(), `${label}-`));
   const database = opts.database ?? (await testDatabaseUrl(label));
   const child = spawn(
@@ -63,7 +71,8 @@ export async function startRealServer(
     child,
     output: () => out,
     stop: async (signal: NodeJS.Signals = 'SIGTERM') => {
-      if (child.exitCode === null) {
+      // (a process killed by a signal has no exit code, but its signal code)
+      if (child.exitCode === null && child.signalCode === null) {
         const exited = new Promise((r) => child.once('exit', r));
         child.kill(signal);
         await exited;

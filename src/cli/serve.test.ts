@@ -1,0 +1,33 @@
+// `berth serve`'s scheduled-cleanup options: shown in its help with their environment variables, bad values exit 2.
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { run } from './program.js';
+
+async function berth(...args: string[]) {
+  let out = '';
+  let err = '';
+  vi.spyOn(process.stdout, 'write').mockImplementation((s) => ((out += String(s)), true));
+  vi.spyOn(process.stderr, 'write').mockImplementation((s) => ((err += String(s)), true));
+  const code = await run(['node', 'berth', ...args]);
+  vi.restoreAllMocks();
+  return { code, out, err };
+}
+
+afterEach(() => vi.restoreAllMocks());
+
+describe('berth serve --cleanup-interval / --cleanup-protection', () => {
+  it('are listed in the help, with their environment variables', async () => {
+    const r = await berth('serve', '--help');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/--cleanup-interval <seconds>[\s\S]*env: BERTH_CLEANUP_INTERVAL/);
+    expect(r.out).toMatch(/--cleanup-protection <seconds>[\s\S]*env: BERTH_CLEANUP_PROTECTION/);
+  });
+
+  it.each([['--cleanup-interval'], ['--cleanup-protection']])(
+    'refuse %s that is not a number of seconds (exit 2, before anything starts)',
+    async (option) => {
+      const r = await berth('serve', option, 'hourly');
+      expect(r.code).toBe(2);
+      expect(r.err).toContain('"hourly" is not a number of seconds');
+    },
+  );
+});

@@ -1,0 +1,202 @@
+// GET /metrics: Prometheus metrics of one server (requests, bytes, uploads, cleanup, database pool, the process).
+import type { Socket } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Berth } from '../app.js';
+import type { CleanupSchedule } from '../repo/cleanup-schedule.js';
+
+/**
+ * The route of a request path, as a bounded label: the kind of endpoint, never the repository name or digest.
+ * Suffixes are tried in the registry router's order (a repository may be called `x/manifests/y`).
+ */
+export function routeName(path: string): string {
+  if (path === '/metrics' || path === '/healthz' || path === '/readyz') return path.slice(1);
+  if (path === '/v2' || path === '/v2/') return 'base';
+  if (path.startsWith('/v2/')) {
+    if (path === '/v2/_catalog') return 'catalog';
+    if (/\/tags\/list$/.test(path)) return 'tags';
+    if (/\/manifests\/[^/]+$/.test(path)) return 'manifests';
+    if (/\/blobs\/uploads(\/[^/]*)?$/.test(path)) return 'blob_uploads';
+    if (/\/blobs\/[^/]+$/.test(path)) return 'blobs';
+    if (/\/referrers\/[^/]+$/.test(path)) return 'referrers';
+    return 'other';
+  }
+  if (path.startsWith('/api/v1/')) {
+    if (path === '/api/v1/cleanup') return 'api_cleanup';
+    if (/^\/api\/v1\/repositories\/?$/.test(path)) return 'api_repositories';
+    if (path.startsWith('/api/v1/repositories/')) {
+      if (/\/-\/archives$/.test(path)) return 'api_archives';
+      if (/\/-\/blobs\/present$/.test(path)) return 'api_blobs_present';
+      if (/\/-\/versions(\/|$)/.test(path)) return 'api_versions';
+      return 'api_repository';
+    }
+    return 'api_other';
+  }
+  return 'other';
+}
+
+const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']);
+
+export interface MetricsOptions {
+  /** prom-client's default metrics of the Node.js process (default true) */
+  processMetrics?: boolean;
+}
+
+/** The metrics of one server, in a registry of its own (so servers in one process do not clash). */
+export class ServerMetrics {
+  readonly registry = new Registry();
+  readonly requests = new Counter({
+    name: 'berth_http_requests_total',
+    help: 'HTTP requests answered, by route, method and status code',
+    labelNames: ['route', 'method', 'status'] as const,
+    registers: [this.registry],
+  });
+  readonly duration = new Histogram({
+    name: 'berth_http_request_duration_seconds',
+    help: 'Time from receiving a request to having sent its answer, by route and method',
+    labelNames: ['route', 'method'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+    registers: [this.registry],
+  });
+  readonly received = new Counter({
+    name: 'berth_http_received_bytes_total',
+    help: 'Bytes read from clients (headers and bodies), by route',
+    labelNames: ['route'] as const,
+    registers: [this.registry],
+  });
+  readonly sent = new Counter({
+    name: 'berth_http_sent_bytes_total',
+    help: 'Bytes written to clients (headers and bodies), by route',
+    labelNames: ['route'] as const,
+    registers: [this.registry],
+  });
+  readonly cleanupRuns = new Counter({
+    name: 'berth_cleanup_runs_total',
+    help: 'Cleanup runs finished in this process (API, CLI and scheduled), by dry run or not',
+    labelNames: ['dry_run'] as const,
+    registers: [this.registry],
+  });
+  readonly cleanupBlobs = new Counter({
+    name: 'berth_cleanup_removed_blobs_total',
+    help: 'Blobs removed by cleanup runs of this process',
+    registers: [this.registry],
+  });
+  readonly cleanupBytes = new Counter({
+    name: 'berth_cleanup_removed_bytes_total',
+    help: 'Bytes removed by cleanup runs of this process',
+    registers: [this.registry],
+  });
+  readonly rounds = new Counter({
+    name: 'berth_cleanup_scheduled_rounds_total',
+    help: 'Rounds of the scheduled cleanup this process tried: ran, skipped (another process had it) or failed',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
+  constructor(berth: Berth, opts: MetricsOptions = {}) {
+    const registers = [this.registry];
+    new Gauge({
+      name: 'berth_upload_sessions_open',
+      help: 'Blob upload sessions open, in the whole database (every process reports the same number)',
+      registers,
+      async collect() {
+        this.set(await berth.uploads.openCount().catch(() => NaN));
+      },
+    });
+    const dialect = berth.db.dialect;
+    const poolGauge = (name: string, help: string, value: () => number | null) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ['dialect'] as const,
+        registers,
+        collect() {
+          const v = value();
+          if (v !== null) this.set({ dialect }, v);
+        },
+      });
+    poolGauge(
+      'berth_database_connections',
+      'Database connections open (SQLite: 1)',
+      () => berth.db.pool().total,
+    );
+    poolGauge(
+      'berth_database_connections_idle',
+      'Database connections open and idle (PostgreSQL pool)',
+      () => berth.db.pool().idle,
+    );
+    poolGauge(
+      'berth_database_waiting_queries',
+      'Queries waiting for a database connection (PostgreSQL pool)',
+      () => berth.db.pool().waiting,
+    );
+    berth.cleanup.onRun((report) => {
+      this.cleanupRuns.inc({ dry_run: String(report.dryRun) });
+      if (report.dryRun) return;
+      this.cleanupBlobs.inc(report.removed.blobs);
+      this.cleanupBytes.inc(report.removed.bytes);
+    });
+    if (opts.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+  }
+
+  observeSchedule(schedule: CleanupSchedule): void {
+    schedule.onRound((r) => this.rounds.inc({ outcome: r.outcome }));
+  }
+}
+
+/**
+ * Counts every request when its answer is done, and serves GET /metrics. Bytes are counted on the connection
+ * (headers included), so that streamed bodies of any size count without being touched:
+ * - received, when the answer starts (onSend: the client cannot have sent its next request yet): what was read
+ *   from the socket since the previous answer on it started, i.e. this request's headers and body (a body a
+ *   refusal leaves unread counts toward the next request on the connection, if any);
+ * - sent, when the answer is done: what was written to the socket since the request arrived. 'finish' is
+ *   listened to first, before Node writes out a next (pipelined) answer on the same connection.
+ * A streamed answer is done once its source has ended, which may be a moment after a client that knew its
+ * length has read it all: its counts can show up a little after the client has moved on.
+ */
+export function installMetrics(app: FastifyInstance, berth: Berth, opts: MetricsOptions = {}): ServerMetrics {
+  const m = new ServerMetrics(berth, opts);
+  /** per connection: bytes read when the previous answer started */
+  const readBefore = new WeakMap<Socket, number>();
+  /** the requests whose received bytes are counted */
+  const received = new WeakSet<object>();
+  const countReceived = (raw: { socket: Socket | null }, route: string) => {
+    const socket = raw.socket;
+    if (!socket || received.has(raw)) return;
+    received.add(raw);
+    const read = socket.bytesRead;
+    m.received.inc({ route }, Math.max(0, read - (readBefore.get(socket) ?? 0)));
+    readBefore.set(socket, read);
+  };
+  const routes = new WeakMap<object, string>();
+  app.addHook('onRequest', async (req, reply) => {
+    const url = req.raw.url ?? req.url;
+    const q = url.indexOf('?');
+    const route = routeName(q < 0 ? url : url.slice(0, q));
+    routes.set(req.raw, route);
+    const method = METHODS.has(req.method) ? req.method : 'other';
+    const socket = req.raw.socket as Socket | null;
+    const written = socket?.bytesWritten ?? 0;
+    let done = false;
+    const count = () => {
+      if (done) return;
+      done = true;
+      m.requests.inc({ route, method, status: String(reply.raw.statusCode) });
+      m.duration.observe({ route, method }, reply.elapsedTime / 1000);
+      countReceived(req.raw, route);
+      if (socket) m.sent.inc({ route }, Math.max(0, socket.bytesWritten - written));
+    };
+    reply.raw.prependListener('finish', count);
+    reply.raw.once('close', count); // a client that went away before the end
+  });
+  app.addHook('onSend', async (req) => countReceived(req.raw, routes.get(req.raw) ?? 'other'));
+  app.get('/metrics', async (_req, reply) => {
+    const text = await m.registry.metrics();
+    return reply
+      .header('content-type', m.registry.contentType)
+      .header('cache-control', 'no-store')
+      .send(text);
+  });
+  return m;
+}

@@ -1,0 +1,22 @@
+// docs/deploy.md shows the nginx configuration the nginx test runs with (test/helpers/nginx.ts), word for word.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { nginxConfig } from '../helpers/nginx.js';
+import { ROOT } from '../helpers/real-server.js';
+
+/** The values docs/deploy.md shows in place of the test's free port, process ports and temp dir. */
+const DOC_EXAMPLE = {
+  listen: '0.0.0.0:8080',
+  upstreams: ['10.0.0.11:5000', '10.0.0.12:5000'],
+  dir: '/var/lib/berth-nginx',
+};
+
+describe('docs/deploy.md', () => {
+  it('shows the nginx configuration of test/e2e/nginx.test.ts in full', () => {
+    const doc = readFileSync(join(ROOT, 'docs', 'deploy.md'), 'utf8');
+    const block = /```nginx\n([\s\S]*?)```/.exec(doc)?.[1];
+    expect(block, 'a ```nginx block').toBeDefined();
+    expect(block).toBe(nginxConfig(DOC_EXAMPLE));
+  });
+});

@@ -1,0 +1,91 @@
+// Chunked blob uploads whose chunks land on different instances sharing one database and store, on every backend.
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openBerth } from '../../src/app.js';
+import { buildServer } from '../../src/server.js';
+import { backends, removeTestDatabase, testDatabaseUrl, type Backend } from '../helpers/backend.js';
+import { http, type HttpResult } from '../helpers/in-process.js';
+import { sha } from '../helpers/images.js';
+
+describe.each(backends())('chunks of one upload on two instances (%s)', (backend: Backend) => {
+  let database: string;
+  let data: string;
+  const apps: FastifyInstance[] = [];
+  const urls: string[] = [];
+  beforeAll(async () => {
+    database = await testDatabaseUrl(`chunks-${backend}`, backend);
+    data = mkdtempSync(join(tmpdir(), 'chunks-'));
+    for (let i = 0; i < 2; i++) {
+      const app = buildServer(await openBerth({ data, database }), { logLevel: 'silent' });
+      await app.listen({ host: '127.0.0.1', port: 0 });
+      const addr = app.server.address();
+      urls.push(`http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`);
+      apps.push(app);
+    }
+  });
+  afterAll(async () => {
+    for (const app of apps) await app.close();
+    rmSync(data, { recursive: true, force: true });
+    if (database) await removeTestDatabase(database);
+  });
+
+  const REPO = 'chunks/across';
+  const octet = { 'content-type': 'application/octet-stream' };
+
+  /** POSTs on instance `on[0]`, PATCHes chunk i on instance `on[i + 1]`; returns the session's path. */
+  async function upload(chunks: Buffer[], on: number[]): Promise<string> {
+    const start = await http('POST', `${urls[on[0]!]}/v2/${REPO}/blobs/uploads/`);
+    expect(start.status).toBe(202);
+    let path = String(start.headers.location);
+    let at = 0;
+    for (const [i, c] of chunks.entries()) {
+      const r: HttpResult = await http('PATCH', `${urls[on[i + 1]!]}${path}`, c, {
+        ...octet,
+        'content-range': `${at}-${at + c.length - 1}`,
+      });
+      expect(r.status, r.body.toString()).toBe(202);
+      at += c.length;
+      expect(r.headers.range).toBe(`0-${at - 1}`);
+      path = String(r.headers.location);
+    }
+    return path;
+  }
+
+  it('finishes on the instance that did not take the last chunk, with the right digest', async () => {
+    const chunks = [randomBytes(70_000), randomBytes(50_000), randomBytes(30_000), randomBytes(10_000)];
+    const blob = Buffer.concat(chunks);
+    // A, B, A, B: each instance's running hash goes stale in turn, so each re-hashes the stored bytes
+    const path = await upload(chunks, [0, 0, 1, 0, 1]);
+    const put = await http('PUT', `${urls[0]}${path}?digest=${sha(blob)}`);
+    expect(put.status, put.body.toString()).toBe(201);
+    for (const url of urls) {
+      const get = await http('GET', `${url}/v2/${REPO}/blobs/${sha(blob)}`);
+      expect(get.status).toBe(200);
+      expect(get.body.equals(blob)).toBe(true);
+    }
+  });
+
+  it('finishes on an instance that saw none of the chunks', async () => {
+    const chunks = [randomBytes(40_000), randomBytes(40_000)];
+    const blob = Buffer.concat(chunks);
+    const path = await upload(chunks, [0, 0, 0]);
+    const put = await http('PUT', `${urls[1]}${path}?digest=${sha(blob)}`);
+    expect(put.status, put.body.toString()).toBe(201);
+    expect((await http('GET', `${urls[0]}/v2/${REPO}/blobs/${sha(blob)}`)).body.equals(blob)).toBe(true);
+  });
+
+  it('computes the digest of exactly the bytes sent when the client names a wrong one', async () => {
+    const chunks = [randomBytes(20_000), randomBytes(20_000), randomBytes(20_000)];
+    const blob = Buffer.concat(chunks);
+    const path = await upload(chunks, [1, 0, 1, 0]);
+    const wrong = sha(Buffer.from('something else'));
+    const put = await http('PUT', `${urls[1]}${path}?digest=${wrong}`);
+    expect(put.status).toBe(400);
+    expect(put.json().errors[0].code).toBe('DIGEST_INVALID');
+    expect(put.json().errors[0].detail).toEqual({ digest: wrong, actual: sha(blob) });
+  });
+});
