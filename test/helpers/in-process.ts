@@ -6,6 +6,7 @@ import { request } from 'node:http';
 import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { openBerth, type Berth } from '../../src/app.js';
+import type { AuthOptions } from '../../src/auth/auth.js';
 import { buildServer } from '../../src/server.js';
 import { removeTestDatabase, testDatabaseUrl } from './backend.js';
 
@@ -23,10 +24,14 @@ export const basic = (user: string, password: string): string =>
 /** Headers for a request without credentials. */
 export const ANONYMOUS = { authorization: '' } as const;
 
-export async function startTestServer(label = 'berth'): Promise<TestServer> {
+/** `auth`: options of the instance's authentication (e.g. a login-limit policy for tests of many failures). */
+export async function startTestServer(
+  label = 'berth',
+  opts: { auth?: AuthOptions } = {},
+): Promise<TestServer> {
   const data = mkdtempSync(join(tmpdir(), `${label}-`));
   const database = await testDatabaseUrl(label);
-  const berth = await openBerth({ data, database });
+  const berth = await openBerth({ data, database, ...(opts.auth ? { auth: opts.auth } : {}) });
   await berth.auth.users.ensureAdmin(ADMIN.password);
   const app = buildServer(berth, { logLevel: process.env.BERTH_TEST_LOG ?? 'silent' });
   await app.listen({ host: '127.0.0.1', port: 0 });
