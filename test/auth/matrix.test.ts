@@ -285,6 +285,64 @@ describe('the token endpoint', () => {
   });
 });
 
+describe('a scoped API token', () => {
+  const mint = (scopes: string[]) =>
+    http('POST', api('/tokens'), JSON.stringify({ scopes }), json(headers.scoped));
+  const count = async () =>
+    Number(
+      (
+        await s.berth.db.kysely
+          .selectFrom('api_tokens')
+          .select((eb) => eb.fn.countAll<number>().as('n'))
+          .executeTakeFirstOrThrow()
+      ).n,
+    );
+
+  it('makes tokens within its scopes only', async () => {
+    const narrower = await mint(['repository:team/app:pull']);
+    expect(narrower.status, narrower.body.toString()).toBe(201);
+    const before = await count();
+    for (const wider of [
+      ['repository:*:admin'],
+      ['repository:team/*:pull'],
+      ['repository:team/app:push'],
+      [`repository:${SECRET}:pull`],
+      ['repository:team/app:pull', 'repository:team/ghost:pull'],
+    ]) {
+      const r = await mint(wider);
+      expect(r.status, `${wider.join(' ')}: ${r.body.toString()}`).toBe(403);
+      expect(r.json().errors[0].code).toBe('DENIED');
+    }
+    expect(await count()).toBe(before);
+  });
+});
+
+describe('a registry token', () => {
+  const tags = (jwt: string) =>
+    http('GET', v2(`/${APP}/tags/list`), undefined, { authorization: `Bearer ${jwt}` });
+
+  it('stops working when the API token it was issued for is revoked', async () => {
+    const t = await tokenFor('reader');
+    const jwt = await registryToken({ authorization: basic('reader', t.token) }, [`repository:${APP}:pull`]);
+    expect((await tags(jwt)).status).toBe(200);
+    expect((await http('DELETE', api(`/tokens/${t.id}`))).status).toBe(204);
+    const r = await tags(jwt);
+    expect(r.status).toBe(401);
+    expect(r.json().errors[0].code).toBe('UNAUTHORIZED');
+  });
+  it('stops working when its user is removed', async () => {
+    await s.berth.auth.users.create('leaving', PASSWORD);
+    await s.berth.auth.users.grant('leaving', 'team/*', ['pull']);
+    s.berth.auth.invalidate();
+    const jwt = await registryToken({ authorization: basic('leaving', PASSWORD) }, [
+      `repository:${APP}:pull`,
+    ]);
+    expect((await tags(jwt)).status).toBe(200);
+    expect((await http('DELETE', api('/users/leaving'))).status).toBe(204);
+    expect((await tags(jwt)).status).toBe(401);
+  });
+});
+
 /** What the catalog and the repository list show each principal (in lexical order). */
 const CATALOG: Record<Col, string[]> = {
   anon: [PUB, LIB],
