@@ -97,13 +97,24 @@ export class Auth {
       if (!claims) {
         throw new BerthError('UNAUTHORIZED', 'the registry token is invalid or has expired: log in again');
       }
+      // a token issued for an API token since revoked, or for a user since removed, ends with them
+      const gone =
+        claims.tokenId !== undefined
+          ? !(await this.tokens.byId(claims.tokenId, now)).ok
+          : claims.user !== null && (await this.users.find(claims.user)) === undefined;
+      if (gone) {
+        throw new BerthError(
+          'UNAUTHORIZED',
+          'the registry token was issued for an API token or a user that is no longer valid: log in again',
+        );
+      }
       const p = registryTokenPrincipal({
         user: claims.user,
         ...(claims.tokenId === undefined ? {} : { tokenId: claims.tokenId }),
         access: claims.repositories,
         publicPatterns: this.publicPatterns,
       });
-      this.principals.set(key, p, Math.min(claims.expiresAt, now + 60_000));
+      this.principals.set(key, p, Math.min(claims.expiresAt, now + this.cacheMs));
       return p;
     }
     const user = creds.kind === 'basic' ? creds.user : undefined;

@@ -54,6 +54,15 @@ export function mountRoutes(
   routes: Route[],
   opts: RouteTableOptions,
 ): void {
+  // An audited request is recorded as its answer is sent (onSend), not after: a client told of success finds it
+  // in the audit log, and a process that dies after answering has not left it out.
+  const audited = new WeakMap<FastifyRequest, { ctx: RouteContext; action: string }>();
+  const onSend = async (req: FastifyRequest, reply: FastifyReply, payload: unknown) => {
+    const a = audited.get(req);
+    audited.delete(req);
+    if (a && opts.audit && reply.statusCode < 400) await opts.audit(a.ctx, a.action);
+    return payload;
+  };
   const handler = async (req: FastifyRequest, reply: FastifyReply) => {
     opts.onEvery?.(reply);
     const url = req.raw.url ?? req.url;
@@ -76,16 +85,15 @@ export function mountRoutes(
       }
       const principal = await opts.authorize({ req, reply, params, query }, r.access);
       const ctx: RouteContext = { req, reply, params, query, principal };
-      const result = await r.handler(ctx);
-      if (r.audit && opts.audit && reply.statusCode < 400) await opts.audit(ctx, r.audit);
-      return result;
+      if (r.audit) audited.set(req, { ctx, action: r.audit });
+      return await r.handler(ctx);
     }
     // An unknown path or method is answered the same to everyone.
     if (pathKnown) throw new BerthError('METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${path}`);
     throw new BerthError('NOT_FOUND', `no endpoint ${req.method} ${path}`);
   };
-  app.route({ method: ALL, url: prefix, handler });
-  app.route({ method: ALL, url: `${prefix}/*`, handler });
+  app.route({ method: ALL, url: prefix, handler, onSend });
+  app.route({ method: ALL, url: `${prefix}/*`, handler, onSend });
 }
 
 /** Reads an optional non-negative integer query parameter. */
