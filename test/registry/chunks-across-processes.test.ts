@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openBerth } from '../../src/app.js';
 import { buildServer } from '../../src/server.js';
 import { backends, removeTestDatabase, testDatabaseUrl, type Backend } from '../helpers/backend.js';
-import { http, type HttpResult } from '../helpers/in-process.js';
+import { ADMIN, http, type HttpResult } from '../helpers/in-process.js';
 import { sha } from '../helpers/images.js';
 
 describe.each(backends())('chunks of one upload on two instances (%s)', (backend: Backend) => {
@@ -20,7 +20,9 @@ describe.each(backends())('chunks of one upload on two instances (%s)', (backend
     database = await testDatabaseUrl(`chunks-${backend}`, backend);
     data = mkdtempSync(join(tmpdir(), 'chunks-'));
     for (let i = 0; i < 2; i++) {
-      const app = buildServer(await openBerth({ data, database }), { logLevel: 'silent' });
+      const berth = await openBerth({ data, database });
+      await berth.auth.users.ensureAdmin(ADMIN.password);
+      const app = buildServer(berth, { logLevel: 'silent' });
       await app.listen({ host: '127.0.0.1', port: 0 });
       const addr = app.server.address();
       urls.push(`http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`);
