@@ -217,7 +217,7 @@ async function main(): Promise<number> {
         .join('; ')}`,
     );
     berth = await startBerth(join(work, 'berth'), {
-      nodeOptions: args.profile ? `--cpu-prof --cpu-prof-dir=${profileDir}` : undefined,
+      nodeArgs: args.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [],
     });
     dist = await startDistribution(join(work, 'distribution', 'store'));
     log(`berth at ${berth.url}, Distribution at ${dist.url}`);

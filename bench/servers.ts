@@ -77,22 +77,29 @@ function track(child: ChildProcess): ChildProcess {
 
 /**
  * Starts `bin/berth.js serve` on SQLite under `data`, at log level warn. BERTH_ADMIN_PASSWORD makes the first
- * start create user admin (once authentication is in; ignored before). `nodeOptions` (e.g. --cpu-prof) go to
- * the child's NODE_OPTIONS.
+ * start create user admin (once authentication is in; ignored before). `nodeArgs` (e.g. --cpu-prof, which Node 20
+ * refuses in NODE_OPTIONS) go to the child's node.
  */
-export async function startBerth(data: string, opts: { nodeOptions?: string } = {}): Promise<Server> {
+export async function startBerth(data: string, opts: { nodeArgs?: string[] } = {}): Promise<Server> {
   mkdirSync(data, { recursive: true });
   const password = randomBytes(12).toString('base64url');
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     BERTH_LOG_LEVEL: 'warn',
     BERTH_ADMIN_PASSWORD: password,
-    NODE_OPTIONS: [process.env.NODE_OPTIONS, opts.nodeOptions].filter(Boolean).join(' '),
   };
   const child = track(
     spawn(
       process.execPath,
-      [join(ROOT, 'bin', 'berth.js'), 'serve', '--listen', '127.0.0.1:0', '--data', data],
+      [
+        ...(opts.nodeArgs ?? []),
+        join(ROOT, 'bin', 'berth.js'),
+        'serve',
+        '--listen',
+        '127.0.0.1:0',
+        '--data',
+        data,
+      ],
       { stdio: ['ignore', 'pipe', 'pipe'], env },
     ),
   );
