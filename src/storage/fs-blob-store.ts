@@ -14,6 +14,7 @@ const isNotFound = (e: unknown): boolean => (e as NodeJS.ErrnoException)?.code =
  * 1 GiB archive took 15-25 % less CPU on the event loop's thread, and less system time. At most 1 MiB per writer.
  */
 const WRITE_BUFFER = 1024 * 1024;
+const READ_CHUNK = 1024 * 1024;
 
 export class FsBlobStore implements BlobStore {
   constructor(readonly root: string) {}
@@ -36,7 +37,18 @@ export class FsBlobStore implements BlobStore {
   async reader(key: string, range?: ByteRange): Promise<Readable> {
     const path = this.path(key);
     // Open first so that a missing file is reported here, not as a stream error after headers went out.
-    const stream = createReadStream(path, range ? { start: range.start, end: range.end } : {});
+    // A range's length is known: it is read in chunks of up to 1 MiB (fewer reads and socket writes for a large
+    // blob), and a small one in one read of its exact size.
+    const stream = createReadStream(
+      path,
+      range
+        ? {
+            start: range.start,
+            end: range.end,
+            highWaterMark: Math.max(1, Math.min(READ_CHUNK, range.end - range.start + 1)),
+          }
+        : {},
+    );
     await new Promise<void>((resolve, reject) => {
       stream.once('open', () => resolve());
       stream.once('error', (e) => reject(isNotFound(e) ? new StoreNotFoundError(key) : e));
