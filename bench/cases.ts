@@ -142,6 +142,12 @@ async function measured<T>(
   }
 }
 
+/**
+ * Writes dirty pages out (sync) before a measured run, so that neither the files the bench just wrote nor what a
+ * server stored in the run before are flushed during the measurement, to the cost of whichever server runs then.
+ */
+const settle = () => runCommand('sync', []);
+
 // --- skopeo push and pull ---------------------------------------------------------------------------------
 
 /** Push then pull of one image (made anew each run, so nothing is reused from an earlier run). */
@@ -171,12 +177,14 @@ async function pushPull(
   for (let r = 0; r < ctx.sizes.runs; r++) {
     const layout = join(ctx.work, `${id}-${r}`);
     await writeLayout(layout, [layerSizes]);
+    await settle();
     const ref = `bench/${id}-${r}:latest`;
     const memory = opts.trackMemory;
     for (const s of order(ctx, r)) {
       await measured(ctx, push, s, () => skopeoPush(`oci:${layout}:t0`, s, ref), { memory });
     }
     rmSync(layout, { recursive: true, force: true });
+    await settle();
     for (const s of order(ctx, r)) {
       const dest = join(ctx.work, `${id}-pull-${s.name}-${r}`);
       await measured(ctx, pull, s, () => skopeoPull(s, ref, `oci:${dest}:latest`), { memory });
@@ -234,6 +242,7 @@ export async function clients(ctx: Ctx): Promise<void> {
       layout,
       Array.from({ length: n }, () => ctx.sizes.clientImage),
     );
+    await settle();
     for (const s of order(ctx, r)) {
       await measured(ctx, push, s, () =>
         Promise.all(
@@ -244,6 +253,7 @@ export async function clients(ctx: Ctx): Promise<void> {
       );
     }
     rmSync(layout, { recursive: true, force: true });
+    await settle();
     for (const s of order(ctx, r)) {
       const dests = Array.from({ length: n }, (_, i) => join(ctx.work, `pulled-${s.name}-${r}-${i}`));
       await measured(ctx, pull, s, () =>
@@ -405,11 +415,13 @@ export async function archives(ctx: Ctx): Promise<void> {
     const parts: { sha256: number[]; cp: number[] } = { sha256: [], cp: [] };
     for (let r = 0; r < ctx.sizes.runs; r++) {
       // the hardware: hash the file, and copy it on the same disk
+      await settle();
       const hash = await runCommand('openssl', ['dgst', '-sha256', file]);
       const cp = await runCommand('cp', [file, copy]);
       rmSync(copy, { force: true });
       parts.sha256.push(hash.seconds);
       parts.cp.push(cp.seconds);
+      await settle();
       m.reference.push(hash.seconds + cp.seconds);
       const up = await measured(
         ctx,
@@ -533,6 +545,7 @@ export async function cleanup(ctx: Ctx): Promise<void> {
     await pool(blobs, 16, async (b) => {
       await pushBlob(ctx.dist.url, repo, b.bytes);
     });
+    await settle();
 
     for (const s of order(ctx, r)) {
       if (s.name === 'berth') {
