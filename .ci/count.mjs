@@ -1,21 +1,25 @@
 // Sums vitest JSON reports into CI's closing line `N passed, N failed, N skipped`, printed last.
 //
-//   node .ci/count.mjs [--extra-failed N] [--run NAME EXIT_CODE REPORT.json]...
+//   node .ci/count.mjs [--extra-failed N] [--extra-passed N] [--run NAME EXIT_CODE REPORT.json]...
 //
 // A run whose report is missing or unreadable counts as 1 failed. Tests that the report lists but that got
 // no result (their worker crashed: vitest then still calls them pending and the run a success) count as
 // failed, as does each test file that failed outside any test (e.g. an import error); and a run that
 // exited non-zero with no failure to show for it counts 1 failed.
-// --extra-failed adds failures from steps that are not test runs (lint, typecheck, installs).
+// --extra-failed adds failures from steps that are not test runs (lint, typecheck, installs, the bench smoke
+// test); --extra-passed adds items that passed outside the test runs (the bench smoke test).
 // Exits 1 when anything failed.
 import { readFileSync } from 'node:fs';
 
 const args = process.argv.slice(2);
 const runs = [];
 let extraFailed = 0;
+let extraPassed = 0;
 for (let i = 0; i < args.length; i++) {
   if (args[i] === '--extra-failed') {
     extraFailed += Number(args[++i]) || 0;
+  } else if (args[i] === '--extra-passed') {
+    extraPassed += Number(args[++i]) || 0;
   } else if (args[i] === '--run') {
     runs.push({ name: args[i + 1], rc: Number(args[i + 2]), report: args[i + 3] });
     i += 3;
@@ -25,7 +29,7 @@ for (let i = 0; i < args.length; i++) {
   }
 }
 
-let passed = 0;
+let passed = extraPassed;
 let failed = extraFailed;
 let skipped = 0;
 for (const run of runs) {
@@ -60,6 +64,6 @@ for (const run of runs) {
   failed += f;
   skipped += s;
 }
-if (extraFailed) console.log(`other steps: ${extraFailed} failed`);
+if (extraFailed || extraPassed) console.log(`other steps: ${extraPassed} passed, ${extraFailed} failed`);
 console.log(`${passed} passed, ${failed} failed, ${skipped} skipped`);
 process.exit(failed > 0 ? 1 : 0);

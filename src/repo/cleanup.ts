@@ -32,6 +32,17 @@ export interface CleanupLog {
 
 export const DEFAULT_PROTECTION_SECONDS = 3600;
 const BATCH = 500;
+/** files moved or deleted at once while letting go of a batch */
+const FILE_CONCURRENCY = 32;
+
+/** Runs `fn` over `items`, at most `limit` at once. */
+async function eachLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await fn(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
 
 type Db = Kysely<Database>;
 
@@ -99,9 +110,12 @@ export class Cleanup {
       );
       if (gone.blobs.length === 0) continue;
       await opts.afterDecision?.(gone.blobs.map((b) => b.digest as Digest));
-      const cleanupId = randomUUID();
+      const keptDigests = await this.letGo(
+        randomUUID(),
+        gone.blobs.map((b) => b.digest as Digest),
+      );
       for (const b of gone.blobs) {
-        const kept = await this.letGo(cleanupId, b.digest as Digest);
+        const kept = keptDigests.has(b.digest as Digest);
         if (kept) report.keptForWriters++;
         opts.log?.info({ digest: b.digest, size: b.size, keptForWriter: kept }, 'cleanup removed blob');
         report.digests.push(b.digest);
@@ -109,7 +123,6 @@ export class Cleanup {
         report.removed.bytes += b.size;
       }
       report.removed.manifests += gone.manifests;
-      await this.store.deletePrefix(Keys.trashDir(cleanupId));
     }
     for (const listener of this.listeners) listener(report);
     return report;
@@ -178,18 +191,48 @@ export class Cleanup {
   }
 
   /**
-   * Lets go of one blob's file whose row is gone: moved to trash, then put back if a writer has claimed or
-   * recorded the blob meanwhile (its claim was committed before it moved its own copy in), else deleted.
-   * Returns true when the file was put back.
+   * Lets go of the files of a batch of blobs whose rows are gone: each is moved to trash, then put back if a writer
+   * has claimed or recorded the blob meanwhile (its claim was committed before it moved its own copy in), else
+   * deleted. The moves, the deletes and the check between them go a batch at a time (the files FILE_CONCURRENCY at
+   * once, the check one query per table), so that a cleanup that shares the event loop with requests being served
+   * needs a few turns of it per batch rather than several per blob; each file is still checked only after it was
+   * moved. Returns the digests whose files were put back.
    */
-  private async letGo(cleanupId: string, digest: Digest): Promise<boolean> {
-    const trash = Keys.trash(cleanupId, digest);
-    try {
-      await this.store.move(Keys.blob(digest), trash);
-    } catch {
-      return false; // no file (already gone): nothing to let go of
+  private async letGo(cleanupId: string, digests: Digest[]): Promise<Set<Digest>> {
+    const moved: Digest[] = [];
+    await eachLimited(digests, FILE_CONCURRENCY, async (d) => {
+      try {
+        await this.store.move(Keys.blob(d), Keys.trash(cleanupId, d));
+        moved.push(d);
+      } catch {
+        // no file (already gone): nothing to let go of
+      }
+    });
+    const wanted = await this.wanted(moved);
+    const kept = new Set<Digest>();
+    await eachLimited(moved, FILE_CONCURRENCY, async (d) => {
+      if (await this.putBackOrDelete(Keys.trash(cleanupId, d), d, wanted.has(d))) kept.add(d);
+    });
+    await this.store.deletePrefix(Keys.trashDir(cleanupId));
+    return kept;
+  }
+
+  /** Of `digests`, those a writer has claimed (unexpired) or recorded as a blob row. */
+  private async wanted(digests: Digest[]): Promise<Set<string>> {
+    const found = new Set<string>();
+    const now = Date.now();
+    for (let i = 0; i < digests.length; i += BATCH) {
+      const part = digests.slice(i, i + BATCH);
+      const claims = await this.db
+        .selectFrom('blob_claims')
+        .select('digest')
+        .where('digest', 'in', part)
+        .where('expires_at', '>=', now)
+        .execute();
+      const rows = await this.db.selectFrom('blobs').select('digest').where('digest', 'in', part).execute();
+      for (const r of [...claims, ...rows]) found.add(r.digest);
     }
-    return this.settle(trash, digest);
+    return found;
   }
 
   /**
@@ -198,20 +241,12 @@ export class Cleanup {
    * recovery may get there first).
    */
   private async settle(trash: string, digest: Digest): Promise<boolean> {
-    const now = Date.now();
-    const claim = await this.db
-      .selectFrom('blob_claims')
-      .select('digest')
-      .where('digest', '=', digest)
-      .where('expires_at', '>=', now)
-      .executeTakeFirst();
-    const row = await this.db
-      .selectFrom('blobs')
-      .select('digest')
-      .where('digest', '=', digest)
-      .executeTakeFirst();
+    return this.putBackOrDelete(trash, digest, (await this.wanted([digest])).has(digest));
+  }
+
+  private async putBackOrDelete(trash: string, digest: Digest, wanted: boolean): Promise<boolean> {
     try {
-      if (claim || row) {
+      if (wanted) {
         await this.store.move(trash, Keys.blob(digest));
         return true;
       }

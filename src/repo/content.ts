@@ -16,6 +16,9 @@ export interface ManifestRecord {
 
 type Db = Kysely<Database>;
 
+/** The whole of an object of known size as a range, so that the store can read it in fitting chunks. */
+const whole = (size: number): ByteRange | undefined => (size > 0 ? { start: 0, end: size - 1 } : undefined);
+
 /** Current (latest-version) content rows of one repository, by name. */
 function current(db: Db, name: string) {
   return db
@@ -92,7 +95,7 @@ export class RepositoryContent {
     }
     const range = opts.rangeOf?.(size);
     if (opts.head) return { size, range };
-    return { size, range, stream: await this.openStored(digest, range) };
+    return { size, range, stream: await this.openStored(digest, range ?? whole(size)) };
   }
 
   /** A manifest of the repository by tag or digest, with its exact bytes. */
@@ -111,7 +114,7 @@ export class RepositoryContent {
       throw new BerthError('MANIFEST_UNKNOWN', `repository ${name} has no ${what}`);
     }
     if (opts.head) return rec;
-    return { ...rec, bytes: await buffer(await this.openStored(rec.digest)) };
+    return { ...rec, bytes: await buffer(await this.openStored(rec.digest, whole(rec.size))) };
   }
 
   /** The stored bytes of a digest; a file gone from under its row is reported as unknown, for fsck to mark. */

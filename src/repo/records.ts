@@ -12,16 +12,20 @@ type Trx = Transaction<Database>;
 // other order two uploads sharing blobs can deadlock on PostgreSQL.
 const byKey = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
+/** Rows per INSERT: a manifest may name thousands of layers, more bound parameters than one statement takes
+ * (SQLite: 32 766, PostgreSQL: 65 535). */
+const BATCH = 500;
+
 /** Records blobs whose bytes are in the store at their content address (existing rows are touched). */
 export async function recordBlobs(trx: Trx, blobs: { digest: Digest; size: number }[]): Promise<void> {
   const now = Date.now();
   const unique = [...new Map(blobs.map((b) => [b.digest, b])).values()];
   unique.sort((a, b) => byKey(a.digest, b.digest));
-  for (let i = 0; i < unique.length; i += 500) {
+  for (let i = 0; i < unique.length; i += BATCH) {
     await trx
       .insertInto('blobs')
       .values(
-        unique.slice(i, i + 500).map((b) => ({
+        unique.slice(i, i + BATCH).map((b) => ({
           digest: b.digest,
           size: b.size,
           created_at: now,
@@ -74,10 +78,11 @@ export async function recordManifest(trx: Trx, m: ManifestToRecord): Promise<voi
   if (p.config) add(p.config.digest, 'blob');
   for (const l of p.layers) add(l.digest, isForeignLayer(l.mediaType) ? 'foreign' : 'blob');
   for (const c of p.manifests) add(c.digest, 'manifest');
-  if (refs.size > 0) {
+  const refRows = [...refs.values()].sort((a, b) => byKey(a.digest, b.digest) || byKey(a.kind, b.kind));
+  for (let i = 0; i < refRows.length; i += BATCH) {
     await trx
       .insertInto('manifest_references')
-      .values([...refs.values()].sort((a, b) => byKey(a.digest, b.digest) || byKey(a.kind, b.kind)))
+      .values(refRows.slice(i, i + BATCH))
       .onConflict((oc) => oc.columns(['manifest_digest', 'digest', 'kind']).doNothing())
       .execute();
   }
@@ -91,10 +96,10 @@ export async function recordManifest(trx: Trx, m: ManifestToRecord): Promise<voi
       }))
       .filter((r) => !isForeignLayer(r.media_type))
       .sort((a, b) => byKey(a.blob_digest, b.blob_digest) || byKey(a.diff_id, b.diff_id));
-    if (rows.length > 0) {
+    for (let i = 0; i < rows.length; i += BATCH) {
       await trx
         .insertInto('layer_diff_ids')
-        .values(rows)
+        .values(rows.slice(i, i + BATCH))
         .onConflict((oc) => oc.columns(['blob_digest', 'diff_id']).doNothing())
         .execute();
     }

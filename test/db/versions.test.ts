@@ -746,6 +746,40 @@ describe.each(backends())('repository versions on %s', (backend: Backend) => {
       expect(await content.presentBlobs(name, digests)).toEqual(held);
     });
 
+    it('records a manifest naming more layers than one statement takes bound parameters for', async () => {
+      // 20 000 layers: 80 000 parameters for the diff-ID rows, past SQLite's 32 766 and PostgreSQL's 65 535
+      const n = 20_000;
+      const layers = Array.from({ length: n }, (_, i) => blobDigest(`wide ${i}`));
+      const diffIds = layers.map((_, i) => sha256(`wide uncompressed ${i}`));
+      const config = Buffer.from(JSON.stringify({ rootfs: { type: 'layers', diff_ids: diffIds } }));
+      const manifest = Buffer.from(
+        JSON.stringify({
+          schemaVersion: 2,
+          mediaType: MediaTypes.ociManifest,
+          config: { mediaType: MediaTypes.ociConfig, digest: sha256(config), size: config.length },
+          layers: layers.map((digest) => ({ mediaType: MediaTypes.ociLayerGzip, digest, size: 1 })),
+        }),
+      );
+      const digest = sha256(manifest);
+      const parsed = parseManifest(manifest, MediaTypes.ociManifest);
+      await commit(
+        'records/wide',
+        async ({ trx }) => {
+          await recordManifest(trx, { digest, size: manifest.length, parsed, diffIds });
+          return [{ op: 'add', kind: 'manifest', digest }];
+        },
+        true,
+      );
+      expect(await count('manifest_references', 'manifest_digest', digest)).toBe(n + 1);
+      const r = await db.kysely
+        .selectFrom('layer_diff_ids')
+        .select((eb) => eb.fn.countAll<number | string>().as('n'))
+        .where('blob_digest', 'in', [layers[0]!, layers[n - 1]!])
+        .executeTakeFirstOrThrow();
+      expect(Number(r.n)).toBe(2);
+      expect(await content.presentBlobs('records/wide', [diffIds[0]!])).toEqual([]);
+    });
+
     it('opens a blob of the latest version, whole, as a range, or for HEAD', async () => {
       const name = 'content/blobs';
       const img = makeImage('content-blobs');

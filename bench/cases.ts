@@ -1,0 +1,603 @@
+// The benchmark's cases. Each runs several times on both servers (alternating which goes first) and records
+// every run's figure; run.ts turns them into medians, ratios and PASS/FAIL.
+import { createReadStream, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { addTagsDirectly } from './direct.js';
+import { runCommand, skopeoPull, skopeoPush } from './exec.js';
+import { authorization, basicHeader, expectStatus, pool, pushBlob, pushManifest, sha256 } from './http.js';
+import {
+  dirArchiveEntries,
+  dockerArchiveEntries,
+  imageJson,
+  bufferEntry,
+  hex,
+  OCI_MANIFEST,
+  randomLayer,
+  smallBlobs,
+  writeLayout,
+  writeTar,
+  type ImageJson,
+} from './images.js';
+import { runLoad, startLoad, type LoadResult } from './loadgen.js';
+import { cpuSeconds, distributionBinary, PeakMemory, type Server } from './servers.js';
+import { GIB, MIB, timed } from './stats.js';
+
+export interface Sizes {
+  runs: number;
+  largeLayer: number;
+  manyLayers: { count: number; size: number };
+  clients: number;
+  clientImage: number[];
+  pullImage: number[];
+  tags: number;
+  rate: { connections: number; warmupSeconds: number; seconds: number };
+  archive: { layers: number; size: number };
+  units: number;
+  versionOps: number;
+  orphans: { count: number; size: number };
+}
+
+export const FULL: Sizes = {
+  runs: 5,
+  largeLayer: 512 * MIB,
+  manyLayers: { count: 200, size: 64 * 1024 },
+  clients: 16,
+  clientImage: [512 * 1024, 512 * 1024],
+  pullImage: [8 * MIB, 8 * MIB, 8 * MIB, 8 * MIB],
+  tags: 10_000,
+  rate: { connections: 64, warmupSeconds: 1, seconds: 5 },
+  archive: { layers: 4, size: 256 * MIB },
+  units: 100_000,
+  versionOps: 30,
+  orphans: { count: 10_000, size: 4096 },
+};
+
+export const QUICK: Sizes = {
+  runs: 3,
+  largeLayer: 64 * MIB,
+  manyLayers: { count: 50, size: 64 * 1024 },
+  clients: 16,
+  clientImage: [256 * 1024, 256 * 1024],
+  pullImage: [2 * MIB, 2 * MIB],
+  tags: 1_000,
+  rate: { connections: 64, warmupSeconds: 0.5, seconds: 2 },
+  archive: { layers: 4, size: 32 * MIB },
+  units: 20_000,
+  versionOps: 10,
+  orphans: { count: 1_000, size: 4096 },
+};
+
+/** One measured figure: every run's value on berth and on its reference. */
+export interface Measure {
+  id: string;
+  label: string;
+  unit: string;
+  /** 'lower' (times, latencies, memory) or 'higher' (requests per second) is better */
+  better: 'lower' | 'higher';
+  berth: number[];
+  /** Distribution, the hardware reference, or the empty repository */
+  reference: number[];
+  referenceName: string;
+  /** berth's median may be at most this multiple of the reference's (time-like), or this absolute value */
+  target?: { ratio: number } | { max: number };
+  note?: string;
+  /** CPU seconds the server process used during each run (where measured) */
+  cpu?: { berth: number[]; reference: number[] };
+  /** a condition besides the target that must hold for PASS (cleanup: berth kept serving) */
+  alsoRequired?: { holds: boolean; what: string };
+  /** extra detail for the JSON file */
+  detail?: unknown;
+}
+
+export interface Ctx {
+  sizes: Sizes;
+  work: string;
+  berth: Server;
+  dist: Server;
+  measures: Measure[];
+  memory: { berth: number[]; distribution: number[] };
+  log(msg: string): void;
+}
+
+const fmtMiB = (n: number) => `${n / MIB >= 1024 ? `${n / GIB} GiB` : `${n / MIB} MiB`}`;
+const sizeLabel = (n: number) => (n >= MIB ? fmtMiB(n) : `${n / 1024} KiB`);
+
+function measure(ctx: Ctx, m: Omit<Measure, 'berth' | 'reference'>): Measure {
+  const found = ctx.measures.find((x) => x.id === m.id);
+  if (found) return found;
+  const created: Measure = { ...m, berth: [], reference: [] };
+  ctx.measures.push(created);
+  return created;
+}
+
+/** The servers in the order of run `r` (alternating, so that neither always goes first). */
+const order = (ctx: Ctx, r: number): Server[] =>
+  r % 2 === 0 ? [ctx.berth, ctx.dist] : [ctx.dist, ctx.berth];
+
+function record(m: Measure, server: Server, value: number): void {
+  (server.name === 'berth' ? m.berth : m.reference).push(value);
+}
+
+/**
+ * Runs one measured operation against `server`: records its seconds, and the CPU seconds the server process used
+ * meanwhile; with `memory`, tracks the server's peak resident memory (into ctx.memory) too.
+ */
+async function measured<T>(
+  ctx: Ctx,
+  m: Measure,
+  server: Server,
+  fn: () => Promise<T>,
+  opts: { memory?: boolean } = {},
+): Promise<{ value: T; seconds: number }> {
+  const mem = opts.memory ? new PeakMemory(server.child.pid!) : undefined;
+  const cpu0 = cpuSeconds(server.child.pid!);
+  try {
+    const r = await timed(fn);
+    record(m, server, r.seconds);
+    m.cpu ??= { berth: [], reference: [] };
+    (server.name === 'berth' ? m.cpu.berth : m.cpu.reference).push(cpuSeconds(server.child.pid!) - cpu0);
+    return r;
+  } finally {
+    if (mem) ctx.memory[server.name].push(mem.stop());
+  }
+}
+
+/**
+ * Writes dirty pages out (sync) before a measured run, so that neither the files the bench just wrote nor what a
+ * server stored in the run before are flushed during the measurement, to the cost of whichever server runs then.
+ */
+const settle = () => runCommand('sync', []);
+
+// --- skopeo push and pull ---------------------------------------------------------------------------------
+
+/** Push then pull of one image (made anew each run, so nothing is reused from an earlier run). */
+async function pushPull(
+  ctx: Ctx,
+  id: string,
+  what: string,
+  layerSizes: number[],
+  opts: { trackMemory?: boolean } = {},
+): Promise<void> {
+  const push = measure(ctx, {
+    id: `push-${id}`,
+    label: `skopeo push, ${what}`,
+    unit: 's',
+    better: 'lower',
+    referenceName: 'Distribution',
+    target: { ratio: 1 },
+  });
+  const pull = measure(ctx, {
+    id: `pull-${id}`,
+    label: `skopeo pull (oci:), ${what}`,
+    unit: 's',
+    better: 'lower',
+    referenceName: 'Distribution',
+    target: { ratio: 1 },
+  });
+  for (let r = 0; r < ctx.sizes.runs; r++) {
+    const layout = join(ctx.work, `${id}-${r}`);
+    await writeLayout(layout, [layerSizes]);
+    await settle();
+    const ref = `bench/${id}-${r}:latest`;
+    const memory = opts.trackMemory;
+    for (const s of order(ctx, r)) {
+      await measured(ctx, push, s, () => skopeoPush(`oci:${layout}:t0`, s, ref), { memory });
+    }
+    rmSync(layout, { recursive: true, force: true });
+    await settle();
+    for (const s of order(ctx, r)) {
+      const dest = join(ctx.work, `${id}-pull-${s.name}-${r}`);
+      await measured(ctx, pull, s, () => skopeoPull(s, ref, `oci:${dest}:latest`), { memory });
+      rmSync(dest, { recursive: true, force: true });
+    }
+    ctx.log(
+      `${what}: run ${r + 1}/${ctx.sizes.runs}: push berth ${push.berth.at(-1)!.toFixed(2)} s, ` +
+        `Distribution ${push.reference.at(-1)!.toFixed(2)} s; pull berth ${pull.berth.at(-1)!.toFixed(2)} s, ` +
+        `Distribution ${pull.reference.at(-1)!.toFixed(2)} s`,
+    );
+  }
+}
+
+export async function largeLayer(ctx: Ctx): Promise<void> {
+  await pushPull(ctx, 'large', `1 layer of ${fmtMiB(ctx.sizes.largeLayer)}`, [ctx.sizes.largeLayer], {
+    trackMemory: true,
+  });
+}
+
+export async function manyLayers(ctx: Ctx): Promise<void> {
+  const { count, size } = ctx.sizes.manyLayers;
+  await pushPull(ctx, 'layers', `${count} layers of ${sizeLabel(size)}`, Array(count).fill(size));
+}
+
+/** N clients pushing distinct small images to N repositories at once; N clients pulling one image at once. */
+export async function clients(ctx: Ctx): Promise<void> {
+  const n = ctx.sizes.clients;
+  const imgSize = ctx.sizes.clientImage.reduce((a, b) => a + b, 0);
+  const push = measure(ctx, {
+    id: 'push-clients',
+    label: `${n} skopeo pushes at once, distinct ${sizeLabel(imgSize)} images`,
+    unit: 's',
+    better: 'lower',
+    referenceName: 'Distribution',
+    target: { ratio: 1 },
+  });
+  const pullSize = ctx.sizes.pullImage.reduce((a, b) => a + b, 0);
+  const pull = measure(ctx, {
+    id: 'pull-clients',
+    label: `${n} skopeo pulls at once of one ${sizeLabel(pullSize)} image`,
+    unit: 's',
+    better: 'lower',
+    referenceName: 'Distribution',
+    target: { ratio: 1 },
+  });
+  // the image everyone pulls, pushed once to each server
+  const shared = join(ctx.work, 'pull-clients');
+  await writeLayout(shared, [ctx.sizes.pullImage]);
+  for (const s of [ctx.berth, ctx.dist]) await skopeoPush(`oci:${shared}:t0`, s, 'bench/pull-clients:latest');
+  rmSync(shared, { recursive: true, force: true });
+
+  for (let r = 0; r < ctx.sizes.runs; r++) {
+    const layout = join(ctx.work, `clients-${r}`);
+    await writeLayout(
+      layout,
+      Array.from({ length: n }, () => ctx.sizes.clientImage),
+    );
+    await settle();
+    for (const s of order(ctx, r)) {
+      await measured(ctx, push, s, () =>
+        Promise.all(
+          Array.from({ length: n }, (_, i) =>
+            skopeoPush(`oci:${layout}:t${i}`, s, `bench/clients-${r}-${i}:latest`),
+          ),
+        ),
+      );
+    }
+    rmSync(layout, { recursive: true, force: true });
+    await settle();
+    for (const s of order(ctx, r)) {
+      const dests = Array.from({ length: n }, (_, i) => join(ctx.work, `pulled-${s.name}-${r}-${i}`));
+      await measured(ctx, pull, s, () =>
+        Promise.all(dests.map((d) => skopeoPull(s, 'bench/pull-clients:latest', `oci:${d}:latest`))),
+      );
+      for (const d of dests) rmSync(d, { recursive: true, force: true });
+    }
+    ctx.log(
+      `${n} clients: run ${r + 1}/${ctx.sizes.runs}: push berth ${push.berth.at(-1)!.toFixed(2)} s, ` +
+        `Distribution ${push.reference.at(-1)!.toFixed(2)} s; pull berth ${pull.berth.at(-1)!.toFixed(2)} s, ` +
+        `Distribution ${pull.reference.at(-1)!.toFixed(2)} s`,
+    );
+  }
+}
+
+// --- request rate -----------------------------------------------------------------------------------------
+
+/** Pushes a small image (config + one 4 KiB layer, the same for every call unless `img` differs) by HTTP. */
+async function seedImage(s: Server, repository: string, tag: string, img?: ImageJson): Promise<ImageJson> {
+  const headers = await authorization(s.url, s.creds, repository, 'pull,push');
+  const layer = Buffer.alloc(4096, 7);
+  const json = img ?? imageJson([{ digest: sha256(layer), size: layer.length }], 'seed');
+  await pushBlob(s.url, repository, layer, headers);
+  await pushBlob(s.url, repository, json.config, headers);
+  await pushManifest(s.url, repository, tag, json.manifest, OCI_MANIFEST, headers);
+  return json;
+}
+
+export async function requestRate(ctx: Ctx): Promise<void> {
+  const { connections, warmupSeconds, seconds } = ctx.sizes.rate;
+  const rateRepo = 'bench/rate';
+  const tagsRepo = 'bench/tags';
+  let img: ImageJson | undefined;
+  for (const s of [ctx.berth, ctx.dist]) img = await seedImage(s, rateRepo, 'latest', img);
+  for (const s of [ctx.berth, ctx.dist]) await seedImage(s, tagsRepo, 'latest', img);
+  // the tags: for Distribution one manifest PUT per tag; for berth one version adding them all (berth's PUTs
+  // would make one version each: fine too, but minutes at this count)
+  const t0 = process.hrtime.bigint();
+  const tags = Array.from({ length: ctx.sizes.tags - 1 }, (_, i) => `tag-${String(i).padStart(5, '0')}`);
+  await pool(tags, 16, (t) => pushManifest(ctx.dist.url, tagsRepo, t, img!.manifest, OCI_MANIFEST));
+  await addTagsDirectly(ctx.berth.data, tagsRepo, img!.digest, tags.length, 'tag-');
+  ctx.log(
+    `request rate: ${ctx.sizes.tags} tags set up in ${(Number(process.hrtime.bigint() - t0) / 1e9).toFixed(1)} s`,
+  );
+  const layerDigest = (JSON.parse(img!.manifest.toString()) as { layers: { digest: string }[] }).layers[0]!
+    .digest;
+  const cases: { id: string; label: string; method: 'GET' | 'HEAD'; repo: string; path: string }[] = [
+    { id: 'blob-head', label: 'HEAD blob', method: 'HEAD', repo: rateRepo, path: `blobs/${layerDigest}` },
+    {
+      id: 'manifest-get',
+      label: 'GET manifest by tag',
+      method: 'GET',
+      repo: rateRepo,
+      path: 'manifests/latest',
+    },
+    {
+      id: 'tags-get',
+      label: `GET tags list (${ctx.sizes.tags.toLocaleString('en-US')} tags)`,
+      method: 'GET',
+      repo: tagsRepo,
+      path: 'tags/list',
+    },
+  ];
+  for (const c of cases) {
+    const rps = measure(ctx, {
+      id: `rate-${c.id}`,
+      label: `${c.label}, ${connections} connections: req/s`,
+      unit: 'req/s',
+      better: 'higher',
+      referenceName: 'Distribution',
+      target: { ratio: 1 },
+    });
+    const p99 = measure(ctx, {
+      id: `p99-${c.id}`,
+      label: `${c.label}: p99 latency`,
+      unit: 'ms',
+      better: 'lower',
+      referenceName: 'Distribution',
+      target: { ratio: 1 },
+    });
+    const p50 = measure(ctx, {
+      id: `p50-${c.id}`,
+      label: `${c.label}: p50 latency`,
+      unit: 'ms',
+      better: 'lower',
+      referenceName: 'Distribution',
+    });
+    const results: Record<string, LoadResult[]> = { berth: [], distribution: [] };
+    for (let r = 0; r < ctx.sizes.runs; r++) {
+      for (const s of order(ctx, r)) {
+        const accept: Record<string, string> = c.path.startsWith('manifests/')
+          ? { Accept: OCI_MANIFEST }
+          : {};
+        const headers = { ...accept, ...(await authorization(s.url, s.creds, c.repo, 'pull')) };
+        const res = await runLoad({
+          url: `${s.url}/v2/${c.repo}/${c.path}`,
+          method: c.method,
+          headers,
+          connections,
+          warmupSeconds,
+          seconds,
+        });
+        if (res.errors > 0) {
+          throw new Error(`${c.label} on ${s.name}: ${res.errors} errors (${res.firstError})`);
+        }
+        results[s.name]!.push(res);
+        record(rps, s, res.rps);
+        record(p99, s, res.p99);
+        record(p50, s, res.p50);
+      }
+      ctx.log(
+        `${c.label}: run ${r + 1}/${ctx.sizes.runs}: berth ${Math.round(rps.berth.at(-1)!)} req/s ` +
+          `(p99 ${p99.berth.at(-1)!.toFixed(1)} ms), Distribution ${Math.round(rps.reference.at(-1)!)} req/s ` +
+          `(p99 ${p99.reference.at(-1)!.toFixed(1)} ms)`,
+      );
+    }
+    rps.detail = results;
+  }
+}
+
+// --- archive upload against the hardware ------------------------------------------------------------------
+
+/** Streams a file as the body of an archive upload; resolves with the server's answer. */
+async function uploadArchive(s: Server, file: string, repository: string, tag: string) {
+  return expectStatus(201, 'POST', `${s.url}/api/v1/repositories/${repository}/-/archives?tag=${tag}`, {
+    headers: {
+      'Content-Type': 'application/x-tar',
+      'Content-Length': statSync(file).size,
+      ...(s.creds ? { Authorization: basicHeader(s.creds) } : {}),
+    },
+    body: createReadStream(file, { highWaterMark: MIB }),
+  });
+}
+
+export async function archives(ctx: Ctx): Promise<void> {
+  const { layers, size } = ctx.sizes.archive;
+  const total = layers * size;
+  const files = {
+    docker: join(ctx.work, 'archive.docker.tar'),
+    dir: join(ctx.work, 'archive.dir.tar'),
+  };
+  const made = await timed(async () => {
+    const docker = Array.from({ length: layers }, () => randomLayer(size));
+    await writeTar(files.docker, dockerArchiveEntries(docker, 'bench/archive-docker:latest'));
+    const dir = Array.from({ length: layers }, () => randomLayer(size));
+    await writeTar(files.dir, dirArchiveEntries(dir).entries);
+  });
+  ctx.log(`archives: two ${fmtMiB(total)} tars written in ${made.seconds.toFixed(1)} s`);
+  const copy = join(ctx.work, 'hardware-copy');
+  for (const [format, file] of Object.entries(files)) {
+    const m = measure(ctx, {
+      id: `archive-${format}`,
+      label: `archive upload, ${fmtMiB(total)} ${format === 'docker' ? 'docker-archive' : 'skopeo dir tar'}`,
+      unit: 's',
+      better: 'lower',
+      referenceName: 'hardware',
+      target: { ratio: 1.25 },
+    });
+    const parts: { sha256: number[]; cp: number[] } = { sha256: [], cp: [] };
+    for (let r = 0; r < ctx.sizes.runs; r++) {
+      // the hardware: hash the file, and copy it on the same disk
+      await settle();
+      const hash = await runCommand('openssl', ['dgst', '-sha256', file]);
+      const cp = await runCommand('cp', [file, copy]);
+      rmSync(copy, { force: true });
+      parts.sha256.push(hash.seconds);
+      parts.cp.push(cp.seconds);
+      await settle();
+      m.reference.push(hash.seconds + cp.seconds);
+      const up = await measured(
+        ctx,
+        m,
+        ctx.berth,
+        () => uploadArchive(ctx.berth, file, `bench/archive-${format}`, `r${r}`),
+        { memory: true },
+      );
+      ctx.log(
+        `${m.label}: run ${r + 1}/${ctx.sizes.runs}: berth ${up.seconds.toFixed(2)} s ` +
+          `(${(total / MIB / up.seconds).toFixed(0)} MiB/s), hardware ${(hash.seconds + cp.seconds).toFixed(2)} s ` +
+          `(sha256 ${hash.seconds.toFixed(2)} s + cp ${cp.seconds.toFixed(2)} s)`,
+      );
+    }
+    m.detail = { bytes: statSync(file).size, hardware: parts };
+    const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
+    m.note = `hardware = openssl sha256 ${med(parts.sha256).toFixed(2)} s + cp ${med(parts.cp).toFixed(2)} s`;
+  }
+  for (const f of Object.values(files)) rmSync(f, { force: true });
+}
+
+// --- a new version in a large repository ------------------------------------------------------------------
+
+export async function newVersion(ctx: Ctx): Promise<void> {
+  const s = ctx.berth;
+  const big = 'bench/units-big';
+  const small = 'bench/units-empty';
+  const img = await seedImage(s, big, 'seed');
+  await seedImage(s, small, 'seed', img);
+  const units = ctx.sizes.units;
+  // the seed image is 3 units (manifest, config, layer) and its tag a fourth
+  const setup = await timed(() => addTagsDirectly(s.data, big, img.digest, units - 4, 'unit-'));
+  ctx.log(
+    `new version: ${units.toLocaleString('en-US')} units in ${big} (version ${setup.value.number}, ` +
+      `${setup.value.added} added) in ${setup.seconds.toFixed(1)} s`,
+  );
+  const m = measure(ctx, {
+    id: 'version-large',
+    label: `new version (manifest PUT, new tag): repository of ${units.toLocaleString('en-US')} units vs 4`,
+    unit: 'ms',
+    better: 'lower',
+    referenceName: 'empty repo',
+    target: { ratio: 1.5 },
+  });
+  const headers = {
+    big: await authorization(s.url, s.creds, big, 'pull,push'),
+    small: await authorization(s.url, s.creds, small, 'pull,push'),
+  };
+  const put = async (repo: string, h: Record<string, string>, tag: string) =>
+    (await timed(() => pushManifest(s.url, repo, tag, img.manifest, OCI_MANIFEST, h))).seconds * 1000;
+  // a few unmeasured first, then alternating
+  for (let i = 0; i < 3; i++) {
+    await put(big, headers.big, `warm-${i}`);
+    await put(small, headers.small, `warm-${i}`);
+  }
+  for (let i = 0; i < ctx.sizes.versionOps; i++) {
+    if (i % 2 === 0) {
+      m.berth.push(await put(big, headers.big, `v-${i}`));
+      m.reference.push(await put(small, headers.small, `v-${i}`));
+    } else {
+      m.reference.push(await put(small, headers.small, `v-${i}`));
+      m.berth.push(await put(big, headers.big, `v-${i}`));
+    }
+  }
+  m.note = `${ctx.sizes.versionOps} PUTs each; the ${units.toLocaleString('en-US')} units: tags added with commitVersion`;
+}
+
+// --- cleanup against garbage-collect ----------------------------------------------------------------------
+
+export async function cleanup(ctx: Ctx): Promise<void> {
+  const { count, size } = ctx.sizes.orphans;
+  const m = measure(ctx, {
+    id: 'cleanup',
+    label: `cleanup of ${count.toLocaleString('en-US')} orphaned ${sizeLabel(size)} blobs`,
+    unit: 's',
+    better: 'lower',
+    referenceName: 'Distribution',
+    target: { ratio: 1 },
+  });
+  const serving = measure(ctx, {
+    id: 'cleanup-serving',
+    label: 'GET manifest during berth cleanup: max latency',
+    unit: 'ms',
+    better: 'lower',
+    referenceName: '—',
+  });
+  const probes: LoadResult[] = [];
+  const probeRepo = 'bench/probe';
+  await seedImage(ctx.berth, probeRepo, 'latest');
+  const probeHeaders = {
+    Accept: OCI_MANIFEST,
+    ...(await authorization(ctx.berth.url, ctx.berth.creds, probeRepo, 'pull')),
+  };
+  const apiHeaders: Record<string, string> = ctx.berth.creds
+    ? { Authorization: basicHeader(ctx.berth.creds) }
+    : {};
+  const json = { 'Content-Type': 'application/json' };
+  for (let r = 0; r < ctx.sizes.runs; r++) {
+    const blobs = smallBlobs(count, size);
+    const repo = `bench/orphans-${r}`;
+    // berth: an archive whose image holds them, then a version with nothing (version 0 restored) and retention
+    // of 1: the versions that held them are dropped, and nothing refers to them any more
+    const tar = join(ctx.work, 'orphans.tar');
+    const layers = blobs.map((b) => ({ digest: b.digest, size }));
+    const img = imageJson(layers);
+    await writeTar(tar, [
+      bufferEntry('version', 'Directory Transport Version: 1.1\n'),
+      bufferEntry(hex(img.configDigest), img.config),
+      ...blobs.map((b) => bufferEntry(hex(b.digest), b.bytes)),
+      bufferEntry('manifest.json', img.manifest),
+    ]);
+    await uploadArchive(ctx.berth, tar, repo, 'orphans');
+    rmSync(tar, { force: true });
+    const api = `${ctx.berth.url}/api/v1/repositories/${repo}`;
+    await expectStatus(201, 'POST', `${api}/-/versions/0/restore`, { headers: apiHeaders });
+    await expectStatus(200, 'PATCH', api, {
+      headers: { ...apiHeaders, ...json },
+      body: JSON.stringify({ retainVersions: 1 }),
+    });
+    // Distribution: the same blobs uploaded to a repository and never referenced by a manifest
+    await pool(blobs, 16, async (b) => {
+      await pushBlob(ctx.dist.url, repo, b.bytes);
+    });
+    await settle();
+
+    for (const s of order(ctx, r)) {
+      if (s.name === 'berth') {
+        const probe = startLoad({
+          url: `${s.url}/v2/${probeRepo}/manifests/latest`,
+          method: 'GET',
+          headers: probeHeaders,
+          connections: 4,
+          warmupSeconds: 0,
+        });
+        await new Promise((res) => setTimeout(res, 200));
+        const run = await measured(ctx, m, s, () =>
+          expectStatus(200, 'POST', `${s.url}/api/v1/cleanup`, {
+            headers: { ...apiHeaders, ...json },
+            body: JSON.stringify({ protectionSeconds: 0 }),
+          }),
+        );
+        await new Promise((res) => setTimeout(res, 200));
+        const p = await probe.stop();
+        const report = JSON.parse(run.value.body.toString()) as { removed: { blobs: number } };
+        if (report.removed.blobs < count) {
+          throw new Error(`berth cleanup removed ${report.removed.blobs} blobs, expected ${count} or more`);
+        }
+        if (p.errors > 0) throw new Error(`GETs during cleanup failed: ${p.firstError}`);
+        probes.push(p);
+        serving.berth.push(p.max);
+      } else {
+        const gc = await runCommand(distributionBinary(), ['garbage-collect', ctx.dist.config!]);
+        const eligible = (gc.stdout.match(/blob eligible for deletion/g) ?? []).length;
+        if (eligible < count) {
+          throw new Error(`garbage-collect found ${eligible} blobs to delete, expected ${count} or more`);
+        }
+        m.reference.push(gc.seconds);
+      }
+    }
+    const p = probes.at(-1)!;
+    ctx.log(
+      `cleanup: run ${r + 1}/${ctx.sizes.runs}: berth ${m.berth.at(-1)!.toFixed(2)} s (${p.requests} GETs ` +
+        `served meanwhile, max ${p.max.toFixed(1)} ms), Distribution garbage-collect ${m.reference.at(-1)!.toFixed(2)} s`,
+    );
+  }
+  const requests = probes.map((p) => p.requests);
+  serving.note = `GETs served during cleanup (4 connections), per run: ${requests.join(', ')}; 0 errors`;
+  serving.detail = probes;
+  m.note =
+    `berth kept serving: ${Math.min(...requests)}+ GETs per run, none failed; Distribution: ` +
+    'garbage-collect (a process of its own) while its server idles';
+  m.alsoRequired = {
+    holds: probes.every((p) => p.requests > 0 && p.errors === 0),
+    what: 'berth answered GETs during every cleanup, none failed',
+  };
+  m.detail = {
+    probes: probes.map((p) => ({ requests: p.requests, p99: p.p99, max: p.max, errors: p.errors })),
+  };
+}
