@@ -1,5 +1,6 @@
 // Abuse of authentication: password guessing is slowed down per user and per address (in the database, for every
 // process), credentials never reach the server's log, and the audit log records every change and nothing refused.
+import type { AuditEntry } from '../../src/auth/audit.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Auth } from '../../src/auth/auth.js';
 import { openDatabase, type Db } from '../../src/db/connect.js';
@@ -352,15 +353,7 @@ describe('the audit log', () => {
   const audit = async (query = '', headers: Record<string, string> = {}) => {
     const r = await http('GET', `${s.url}/api/v1/audit${query}`, undefined, headers);
     expect(r.status, r.body.toString()).toBe(200);
-    return r.json().entries as {
-      id: number;
-      at: string;
-      actor: string | null;
-      address: string | null;
-      action: string;
-      repository: string | null;
-      detail: Record<string, unknown> | null;
-    }[];
+    return r.json().entries as AuditEntry[];
   };
   const ok = (r: HttpResult, status: number) => {
     expect(r.status, r.body.toString()).toBe(status);
