@@ -8,7 +8,6 @@ export async function listTags(berth: Berth, { reply, params, query }: RouteCont
   const name = parseRepositoryName(params.name!);
   const n = intParam(query, 'n');
   const last = query.get('last') ?? undefined;
-  await berth.content.requireRepository(name);
   const tags = await berth.content.tags(name, { n: n === undefined ? undefined : n + 1, last });
   const page = n === undefined ? tags : tags.slice(0, n);
   if (n !== undefined && tags.length > n && n > 0)

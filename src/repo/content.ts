@@ -207,20 +207,22 @@ export class RepositoryContent {
   }
 
   /**
-   * The tags of the repository's latest version, in order, a page at a time. A list read while the latest version
+   * The tags of the repository's latest version, in order, a page at a time (NAME_UNKNOWN if there is no such
+   * repository). A list read while the latest version
    * stayed the same is that version's, and is kept (the last 32 pages): in a repository with many tags, listing
    * them again costs one lookup instead of a walk over every tag.
    */
   async tags(name: string, opts: { n?: number; last?: string } = {}): Promise<string[]> {
     const before = await this.versionOf(name);
+    if (before === undefined) throw new BerthError('NAME_UNKNOWN', `repository ${name} does not exist`);
     const key = `${before}\0${opts.n ?? ''}\0${opts.last ?? ''}`;
     const kept = this.tagPages.get(key);
-    if (before !== undefined && kept) return kept;
+    if (kept) return kept;
     let q = current(this.db, name).select('c.key').where('c.kind', '=', 'tag').orderBy('c.key');
     if (opts.last !== undefined) q = q.where('c.key', '>', opts.last);
     if (opts.n !== undefined) q = q.limit(opts.n);
     const tags = (await q.execute()).map((r) => r.key);
-    if (before !== undefined && (await this.versionOf(name)) === before) {
+    if ((await this.versionOf(name)) === before) {
       if (this.tagPages.size >= 32) this.tagPages.delete(this.tagPages.keys().next().value!);
       this.tagPages.set(key, tags);
     }
