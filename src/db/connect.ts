@@ -78,13 +78,7 @@ export async function openDatabase(url: string, opts: { poolSize?: number } = {}
     provider: migrationProvider(dialect),
     ...(schema ? { migrationTableSchema: schema } : {}),
   });
-  let { error } = await migrator.migrateToLatest();
-  // Kysely's migrator lists the tables of every schema of the database; a schema another user drops during that
-  // listing fails it with 3F000 (invalid_schema_name). It is not ours (ours was made above): list again.
-  for (let i = 0; i < 50 && (error as { code?: string } | undefined)?.code === '3F000'; i++) {
-    await new Promise((r) => setTimeout(r, 10 + Math.random() * 40));
-    ({ error } = await migrator.migrateToLatest());
-  }
+  const { error } = await migrator.migrateToLatest();
   if (error) {
     await kysely.destroy();
     throw error instanceof Error ? error : new Error(String(error));
