@@ -4,7 +4,13 @@ import { mkdir, readdir, rename, rm, stat, truncate, unlink } from 'node:fs/prom
 import { dirname, join, relative, sep } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { randomUUID } from 'node:crypto';
-import { StoreNotFoundError, type BlobStore, type ByteRange, type StoreStat } from './blob-store.js';
+import {
+  assertStoreKey,
+  StoreNotFoundError,
+  type BlobStore,
+  type ByteRange,
+  type StoreStat,
+} from './blob-store.js';
 
 const isNotFound = (e: unknown): boolean => (e as NodeJS.ErrnoException)?.code === 'ENOENT';
 
@@ -20,7 +26,7 @@ export class FsBlobStore implements BlobStore {
   constructor(readonly root: string) {}
 
   private path(key: string): string {
-    if (key.split('/').some((p) => p === '..' || p === '')) throw new Error(`bad store key ${key}`);
+    assertStoreKey(key);
     return join(this.root, ...key.split('/'));
   }
 

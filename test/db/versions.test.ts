@@ -26,7 +26,6 @@ import {
 import { MediaTypes } from '../../src/core/media-types.js';
 import { openDatabase, type Db } from '../../src/db/connect.js';
 import type { ContentKind } from '../../src/db/schema.js';
-import { promote, receive } from '../../src/repo/blobs.js';
 import { RepositoryContent } from '../../src/repo/content.js';
 import { recordBlobs, recordManifest } from '../../src/repo/records.js';
 import { Repositories, type VersionContent } from '../../src/repo/repositories.js';
@@ -36,7 +35,7 @@ import {
   type ContentChange,
   type VersionContext,
 } from '../../src/repo/versions.js';
-import { Keys } from '../../src/storage/blob-store.js';
+import { Keys, promote, receive } from '../../src/storage/cas.js';
 import { FsBlobStore } from '../../src/storage/fs-blob-store.js';
 import { backends, removeTestDatabase, testDatabaseUrl, type Backend } from '../helpers/backend.js';
 
