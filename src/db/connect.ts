@@ -89,10 +89,10 @@ export async function openDatabase(url: string, opts: { poolSize?: number } = {}
 const STATEMENTS_KEPT = 256;
 
 /**
- * better-sqlite3 compiles the SQL at every prepare(), and Kysely prepares every query it runs: about 30 µs for one
- * of berth's joins, more than ten times what running it costs. Prepared statements are kept by their SQL (the
- * STATEMENTS_KEPT used last) and run again. iterate() (Kysely's stream()) gets a statement of its own, since a
- * statement being iterated cannot run anything else meanwhile.
+ * better-sqlite3 compiles the SQL at every prepare(), and Kysely prepares every query it runs: compiling one of
+ * berth's joins costs many times what running it does (docs/benchmarks.md, "Why the code is as it is").
+ * Prepared statements are kept by their SQL (the STATEMENTS_KEPT used last) and run again. iterate() (Kysely's
+ * stream()) gets a statement of its own, since a statement being iterated cannot run anything else meanwhile.
  */
 function reusingStatements(database: SQLite.Database): SqliteDatabase {
   const kept = new Map<string, SQLite.Statement>();
