@@ -7,10 +7,10 @@
 // parallel then never create or drop schemas in a database another one is migrating (Kysely's migrator lists
 // the tables of every schema of its database, and a schema dropped during that listing fails it).
 import { spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import pg from 'pg';
 import { describe, it, type TestContext } from 'vitest';
@@ -42,8 +42,12 @@ function schemaName(label: string): string {
 
 const sqliteDirs = new Set<string>();
 
-/** Databases of test processes are named berth_t_<pid>_<random>: a leftover's pid tells whether it is in use. */
-const PROCESS_DATABASE = /^berth_t_(\d+)_[a-f0-9]+$/;
+/**
+ * Databases of test processes are named berth_t_<host>_<pid>_<random> (host: a hash of this machine's name): a
+ * leftover of this machine tells by its pid whether it is still in use.
+ */
+const HOST = createHash('sha256').update(hostname()).digest('hex').slice(0, 8);
+const PROCESS_DATABASE = new RegExp(`^berth_t_${HOST}_(\\d+)_[a-f0-9]+$`);
 
 let processDatabase: Promise<string> | undefined;
 
@@ -82,20 +86,14 @@ function processDatabaseUrl(): Promise<string> {
         await c.query(`DROP DATABASE IF EXISTS "${datname}" WITH (FORCE)`).catch(() => {});
       }
     }
-    const name = `berth_t_${process.pid}_${randomBytes(4).toString('hex')}`;
-    // CREATE DATABASE copies template1 and fails (55006) while another session is connected to it: try again.
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await c.query(`CREATE DATABASE "${name}"`);
-        break;
-      } catch (e) {
-        if ((e as { code?: string }).code !== '55006' || attempt === 20) throw e;
-        await new Promise((r) => setTimeout(r, 50 * attempt));
-      }
-    }
+    const name = `berth_t_${HOST}_${process.pid}_${randomBytes(4).toString('hex')}`;
+    await c.query(`CREATE DATABASE "${name}"`);
     const u = new URL(POSTGRES_URL);
     u.pathname = `/${name}`;
     return u.toString();
+  }).catch((e: unknown) => {
+    processDatabase = undefined; // the next test tries again
+    throw e;
   });
   return processDatabase;
 }
@@ -105,7 +103,9 @@ export async function removeProcessDatabase(): Promise<void> {
   const made = processDatabase;
   processDatabase = undefined;
   if (!made) return;
-  const name = new URL(await made).pathname.slice(1);
+  const url = await made.catch(() => undefined);
+  if (!url) return;
+  const name = new URL(url).pathname.slice(1);
   await withServer((c) => c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`));
 }
 
