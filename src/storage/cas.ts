@@ -12,6 +12,7 @@ import type { BlobStore } from './blob-store.js';
  *   blobs/sha256/<2 hex>/<64 hex>       content, addressed by digest (layers, configs, manifests)
  *   uploads/<id>/data                   a blob being received (push session), not yet verified
  *   staging/<id>/<n>                    entries of an archive upload being received
+ *   staging/<id>/written-<n>            a manifest an archive import made itself, before it moves into blobs/
  *   trash/<id>/<64 hex>                 a blob cleanup is letting go of (deleted, or put back if re-claimed)
  *   probes/<id>                         a few bytes GET /readyz writes, reads back and deletes
  */
