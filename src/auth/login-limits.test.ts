@@ -137,4 +137,59 @@ describe.each(backends())('login limits on %s', (backend: Backend) => {
       .executeTakeFirstOrThrow();
     expect(Number(row.failures)).toBe(10);
   });
+
+  it('counts a failure unless a wait applies, with the wait and the window of the policy', async () => {
+    const { user, addr } = fresh();
+    const keys = [addr, user];
+    for (let i = 0; i < 3; i++) expect(await limits.failedUnlessWaiting(keys, T0)).toBe(true);
+    expect(await limits.failedUnlessWaiting(keys, T0 + 999)).toBe(false); // the third's wait: 1000 ms
+    expect((await limits.check(keys, T0 + 999)).wait).toBe(1);
+    expect(await limits.failedUnlessWaiting(keys, T0 + 1000)).toBe(true); // the fourth: 2000 ms
+    expect(await limits.failedUnlessWaiting(keys, T0 + 2999)).toBe(false);
+    expect(await limits.failedUnlessWaiting([user], T0 + 3000)).toBe(true); // the fifth: 4000 ms, the maximum
+    // a wait of either key refuses both, and counts under neither
+    expect(await limits.failedUnlessWaiting([`addr:other-${n}`, user], T0 + 3000)).toBe(false);
+    expect((await limits.check([`addr:other-${n}`], T0 + 3000)).failures).toBe(false);
+    expect(await limits.failedUnlessWaiting([user], T0 + 6999)).toBe(false);
+    expect(await limits.failedUnlessWaiting([user], T0 + 7000)).toBe(true); // the sixth: still 4000 ms
+    expect(await limits.failedUnlessWaiting([user], T0 + 10_999)).toBe(false);
+    // after the window the count starts again from 1, without a wait
+    const later = T0 + 7000 + POLICY.windowMs + 1;
+    expect(await limits.failedUnlessWaiting([user], later)).toBe(true);
+    expect(await limits.failedUnlessWaiting([user], later)).toBe(true);
+    expect((await limits.check([user], later)).wait).toBe(0);
+    const row = await db.kysely
+      .selectFrom('login_failures')
+      .select('failures')
+      .where('key', '=', user)
+      .executeTakeFirstOrThrow();
+    expect(Number(row.failures)).toBe(2);
+  });
+
+  it('counts exactly the free failures of parallel attempts from two instances, then refuses', async () => {
+    const { user, addr } = fresh();
+    const second = new LoginLimits(other.kysely, POLICY);
+    const counted = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        (i % 2 ? limits : second).failedUnlessWaiting(i % 3 ? [addr, user] : [user], T0),
+      ),
+    );
+    expect(counted.filter(Boolean).length).toBe(POLICY.free);
+    expect((await limits.check([user], T0)).wait).toBe(POLICY.baseDelayMs);
+  });
+
+  it('reads its default times from the clock it is given', async () => {
+    const { user } = fresh();
+    let now = T0;
+    const clocked = new LoginLimits(db.kysely, POLICY, () => now);
+    await clocked.failed([user]);
+    await clocked.failed([user]);
+    expect(await clocked.failedUnlessWaiting([user])).toBe(true);
+    expect(await clocked.check([user])).toEqual({ wait: 1000, failures: true });
+    now += 600;
+    expect((await clocked.check([user])).wait).toBe(400);
+    expect(await clocked.failedUnlessWaiting([user])).toBe(false);
+    now += 400;
+    expect(await clocked.failedUnlessWaiting([user])).toBe(true);
+  });
 });
