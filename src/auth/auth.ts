@@ -59,7 +59,9 @@ export class Auth {
     this.limits = new LoginLimits(db, opts.loginPolicy, this.now);
     this.audit = new AuditLog(db);
     this.cacheMs = (opts.cacheSeconds ?? 10) * 1000;
-    this.principals = new LRUCache({ max: 10_000, perf: { now: this.now } });
+    // ttlResolution 0: asks the clock each time (by default lru-cache reuses a reading for a millisecond of real
+    // time, in which a fake clock may move)
+    this.principals = new LRUCache({ max: 10_000, perf: { now: this.now }, ttlResolution: 0 });
   }
 
   get service(): string {
