@@ -79,7 +79,6 @@ export async function revokeToken(berth: Berth, ctx: RouteContext): Promise<unkn
   const t = await berth.auth.tokens.get(ctx.params.id!);
   requireSelfOrAdmin(ctx.principal, t.user);
   await berth.auth.tokens.revoke(t.id);
-  berth.auth.invalidate();
   ctx.auditDetail = { user: t.user };
   return ctx.reply.code(204).send();
 }

@@ -53,8 +53,10 @@ export class Auth {
     opts: AuthOptions = {},
   ) {
     this.now = opts.now ?? Date.now;
-    this.users = new Users(db);
-    this.tokens = new ApiTokens(db);
+    // each change to users, permissions, public patterns or tokens made through this process forgets at once
+    // what it remembered of them
+    this.users = new Users(db, () => this.invalidate());
+    this.tokens = new ApiTokens(db, () => this.invalidate());
     this.registryTokens = new RegistryTokens(db, opts.service ?? 'berth', opts.tokenTtlSeconds ?? 300);
     this.limits = new LoginLimits(db, opts.loginPolicy, this.now);
     this.audit = new AuditLog(db);
@@ -72,7 +74,10 @@ export class Auth {
     await this.registryTokens.init();
   }
 
-  /** Forgets what this process remembered of users, tokens and public patterns (after any change to them). */
+  /**
+   * Forgets what this process remembered of users, tokens and public patterns. The changes made through
+   * `users` and `tokens` call it; a change made to the database otherwise needs it (or waits for `cacheSeconds`).
+   */
   invalidate(): void {
     this.principals.clear();
     this.publicUntil = 0;
