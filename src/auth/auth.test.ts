@@ -1,5 +1,5 @@
 // Auth on each database backend: changes made through its services take effect at once in its process and
-// after `cacheSeconds` in another.
+// after `cacheSeconds` in another; API tokens are created within the scopes of the token asking.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backends, removeTestDatabase, testDatabaseUrl, type Backend } from '../../test/helpers/backend.js';
 import { openDatabase, type Db } from '../db/connect.js';
@@ -91,5 +91,40 @@ describe.each(backends())('Auth on %s', (backend: Backend) => {
     expect(can(await auth.authenticate(basic, '192.0.2.1'), 'team/app', 'pull')).toBe(true);
     await db.kysely.deleteFrom('user_permissions').execute(); // behind its back
     expect(can(await auth.authenticate(basic, '192.0.2.1'), 'team/app', 'pull')).toBe(false);
+  });
+
+  it('a token with scopes creates tokens within them only; an unscoped one and an administrator any', async () => {
+    const auth = new Auth(db.kysely, { now });
+    const { name } = await fresh(auth);
+    const user = await auth.users.get(name);
+    const scoped = await auth.tokens.create(user, {
+      name: 'scoped',
+      scopes: [{ pattern: 'team/*', actions: ['push'] }],
+      expiresAt: null,
+    });
+    const p = await auth.authenticate({ kind: 'bearer', token: scoped.token }, '192.0.2.1');
+    const opts = (scopes: { pattern: string; actions: ('pull' | 'push' | 'delete')[] }[] | null) => ({
+      name: 'child',
+      scopes,
+      expiresAt: null,
+    });
+    const made = await auth.createToken(p, name, opts([{ pattern: 'team/app', actions: ['pull'] }]));
+    expect(made.scopes).toEqual(['repository:team/app:pull']);
+    await expect(auth.createToken(p, name, opts(null))).rejects.toMatchObject({ code: 'DENIED' });
+    await expect(
+      auth.createToken(p, name, opts([{ pattern: 'other/*', actions: ['pull'] }])),
+    ).rejects.toThrow(/repository:other\/\*:pull is not/);
+    await expect(
+      auth.createToken(p, name, opts([{ pattern: 'team/*', actions: ['delete'] }])),
+    ).rejects.toMatchObject({ code: 'DENIED' });
+
+    const unscoped = await auth.tokens.create(user, { name: 'all', scopes: null, expiresAt: null });
+    const q = await auth.authenticate({ kind: 'bearer', token: unscoped.token }, '192.0.2.1');
+    expect((await auth.createToken(q, name, opts(null))).scopes).toBeNull();
+    const byPassword = await auth.authenticate(
+      { kind: 'basic', user: name, password: `${name}-password` },
+      '192.0.2.1',
+    );
+    expect((await auth.createToken(byPassword, name, opts(null))).user).toBe(name);
   });
 });

@@ -6,7 +6,7 @@ import { LRUCache } from 'lru-cache';
 import { BerthError } from '../core/errors.js';
 import { isRepositoryName } from '../core/references.js';
 import type { Database } from '../db/schema.js';
-import { ApiTokens, looksLikeApiToken } from './api-tokens.js';
+import { ApiTokens, looksLikeApiToken, type TokenInfo } from './api-tokens.js';
 import { AuditLog } from './audit.js';
 import { LoginLimits, type LoginLimitPolicy } from './login-limits.js';
 import { ALL_ACTIONS, type Action } from './permissions.js';
@@ -14,6 +14,7 @@ import { anonymous, registryTokenPrincipal, userPrincipal, type Principal } from
 import { RegistryTokens, type AccessEntry } from './registry-tokens.js';
 import { Users, type UserRecord } from './users.js';
 import type { Grant } from './permissions.js';
+import { requireWithinScopes } from './token-scopes.js';
 
 export type Credentials =
   { kind: 'none' } | { kind: 'basic'; user: string; password: string } | { kind: 'bearer'; token: string };
@@ -236,6 +237,22 @@ export class Auth {
       publicPatterns: this.publicPatterns,
       ...(token ? { tokenId: token.id, scopes: token.scopes } : {}),
     });
+  }
+
+  /**
+   * A new API token for user `user`, created by `p`. Through a token with scopes only tokens within those scopes
+   * (an administrator's tokens are not limited); through an unscoped token any (it is its user already).
+   */
+  async createToken(
+    p: Principal,
+    user: string,
+    opts: { name: string; scopes: Grant[] | null; expiresAt: number | null },
+  ): Promise<TokenInfo & { token: string }> {
+    if (p.by === 'api-token' && p.tokenId !== undefined && !p.admin) {
+      const own = await this.tokens.byId(p.tokenId);
+      if (own.ok) requireWithinScopes(opts.scopes, own.scopes);
+    }
+    return this.tokens.create(await this.users.get(user), opts);
   }
 
   /**
