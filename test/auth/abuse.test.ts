@@ -20,6 +20,7 @@ import { startRealServer, type RealServer } from '../helpers/real-server.js';
 import { code, ociImage, Registry } from '../registry/oci.js';
 
 const POLICY = { free: 5, baseDelayMs: 500, maxDelayMs: 2000, windowMs: 60_000 };
+/** A pause while polling for what another process writes. */
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** The time of the login limits: starts at now, moves only when a test says so. */
 let clock = Date.now();
@@ -426,7 +427,11 @@ describe('credentials never reach the log', () => {
       (await http('GET', `${r.url}/v2/`, undefined, { authorization: basic('logger', next) })).status,
     ).toBe(200);
 
-    await sleep(200); // let the child's last log lines arrive
+    // a last request, to know when the child's log has caught up with every request before it
+    expect((await http('GET', `${r.url}/v2/?end-of-the-log-test`)).status).toBe(200);
+    const caughtUp = () => /end-of-the-log-test[^]*request completed/.test(r.output());
+    for (let i = 0; i < 500 && !caughtUp(); i++) await sleep(10);
+    expect(caughtUp(), 'the log shows the last request completed').toBe(true);
     const out = r.output();
     // the log is really at trace level and saw these requests
     expect(out).toMatch(/incoming request/);
