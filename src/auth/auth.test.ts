@@ -1,5 +1,4 @@
-// Auth on each database backend: changes made through its services take effect at once in its process and
-// after `cacheSeconds` in another; API tokens are created within the scopes of the token asking.
+// Auth on each backend: its own changes take effect at once, others' after cacheSeconds; token scopes.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backends, removeTestDatabase, testDatabaseUrl, type Backend } from '../../test/helpers/backend.js';
 import { openDatabase, type Db } from '../db/connect.js';
