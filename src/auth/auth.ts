@@ -29,7 +29,7 @@ export interface AuthOptions {
    */
   cacheSeconds?: number;
   loginPolicy?: LoginLimitPolicy;
-  /** the clock (ms since the epoch) of login limits and of what is remembered; tests pass a fake one */
+  /** the clock (ms since the epoch) of login limits, registry tokens and caches; tests pass a fake one */
   now?: () => number;
 }
 
@@ -58,7 +58,12 @@ export class Auth {
     // what it remembered of them
     this.users = new Users(db, () => this.invalidate());
     this.tokens = new ApiTokens(db, () => this.invalidate());
-    this.registryTokens = new RegistryTokens(db, opts.service ?? 'berth', opts.tokenTtlSeconds ?? 300);
+    this.registryTokens = new RegistryTokens(
+      db,
+      opts.service ?? 'berth',
+      opts.tokenTtlSeconds ?? 300,
+      this.now,
+    );
     this.limits = new LoginLimits(db, opts.loginPolicy, this.now);
     this.audit = new AuditLog(db);
     this.cacheMs = (opts.cacheSeconds ?? 10) * 1000;
