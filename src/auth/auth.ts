@@ -202,7 +202,7 @@ export class Auth {
   private async countFailure(keys: string[], user: string | undefined, address: string, at: number) {
     // the wait that refused the count may be over when asked about (a success cleared it): count again
     for (let i = 0; i < 3; i++) {
-      if (await this.limits.failedUnlessWaiting(keys, at)) return;
+      if (await this.limits.failed(keys, at)) return;
       await this.checkLimits(keys, user, address, at);
     }
     throw this.tooMany(user, address, 1000);

@@ -62,30 +62,13 @@ export class LoginLimits {
     return { wait: Math.max(0, wait), failures: rows.length > 0 };
   }
 
-  /** Counts a failure under each key, in one statement per key (create-if-absent through the primary key). */
-  async failed(keys: string[], now = this.now()): Promise<void> {
-    const stale = now - this.policy.windowMs;
-    for (const key of keys) {
-      await this.db
-        .insertInto('login_failures')
-        .values({ key, failures: 1, last_at: now })
-        .onConflict((oc) =>
-          oc.column('key').doUpdateSet({
-            failures: sql<number>`case when login_failures.last_at < ${stale} then 1 else login_failures.failures + 1 end`,
-            last_at: now,
-          }),
-        )
-        .execute();
-    }
-  }
-
   /**
    * Counts a failure under every key, unless a wait applies to one of them at `now`: then counts nothing and
    * answers false. The check and the count are one step for every process on the database (one statement,
    * which SQLite runs under its write lock; on PostgreSQL, after taking an advisory lock per key), so parallel
    * wrong guesses, in one process or many, count exactly the free failures and are refused from then on.
    */
-  async failedUnlessWaiting(keys: string[], now = this.now()): Promise<boolean> {
+  async failed(keys: string[], now = this.now()): Promise<boolean> {
     if (keys.length === 0) return false;
     if (!(this.db.getExecutor().adapter instanceof PostgresAdapter))
       return this.countUnlessWaiting(this.db, keys, now);
