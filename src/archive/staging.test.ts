@@ -9,7 +9,7 @@ import tar from 'tar-stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { sha256 } from '../core/digest.js';
 import { BerthError } from '../core/errors.js';
-import { Keys } from '../storage/blob-store.js';
+import { Keys } from '../storage/cas.js';
 import { FsBlobStore } from '../storage/fs-blob-store.js';
 import {
   normalizeEntryName,

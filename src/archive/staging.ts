@@ -7,8 +7,8 @@ import { posix } from 'node:path';
 import tar from 'tar-stream';
 import { BerthError } from '../core/errors.js';
 import type { Digest } from '../core/digest.js';
-import { Keys, type BlobStore } from '../storage/blob-store.js';
-import { receive } from '../repo/blobs.js';
+import type { BlobStore } from '../storage/blob-store.js';
+import { Keys, receive } from '../storage/cas.js';
 
 export interface StagedFile {
   name: string;

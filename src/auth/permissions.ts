@@ -14,7 +14,6 @@ const IMPLIES: Record<Action, readonly Action[]> = {
 };
 
 export const ALL_ACTIONS: ReadonlySet<Action> = new Set(ACTIONS);
-export const NO_ACTIONS: ReadonlySet<Action> = new Set();
 
 export const isAction = (s: string): s is Action => (ACTIONS as readonly string[]).includes(s);
 

@@ -20,7 +20,6 @@ export interface RegistryTokenClaims {
   tokenId?: string;
   /** repository name → actions granted */
   repositories: Map<string, Set<Action>>;
-  catalog: boolean;
   expiresAt: number;
 }
 
@@ -107,17 +106,14 @@ export class RegistryTokens {
         },
       );
       const repositories = new Map<string, Set<Action>>();
-      let catalog = false;
       for (const e of (payload.access ?? []) as AccessEntry[]) {
         if (e.type === 'repository' && typeof e.name === 'string' && Array.isArray(e.actions))
           repositories.set(e.name, new Set(e.actions.filter((a): a is Action => isAction(a))));
-        if (e.type === 'registry' && e.name === 'catalog') catalog = true;
       }
       return {
         user: payload.sub ?? null,
         ...(typeof payload.tid === 'string' ? { tokenId: payload.tid } : {}),
         repositories,
-        catalog,
         expiresAt: (payload.exp ?? 0) * 1000,
       };
     } catch (e) {

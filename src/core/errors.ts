@@ -49,5 +49,3 @@ export class BerthError extends Error {
     return ERROR_CATALOGUE[this.code].status;
   }
 }
-
-export const isBerthError = (e: unknown): e is BerthError => e instanceof BerthError;

@@ -6,7 +6,6 @@ export const MediaTypes = {
   ociConfig: 'application/vnd.oci.image.config.v1+json',
   ociLayer: 'application/vnd.oci.image.layer.v1.tar',
   ociLayerGzip: 'application/vnd.oci.image.layer.v1.tar+gzip',
-  ociEmpty: 'application/vnd.oci.empty.v1+json',
   dockerManifest: 'application/vnd.docker.distribution.manifest.v2+json',
   dockerManifestList: 'application/vnd.docker.distribution.manifest.list.v2+json',
   dockerSchema1: 'application/vnd.docker.distribution.manifest.v1+json',

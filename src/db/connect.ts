@@ -78,13 +78,7 @@ export async function openDatabase(url: string, opts: { poolSize?: number } = {}
     provider: migrationProvider(dialect),
     ...(schema ? { migrationTableSchema: schema } : {}),
   });
-  let { error } = await migrator.migrateToLatest();
-  // Kysely's migrator lists the tables of every schema of the database; a schema another user drops during that
-  // listing fails it with 3F000 (invalid_schema_name). It is not ours (ours was made above): list again.
-  for (let i = 0; i < 50 && (error as { code?: string } | undefined)?.code === '3F000'; i++) {
-    await new Promise((r) => setTimeout(r, 10 + Math.random() * 40));
-    ({ error } = await migrator.migrateToLatest());
-  }
+  const { error } = await migrator.migrateToLatest();
   if (error) {
     await kysely.destroy();
     throw error instanceof Error ? error : new Error(String(error));
@@ -95,10 +89,10 @@ export async function openDatabase(url: string, opts: { poolSize?: number } = {}
 const STATEMENTS_KEPT = 256;
 
 /**
- * better-sqlite3 compiles the SQL at every prepare(), and Kysely prepares every query it runs: about 30 µs for one
- * of berth's joins, more than ten times what running it costs. Prepared statements are kept by their SQL (the
- * STATEMENTS_KEPT used last) and run again. iterate() (Kysely's stream()) gets a statement of its own, since a
- * statement being iterated cannot run anything else meanwhile.
+ * better-sqlite3 compiles the SQL at every prepare(), and Kysely prepares every query it runs: compiling one of
+ * berth's joins costs many times what running it does (docs/benchmarks.md, "Why the code is as it is").
+ * Prepared statements are kept by their SQL (the STATEMENTS_KEPT used last) and run again. iterate() (Kysely's
+ * stream()) gets a statement of its own, since a statement being iterated cannot run anything else meanwhile.
  */
 function reusingStatements(database: SQLite.Database): SqliteDatabase {
   const kept = new Map<string, SQLite.Statement>();

@@ -4,7 +4,8 @@ import { buffer } from 'node:stream/consumers';
 import type { FastifyInstance } from 'fastify';
 import type { Berth } from '../app.js';
 import { ping } from '../db/connect.js';
-import { Keys, type BlobStore } from '../storage/blob-store.js';
+import type { BlobStore } from '../storage/blob-store.js';
+import { Keys } from '../storage/cas.js';
 
 /** How long a readiness check may take before it counts as failed (a hung NFS mount never answers). */
 export const CHECK_TIMEOUT_MS = 5000;

@@ -3,7 +3,8 @@ import { randomUUID } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
 import type { Database } from '../db/schema.js';
 import { digestOfHex, isHex64, type Digest } from '../core/digest.js';
-import { Keys, StoreNotFoundError, type BlobStore } from '../storage/blob-store.js';
+import { StoreNotFoundError, type BlobStore } from '../storage/blob-store.js';
+import { Keys } from '../storage/cas.js';
 
 export interface CleanupOptions {
   dryRun?: boolean;

@@ -5,7 +5,8 @@ import type { Database } from '../db/schema.js';
 import type { Digest } from '../core/digest.js';
 import type { Readable } from 'node:stream';
 import { BerthError } from '../core/errors.js';
-import { Keys, StoreNotFoundError, type BlobStore, type ByteRange } from '../storage/blob-store.js';
+import { StoreNotFoundError, type BlobStore, type ByteRange } from '../storage/blob-store.js';
+import { Keys } from '../storage/cas.js';
 import type { Reference } from '../core/references.js';
 
 export interface ManifestRecord {

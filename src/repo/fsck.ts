@@ -4,8 +4,8 @@ import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema.js';
 import { digestOfHex, isHex64, type Digest } from '../core/digest.js';
 import { MAX_MANIFEST_BYTES, parseManifest } from '../core/manifests.js';
-import { Keys, type BlobStore } from '../storage/blob-store.js';
-import { readSmallBlob } from './blobs.js';
+import type { BlobStore } from '../storage/blob-store.js';
+import { Keys, readSmallBlob } from '../storage/cas.js';
 import { DEFAULT_PROTECTION_MS, foldersByAge } from './leftovers.js';
 
 export type FsckProblemKind =

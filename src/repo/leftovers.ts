@@ -1,5 +1,6 @@
 // Temporary folders of the store (uploads/<id>/, staging/<id>/) by age, and the sweep of a crashed process's staging.
-import { Keys, type BlobStore } from '../storage/blob-store.js';
+import type { BlobStore } from '../storage/blob-store.js';
+import { Keys } from '../storage/cas.js';
 
 /** The default protection time: files younger than this may belong to an operation in flight. */
 export const DEFAULT_PROTECTION_MS = 3600_000;

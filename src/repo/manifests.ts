@@ -6,10 +6,10 @@ import { BerthError } from '../core/errors.js';
 import { sha256, type Digest } from '../core/digest.js';
 import { parseManifest, requiredBlobs, type Descriptor } from '../core/manifests.js';
 import type { Reference } from '../core/references.js';
-import { Keys, type BlobStore } from '../storage/blob-store.js';
+import type { BlobStore } from '../storage/blob-store.js';
+import { Keys, promote, receive, storedDiffIds } from '../storage/cas.js';
 import { commitVersion, type ContentChange } from './versions.js';
 import { recordBlobs, recordManifest } from './records.js';
-import { promote, receive, storedDiffIds } from './blobs.js';
 import { heldBy } from './content.js';
 import { withClaims } from './claims.js';
 

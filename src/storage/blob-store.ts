@@ -1,6 +1,5 @@
-// The BlobStore interface (modelled on CNCF Distribution's storage driver) and the one place the key layout lives.
+// The BlobStore port (modelled on CNCF Distribution's storage driver): plain keys and bytes; the layout is in cas.ts.
 import type { Readable, Writable } from 'node:stream';
-import { hexOf, type Digest } from '../core/digest.js';
 
 export interface StoreStat {
   size: number;
@@ -44,25 +43,7 @@ export class StoreNotFoundError extends Error {
   }
 }
 
-/**
- * The key layout, written down once:
- *   blobs/sha256/<2 hex>/<64 hex>       content, addressed by digest (layers, configs, manifests)
- *   uploads/<id>/data                   a blob being received (push session), not yet verified
- *   staging/<id>/<n>                    entries of an archive upload being received
- *   trash/<id>/<64 hex>                 a blob cleanup is letting go of (deleted, or put back if re-claimed)
- *   probes/<id>                         a few bytes GET /readyz writes, reads back and deletes
- */
-export const Keys = {
-  blob: (d: Digest): string => {
-    const hex = hexOf(d);
-    return `blobs/sha256/${hex.slice(0, 2)}/${hex}`;
-  },
-  blobsRoot: 'blobs/',
-  upload: (id: string): string => `uploads/${id}/data`,
-  uploadDir: (id: string): string => `uploads/${id}/`,
-  staging: (id: string, n: number): string => `staging/${id}/${n}`,
-  stagingDir: (id: string): string => `staging/${id}/`,
-  trash: (id: string, d: Digest): string => `trash/${id}/${hexOf(d)}`,
-  trashDir: (id: string): string => `trash/${id}/`,
-  probe: (id: string): string => `probes/${id}`,
-};
+/** Throws unless `key` is a store key: slash-separated segments, none of them empty or "..". */
+export function assertStoreKey(key: string): void {
+  if (key.split('/').some((p) => p === '..' || p === '')) throw new Error(`bad store key ${key}`);
+}

@@ -3,15 +3,20 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, readdir, rename, rm, stat, truncate, unlink } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
-import { randomUUID } from 'node:crypto';
-import { StoreNotFoundError, type BlobStore, type ByteRange, type StoreStat } from './blob-store.js';
+import {
+  assertStoreKey,
+  StoreNotFoundError,
+  type BlobStore,
+  type ByteRange,
+  type StoreStat,
+} from './blob-store.js';
 
 const isNotFound = (e: unknown): boolean => (e as NodeJS.ErrnoException)?.code === 'ENOENT';
 
 /**
  * Writers buffer up to 1 MiB (the default is 16 KiB): while one write is in flight, the 64 KiB chunks a socket
- * delivers gather and go down in one writev, and the source is not paused and resumed after every chunk. Staging a
- * 1 GiB archive took 15-25 % less CPU on the event loop's thread, and less system time. At most 1 MiB per writer.
+ * delivers gather and go down in one writev, and the source is not paused and resumed after every chunk (what it
+ * saves: docs/benchmarks.md, "Why the code is as it is"). At most 1 MiB per writer.
  */
 const WRITE_BUFFER = 1024 * 1024;
 const READ_CHUNK = 1024 * 1024;
@@ -20,7 +25,7 @@ export class FsBlobStore implements BlobStore {
   constructor(readonly root: string) {}
 
   private path(key: string): string {
-    if (key.split('/').some((p) => p === '..' || p === '')) throw new Error(`bad store key ${key}`);
+    assertStoreKey(key);
     return join(this.root, ...key.split('/'));
   }
 
@@ -111,10 +116,5 @@ export class FsBlobStore implements BlobStore {
       }
     };
     yield* walk(start, this.root);
-  }
-
-  /** A key no one else will use, for temporary objects. */
-  static uniqueId(): string {
-    return randomUUID();
   }
 }

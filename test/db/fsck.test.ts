@@ -9,7 +9,7 @@ import { sha256, type Digest } from '../../src/core/digest.js';
 import { MediaTypes } from '../../src/core/media-types.js';
 import { Fsck, type FsckOptions, type FsckReport } from '../../src/repo/fsck.js';
 import { removeStaleStaging } from '../../src/repo/leftovers.js';
-import { Keys } from '../../src/storage/blob-store.js';
+import { Keys } from '../../src/storage/cas.js';
 import { backends, removeTestDatabase, testDatabaseUrl } from '../helpers/backend.js';
 import type { BerthError } from '../../src/core/errors.js';
 

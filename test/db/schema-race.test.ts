@@ -1,4 +1,4 @@
-// Opening a PostgreSQL database (schema) while other schemas of that database are created and dropped, as parallel test files do.
+// The test harness on PostgreSQL: opening a test database while other test processes create and drop schemas.
 import pg from 'pg';
 import { expect, it } from 'vitest';
 import { openDatabase } from '../../src/db/connect.js';
@@ -11,9 +11,12 @@ import {
 } from '../helpers/backend.js';
 
 describeUnless(backends().includes('postgres'), 'PostgreSQL does not answer')(
-  'openDatabase on PostgreSQL',
+  'test databases on PostgreSQL',
   () => {
-    it('succeeds every time while other schemas (with serial columns) come and go', async () => {
+    // Kysely's migrator lists the tables of every schema of its database; a schema dropped meanwhile fails that
+    // listing (3F000). Test processes run in parallel, so each has a database of its own: schemas of the others
+    // come and go elsewhere. The churn below stands for another process's tests, in the server's default database.
+    it('open every time while schemas (with serial columns) come and go in another database', async () => {
       const churner = new pg.Client({ connectionString: POSTGRES_URL });
       await churner.connect();
       let stop = false;
@@ -31,6 +34,7 @@ describeUnless(backends().includes('postgres'), 'PostgreSQL does not answer')(
       try {
         for (let i = 0; i < 12; i++) {
           const url = await testDatabaseUrl('schema-race', 'postgres');
+          expect(new URL(url).pathname).not.toBe(new URL(POSTGRES_URL).pathname);
           try {
             await (await openDatabase(url)).close();
           } catch (e) {

@@ -2,12 +2,15 @@
 // service behaves (skipped with its reason locally, failed when CI=true).
 //
 // BERTH_TEST_DATABASE selects the backend: `sqlite` (default) or `postgres`. PostgreSQL is reached at
-// BERTH_TEST_POSTGRES_URL, default postgres://postgres@127.0.0.1:5432/test; each test gets its own schema.
+// BERTH_TEST_POSTGRES_URL, default postgres://postgres@127.0.0.1:5432/test (its user needs CREATEDB). Each test
+// process gets a database of its own on that server, and each test a schema in it: test processes running in
+// parallel then never create or drop schemas in a database another one is migrating (Kysely's migrator lists
+// the tables of every schema of its database, and a schema dropped during that listing fails it).
 import { spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import pg from 'pg';
 import { describe, it, type TestContext } from 'vitest';
@@ -40,13 +43,80 @@ function schemaName(label: string): string {
 const sqliteDirs = new Set<string>();
 
 /**
+ * Databases of test processes are named berth_t_<host>_<pid>_<random> (host: a hash of this machine's name): a
+ * leftover of this machine tells by its pid whether it is still in use.
+ */
+const HOST = createHash('sha256').update(hostname()).digest('hex').slice(0, 8);
+const PROCESS_DATABASE = new RegExp(`^berth_t_${HOST}_(\\d+)_[a-f0-9]+$`);
+
+let processDatabase: Promise<string> | undefined;
+
+/** Runs `fn` with a client connected to the database of POSTGRES_URL (where databases are created and dropped). */
+async function withServer<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: POSTGRES_URL, connectionTimeoutMillis: 5000 });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+};
+
+/**
+ * The URL of this process's own PostgreSQL database, created on first use. Databases left by test processes
+ * that died without dropping theirs are dropped first.
+ */
+function processDatabaseUrl(): Promise<string> {
+  processDatabase ??= withServer(async (c) => {
+    const { rows } = await c.query<{ datname: string }>(
+      `SELECT datname FROM pg_database WHERE datname LIKE 'berth\\_t\\_%'`,
+    );
+    for (const { datname } of rows) {
+      const pid = Number(PROCESS_DATABASE.exec(datname)?.[1]);
+      if (pid && !alive(pid)) {
+        await c.query(`DROP DATABASE IF EXISTS "${datname}" WITH (FORCE)`).catch(() => {});
+      }
+    }
+    const name = `berth_t_${HOST}_${process.pid}_${randomBytes(4).toString('hex')}`;
+    await c.query(`CREATE DATABASE "${name}"`);
+    const u = new URL(POSTGRES_URL);
+    u.pathname = `/${name}`;
+    return u.toString();
+  }).catch((e: unknown) => {
+    processDatabase = undefined; // the next test tries again
+    throw e;
+  });
+  return processDatabase;
+}
+
+/** Drops this process's PostgreSQL database, if it made one (test/setup.ts calls it after each test file). */
+export async function removeProcessDatabase(): Promise<void> {
+  const made = processDatabase;
+  processDatabase = undefined;
+  if (!made) return;
+  const url = await made.catch(() => undefined);
+  if (!url) return;
+  const name = new URL(url).pathname.slice(1);
+  await withServer((c) => c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`));
+}
+
+/**
  * A database URL for a new, empty database of the selected backend: a file in a fresh temp dir for SQLite,
- * or the test database with a fresh `?schema=` for PostgreSQL (openDatabase creates the schema).
+ * or this process's PostgreSQL database with a fresh `?schema=` (openDatabase creates the schema).
  * Pass `backend` to force one (e.g. in a `describe.each(backends())`).
  */
 export async function testDatabaseUrl(label: string, backend: Backend = selectedBackend()): Promise<string> {
   if (backend === 'postgres') {
-    const u = new URL(POSTGRES_URL);
+    const u = new URL(await processDatabaseUrl());
     u.searchParams.set('schema', schemaName(label));
     return u.toString();
   }

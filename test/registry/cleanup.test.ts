@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { startTestServer, http, type TestServer } from '../helpers/in-process.js';
 import { sha } from '../helpers/images.js';
 import { Registry, ociImage } from './oci.js';
-import { Keys } from '../../src/storage/blob-store.js';
+import { Keys } from '../../src/storage/cas.js';
 import { withClaims } from '../../src/repo/claims.js';
 import type { Digest } from '../../src/core/digest.js';
 

@@ -1,11 +1,35 @@
-// Receiving blob bytes: stream through sha256 into a temporary object, then move into the content-addressed place.
+// Content-addressed storage over a BlobStore: the key layout, written down once, and blobs in and out by digest.
 import { buffer } from 'node:stream/consumers';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { Sha256Counter, type Digest } from '../core/digest.js';
-import { Keys, type BlobStore } from '../storage/blob-store.js';
+import { hexOf, Sha256Counter, type Digest } from '../core/digest.js';
 import { configDiffIds, type Descriptor } from '../core/manifests.js';
 import { MediaTypes } from '../core/media-types.js';
+import type { BlobStore } from './blob-store.js';
+
+/**
+ * The key layout, written down once:
+ *   blobs/sha256/<2 hex>/<64 hex>       content, addressed by digest (layers, configs, manifests)
+ *   uploads/<id>/data                   a blob being received (push session), not yet verified
+ *   staging/<id>/<n>                    entries of an archive upload being received
+ *   staging/<id>/written-<n>            a manifest an archive import made itself, before it moves into blobs/
+ *   trash/<id>/<64 hex>                 a blob cleanup is letting go of (deleted, or put back if re-claimed)
+ *   probes/<id>                         a few bytes GET /readyz writes, reads back and deletes
+ */
+export const Keys = {
+  blob: (d: Digest): string => {
+    const hex = hexOf(d);
+    return `blobs/sha256/${hex.slice(0, 2)}/${hex}`;
+  },
+  blobsRoot: 'blobs/',
+  upload: (id: string): string => `uploads/${id}/data`,
+  uploadDir: (id: string): string => `uploads/${id}/`,
+  staging: (id: string, n: number): string => `staging/${id}/${n}`,
+  stagingDir: (id: string): string => `staging/${id}/`,
+  trash: (id: string, d: Digest): string => `trash/${id}/${hexOf(d)}`,
+  trashDir: (id: string): string => `trash/${id}/`,
+  probe: (id: string): string => `probes/${id}`,
+};
 
 export interface Received {
   digest: Digest;

@@ -3,8 +3,9 @@ import { randomBytes } from 'node:crypto';
 import { Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { sha256 } from '../core/digest.js';
-import { Keys, StoreNotFoundError, type BlobStore, type ByteRange } from './blob-store.js';
+import { sha256 } from '../../src/core/digest.js';
+import { StoreNotFoundError, type BlobStore, type ByteRange } from '../../src/storage/blob-store.js';
+import { Keys } from '../../src/storage/cas.js';
 
 export interface StoreUnderTest {
   store: BlobStore;
@@ -263,6 +264,21 @@ export function blobStoreContract(name: string, makeStore: () => Promise<StoreUn
         await store.move('l/b', 'm/b');
         expect(await listAll(store, 'l/')).toEqual([]);
         expect(await listAll(store, 'm/')).toEqual(['m/b']);
+      });
+    });
+
+    describe('keys', () => {
+      it('refuses keys with ".." or empty segments', async () => {
+        for (const key of ['../outside', 'a/../../b', 'a//b', '/abs', 'trailing/']) {
+          await expect(store.writer(key), key).rejects.toThrow(/bad store key/);
+          await expect(store.stat(key), key).rejects.toThrow(/bad store key/);
+          await expect(store.reader(key), key).rejects.toThrow(/bad store key/);
+          await expect(store.delete(key), key).rejects.toThrow(/bad store key/);
+        }
+        await writeObject(store, 'a', Buffer.from('a'));
+        await expect(store.move('a', '../b')).rejects.toThrow(/bad store key/);
+        await expect(store.deletePrefix('../')).rejects.toThrow(/bad store key/);
+        expect((await readObject(store, 'a')).toString()).toBe('a');
       });
     });
   });

@@ -1,0 +1,86 @@
+// Covers src/storage/cas.ts: the key layout (Keys) and blobs in and out by digest.
+import { describe, expect, it } from 'vitest';
+import { hexOf, sha256 } from '../core/digest.js';
+import { MediaTypes } from '../core/media-types.js';
+import { Keys, promote, readSmallBlob, receive, storedDiffIds } from './cas.js';
+import { MemoryBlobStore } from './memory-blob-store.js';
+
+describe('Keys', () => {
+  it('places a blob at blobs/sha256/<first 2 hex>/<64 hex>', () => {
+    for (const content of ['a', 'b', 'layer bytes']) {
+      const d = sha256(content);
+      const hex = hexOf(d);
+      const key = Keys.blob(d);
+      expect(key).toMatch(/^blobs\/sha256\/[a-f0-9]{2}\/[a-f0-9]{64}$/);
+      expect(key).toBe(`blobs/sha256/${hex.slice(0, 2)}/${hex}`);
+      expect(key.startsWith(Keys.blobsRoot)).toBe(true);
+    }
+  });
+
+  it('gives different blobs different keys', () => {
+    expect(Keys.blob(sha256('x'))).not.toBe(Keys.blob(sha256('y')));
+  });
+
+  it('keeps an upload and a staging entry inside their folders', () => {
+    expect(Keys.upload('u1')).toBe('uploads/u1/data');
+    expect(Keys.upload('u1').startsWith(Keys.uploadDir('u1'))).toBe(true);
+    expect(Keys.staging('s1', 4)).toBe('staging/s1/4');
+    expect(Keys.staging('s1', 4).startsWith(Keys.stagingDir('s1'))).toBe(true);
+    expect(Keys.stagingDir('s1')).toMatch(/\/$/);
+    expect(Keys.uploadDir('u1')).toMatch(/\/$/);
+  });
+});
+
+describe('blobs in and out by digest', () => {
+  const config = (diffIds: string[]): Buffer =>
+    Buffer.from(JSON.stringify({ rootfs: { type: 'layers', diff_ids: diffIds } }));
+
+  it('receives bytes under a temporary key with their digest and size, then promotes them to their address', async () => {
+    const store = new MemoryBlobStore();
+    const bytes = Buffer.from('layer bytes, in two chunks');
+    const got = await receive(store, Keys.upload('u1'), [bytes.subarray(0, 5), bytes.subarray(5)]);
+    expect(got).toEqual({ digest: sha256(bytes), size: bytes.length });
+    await promote(store, Keys.upload('u1'), got.digest);
+    expect(await store.stat(Keys.upload('u1'))).toBeNull();
+    expect(await readSmallBlob(store, got.digest, 1024)).toEqual(bytes);
+  });
+
+  it('deletes the partial object when the source fails', async () => {
+    const store = new MemoryBlobStore();
+    async function* failing(): AsyncIterable<Buffer> {
+      yield Buffer.from('some bytes');
+      throw new Error('connection reset');
+    }
+    await expect(receive(store, Keys.staging('s1', 0), failing())).rejects.toThrow('connection reset');
+    expect(await store.stat(Keys.staging('s1', 0))).toBeNull();
+  });
+
+  it('reads a small blob only when present and within the limit', async () => {
+    const store = new MemoryBlobStore();
+    const bytes = Buffer.from('0123456789');
+    const { digest } = await receive(store, 'tmp', [bytes]);
+    await promote(store, 'tmp', digest);
+    expect(await readSmallBlob(store, digest, 10)).toEqual(bytes);
+    expect(await readSmallBlob(store, digest, 9)).toBeUndefined();
+    expect(await readSmallBlob(store, sha256('absent'), 10)).toBeUndefined();
+  });
+
+  it('learns diff IDs from a stored image config, and nothing from other blobs', async () => {
+    const store = new MemoryBlobStore();
+    const diffId = sha256('uncompressed layer');
+    const store1 = async (b: Buffer) => {
+      const { digest, size } = await receive(store, 'tmp', [b]);
+      await promote(store, 'tmp', digest);
+      return { digest, size };
+    };
+    const image = await store1(config([diffId]));
+    const other = await store1(Buffer.from('{"not":"a config"}'));
+    expect(await storedDiffIds(store, { mediaType: MediaTypes.ociConfig, ...image })).toEqual([diffId]);
+    expect(await storedDiffIds(store, { mediaType: MediaTypes.dockerConfig, ...image })).toEqual([diffId]);
+    expect(
+      await storedDiffIds(store, { mediaType: 'application/vnd.example+json', ...image }),
+    ).toBeUndefined();
+    expect(await storedDiffIds(store, { mediaType: MediaTypes.ociConfig, ...other })).toBeUndefined();
+    expect(await storedDiffIds(store, undefined)).toBeUndefined();
+  });
+});
