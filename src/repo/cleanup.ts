@@ -1,7 +1,13 @@
 // Online cleanup: removes blobs (and the manifests among them) that nothing refers to or claims, while berth serves.
 import { randomUUID } from 'node:crypto';
-import { sql, type Kysely } from 'kysely';
-import type { Database } from '../db/schema.js';
+import { sql, type Kysely, type Selectable } from 'kysely';
+import type {
+  BlobsTable,
+  Database,
+  LayerDiffIdsTable,
+  ManifestReferencesTable,
+  ManifestsTable,
+} from '../db/schema.js';
 import { digestOfHex, isHex64, type Digest } from '../core/digest.js';
 import { Keys, StoreNotFoundError, type BlobStore } from '../storage/blob-store.js';
 
@@ -20,7 +26,8 @@ export interface CleanupOptions {
 export interface CleanupReport {
   dryRun: boolean;
   protectionSeconds: number;
-  removed: { blobs: number; bytes: number; manifests: number };
+  /** blobs (rows and files) removed, and files under blobs/ that no row named (strays: left by a failed commit) */
+  removed: { blobs: number; bytes: number; manifests: number; strayFiles: number; strayBytes: number };
   /** files put back because a writer claimed the blob again while it was being removed */
   keptForWriters: number;
   digests: string[];
@@ -45,6 +52,36 @@ async function eachLimited<T>(items: T[], limit: number, fn: (item: T) => Promis
 }
 
 type Db = Kysely<Database>;
+
+/** The digest a key under blobs/ stands for, if it is a well-formed content address. */
+export function digestOfBlobKey(key: string): Digest | undefined {
+  const m = /^blobs\/sha256\/([a-f0-9]{2})\/([a-f0-9]+)$/.exec(key);
+  return m && isHex64(m[2]!) && m[2]!.startsWith(m[1]!) ? digestOfHex(m[2]!) : undefined;
+}
+
+/** The rows `decide` deleted for a batch: put back for the blobs whose files could not be let go of. */
+interface Decided {
+  blobs: Selectable<BlobsTable>[];
+  manifests: Selectable<ManifestsTable>[];
+  references: Selectable<ManifestReferencesTable>[];
+  diffIds: Selectable<LayerDiffIdsTable>[];
+}
+
+/**
+ * Files of blobs that a cleanup could not let go of for another reason than their absence (EACCES, EIO, …): their
+ * rows were put back, so the database still names them; the run stops with this error, which names them.
+ */
+export class CleanupFileError extends Error {
+  constructor(readonly failures: Map<Digest, unknown>) {
+    const [digest, first] = failures.entries().next().value!;
+    super(
+      `cleanup could not remove the files of ${failures.size} blob(s), whose rows were put back; ` +
+        `first ${digest}: ${(first as Error)?.message ?? String(first)}`,
+      { cause: first },
+    );
+    this.name = 'CleanupFileError';
+  }
+}
 
 /**
  * THE INVARIANT, enforced here: a blob that a committed repository version refers to (any version still kept), that
@@ -80,7 +117,7 @@ export class Cleanup {
     const report: CleanupReport = {
       dryRun,
       protectionSeconds,
-      removed: { blobs: 0, bytes: 0, manifests: 0 },
+      removed: { blobs: 0, bytes: 0, manifests: 0, strayFiles: 0, strayBytes: 0 },
       keptForWriters: 0,
       digests: [],
     };
@@ -110,22 +147,110 @@ export class Cleanup {
       );
       if (gone.blobs.length === 0) continue;
       await opts.afterDecision?.(gone.blobs.map((b) => b.digest as Digest));
-      const keptDigests = await this.letGo(
+      const { kept, failed } = await this.letGo(
         randomUUID(),
         gone.blobs.map((b) => b.digest as Digest),
       );
+      if (failed.size > 0) await this.restore(gone, new Set(failed.keys()));
       for (const b of gone.blobs) {
-        const kept = keptDigests.has(b.digest as Digest);
-        if (kept) report.keptForWriters++;
-        opts.log?.info({ digest: b.digest, size: b.size, keptForWriter: kept }, 'cleanup removed blob');
+        if (failed.has(b.digest as Digest)) continue;
+        const keptForWriter = kept.has(b.digest as Digest);
+        if (keptForWriter) report.keptForWriters++;
+        opts.log?.info({ digest: b.digest, size: b.size, keptForWriter }, 'cleanup removed blob');
         report.digests.push(b.digest);
         report.removed.blobs++;
         report.removed.bytes += b.size;
       }
-      report.removed.manifests += gone.manifests;
+      report.removed.manifests += gone.manifests.filter((m) => !failed.has(m.digest as Digest)).length;
+      if (failed.size > 0) throw new CleanupFileError(failed);
     }
+    await this.sweepStrays(now, cutoff, opts, report);
     for (const listener of this.listeners) listener(report);
     return report;
+  }
+
+  /**
+   * Files under blobs/ that no row names: a commit that failed after moving its files into place leaves them.
+   * Those older than the protection time, and named by no row, reference or claim, are let go of as blobs are
+   * (moved to trash, re-checked, put back if a writer claimed or recorded the blob meanwhile, else deleted).
+   * Keys that are no content address are left to fsck.
+   */
+  private async sweepStrays(
+    now: number,
+    cutoff: number,
+    opts: CleanupOptions,
+    report: CleanupReport,
+  ): Promise<void> {
+    const sweep = async (keys: string[]) => {
+      const digests = keys.map(digestOfBlobKey).filter((d): d is Digest => d !== undefined);
+      const named = await this.named(digests, now);
+      const strays: { digest: Digest; size: number }[] = [];
+      for (const d of digests) {
+        if (named.has(d)) continue;
+        const st = await this.store.stat(Keys.blob(d));
+        if (st && st.modifiedAt.getTime() < cutoff) strays.push({ digest: d, size: st.size });
+      }
+      if (strays.length === 0) return;
+      if (!opts.dryRun) {
+        await opts.afterDecision?.(strays.map((s) => s.digest));
+        const { kept, failed } = await this.letGo(
+          randomUUID(),
+          strays.map((s) => s.digest),
+        );
+        if (failed.size > 0) throw new CleanupFileError(failed);
+        report.keptForWriters += kept.size;
+        strays.splice(0, strays.length, ...strays.filter((s) => !kept.has(s.digest)));
+      }
+      for (const s of strays) {
+        opts.log?.info(
+          { key: Keys.blob(s.digest), size: s.size },
+          opts.dryRun ? 'cleanup would remove stray file' : 'cleanup removed stray file',
+        );
+        report.removed.strayFiles++;
+        report.removed.strayBytes += s.size;
+      }
+    };
+    let keys: string[] = [];
+    for await (const key of this.store.list(Keys.blobsRoot)) {
+      keys.push(key);
+      if (keys.length >= BATCH) {
+        await sweep(keys);
+        keys = [];
+      }
+    }
+    await sweep(keys);
+  }
+
+  /**
+   * Of `digests`, those that something names: a blob row, a repository's content, a pending upload, a manifest's
+   * reference, or an unexpired claim.
+   */
+  private async named(digests: Digest[], now: number): Promise<Set<string>> {
+    const found = new Set<string>();
+    if (digests.length === 0) return found;
+    const rows = await this.db
+      .selectFrom('blobs')
+      .select('digest')
+      .where('digest', 'in', digests)
+      .union(
+        this.db
+          .selectFrom('repository_content')
+          .select('key as digest')
+          .where('kind', 'in', ['blob', 'manifest'])
+          .where('key', 'in', digests),
+      )
+      .union(this.db.selectFrom('pending_blobs').select('digest').where('digest', 'in', digests))
+      .union(this.db.selectFrom('manifest_references').select('digest').where('digest', 'in', digests))
+      .union(
+        this.db
+          .selectFrom('blob_claims')
+          .select('digest')
+          .where('digest', 'in', digests)
+          .where('expires_at', '>=', now),
+      )
+      .execute();
+    for (const r of rows) found.add(r.digest);
+    return found;
   }
 
   /** Claims and pending uploads that lapsed no longer protect anything. */
@@ -169,24 +294,69 @@ export class Cleanup {
   }
 
   /** Deletes the rows of the batch's blobs that are still unreferenced and unclaimed, in one transaction. */
-  private async decide(
-    now: number,
-    cutoff: number,
-    digests: string[],
-  ): Promise<{ blobs: { digest: string; size: number }[]; manifests: number }> {
+  private async decide(now: number, cutoff: number, digests: string[]): Promise<Decided> {
     return this.db.transaction().execute(async (trx) => {
       const blobs = await trx
         .deleteFrom('blobs')
         .where('digest', 'in', digests)
         .where(this.unreferenced(now, cutoff))
-        .returning(['digest', 'size'])
+        .returningAll()
         .execute();
-      if (blobs.length === 0) return { blobs, manifests: 0 };
+      if (blobs.length === 0) return { blobs, manifests: [], references: [], diffIds: [] };
       const gone = blobs.map((b) => b.digest);
-      const m = await trx.deleteFrom('manifests').where('digest', 'in', gone).executeTakeFirst();
-      await trx.deleteFrom('manifest_references').where('manifest_digest', 'in', gone).execute();
-      await trx.deleteFrom('layer_diff_ids').where('blob_digest', 'in', gone).execute();
-      return { blobs, manifests: Number(m.numDeletedRows) };
+      const manifests = await trx
+        .deleteFrom('manifests')
+        .where('digest', 'in', gone)
+        .returningAll()
+        .execute();
+      const references = await trx
+        .deleteFrom('manifest_references')
+        .where('manifest_digest', 'in', gone)
+        .returningAll()
+        .execute();
+      const diffIds = await trx
+        .deleteFrom('layer_diff_ids')
+        .where('blob_digest', 'in', gone)
+        .returningAll()
+        .execute();
+      return { blobs, manifests, references, diffIds };
+    });
+  }
+
+  /**
+   * Puts back the rows `decide` deleted for `digests`, whose files could not be let go of: the database names
+   * every file again, as before the run. A row a writer recorded meanwhile stays as it is.
+   */
+  private async restore(decided: Decided, digests: Set<string>): Promise<void> {
+    const blobs = decided.blobs.filter((r) => digests.has(r.digest));
+    const manifests = decided.manifests.filter((r) => digests.has(r.digest));
+    const references = decided.references.filter((r) => digests.has(r.manifest_digest));
+    const diffIds = decided.diffIds.filter((r) => digests.has(r.blob_digest));
+    await this.db.transaction().execute(async (trx) => {
+      if (blobs.length > 0)
+        await trx
+          .insertInto('blobs')
+          .values(blobs)
+          .onConflict((oc) => oc.column('digest').doNothing())
+          .execute();
+      if (manifests.length > 0)
+        await trx
+          .insertInto('manifests')
+          .values(manifests)
+          .onConflict((oc) => oc.column('digest').doNothing())
+          .execute();
+      if (references.length > 0)
+        await trx
+          .insertInto('manifest_references')
+          .values(references)
+          .onConflict((oc) => oc.columns(['manifest_digest', 'digest', 'kind']).doNothing())
+          .execute();
+      if (diffIds.length > 0)
+        await trx
+          .insertInto('layer_diff_ids')
+          .values(diffIds)
+          .onConflict((oc) => oc.columns(['blob_digest', 'diff_id']).doNothing())
+          .execute();
     });
   }
 
@@ -196,16 +366,22 @@ export class Cleanup {
    * deleted. The moves, the deletes and the check between them go a batch at a time (the files FILE_CONCURRENCY at
    * once, the check one query per table), so that a cleanup that shares the event loop with requests being served
    * needs a few turns of it per batch rather than several per blob; each file is still checked only after it was
-   * moved. Returns the digests whose files were put back.
+   * moved. Only a file that is not there counts as let go of already; any other failure to move one (EACCES, EIO)
+   * is returned in `failed`, its file left in place. Returns the digests whose files were put back, and those.
    */
-  private async letGo(cleanupId: string, digests: Digest[]): Promise<Set<Digest>> {
+  private async letGo(
+    cleanupId: string,
+    digests: Digest[],
+  ): Promise<{ kept: Set<Digest>; failed: Map<Digest, unknown> }> {
     const moved: Digest[] = [];
+    const failed = new Map<Digest, unknown>();
     await eachLimited(digests, FILE_CONCURRENCY, async (d) => {
       try {
         await this.store.move(Keys.blob(d), Keys.trash(cleanupId, d));
         moved.push(d);
-      } catch {
-        // no file (already gone): nothing to let go of
+      } catch (e) {
+        if (!(e instanceof StoreNotFoundError)) failed.set(d, e);
+        // else no file (already gone): nothing to let go of
       }
     });
     const wanted = await this.wanted(moved);
@@ -214,7 +390,7 @@ export class Cleanup {
       if (await this.putBackOrDelete(Keys.trash(cleanupId, d), d, wanted.has(d))) kept.add(d);
     });
     await this.store.deletePrefix(Keys.trashDir(cleanupId));
-    return kept;
+    return { kept, failed };
   }
 
   /** Of `digests`, those a writer has claimed (unexpired) or recorded as a blob row. */
