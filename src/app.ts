@@ -8,7 +8,7 @@ import { RepositoryContent } from './repo/content.js';
 import { BlobUploads } from './repo/blob-uploads.js';
 import { Manifests } from './repo/manifests.js';
 import { VersionHistory } from './repo/version-history.js';
-import { Cleanup } from './repo/cleanup.js';
+import { Cleanup } from './gc/cleanup.js';
 import { Auth, type AuthOptions } from './auth/auth.js';
 
 export interface BerthConfig {

@@ -7,7 +7,7 @@ import { installErrorHandling } from './http/errors.js';
 import { installBodyParsers } from './http/body.js';
 import { mountRegistry } from './registry/routes.js';
 import { mountApi } from './api/routes.js';
-import { removeStaleStaging } from './repo/leftovers.js';
+import { removeStaleStaging } from './gc/leftovers.js';
 import { installHealth } from './http/health.js';
 import { installMetrics } from './http/metrics.js';
 import { installCleanupSchedule } from './http/scheduled-cleanup.js';

@@ -9,9 +9,9 @@ import { openBerth, type Berth } from '../app.js';
 import { sha256, type Digest } from '../core/digest.js';
 import { MediaTypes } from '../core/media-types.js';
 import { Keys, type BlobStore } from '../storage/blob-store.js';
-import { Cleanup } from '../repo/cleanup.js';
-import { Fsck } from '../repo/fsck.js';
-import { withClaims } from '../repo/claims.js';
+import { Cleanup } from './cleanup.js';
+import { Fsck } from './fsck/index.js';
+import { withClaims } from './claims.js';
 import { backends, removeTestDatabase, testDatabaseUrl } from '../../test/helpers/backend.js';
 
 const HOUR = 3600_000;

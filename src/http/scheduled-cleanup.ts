@@ -1,8 +1,8 @@
 // Runs the scheduled cleanup while the server runs: started when it is ready, stopped (a run finished) before it closes.
 import type { FastifyInstance } from 'fastify';
 import type { Berth } from '../app.js';
-import { CleanupSchedule } from '../repo/cleanup-schedule.js';
-import { Leases } from '../repo/leases.js';
+import { CleanupSchedule } from '../gc/schedule.js';
+import { Leases } from '../db/leases.js';
 
 export function installCleanupSchedule(
   app: FastifyInstance,

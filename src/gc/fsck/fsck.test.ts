@@ -4,14 +4,14 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openBerth, type Berth } from '../../src/app.js';
-import { sha256, type Digest } from '../../src/core/digest.js';
-import { MediaTypes } from '../../src/core/media-types.js';
-import { Fsck, type FsckOptions, type FsckReport } from '../../src/repo/fsck.js';
-import { removeStaleStaging } from '../../src/repo/leftovers.js';
-import { Keys } from '../../src/storage/blob-store.js';
-import { backends, removeTestDatabase, testDatabaseUrl } from '../helpers/backend.js';
-import type { BerthError } from '../../src/core/errors.js';
+import { openBerth, type Berth } from '../../app.js';
+import { sha256, type Digest } from '../../core/digest.js';
+import { MediaTypes } from '../../core/media-types.js';
+import { Fsck, type FsckOptions, type FsckReport } from './index.js';
+import { removeStaleStaging } from '../leftovers.js';
+import { Keys } from '../../storage/blob-store.js';
+import { backends, removeTestDatabase, testDatabaseUrl } from '../../../test/helpers/backend.js';
+import type { BerthError } from '../../core/errors.js';
 
 const HOUR = 3600_000;
 

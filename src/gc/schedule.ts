@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Cleanup, CleanupLog, CleanupReport } from './cleanup.js';
 import { DEFAULT_PROTECTION_SECONDS } from './cleanup.js';
-import type { Leases } from './leases.js';
+import type { Leases } from '../db/leases.js';
 
 export const CLEANUP_LEASE = 'cleanup';
 

@@ -5,12 +5,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openBerth, type Berth } from '../../src/app.js';
-import { CleanupSchedule, type RoundResult } from '../../src/repo/cleanup-schedule.js';
-import { Leases } from '../../src/repo/leases.js';
-import { backends, removeTestDatabase, testDatabaseUrl, type Backend } from '../helpers/backend.js';
-import { sha } from '../helpers/images.js';
-import type { Digest } from '../../src/core/digest.js';
+import { openBerth, type Berth } from '../app.js';
+import { CleanupSchedule, type RoundResult } from './schedule.js';
+import { Leases } from '../db/leases.js';
+import { backends, removeTestDatabase, testDatabaseUrl, type Backend } from '../../test/helpers/backend.js';
+import { sha } from '../../test/helpers/images.js';
+import type { Digest } from '../core/digest.js';
 
 describe.each(backends())('scheduled cleanup on %s', (backend: Backend) => {
   let url: string;

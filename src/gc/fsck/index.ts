@@ -1,12 +1,12 @@
 // The consistency check (fsck): blob rows against files, stray and leftover files, manifests' references; and repair.
 import { createHash } from 'node:crypto';
 import type { Kysely } from 'kysely';
-import type { Database } from '../db/schema.js';
-import { digestOfHex, isHex64, type Digest } from '../core/digest.js';
-import { MAX_MANIFEST_BYTES, parseManifest } from '../core/manifests.js';
-import { Keys, type BlobStore } from '../storage/blob-store.js';
-import { readSmallBlob } from './blobs.js';
-import { DEFAULT_PROTECTION_MS, foldersByAge } from './leftovers.js';
+import type { Database } from '../../db/schema.js';
+import { digestOfHex, isHex64, type Digest } from '../../core/digest.js';
+import { MAX_MANIFEST_BYTES, parseManifest } from '../../core/manifests.js';
+import { Keys, type BlobStore } from '../../storage/blob-store.js';
+import { readSmallBlob } from '../../repo/blobs.js';
+import { DEFAULT_PROTECTION_MS, foldersByAge } from '../leftovers.js';
 
 export type FsckProblemKind =
   /** a blob row whose file is not there */
