@@ -16,11 +16,10 @@ export interface FsckCommandOptions {
 export async function fsck(opts: FsckCommandOptions): Promise<void> {
   // loaded here, as in serve: client commands never load database drivers
   const { openBerth } = await import('../app.js');
-  const { Fsck } = await import('../gc/fsck/index.js');
   const berth = await openBerth({ data: opts.data ?? './berth-data', database: opts.database });
   let report: FsckReport;
   try {
-    report = await new Fsck(berth.db.kysely, berth.store).run({
+    report = await berth.fsck.run({
       repair: opts.repair,
       verify: opts.verify,
       protectionMs: opts.protection === undefined ? undefined : opts.protection * 1000,
