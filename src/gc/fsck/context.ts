@@ -3,6 +3,7 @@ import type { Kysely } from 'kysely';
 import type { Database } from '../../db/schema.js';
 import type { Digest } from '../../core/digest.js';
 import type { BlobStore } from '../../storage/blob-store.js';
+import type { Trash } from '../trash.js';
 
 export type FsckProblemKind =
   /** a blob row whose file is not there */
@@ -69,6 +70,8 @@ export const PAGE = 500;
 export interface Ctx {
   db: Kysely<Database>;
   store: BlobStore;
+  /** how repairs let go of blob files, as cleanup does */
+  trash: Trash;
   repair: boolean;
   verify: boolean;
   /** files written at or after this time are protected */

@@ -160,6 +160,37 @@ describe.each(backends())('fsck on %s', (backend) => {
     expect((await run({ protectionMs: 0 })).problems.map((p) => p.key)).toEqual([Keys.blob(fresh)]);
   });
 
+  it('repair never removes a stray from under a writer that claims it while fsck is letting go of it', async () => {
+    const bytes = 'pushed again right now';
+    const d = sha256(bytes);
+    put(Keys.blob(d), bytes, 2 * HOUR);
+    // the store, except that just before the stray's file is moved or deleted, a writer claims its blob (as an
+    // upload of the same bytes does before it moves its copy into place, or relies on the one there)
+    const claimFirst = async () => {
+      await berth.db.kysely
+        .insertInto('blob_claims')
+        .values({ id: 'writer', digest: d, expires_at: Date.now() + HOUR })
+        .onConflict((oc) => oc.columns(['id', 'digest']).doNothing())
+        .execute();
+    };
+    const store = berth.store;
+    const racing: typeof store = new Proxy(store, {
+      get(target, prop) {
+        if (prop === 'move' || prop === 'delete')
+          return async (key: string, ...rest: string[]) => {
+            if (key === Keys.blob(d)) await claimFirst();
+            return (target[prop] as (...a: string[]) => Promise<void>).call(target, key, ...rest);
+          };
+        const v = Reflect.get(target, prop) as unknown;
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    });
+    const r = await new Fsck(berth.db.kysely, racing).run({ repair: true });
+    expect(await berth.store.stat(Keys.blob(d))).not.toBeNull();
+    expect(r.problems).toMatchObject([{ kind: 'stray-file', key: Keys.blob(d), repaired: true }]);
+    expect(r.problems[0]!.detail).toContain('kept, claimed by a writer meanwhile');
+  });
+
   it('upload folders without a session: old ones found and removed; sessions and fresh folders kept', async () => {
     put('uploads/dead/data', 'half a blob', 2 * HOUR);
     put('uploads/young/data', 'a manifest being written');

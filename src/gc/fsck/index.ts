@@ -3,6 +3,7 @@ import type { Kysely } from 'kysely';
 import type { Database } from '../../db/schema.js';
 import type { BlobStore } from '../../storage/blob-store.js';
 import { DEFAULT_PROTECTION_MS } from '../leftovers.js';
+import { Trash } from '../trash.js';
 import type { Ctx, FsckOptions, FsckReport } from './context.js';
 import { checkBlobRows } from './blob-rows.js';
 import { checkReferences } from './references.js';
@@ -24,6 +25,7 @@ export class Fsck {
     const ctx: Ctx = {
       db: this.db,
       store: this.store,
+      trash: new Trash(this.db, this.store),
       repair: opts.repair ?? false,
       verify: opts.verify ?? false,
       protectedAfter: now - (opts.protectionMs ?? DEFAULT_PROTECTION_MS),

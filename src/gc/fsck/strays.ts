@@ -1,4 +1,5 @@
 // fsck's check of files under blobs/ that no row names and no operation in flight claims (strays).
+import { randomUUID } from 'node:crypto';
 import type { Digest } from '../../core/digest.js';
 import { Keys } from '../../storage/blob-store.js';
 import { digestOfBlobKey } from '../strays.js';
@@ -17,16 +18,22 @@ export async function checkStrays(ctx: Ctx): Promise<number> {
       const st = await ctx.store.stat(key);
       if (!st || st.modifiedAt.getTime() >= ctx.protectedAfter) continue;
       let repaired = false;
-      // re-checked just before deleting: a row committed meanwhile makes it content
-      if (ctx.repair && !(d && (await namedByRowOrClaim(ctx, [d], Date.now())).has(d))) {
-        await ctx.store.delete(key);
-        repaired = true;
+      let outcome = '';
+      if (ctx.repair && !d) {
+        await ctx.store.delete(key); // no content address: nothing a writer could rely on
+        [repaired, outcome] = [true, '; removed'];
+      } else if (ctx.repair && d) {
+        // let go of as cleanup does (trash.ts): a writer that claims or records the blob meanwhile keeps it
+        const { kept, failed } = await ctx.trash.letGo(randomUUID(), [d]);
+        if (failed.has(d)) outcome = `; could not be removed: ${(failed.get(d) as Error)?.message}`;
+        else
+          [repaired, outcome] = [true, kept.has(d) ? '; kept, claimed by a writer meanwhile' : '; removed'];
       }
       ctx.problems.push({
         kind: 'stray-file',
         key,
         ...(d ? { digest: d } : {}),
-        detail: `${key} (${st.size} bytes, written ${st.modifiedAt.toISOString()}) is named by no blob row${repaired ? '; removed' : ''}`,
+        detail: `${key} (${st.size} bytes, written ${st.modifiedAt.toISOString()}) is named by no blob row${outcome}`,
         repaired,
       });
     }
