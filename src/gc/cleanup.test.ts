@@ -1,5 +1,4 @@
-// Cleanup against failing files and files no row names, on every backend: errors surface with the rows put back,
-// and strays left by a failed commit are swept once older than the protection time, never from under a writer.
+// Cleanup and files, on every backend: unmovable files fail the run with rows put back; old strays go, claimed ones stay.
 import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';

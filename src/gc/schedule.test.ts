@@ -1,5 +1,4 @@
-// The scheduled cleanup with two instances on one database and store, on every backend: one of them runs each round
-// (time is a fake clock the tests move: no real waits).
+// The scheduled cleanup of two instances on one database, on every backend and a fake clock: one runs each round.
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -1,5 +1,4 @@
-// A server killed with SIGKILL in the middle of a cleanup (seen to have started and not finished) restarts cleanly:
-// what was in use stays, fsck is clean, and the next cleanup finishes the job, files whose rows went included.
+// A server SIGKILLed mid-cleanup (seen started, not finished) restarts cleanly; the next cleanup finishes the job.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
