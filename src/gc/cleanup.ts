@@ -237,29 +237,32 @@ export class Cleanup {
     const manifests = decided.manifests.filter((r) => digests.has(r.digest));
     const references = decided.references.filter((r) => digests.has(r.manifest_digest));
     const diffIds = decided.diffIds.filter((r) => digests.has(r.blob_digest));
+    // (a thousand rows per statement at most: a batch's references can be many)
+    const chunks = <T>(rows: T[]): T[][] =>
+      Array.from({ length: Math.ceil(rows.length / 1000) }, (_, i) => rows.slice(i * 1000, (i + 1) * 1000));
     await this.db.transaction().execute(async (trx) => {
-      if (blobs.length > 0)
+      for (const part of chunks(blobs))
         await trx
           .insertInto('blobs')
-          .values(blobs)
+          .values(part)
           .onConflict((oc) => oc.column('digest').doNothing())
           .execute();
-      if (manifests.length > 0)
+      for (const part of chunks(manifests))
         await trx
           .insertInto('manifests')
-          .values(manifests)
+          .values(part)
           .onConflict((oc) => oc.column('digest').doNothing())
           .execute();
-      if (references.length > 0)
+      for (const part of chunks(references))
         await trx
           .insertInto('manifest_references')
-          .values(references)
+          .values(part)
           .onConflict((oc) => oc.columns(['manifest_digest', 'digest', 'kind']).doNothing())
           .execute();
-      if (diffIds.length > 0)
+      for (const part of chunks(diffIds))
         await trx
           .insertInto('layer_diff_ids')
-          .values(diffIds)
+          .values(part)
           .onConflict((oc) => oc.columns(['blob_digest', 'diff_id']).doNothing())
           .execute();
     });
