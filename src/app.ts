@@ -8,7 +8,9 @@ import { RepositoryContent } from './repo/content.js';
 import { BlobUploads } from './repo/blob-uploads.js';
 import { Manifests } from './repo/manifests.js';
 import { VersionHistory } from './repo/version-history.js';
-import { Cleanup } from './repo/cleanup.js';
+import { Cleanup } from './gc/cleanup.js';
+import { Fsck } from './gc/fsck/index.js';
+import { Leases } from './db/leases.js';
 import { Auth, type AuthOptions } from './auth/auth.js';
 
 export interface BerthConfig {
@@ -29,6 +31,10 @@ export interface Berth {
   manifests: Manifests;
   history: VersionHistory;
   cleanup: Cleanup;
+  /** the consistency check of `berth fsck` */
+  fsck: Fsck;
+  /** jobs one process at a time may do (the scheduled cleanup) */
+  leases: Leases;
   auth: Auth;
   close(): Promise<void>;
 }
@@ -49,6 +55,8 @@ export async function openBerth(config: BerthConfig): Promise<Berth> {
     manifests: new Manifests(db.kysely, store),
     history: new VersionHistory(db.kysely),
     cleanup: new Cleanup(db.kysely, store),
+    fsck: new Fsck(db.kysely, store),
+    leases: new Leases(db.kysely),
     auth,
     close: () => db.close(),
   };

@@ -7,10 +7,9 @@ import { installErrorHandling } from './http/errors.js';
 import { installBodyParsers } from './http/body.js';
 import { mountRegistry } from './registry/routes.js';
 import { mountApi } from './api/routes.js';
-import { removeStaleStaging } from './repo/leftovers.js';
 import { installHealth } from './http/health.js';
 import { installMetrics } from './http/metrics.js';
-import { installCleanupSchedule } from './http/scheduled-cleanup.js';
+import { Jobs } from './jobs.js';
 
 export interface ServerOptions {
   logLevel?: string;
@@ -43,41 +42,18 @@ export function buildServer(berth: Berth, opts: ServerOptions = {}): FastifyInst
   // /metrics, /healthz and /readyz sit beside the two APIs: probes and scrapers carry no credentials
   const metrics = installMetrics(app, berth);
   installHealth(app, berth);
-  if (opts.cleanupIntervalSeconds) {
-    const schedule = installCleanupSchedule(app, berth, {
-      intervalSeconds: opts.cleanupIntervalSeconds,
-      protectionSeconds: opts.cleanupProtectionSeconds,
-    });
-    metrics.observeSchedule(schedule);
-  }
+  // the background jobs: started when the server is ready, stopped (runs finished) before it closes
+  const jobs = new Jobs(berth, {
+    cleanupIntervalSeconds: opts.cleanupIntervalSeconds,
+    cleanupProtectionSeconds: opts.cleanupProtectionSeconds,
+    log: app.log,
+  });
+  if (jobs.schedule) metrics.observeSchedule(jobs.schedule);
+  app.addHook('onReady', async () => jobs.start());
+  app.addHook('preClose', async () => jobs.stop());
   mountRegistry(app, berth);
   mountApi(app, berth);
-  // Abandoned upload sessions expire: swept at start and every ten minutes.
-  const sweep = () =>
-    berth.uploads.expire().then(
-      (n) => n > 0 && app.log.info({ removed: n }, 'expired upload sessions removed'),
-      (err: unknown) => app.log.error({ err }, 'expiring upload sessions failed'),
-    );
-  const timer = setInterval(sweep, 10 * 60_000);
-  timer.unref();
-  // A crashed process's archive uploads leave staging folders: removed at start once older than the protection
-  // time (a fresh one may be another process's upload in progress).
-  const sweepStaging = () =>
-    removeStaleStaging(berth.store).then(
-      (ids) => ids.length > 0 && app.log.info({ removed: ids.length }, 'stale staging folders removed'),
-      (err: unknown) => app.log.error({ err }, 'removing stale staging folders failed'),
-    );
-  // And a cleanup that died leaves files in trash/: settled as it would have settled them.
-  const recoverTrash = () =>
-    berth.cleanup.recoverTrash().then(
-      (n) => n > 0 && app.log.info({ settled: n }, 'files left in trash by an unfinished cleanup settled'),
-      (err: unknown) => app.log.error({ err }, 'settling trash failed'),
-    );
-  app.addHook('onReady', async () => void (sweep(), sweepStaging(), recoverTrash()));
-  app.addHook('onClose', async () => {
-    clearInterval(timer);
-    await berth.close();
-  });
+  app.addHook('onClose', async () => berth.close());
   return app;
 }
 

@@ -11,7 +11,7 @@ import type { BlobStore } from '../storage/blob-store.js';
 import { Keys, promote, receive, storedDiffIds } from '../storage/cas.js';
 import { commitVersion, type ContentChange } from '../repo/versions.js';
 import { recordBlobs, recordManifest } from '../repo/records.js';
-import { withClaims } from '../repo/claims.js';
+import { withClaims } from '../gc/claims.js';
 import { discardStaged, stageArchive, type StagedArchive, type StagedFile } from './staging.js';
 import { readArchive } from './detect.js';
 import type { ArchiveContents, ArchiveFormat, DockerImage } from './contents.js';

@@ -11,7 +11,7 @@ export interface CleanupCommandOptions {
 interface Report {
   dryRun: boolean;
   protectionSeconds: number;
-  removed: { blobs: number; bytes: number; manifests: number };
+  removed: { blobs: number; bytes: number; manifests: number; strayFiles?: number; strayBytes?: number };
   digests: string[];
 }
 
@@ -27,7 +27,8 @@ export async function cleanup(opts: CleanupCommandOptions): Promise<void> {
   const verb = report.dryRun ? 'would remove' : 'removed';
   for (const d of report.digests) console.log(`${verb} ${d}`);
   console.log(
-    `cleanup ${verb} ${report.removed.blobs} blobs (${mib(report.removed.bytes)}), ${report.removed.manifests} of them manifests; ` +
+    `cleanup ${verb} ${report.removed.blobs} blobs (${mib(report.removed.bytes)}), ${report.removed.manifests} of them manifests` +
+      `${report.removed.strayFiles ? `, and ${report.removed.strayFiles} files no row named (${mib(report.removed.strayBytes ?? 0)})` : ''}; ` +
       `protection ${report.protectionSeconds} s`,
   );
 }

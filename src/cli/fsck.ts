@@ -1,5 +1,5 @@
 // `berth fsck`: checks (and with --repair, repairs) an instance's database and blob store directly, as serve opens them.
-import type { FsckProblem, FsckReport } from '../repo/fsck.js';
+import type { FsckProblem, FsckReport } from '../gc/fsck/index.js';
 import { plural } from './format.js';
 
 export interface FsckCommandOptions {
@@ -16,11 +16,10 @@ export interface FsckCommandOptions {
 export async function fsck(opts: FsckCommandOptions): Promise<void> {
   // loaded here, as in serve: client commands never load database drivers
   const { openBerth } = await import('../app.js');
-  const { Fsck } = await import('../repo/fsck.js');
   const berth = await openBerth({ data: opts.data ?? './berth-data', database: opts.database });
   let report: FsckReport;
   try {
-    report = await new Fsck(berth.db.kysely, berth.store).run({
+    report = await berth.fsck.run({
       repair: opts.repair,
       verify: opts.verify,
       protectionMs: opts.protection === undefined ? undefined : opts.protection * 1000,

@@ -3,7 +3,7 @@ import type { Socket } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Berth } from '../app.js';
-import type { CleanupSchedule } from '../repo/cleanup-schedule.js';
+import type { CleanupSchedule } from '../gc/schedule.js';
 
 /**
  * The route of a request path, as a bounded label: the kind of endpoint, never the repository name or digest.

@@ -10,7 +10,7 @@ import type { BlobStore } from '../storage/blob-store.js';
 import { Keys, promote } from '../storage/cas.js';
 import { recordBlobs } from './records.js';
 import { heldBy } from './content.js';
-import { withClaims } from './claims.js';
+import { withClaims } from '../gc/claims.js';
 
 export interface UploadOptions {
   /** sessions untouched for this long are removed, with their bytes */

@@ -11,7 +11,7 @@ import { Keys, promote, receive, storedDiffIds } from '../storage/cas.js';
 import { commitVersion, type ContentChange } from './versions.js';
 import { recordBlobs, recordManifest } from './records.js';
 import { heldBy } from './content.js';
-import { withClaims } from './claims.js';
+import { withClaims } from '../gc/claims.js';
 
 type Db = Kysely<Database>;
 

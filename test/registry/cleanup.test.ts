@@ -6,7 +6,7 @@ import { startTestServer, http, type TestServer } from '../helpers/in-process.js
 import { sha } from '../helpers/images.js';
 import { Registry, ociImage } from './oci.js';
 import { Keys } from '../../src/storage/cas.js';
-import { withClaims } from '../../src/repo/claims.js';
+import { withClaims } from '../../src/gc/claims.js';
 import type { Digest } from '../../src/core/digest.js';
 
 let s: TestServer;

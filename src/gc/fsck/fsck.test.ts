@@ -4,14 +4,14 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openBerth, type Berth } from '../../src/app.js';
-import { sha256, type Digest } from '../../src/core/digest.js';
-import { MediaTypes } from '../../src/core/media-types.js';
-import { Fsck, type FsckOptions, type FsckReport } from '../../src/repo/fsck.js';
-import { removeStaleStaging } from '../../src/repo/leftovers.js';
-import { Keys } from '../../src/storage/cas.js';
-import { backends, removeTestDatabase, testDatabaseUrl } from '../helpers/backend.js';
-import type { BerthError } from '../../src/core/errors.js';
+import { openBerth, type Berth } from '../../app.js';
+import { sha256, type Digest } from '../../core/digest.js';
+import { MediaTypes } from '../../core/media-types.js';
+import { Fsck, type FsckOptions, type FsckReport } from './index.js';
+import { removeStaleStaging } from '../leftovers.js';
+import { Keys } from '../../storage/cas.js';
+import { backends, removeTestDatabase, testDatabaseUrl } from '../../../test/helpers/backend.js';
+import type { BerthError } from '../../core/errors.js';
 
 const HOUR = 3600_000;
 
@@ -158,6 +158,37 @@ describe.each(backends())('fsck on %s', (backend) => {
     expect(await berth.store.stat(Keys.blob(claimed))).not.toBeNull();
     // with no protection, the fresh one is a stray; the claimed one still is not
     expect((await run({ protectionMs: 0 })).problems.map((p) => p.key)).toEqual([Keys.blob(fresh)]);
+  });
+
+  it('repair never removes a stray from under a writer that claims it while fsck is letting go of it', async () => {
+    const bytes = 'pushed again right now';
+    const d = sha256(bytes);
+    put(Keys.blob(d), bytes, 2 * HOUR);
+    // the store, except that just before the stray's file is moved or deleted, a writer claims its blob (as an
+    // upload of the same bytes does before it moves its copy into place, or relies on the one there)
+    const claimFirst = async () => {
+      await berth.db.kysely
+        .insertInto('blob_claims')
+        .values({ id: 'writer', digest: d, expires_at: Date.now() + HOUR })
+        .onConflict((oc) => oc.columns(['id', 'digest']).doNothing())
+        .execute();
+    };
+    const store = berth.store;
+    const racing: typeof store = new Proxy(store, {
+      get(target, prop) {
+        if (prop === 'move' || prop === 'delete')
+          return async (key: string, ...rest: string[]) => {
+            if (key === Keys.blob(d)) await claimFirst();
+            return (target[prop] as (...a: string[]) => Promise<void>).call(target, key, ...rest);
+          };
+        const v = Reflect.get(target, prop) as unknown;
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    });
+    const r = await new Fsck(berth.db.kysely, racing).run({ repair: true });
+    expect(await berth.store.stat(Keys.blob(d))).not.toBeNull();
+    expect(r.problems).toMatchObject([{ kind: 'stray-file', key: Keys.blob(d), repaired: true }]);
+    expect(r.problems[0]!.detail).toContain('kept, claimed by a writer meanwhile');
   });
 
   it('upload folders without a session: old ones found and removed; sessions and fresh folders kept', async () => {

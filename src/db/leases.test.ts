@@ -1,8 +1,8 @@
-// Leases in the database (src/repo/leases.ts) on every backend: one holder at a time, even among many contenders at once.
+// Leases in the database (src/db/leases.ts) on every backend: one holder at a time, even among many contenders at once.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openDatabase, type Db } from '../../src/db/connect.js';
-import { Leases } from '../../src/repo/leases.js';
-import { backends, removeTestDatabase, testDatabaseUrl, type Backend } from '../helpers/backend.js';
+import { openDatabase, type Db } from '../db/connect.js';
+import { Leases } from './leases.js';
+import { backends, removeTestDatabase, testDatabaseUrl, type Backend } from '../../test/helpers/backend.js';
 
 describe.each(backends())('leases on %s', (backend: Backend) => {
   let url: string;

@@ -2,7 +2,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Cleanup, CleanupLog, CleanupReport } from './cleanup.js';
 import { DEFAULT_PROTECTION_SECONDS } from './cleanup.js';
-import type { Leases } from './leases.js';
+import type { Leases } from '../db/leases.js';
+import { realClock, type Clock, type TimerHandle } from './clock.js';
 
 export const CLEANUP_LEASE = 'cleanup';
 
@@ -18,6 +19,8 @@ export interface CleanupScheduleOptions {
   /** this process's name as a lease holder (default: a random one) */
   holder?: string;
   log?: ScheduleLog;
+  /** the time and timers rounds follow (default: the real ones); tests move a fake one */
+  clock?: Clock;
 }
 
 export type RoundResult =
@@ -42,12 +45,13 @@ export class CleanupSchedule {
   private readonly renewMs: number;
   private readonly jitterMs: number;
   private readonly listeners = new Set<(r: RoundResult) => void>();
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<RoundResult> | undefined;
+  private readonly clock: Clock;
+  private timer: TimerHandle | undefined;
+  private running: Promise<void> | undefined;
   private stopped = true;
 
   constructor(
-    private readonly cleanup: Cleanup,
+    private readonly cleanup: Pick<Cleanup, 'run'>,
     private readonly leases: Leases,
     private readonly opts: CleanupScheduleOptions,
   ) {
@@ -56,6 +60,7 @@ export class CleanupSchedule {
     this.renewMs = Math.max(500, Math.min(this.intervalMs / 2, 30_000));
     this.jitterMs = Math.min(this.intervalMs / 10, 10_000);
     this.holder = opts.holder ?? randomUUID();
+    this.clock = opts.clock ?? realClock;
   }
 
   /** The round that time `now` falls in. */
@@ -69,7 +74,7 @@ export class CleanupSchedule {
   }
 
   /** Tries the round `now` falls in: runs cleanup when this process takes its lease. */
-  async runRound(now = Date.now()): Promise<RoundResult> {
+  async runRound(now = this.clock.now()): Promise<RoundResult> {
     const round = this.roundOf(now);
     const end = (round + 1) * this.intervalMs;
     let result: RoundResult;
@@ -77,12 +82,11 @@ export class CleanupSchedule {
       if (!(await this.leases.acquire(CLEANUP_LEASE, this.holder, end, now))) {
         result = { round, outcome: 'skipped' };
       } else {
-        const renewing = setInterval(() => {
+        const renewing = this.clock.setInterval(() => {
           this.leases
-            .renew(CLEANUP_LEASE, this.holder, Math.max(end, Date.now() + 2 * this.renewMs))
+            .renew(CLEANUP_LEASE, this.holder, Math.max(end, this.clock.now() + 2 * this.renewMs))
             .catch(() => undefined); // a failed renewal only shortens the lease
         }, this.renewMs);
-        renewing.unref();
         try {
           const report = await this.cleanup.run({
             protectionSeconds: this.opts.protectionSeconds ?? DEFAULT_PROTECTION_SECONDS,
@@ -90,7 +94,7 @@ export class CleanupSchedule {
           });
           result = { round, outcome: 'ran', report };
         } finally {
-          clearInterval(renewing);
+          this.clock.clearInterval(renewing);
         }
       }
     } catch (error) {
@@ -104,27 +108,30 @@ export class CleanupSchedule {
   /** Tries the current round soon, then every round after, until stop(). */
   start(): void {
     this.stopped = false;
-    this.schedule(Date.now());
+    this.schedule(this.clock.now());
   }
 
   /** Stops trying; waits for a run in progress to finish. */
   async stop(): Promise<void> {
     this.stopped = true;
-    clearTimeout(this.timer);
+    this.clock.clearTimeout(this.timer);
+    await this.running;
+  }
+
+  /** Settles when no round is being tried (the next one is then scheduled): tests wait for it after moving time. */
+  async idle(): Promise<void> {
     await this.running;
   }
 
   /** Sets the timer for the round `at` falls in, a random moment within its first tenth (at most 10 s). */
   private schedule(at: number): void {
-    const delay = Math.max(0, at - Date.now()) + Math.random() * this.jitterMs;
-    this.timer = setTimeout(() => {
-      this.running = this.runRound();
-      void this.running.then(() => {
+    const delay = Math.max(0, at - this.clock.now()) + this.clock.random() * this.jitterMs;
+    this.timer = this.clock.setTimeout(() => {
+      this.running = this.runRound().then(() => {
         this.running = undefined;
-        if (!this.stopped) this.schedule((this.roundOf(Date.now()) + 1) * this.intervalMs);
+        if (!this.stopped) this.schedule((this.roundOf(this.clock.now()) + 1) * this.intervalMs);
       });
     }, delay);
-    this.timer.unref();
   }
 
   private report(r: RoundResult): void {

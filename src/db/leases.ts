@@ -1,6 +1,6 @@
 // Leases in the database: a job that one process at a time may do (the scheduled cleanup), across processes.
 import { sql, type Kysely } from 'kysely';
-import type { Database } from '../db/schema.js';
+import type { Database } from './schema.js';
 
 /**
  * A lease is a row of `leases` (name, holder, expires_at). Taking one is a single statement, the same on SQLite

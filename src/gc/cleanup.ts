@@ -1,0 +1,276 @@
+// Online cleanup: removes blobs (and the manifests among them) that nothing refers to or claims, while berth serves.
+import { randomUUID } from 'node:crypto';
+import { sql, type Kysely, type Selectable } from 'kysely';
+import type {
+  BlobsTable,
+  Database,
+  LayerDiffIdsTable,
+  ManifestReferencesTable,
+  ManifestsTable,
+} from '../db/schema.js';
+import type { Digest } from '../core/digest.js';
+import type { BlobStore } from '../storage/blob-store.js';
+import { Keys } from '../storage/cas.js';
+import { CleanupFileError, Trash } from './trash.js';
+import { sweepStrays } from './strays.js';
+
+export interface CleanupOptions {
+  dryRun?: boolean;
+  /** only blobs last claimed or committed longer ago than this are removed */
+  protectionSeconds?: number;
+  /** pushed blobs awaiting a manifest longer than this are let go of first */
+  pendingExpirySeconds?: number;
+  /** a hook between deciding (rows deleted) and letting go of the files: tests use it to interleave a writer */
+  afterDecision?: (digests: Digest[]) => Promise<void>;
+  /** where each decision is logged */
+  log?: CleanupLog;
+}
+
+export interface CleanupReport {
+  dryRun: boolean;
+  protectionSeconds: number;
+  /** blobs (rows and files) removed, and files under blobs/ that no row named (strays: left by a failed commit) */
+  removed: { blobs: number; bytes: number; manifests: number; strayFiles: number; strayBytes: number };
+  /** files put back because a writer claimed the blob again while it was being removed */
+  keptForWriters: number;
+  digests: string[];
+}
+
+export interface CleanupLog {
+  info(obj: object, msg: string): void;
+}
+
+export const DEFAULT_PROTECTION_SECONDS = 3600;
+const BATCH = 500;
+type Db = Kysely<Database>;
+
+/** The rows `decide` deleted for a batch: put back for the blobs whose files could not be let go of. */
+interface Decided {
+  blobs: Selectable<BlobsTable>[];
+  manifests: Selectable<ManifestsTable>[];
+  references: Selectable<ManifestReferencesTable>[];
+  diffIds: Selectable<LayerDiffIdsTable>[];
+}
+
+/**
+ * THE INVARIANT (DESIGN.md, "Race-free cleanup"), enforced here: a blob that a committed repository version refers
+ * to (any version still kept), that a pushed-and-pending upload holds (pending_blobs), or that an operation in
+ * flight has claimed (blob_claims), is never deleted.
+ *
+ * How: (1) the decision is one DELETE statement per batch whose WHERE re-checks every reference, claim and the
+ * protection time at delete time, in the same transaction that removes the rows; (2) only then are the files let
+ * go of, by moving each to trash/ first, then (3) checking again whether a writer has claimed or recorded the blob
+ * since (writers commit their claim before they move a file into place): if so the file is put back (same bytes,
+ * whichever copy), else deleted (trash.ts). A file is thus removed only after the row that named it is gone, and
+ * never from under a writer. (4) Files that no row names at all (a commit that failed after its moves leaves them)
+ * go the same way once nothing names them and they are older than the protection time (strays.ts). (5) A file that
+ * cannot be moved for another reason than its absence (EACCES, EIO) gets its rows back and fails the run: the
+ * database never stops naming a file that is still there.
+ */
+export class Cleanup {
+  private readonly listeners = new Set<(report: CleanupReport) => void>();
+  private readonly trash: Trash;
+
+  constructor(
+    private readonly db: Db,
+    private readonly store: BlobStore,
+  ) {
+    this.trash = new Trash(db, store);
+  }
+
+  /** Calls `listener` with the report of every run that finishes (metrics count them); returns its removal. */
+  onRun(listener: (report: CleanupReport) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  async run(opts: CleanupOptions = {}): Promise<CleanupReport> {
+    const dryRun = opts.dryRun ?? false;
+    const protectionSeconds = opts.protectionSeconds ?? DEFAULT_PROTECTION_SECONDS;
+    const now = Date.now();
+    const cutoff = now - protectionSeconds * 1000;
+    const report: CleanupReport = {
+      dryRun,
+      protectionSeconds,
+      removed: { blobs: 0, bytes: 0, manifests: 0, strayFiles: 0, strayBytes: 0 },
+      keptForWriters: 0,
+      digests: [],
+    };
+    if (!dryRun) {
+      await this.recoverTrash();
+      await this.expireClaims(now, opts.pendingExpirySeconds ?? 24 * 3600);
+    }
+    let after = '';
+    for (;;) {
+      const batch = await this.candidates(now, cutoff, after);
+      if (batch.length === 0) break;
+      after = batch.at(-1)!.digest;
+      if (dryRun) {
+        for (const b of batch) {
+          opts.log?.info({ digest: b.digest, size: b.size }, 'cleanup would remove blob');
+          report.digests.push(b.digest);
+          report.removed.blobs++;
+          report.removed.bytes += b.size;
+        }
+        report.removed.manifests += await this.countManifests(batch.map((b) => b.digest));
+        continue;
+      }
+      const gone = await this.decide(
+        now,
+        cutoff,
+        batch.map((b) => b.digest),
+      );
+      if (gone.blobs.length === 0) continue;
+      await opts.afterDecision?.(gone.blobs.map((b) => b.digest as Digest));
+      const { kept, failed } = await this.trash.letGo(
+        randomUUID(),
+        gone.blobs.map((b) => b.digest as Digest),
+      );
+      if (failed.size > 0) await this.restore(gone, new Set(failed.keys()));
+      for (const b of gone.blobs) {
+        if (failed.has(b.digest as Digest)) continue;
+        const keptForWriter = kept.has(b.digest as Digest);
+        if (keptForWriter) report.keptForWriters++;
+        opts.log?.info({ digest: b.digest, size: b.size, keptForWriter }, 'cleanup removed blob');
+        report.digests.push(b.digest);
+        report.removed.blobs++;
+        report.removed.bytes += b.size;
+      }
+      report.removed.manifests += gone.manifests.filter((m) => !failed.has(m.digest as Digest)).length;
+      if (failed.size > 0) throw new CleanupFileError(failed);
+    }
+    await sweepStrays(this.db, this.store, this.trash, {
+      dryRun,
+      now,
+      cutoff,
+      afterDecision: opts.afterDecision,
+      removed: (stray) => {
+        const key = Keys.blob(stray.digest);
+        opts.log?.info(
+          { key, size: stray.size },
+          `cleanup ${dryRun ? 'would remove' : 'removed'} stray file`,
+        );
+        report.removed.strayFiles++;
+        report.removed.strayBytes += stray.size;
+      },
+      kept: () => report.keptForWriters++,
+    });
+    for (const listener of this.listeners) listener(report);
+    return report;
+  }
+
+  /** Claims and pending uploads that lapsed no longer protect anything. */
+  private async expireClaims(now: number, pendingExpirySeconds: number): Promise<void> {
+    await this.db.deleteFrom('blob_claims').where('expires_at', '<', now).execute();
+    await this.db
+      .deleteFrom('pending_blobs')
+      .where('created_at', '<', now - pendingExpirySeconds * 1000)
+      .execute();
+  }
+
+  private unreferenced(now: number, cutoff: number) {
+    return sql<boolean>`blobs.touched_at < ${cutoff}
+      and not exists (select 1 from repository_content c where c.kind in ('blob', 'manifest') and c.key = blobs.digest)
+      and not exists (select 1 from pending_blobs p where p.digest = blobs.digest)
+      and not exists (select 1 from blob_claims k where k.digest = blobs.digest and k.expires_at >= ${now})`;
+  }
+
+  private async candidates(
+    now: number,
+    cutoff: number,
+    after: string,
+  ): Promise<{ digest: string; size: number }[]> {
+    return this.db
+      .selectFrom('blobs')
+      .select(['digest', 'size'])
+      .where('digest', '>', after)
+      .where(this.unreferenced(now, cutoff))
+      .orderBy('digest')
+      .limit(BATCH)
+      .execute();
+  }
+
+  private async countManifests(digests: string[]): Promise<number> {
+    const r = await this.db
+      .selectFrom('manifests')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('digest', 'in', digests)
+      .executeTakeFirstOrThrow();
+    return Number(r.n);
+  }
+
+  /** Deletes the rows of the batch's blobs that are still unreferenced and unclaimed, in one transaction. */
+  private async decide(now: number, cutoff: number, digests: string[]): Promise<Decided> {
+    return this.db.transaction().execute(async (trx) => {
+      const blobs = await trx
+        .deleteFrom('blobs')
+        .where('digest', 'in', digests)
+        .where(this.unreferenced(now, cutoff))
+        .returningAll()
+        .execute();
+      if (blobs.length === 0) return { blobs, manifests: [], references: [], diffIds: [] };
+      const gone = blobs.map((b) => b.digest);
+      const manifests = await trx
+        .deleteFrom('manifests')
+        .where('digest', 'in', gone)
+        .returningAll()
+        .execute();
+      const references = await trx
+        .deleteFrom('manifest_references')
+        .where('manifest_digest', 'in', gone)
+        .returningAll()
+        .execute();
+      const diffIds = await trx
+        .deleteFrom('layer_diff_ids')
+        .where('blob_digest', 'in', gone)
+        .returningAll()
+        .execute();
+      return { blobs, manifests, references, diffIds };
+    });
+  }
+
+  /**
+   * Puts back the rows `decide` deleted for `digests`, whose files could not be let go of: the database names
+   * every file again, as before the run. A row a writer recorded meanwhile stays as it is.
+   */
+  private async restore(decided: Decided, digests: Set<string>): Promise<void> {
+    const blobs = decided.blobs.filter((r) => digests.has(r.digest));
+    const manifests = decided.manifests.filter((r) => digests.has(r.digest));
+    const references = decided.references.filter((r) => digests.has(r.manifest_digest));
+    const diffIds = decided.diffIds.filter((r) => digests.has(r.blob_digest));
+    // (a thousand rows per statement at most: a batch's references can be many)
+    const chunks = <T>(rows: T[]): T[][] =>
+      Array.from({ length: Math.ceil(rows.length / 1000) }, (_, i) => rows.slice(i * 1000, (i + 1) * 1000));
+    await this.db.transaction().execute(async (trx) => {
+      for (const part of chunks(blobs))
+        await trx
+          .insertInto('blobs')
+          .values(part)
+          .onConflict((oc) => oc.column('digest').doNothing())
+          .execute();
+      for (const part of chunks(manifests))
+        await trx
+          .insertInto('manifests')
+          .values(part)
+          .onConflict((oc) => oc.column('digest').doNothing())
+          .execute();
+      for (const part of chunks(references))
+        await trx
+          .insertInto('manifest_references')
+          .values(part)
+          .onConflict((oc) => oc.columns(['manifest_digest', 'digest', 'kind']).doNothing())
+          .execute();
+      for (const part of chunks(diffIds))
+        await trx
+          .insertInto('layer_diff_ids')
+          .values(part)
+          .onConflict((oc) => oc.columns(['blob_digest', 'diff_id']).doNothing())
+          .execute();
+    });
+  }
+
+  /** Settles what a cleanup that died left in trash/ (see Trash.recover): at a server's start and before a run. */
+  recoverTrash(): Promise<number> {
+    return this.trash.recover();
+  }
+}

@@ -1,0 +1,138 @@
+// Letting go of blob files through trash/: moved aside, re-checked against writers, then deleted or put back.
+import type { Kysely } from 'kysely';
+import type { Database } from '../db/schema.js';
+import { digestOfHex, isHex64, type Digest } from '../core/digest.js';
+import { StoreNotFoundError, type BlobStore } from '../storage/blob-store.js';
+import { Keys } from '../storage/cas.js';
+
+/** files moved or deleted at once while letting go of a batch */
+const FILE_CONCURRENCY = 32;
+const BATCH = 500;
+
+/** Runs `fn` over `items`, at most `limit` at once. */
+async function eachLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await fn(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+/**
+ * Files of blobs that a cleanup could not let go of for another reason than their absence (EACCES, EIO, …): the
+ * database still names them (their rows were put back, or there were none); the run stops with this error.
+ */
+export class CleanupFileError extends Error {
+  constructor(readonly failures: Map<Digest, unknown>) {
+    const [digest, first] = failures.entries().next().value!;
+    super(
+      `cleanup could not remove the files of ${failures.size} blob(s): they stay, with their rows if they had any; ` +
+        `first ${digest}: ${(first as Error)?.message ?? String(first)}`,
+      { cause: first },
+    );
+    this.name = 'CleanupFileError';
+  }
+}
+
+/**
+ * The second half of the invariant in cleanup.ts: a file is let go of only by moving it to trash/<cleanup>/ first,
+ * then checking whether a writer has claimed or recorded its blob since (writers commit their claim before they
+ * move a file into place, or rely on one already there): if so it is put back (same bytes, whichever copy), else
+ * deleted. A writer whose claim came after the check moves its own copy in, which the delete does not touch.
+ */
+export class Trash {
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly store: BlobStore,
+  ) {}
+
+  /**
+   * Lets go of the files of `digests`, whose rows are gone (or never were). The moves, the deletes and the check
+   * between them go a batch at a time (the files FILE_CONCURRENCY at once, the check one query per table), so
+   * that a cleanup that shares the event loop with requests being served needs a few turns of it per batch
+   * rather than several per blob; each file is still checked only after it was moved. Only a file that is not
+   * there counts as let go of already; any other failure to move one (EACCES, EIO) is returned in `failed`, its
+   * file left in place. Returns the digests whose files were put back for a writer, and those.
+   */
+  async letGo(
+    cleanupId: string,
+    digests: Digest[],
+  ): Promise<{ kept: Set<Digest>; failed: Map<Digest, unknown> }> {
+    const moved: Digest[] = [];
+    const failed = new Map<Digest, unknown>();
+    await eachLimited(digests, FILE_CONCURRENCY, async (d) => {
+      try {
+        await this.store.move(Keys.blob(d), Keys.trash(cleanupId, d));
+        moved.push(d);
+      } catch (e) {
+        if (!(e instanceof StoreNotFoundError)) failed.set(d, e);
+        // else no file (already gone): nothing to let go of
+      }
+    });
+    const wanted = await this.wanted(moved);
+    const kept = new Set<Digest>();
+    await eachLimited(moved, FILE_CONCURRENCY, async (d) => {
+      if (await this.putBackOrDelete(Keys.trash(cleanupId, d), d, wanted.has(d))) kept.add(d);
+    });
+    await this.store.deletePrefix(Keys.trashDir(cleanupId));
+    return { kept, failed };
+  }
+
+  /** Of `digests`, those a writer has claimed (unexpired) or recorded as a blob row. */
+  private async wanted(digests: Digest[]): Promise<Set<string>> {
+    const found = new Set<string>();
+    const now = Date.now();
+    for (let i = 0; i < digests.length; i += BATCH) {
+      const part = digests.slice(i, i + BATCH);
+      const claims = await this.db
+        .selectFrom('blob_claims')
+        .select('digest')
+        .where('digest', 'in', part)
+        .where('expires_at', '>=', now)
+        .execute();
+      const rows = await this.db.selectFrom('blobs').select('digest').where('digest', 'in', part).execute();
+      for (const r of [...claims, ...rows]) found.add(r.digest);
+    }
+    return found;
+  }
+
+  /**
+   * Decides a file in trash/: back into place if a writer has claimed or recorded the blob since its row was
+   * deleted, else deleted. Returns true when it was put back. Safe to run twice on one file (another process's
+   * recovery may get there first).
+   */
+  private async settle(trash: string, digest: Digest): Promise<boolean> {
+    return this.putBackOrDelete(trash, digest, (await this.wanted([digest])).has(digest));
+  }
+
+  private async putBackOrDelete(trash: string, digest: Digest, wanted: boolean): Promise<boolean> {
+    try {
+      if (wanted) {
+        await this.store.move(trash, Keys.blob(digest));
+        return true;
+      }
+      await this.store.delete(trash);
+    } catch (e) {
+      if (!(e instanceof StoreNotFoundError)) throw e; // settled by someone else already
+    }
+    return false;
+  }
+
+  /**
+   * Settles what a cleanup that died (SIGKILL, power loss) left in trash/: run when a server starts and before
+   * every cleanup. A file it puts back is one a writer recorded while that cleanup was letting go of it.
+   */
+  async recover(): Promise<number> {
+    let settled = 0;
+    for await (const key of this.store.list('trash/')) {
+      const hex = key.split('/')[2] ?? '';
+      if (!isHex64(hex)) {
+        await this.store.delete(key);
+        continue;
+      }
+      await this.settle(key, digestOfHex(hex));
+      settled++;
+    }
+    return settled;
+  }
+}

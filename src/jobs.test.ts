@@ -1,0 +1,97 @@
+// The background jobs of a serving process, on every backend, on a fake clock: what each does at start and after.
+import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { openBerth, type Berth } from './app.js';
+import { sha256 } from './core/digest.js';
+import { Keys } from './storage/cas.js';
+import { Jobs, UPLOAD_EXPIRY_EVERY_MS } from './jobs.js';
+import { backends, removeTestDatabase, testDatabaseUrl } from '../test/helpers/backend.js';
+import { FakeClock } from '../test/helpers/fake-clock.js';
+
+const HOUR = 3600_000;
+
+/** A log that keeps its lines. */
+function memoryLog() {
+  const lines: { level: string; msg: string }[] = [];
+  const log = {
+    lines,
+    info: (_: object, msg: string) => void lines.push({ level: 'info', msg }),
+    error: (_: object, msg: string) => void lines.push({ level: 'error', msg }),
+    debug: (_: object, msg: string) => void lines.push({ level: 'debug', msg }),
+    child: () => log,
+  };
+  return log;
+}
+
+describe.each(backends())('background jobs on %s', (backend) => {
+  let data: string;
+  let database: string;
+  let berth: Berth;
+
+  const put = (key: string, bytes: string, ageMs: number): void => {
+    const file = join(data, 'store', ...key.split('/'));
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(file, bytes);
+    const t = new Date(Date.now() - ageMs);
+    utimesSync(file, t, t);
+  };
+  const exists = async (key: string) => (await berth.store.stat(key)) !== null;
+
+  beforeEach(async () => {
+    data = mkdtempSync(join(tmpdir(), 'jobs-'));
+    database = await testDatabaseUrl(`jobs-${backend}`, backend);
+    berth = await openBerth({ data, database });
+  });
+
+  afterEach(async () => {
+    await berth.close();
+    await removeTestDatabase(database);
+    rmSync(data, { recursive: true, force: true });
+  });
+
+  it('at start: stale staging goes, trash is settled; abandoned uploads expire at start and every ten minutes', async () => {
+    put('staging/crashed/0', 'entry', 2 * HOUR);
+    put('staging/running/0', 'entry', 0);
+    const unnamed = sha256('let go');
+    put(Keys.trash('dead-cleanup', unnamed), 'let go', 0);
+    const { id } = await berth.uploads.start('app');
+    const clock = new FakeClock(Date.now());
+    const log = memoryLog();
+    const jobs = new Jobs(berth, { log, clock });
+    expect(jobs.schedule).toBeUndefined();
+    jobs.start();
+    await jobs.stop(); // waits for the jobs started
+    expect(await exists('staging/crashed/0')).toBe(false);
+    expect(await exists('staging/running/0')).toBe(true);
+    expect(await exists(Keys.trash('dead-cleanup', unnamed))).toBe(false);
+    expect(await exists(Keys.upload(id))).toBe(true); // not abandoned yet
+    expect(log.lines.map((l) => l.msg).sort()).toEqual([
+      'files left in trash by an unfinished cleanup settled',
+      'stale staging folders removed',
+    ]);
+
+    // a day later the session is abandoned: the next ten-minute sweep removes it
+    jobs.start();
+    clock.advanceTo(clock.now() + 24 * HOUR + UPLOAD_EXPIRY_EVERY_MS);
+    await jobs.stop();
+    expect(await exists(Keys.upload(id))).toBe(false);
+    expect(log.lines.filter((l) => l.msg === 'expired upload sessions removed')).toHaveLength(1);
+    expect((24 * HOUR) % UPLOAD_EXPIRY_EVERY_MS).toBe(0);
+    expect(clock.pending).toBe(0);
+  });
+
+  it('with an interval, the scheduled cleanup runs on the clock and stops with the jobs', async () => {
+    const clock = new FakeClock(Date.now(), () => 0);
+    const jobs = new Jobs(berth, { log: memoryLog(), clock, cleanupIntervalSeconds: 60 });
+    const rounds: string[] = [];
+    jobs.schedule!.onRound((r) => rounds.push(r.outcome));
+    jobs.start();
+    clock.advanceTo(clock.now() + 1);
+    await jobs.schedule!.idle();
+    expect(rounds).toEqual(['ran']);
+    await jobs.stop();
+    expect(clock.pending).toBe(0);
+  });
+});

@@ -1,0 +1,89 @@
+// The background jobs of a serving process, wired in one place: upload expiry, stale staging, trash, scheduled cleanup.
+import type { Berth } from './app.js';
+import { realClock, type Clock, type TimerHandle } from './gc/clock.js';
+import { removeStaleStaging } from './gc/leftovers.js';
+import { CleanupSchedule, type ScheduleLog } from './gc/schedule.js';
+
+export interface JobsLog extends ScheduleLog {
+  child(bindings: Record<string, unknown>): ScheduleLog;
+}
+
+export interface JobsOptions {
+  /** run cleanup every this many seconds, on one process at a time (0 or absent: never) */
+  cleanupIntervalSeconds?: number;
+  /** the scheduled cleanup's protection time (default as for `berth cleanup`: 3600) */
+  cleanupProtectionSeconds?: number;
+  log: JobsLog;
+  clock?: Clock;
+}
+
+/** How often abandoned upload sessions are swept. */
+export const UPLOAD_EXPIRY_EVERY_MS = 10 * 60_000;
+
+/**
+ * At start: abandoned upload sessions expire (and every ten minutes after), a crashed process's staging folders
+ * older than the protection time go (a fresh one may be another process's upload in progress), and files a cleanup
+ * that died left in trash/ are settled as it would have settled them. With an interval, the scheduled cleanup runs
+ * (one process per round). stop() waits for what is running, so the database can be closed after it.
+ */
+export class Jobs {
+  /** the scheduled cleanup, when an interval is set (metrics observe its rounds) */
+  readonly schedule: CleanupSchedule | undefined;
+  private readonly clock: Clock;
+  private timer: TimerHandle | undefined;
+  private readonly running = new Set<Promise<unknown>>();
+
+  constructor(
+    private readonly berth: Berth,
+    private readonly opts: JobsOptions,
+  ) {
+    this.clock = opts.clock ?? realClock;
+    this.schedule = opts.cleanupIntervalSeconds
+      ? new CleanupSchedule(berth.cleanup, berth.leases, {
+          intervalSeconds: opts.cleanupIntervalSeconds,
+          protectionSeconds: opts.cleanupProtectionSeconds,
+          log: opts.log.child({ job: 'scheduled-cleanup' }),
+          clock: this.clock,
+        })
+      : undefined;
+  }
+
+  start(): void {
+    this.expireUploads();
+    this.timer = this.clock.setInterval(() => this.expireUploads(), UPLOAD_EXPIRY_EVERY_MS);
+    this.track(
+      removeStaleStaging(this.berth.store, undefined, this.clock.now()),
+      (ids) => ids.length > 0 && this.opts.log.info({ removed: ids.length }, 'stale staging folders removed'),
+      'removing stale staging folders failed',
+    );
+    this.track(
+      this.berth.cleanup.recoverTrash(),
+      (n) =>
+        n > 0 && this.opts.log.info({ settled: n }, 'files left in trash by an unfinished cleanup settled'),
+      'settling trash failed',
+    );
+    this.schedule?.start();
+  }
+
+  /** Stops the timers and waits for the jobs in progress (a scheduled cleanup's run) to finish. */
+  async stop(): Promise<void> {
+    this.clock.clearInterval(this.timer);
+    await this.schedule?.stop();
+    await Promise.all(this.running);
+  }
+
+  private expireUploads(): void {
+    this.track(
+      this.berth.uploads.expire(this.clock.now()),
+      (n) => n > 0 && this.opts.log.info({ removed: n }, 'expired upload sessions removed'),
+      'expiring upload sessions failed',
+    );
+  }
+
+  /** Logs a job's outcome, and keeps it until it ends so that stop() can wait for it. */
+  private track<T>(job: Promise<T>, done: (result: T) => unknown, failed: string): void {
+    const p = job.then(done, (err: unknown) => this.opts.log.error({ err }, failed));
+    this.running.add(p);
+    void p.finally(() => this.running.delete(p));
+  }
+}
