@@ -152,13 +152,26 @@ export class BlobUploads {
 
   /**
    * Cross-repository mount: the blob becomes `name`'s only when `from` holds it (latest version or pending).
-   * Returns false otherwise, and the client falls back to an upload; nothing tells it why.
+   * Returns false otherwise, and the client falls back to an upload; nothing tells it why. Under a claim, in one
+   * transaction: `from` is checked, the blob's row touched (cleanup's protection time starts anew) and the blob
+   * recorded as `name`'s, so that cleanup cannot take it between the check and the write.
    */
   async mount(name: string, digest: Digest, from: string): Promise<boolean> {
-    const has = await heldBy(this.db, from, 'blob', [digest]);
-    if (!has.has(digest)) return false;
-    await claimForRepository(this.db, name, digest);
-    return true;
+    return withClaims(this.db, [digest], () =>
+      this.db.transaction().execute(async (trx) => {
+        const has = await heldBy(trx, from, 'blob', [digest]);
+        if (!has.has(digest)) return false;
+        // a cleanup deleting the row meanwhile is waited for, and then nothing is touched
+        const touched = await trx
+          .updateTable('blobs')
+          .set({ touched_at: Date.now() })
+          .where('digest', '=', digest)
+          .executeTakeFirst();
+        if (Number(touched.numUpdatedRows) === 0) return false;
+        await claimForRepository(trx, name, digest);
+        return true;
+      }),
+    );
   }
 
   /** Cancels a session (DELETE), removing its bytes. */

@@ -50,14 +50,17 @@ export async function heldBy(
       .where('c.kind', '=', kind)
       .where('c.version_removed', 'is', null)
       .where('c.key', 'in', part);
+    // A pending blob counts only while its row lives: a pending row outliving its blob (cleanup removed it) names
+    // bytes that are gone, and a version must never be committed naming them.
     const rows = await (
       kind === 'blob'
         ? inVersion.union(
             db
-              .selectFrom('pending_blobs')
-              .select('digest')
-              .where('repository', '=', repositoryName)
-              .where('digest', 'in', part),
+              .selectFrom('pending_blobs as p')
+              .innerJoin('blobs as b', 'b.digest', 'p.digest')
+              .select('p.digest')
+              .where('p.repository', '=', repositoryName)
+              .where('p.digest', 'in', part),
           )
         : inVersion
     ).execute();

@@ -136,3 +136,53 @@ describe('POST /v2/<name>/blobs/uploads/?mount=<digest>&from=<repo>', () => {
     expect(status.status).toBe(204);
   });
 });
+
+describe('a blob whose row is gone is held by no repository (the state a mount racing cleanup could leave)', () => {
+  /** A pending row for a blob whose row (and file) cleanup removed. */
+  const ghost = async (repo: string, digest: string) =>
+    s.berth.db.kysely
+      .insertInto('pending_blobs')
+      .values({ repository: repo, digest, created_at: Date.now() })
+      .execute();
+
+  it('a manifest naming it is refused with MANIFEST_BLOB_UNKNOWN; HEAD answers 404', async () => {
+    const img2 = ociImage({ n: 1 });
+    await reg.pushBlob('mount/ghost', img2.config!);
+    await ghost('mount/ghost', sha(img2.layers[0]!));
+    expect((await head('mount/ghost', sha(img2.layers[0]!))).status).toBe(404);
+    const r = await reg.putManifest('mount/ghost', 'v1', img2.bytes, img2.mediaType);
+    expect(r.status, r.body.toString()).toBe(400);
+    expect(code(r)).toBe('MANIFEST_BLOB_UNKNOWN');
+    expect(r.json().errors[0].detail.missing).toEqual([sha(img2.layers[0]!)]);
+  });
+
+  it('a mount from a repository whose pending blob has no row: 202 and a session, no mount', async () => {
+    const lost = randomBytes(321);
+    await ghost('mount/ghost-source', sha(lost));
+    const r = await mount('mount/ghost-dest', sha(lost), 'mount/ghost-source');
+    expect(r.status, r.body.toString()).toBe(202);
+    const pending = await s.berth.db.kysely
+      .selectFrom('pending_blobs')
+      .select('digest')
+      .where('repository', '=', 'mount/ghost-dest')
+      .execute();
+    expect(pending).toEqual([]);
+  });
+
+  it('a mount touches the blob, so that cleanup protects it anew', async () => {
+    const bytes = randomBytes(333);
+    await reg.pushBlob('mount/touch-source', bytes);
+    await s.berth.db.kysely
+      .updateTable('blobs')
+      .set({ touched_at: 1 })
+      .where('digest', '=', sha(bytes))
+      .execute();
+    expect((await mount('mount/touch-dest', sha(bytes), 'mount/touch-source')).status).toBe(201);
+    const row = await s.berth.db.kysely
+      .selectFrom('blobs')
+      .select('touched_at')
+      .where('digest', '=', sha(bytes))
+      .executeTakeFirstOrThrow();
+    expect(Number(row.touched_at)).toBeGreaterThan(Date.now() - 60_000);
+  });
+});
