@@ -7,7 +7,7 @@ import { sha256, type Digest } from '../core/digest.js';
 import { parseManifest, requiredBlobs, type Descriptor } from '../core/manifests.js';
 import type { Reference } from '../core/references.js';
 import { Keys, type BlobStore } from '../storage/blob-store.js';
-import { commitVersion, type ContentChange } from './versions.js';
+import { commitVersion, commitVersionIn, lockRepository, type ContentChange } from './versions.js';
 import { recordBlobs, recordManifest } from './records.js';
 import { promote, receive, storedDiffIds } from './blobs.js';
 import { heldBy } from './content.js';
@@ -116,28 +116,38 @@ export class Manifests {
     return v.number;
   }
 
-  /** Removes a blob from the repository: a new version when its latest version held it. */
+  /**
+   * Removes a blob from the repository: a new version when its latest version held it. One transaction under the
+   * repository's lock: concurrent deletes of one blob make one version, and a failure leaves everything as it was.
+   */
   async deleteBlob(name: string, digest: Digest): Promise<number | undefined> {
-    const pending = await this.db
-      .deleteFrom('pending_blobs')
-      .where('repository', '=', name)
-      .where('digest', '=', digest)
-      .executeTakeFirst();
-    const inVersion = await heldBy(this.db, name, 'blob', [digest]);
-    if (!inVersion.has(digest)) {
-      if (Number(pending.numDeletedRows) > 0) return undefined;
-      const repo = await this.db
-        .selectFrom('repositories')
-        .select('id')
-        .where('name', '=', name)
+    return this.db.transaction().execute(async (trx) => {
+      const repo = await lockRepository(trx, name);
+      const pending = await trx
+        .deleteFrom('pending_blobs')
+        .where('repository', '=', name)
+        .where('digest', '=', digest)
         .executeTakeFirst();
-      if (!repo) throw new BerthError('NAME_UNKNOWN', `repository ${name} does not exist`);
-      throw new BerthError('BLOB_UNKNOWN', `repository ${name} has no blob ${digest}`, { digest });
-    }
-    const v = await commitVersion(this.db, name, { create: false }, async () => [
-      { op: 'remove', kind: 'blob', key: digest },
-    ]);
-    return v.number;
+      const inVersion =
+        repo &&
+        (await trx
+          .selectFrom('repository_content')
+          .select('key')
+          .where('repository_id', '=', repo.id)
+          .where('kind', '=', 'blob')
+          .where('key', '=', digest)
+          .where('version_removed', 'is', null)
+          .executeTakeFirst());
+      if (!inVersion) {
+        if (Number(pending.numDeletedRows) > 0) return undefined;
+        if (!repo) throw new BerthError('NAME_UNKNOWN', `repository ${name} does not exist`);
+        throw new BerthError('BLOB_UNKNOWN', `repository ${name} has no blob ${digest}`, { digest });
+      }
+      const v = await commitVersionIn(trx, name, { create: false }, async () => [
+        { op: 'remove', kind: 'blob', key: digest },
+      ]);
+      return v.number;
+    });
   }
 
   /** Manifests of the repository's latest version whose subject is `digest`, as index descriptors. */

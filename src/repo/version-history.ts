@@ -3,7 +3,7 @@ import type { Kysely, Transaction } from 'kysely';
 import type { ContentKind, Database } from '../db/schema.js';
 import { BerthError } from '../core/errors.js';
 import { applyRetention, dropVersionsBefore } from './retention.js';
-import { commitVersion, type CommittedVersion, type ContentChange } from './versions.js';
+import { commitVersion, lockRepository, type CommittedVersion, type ContentChange } from './versions.js';
 
 interface LockedRepository {
   id: number;
@@ -12,17 +12,12 @@ interface LockedRepository {
 }
 
 /** Takes the repository's row lock (the one commitVersion takes), so history changes and commits serialize. */
-async function lockRepository(
+async function lockExisting(
   trx: Transaction<Database>,
   name: string,
   set: { retain_versions?: number | null } = {},
 ): Promise<LockedRepository> {
-  const repo = await trx
-    .updateTable('repositories')
-    .set((eb) => ({ latest_version: eb.ref('latest_version'), ...set }))
-    .where('name', '=', name)
-    .returning(['id', 'latest_version', 'retain_versions'])
-    .executeTakeFirst();
+  const repo = await lockRepository(trx, name, set);
   if (!repo) throw new BerthError('NAME_UNKNOWN', `repository ${name} does not exist`);
   return repo;
 }
@@ -58,7 +53,7 @@ export class VersionHistory {
    */
   async deleteVersion(name: string, number: number): Promise<void> {
     await this.db.transaction().execute(async (trx) => {
-      const repo = await lockRepository(trx, name);
+      const repo = await lockExisting(trx, name);
       await requireVersion(trx, name, repo.id, number);
       if (number === repo.latest_version) {
         throw new BerthError(
@@ -169,7 +164,7 @@ export class VersionHistory {
       throw new BerthError('PARAMETER_INVALID', `retainVersions must be an integer of at least 1, or null`);
     }
     await this.db.transaction().execute(async (trx) => {
-      const repo = await lockRepository(trx, name, { retain_versions: keep });
+      const repo = await lockExisting(trx, name, { retain_versions: keep });
       if (keep !== null) await applyRetention(trx, repo.id, keep);
     });
   }
