@@ -9,7 +9,7 @@ import { isForeignLayer, MediaTypes } from '../core/media-types.js';
 import { parseRepositoryName, parseTag } from '../core/references.js';
 import { Keys, type BlobStore } from '../storage/blob-store.js';
 import { commitVersion, type ContentChange } from '../repo/versions.js';
-import { recordBlobs, recordManifest } from '../repo/records.js';
+import { recordBlobs, recordManifest } from '../repo/catalogue.js';
 import { promote, receive, storedDiffIds } from '../repo/blobs.js';
 import { withClaims } from '../repo/claims.js';
 import { discardStaged, stageArchive, type StagedArchive, type StagedFile } from './staging.js';

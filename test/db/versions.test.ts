@@ -1,4 +1,4 @@
-// Covers repository versions on every database backend: commitVersion, Repositories (history, content, diff), RepositoryContent, concurrency and cost.
+// Covers repository versions on every database backend: commitVersion, History (versions, content, diff), what a repository holds (Blobs, Manifests, Tags), concurrency and cost.
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -27,9 +27,13 @@ import { MediaTypes } from '../../src/core/media-types.js';
 import { openDatabase, type Db } from '../../src/db/connect.js';
 import type { ContentKind } from '../../src/db/schema.js';
 import { promote, receive } from '../../src/repo/blobs.js';
-import { RepositoryContent } from '../../src/repo/content.js';
-import { recordBlobs, recordManifest } from '../../src/repo/records.js';
-import { Repositories, type VersionContent } from '../../src/repo/repositories.js';
+import { Blobs } from '../../src/repo/blob-service.js';
+import { recordBlobs, recordManifest } from '../../src/repo/catalogue.js';
+import { blobSize } from '../../src/repo/held.js';
+import { History, type VersionContent } from '../../src/repo/history.js';
+import { Manifests } from '../../src/repo/manifests.js';
+import { Repositories } from '../../src/repo/repositories.js';
+import { Tags } from '../../src/repo/tags.js';
 import {
   commitVersion,
   type CommittedVersion,
@@ -165,7 +169,10 @@ describe.each(backends())('repository versions on %s', (backend: Backend) => {
   let storeRoot: string;
   let store: FsBlobStore;
   let repos: Repositories;
-  let content: RepositoryContent;
+  let blobs: Blobs;
+  let manifests: Manifests;
+  let tags: Tags;
+  let history: History;
 
   beforeAll(async () => {
     url = await testDatabaseUrl(`versions_${backend}`, backend);
@@ -176,7 +183,10 @@ describe.each(backends())('repository versions on %s', (backend: Backend) => {
     storeRoot = await mkdtemp(join(tmpdir(), 'berth-versions-store-'));
     store = new FsBlobStore(storeRoot);
     repos = new Repositories(db.kysely);
-    content = new RepositoryContent(db.kysely, store);
+    blobs = new Blobs(db.kysely, store);
+    manifests = new Manifests(db.kysely, store);
+    tags = new Tags(db.kysely);
+    history = new History(db.kysely);
   });
 
   afterAll(async () => {
@@ -285,13 +295,13 @@ describe.each(backends())('repository versions on %s', (backend: Backend) => {
       const name = 'create/first';
       const v = await commit(name, [{ op: 'add', kind: 'blob', digest: blobDigest('c1') }], true);
       expect(v).toMatchObject({ number: 1, added: 1, removed: 0 });
-      const versions = await repos.versions(name);
+      const versions = await history.versions(name);
       expect(versions.map((x) => [x.number, x.added, x.removed])).toEqual([
         [0, 0, 0],
         [1, 1, 0],
       ]);
-      expect(await repos.content(name, 0)).toEqual({ manifests: [], blobs: [], tags: [] });
-      expect((await repos.content(name, 1)).blobs.map((b) => b.digest)).toEqual([blobDigest('c1')]);
+      expect(await history.content(name, 0)).toEqual({ manifests: [], blobs: [], tags: [] });
+      expect((await history.content(name, 1)).blobs.map((b) => b.digest)).toEqual([blobDigest('c1')]);
       expect((await repos.get(name)).info.latestVersion).toBe(1);
     });
 
@@ -299,9 +309,9 @@ describe.each(backends())('repository versions on %s', (backend: Backend) => {
       const name = 'create/empty';
       const v = await commit(name, [], true);
       expect(v).toMatchObject({ number: 1, added: 0, removed: 0 });
-      expect((await repos.versions(name)).map((x) => x.number)).toEqual([0, 1]);
-      expect(await repos.content(name, 0)).toEqual({ manifests: [], blobs: [], tags: [] });
-      expect(await repos.content(name, 1)).toEqual({ manifests: [], blobs: [], tags: [] });
+      expect((await history.versions(name)).map((x) => x.number)).toEqual([0, 1]);
+      expect(await history.content(name, 0)).toEqual({ manifests: [], blobs: [], tags: [] });
+      expect(await history.content(name, 1)).toEqual({ manifests: [], blobs: [], tags: [] });
     });
 
     it('with create:true on an existing repository, just adds a version', async () => {
@@ -309,7 +319,7 @@ describe.each(backends())('repository versions on %s', (backend: Backend) => {
       await commit(name, [], true);
       const v = await commit(name, [{ op: 'add', kind: 'blob', digest: blobDigest('again') }], true);
       expect(v.number).toBe(2);
-      expect((await repos.versions(name)).map((x) => x.number)).toEqual([0, 1, 2]);
+      expect((await history.versions(name)).map((x) => x.number)).toEqual([0, 1, 2]);
     });
 
     it('without create, refuses an unknown repository with NAME_UNKNOWN and creates nothing', async () => {
@@ -341,7 +351,7 @@ describe.each(backends())('repository versions on %s', (backend: Backend) => {
         { op: 'add', kind: 'manifest', digest: manifestDigest('m') },
       ]);
       expect(v3).toMatchObject({ number: 3, added: 1, removed: 2 });
-      const versions = await repos.versions(name);
+      const versions = await history.versions(name);
       expect(versions.map((x) => ({ number: x.number, added: x.added, removed: x.removed }))).toEqual([
         { number: 0, added: 0, removed: 0 },
         { number: 1, added: 0, removed: 0 },
@@ -361,8 +371,8 @@ describe.each(backends())('repository versions on %s', (backend: Backend) => {
       const rows = await contentRows(name);
       expect(rows).toHaveLength(1);
       expect(rows[0]).toMatchObject({ kind: 'blob', key: d, version_added: 1, version_removed: null });
-      expect(await repos.content(name, 2)).toEqual(await repos.content(name, 1));
-      expect((await repos.versions(name)).map((x) => x.number)).toEqual([0, 1, 2]);
+      expect(await history.content(name, 2)).toEqual(await history.content(name, 1));
+      expect((await history.versions(name)).map((x) => x.number)).toEqual([0, 1, 2]);
     });
 
     it('retagging a tag to the digest it already names is a no-op in content', async () => {
@@ -388,7 +398,7 @@ describe.each(backends())('repository versions on %s', (backend: Backend) => {
         true,
       );
       expect(v1).toMatchObject({ added: 2, removed: 0 });
-      const c1 = await repos.content(name, 1);
+      const c1 = await history.content(name, 1);
       expect(c1.blobs.map((b) => b.digest)).toEqual([d]);
       expect(c1.tags).toEqual([{ name: 't', digest: manifestDigest('second') }]);
       const v2 = await commit(name, [
@@ -422,8 +432,8 @@ describe.each(backends())('repository versions on %s', (backend: Backend) => {
         version_added: 2,
         version_removed: null,
       });
-      expect((await repos.content(name, 1)).tags).toEqual([{ name: 'latest', digest: m1 }]);
-      expect((await repos.content(name, 2)).tags).toEqual([{ name: 'latest', digest: m2 }]);
+      expect((await history.content(name, 1)).tags).toEqual([{ name: 'latest', digest: m1 }]);
+      expect((await history.content(name, 2)).tags).toEqual([{ name: 'latest', digest: m2 }]);
     });
 
     it('removing ends the unit at the new version; removing what is absent removes nothing', async () => {
@@ -444,7 +454,7 @@ describe.each(backends())('repository versions on %s', (backend: Backend) => {
       expect(v2).toMatchObject({ number: 2, added: 0, removed: 2 });
       const rows = await contentRows(name);
       expect(rows.every((r) => r.version_removed === 2)).toBe(true);
-      expect(await repos.content(name, 2)).toEqual({ manifests: [], blobs: [], tags: [] });
+      expect(await history.content(name, 2)).toEqual({ manifests: [], blobs: [], tags: [] });
       const v3 = await commit(name, [
         { op: 'remove', kind: 'blob', key: d },
         { op: 'remove', kind: 'manifest', key: manifestDigest('never') },
@@ -464,7 +474,7 @@ describe.each(backends())('repository versions on %s', (backend: Backend) => {
         [1, 2],
         [3, null],
       ]);
-      const has = async (v: number) => (await repos.content(name, v)).blobs.some((b) => b.digest === d);
+      const has = async (v: number) => (await history.content(name, v)).blobs.some((b) => b.digest === d);
       expect([await has(0), await has(1), await has(2), await has(3)]).toEqual([false, true, false, true]);
     });
   });
@@ -554,10 +564,10 @@ describe.each(backends())('repository versions on %s', (backend: Backend) => {
 
       const latest = states.length - 1;
       expect((await repos.get(name)).info.latestVersion).toBe(latest);
-      const versions = await repos.versions(name);
+      const versions = await history.versions(name);
       expect(versions.map((x) => x.number)).toEqual(states.map((_, i) => i));
       for (let v = 0; v <= latest; v++) {
-        expect(sorted(await repos.content(name, v)), `content of version ${v}`).toEqual(
+        expect(sorted(await history.content(name, v)), `content of version ${v}`).toEqual(
           asContent(states[v]!.values(), sizes, types),
         );
         if (v > 0) {
@@ -567,7 +577,7 @@ describe.each(backends())('repository versions on %s', (backend: Backend) => {
       }
       for (let from = 0; from <= latest; from++) {
         for (let to = 0; to <= latest; to++) {
-          const d = await repos.diff(name, from, to);
+          const d = await history.diff(name, from, to);
           const what = `diff ${from} → ${to}`;
           expect(sorted(d.added), what).toEqual(asContent(minus(states[to]!, states[from]!), sizes, types));
           expect(sorted(d.removed), what).toEqual(asContent(minus(states[from]!, states[to]!), sizes, types));
@@ -594,15 +604,15 @@ describe.each(backends())('repository versions on %s', (backend: Backend) => {
         { op: 'add', kind: 'blob', digest: fresh },
         { op: 'add', kind: 'tag', tag: 't', digest: manifestDigest('new') },
       ]);
-      const forward = await repos.diff(name, 1, 2);
+      const forward = await history.diff(name, 1, 2);
       expect(forward.added.blobs.map((x) => x.digest)).toEqual([fresh]);
       expect(forward.removed.blobs.map((x) => x.digest)).toEqual([drop]);
       expect(forward.added.tags).toEqual([{ name: 't', digest: manifestDigest('new') }]);
       expect(forward.removed.tags).toEqual([{ name: 't', digest: manifestDigest('old') }]);
-      const backward = await repos.diff(name, 2, 1);
+      const backward = await history.diff(name, 2, 1);
       expect(backward.added).toEqual(forward.removed);
       expect(backward.removed).toEqual(forward.added);
-      const same = await repos.diff(name, 2, 2);
+      const same = await history.diff(name, 2, 2);
       expect(same).toEqual({
         added: { manifests: [], blobs: [], tags: [] },
         removed: { manifests: [], blobs: [], tags: [] },
@@ -612,13 +622,13 @@ describe.each(backends())('repository versions on %s', (backend: Backend) => {
     it('refuses an unknown version or repository', async () => {
       const name = 'history/unknown';
       await commit(name, [], true);
-      const e = await rejection(repos.content(name, 2));
+      const e = await rejection(history.content(name, 2));
       expect(e.code).toBe('VERSION_UNKNOWN');
       expect(e.message).toContain('2');
-      expect((await rejection(repos.diff(name, 0, 5))).code).toBe('VERSION_UNKNOWN');
-      expect((await rejection(repos.diff(name, 5, 0))).code).toBe('VERSION_UNKNOWN');
-      expect((await rejection(repos.versions('history/none'))).code).toBe('NAME_UNKNOWN');
-      expect((await rejection(repos.version('history/none', 0))).code).toBe('NAME_UNKNOWN');
+      expect((await rejection(history.diff(name, 0, 5))).code).toBe('VERSION_UNKNOWN');
+      expect((await rejection(history.diff(name, 5, 0))).code).toBe('VERSION_UNKNOWN');
+      expect((await rejection(history.versions('history/none'))).code).toBe('NAME_UNKNOWN');
+      expect((await rejection(history.version('history/none', 0))).code).toBe('NAME_UNKNOWN');
       expect(await repos.find('history/none')).toBeUndefined();
     });
 
@@ -667,7 +677,7 @@ describe.each(backends())('repository versions on %s', (backend: Backend) => {
         }),
       ).rejects.toBe(failure);
       expect((await repositoryRow(name))?.latest_version).toBe(1);
-      expect((await repos.versions(name)).map((v) => v.number)).toEqual([0, 1]);
+      expect((await history.versions(name)).map((v) => v.number)).toEqual([0, 1]);
       expect(await contentRows(name)).toEqual(rowsBefore);
       expect(await count('blobs', 'digest', sha256(img.config))).toBe(0);
       expect(await count('manifests', 'digest', img.digest)).toBe(0);
@@ -702,11 +712,11 @@ describe.each(backends())('repository versions on %s', (backend: Backend) => {
       expect(orphanVersions).toEqual([]);
       // and the name can be created afterwards, starting at 0 and 1
       await commit(name, [], true);
-      expect((await repos.versions(name)).map((v) => v.number)).toEqual([0, 1]);
+      expect((await history.versions(name)).map((v) => v.number)).toEqual([0, 1]);
     });
   });
 
-  describe('RepositoryContent', () => {
+  describe('what a repository holds: blobs, manifests, tags', () => {
     it('presentBlobs finds blobs by digest and layers by diff ID, in the latest version only', async () => {
       const name = 'present/a';
       const img = makeImage('present', { foreign: true });
@@ -722,16 +732,16 @@ describe.each(backends())('repository versions on %s', (backend: Backend) => {
       expect(await count('layer_diff_ids', 'blob_digest', foreignDigest)).toBe(0);
 
       const asked = [unknown, diff1!, layer0, configDigest, foreignDigest, foreignDiffId!, diff0!];
-      expect(await content.presentBlobs(name, asked)).toEqual([diff1, layer0, configDigest, diff0]);
+      expect(await blobs.present(name, asked)).toEqual([diff1, layer0, configDigest, diff0]);
 
       // another repository holds none of it, though the diff-ID rows are global
       await commit('present/other', [], true);
-      expect(await content.presentBlobs('present/other', asked)).toEqual([]);
+      expect(await blobs.present('present/other', asked)).toEqual([]);
 
       // once the layer is removed, neither its digest nor its diff ID is present
       await commit(name, [{ op: 'remove', kind: 'blob', key: layer0 }]);
-      expect(await content.presentBlobs(name, asked)).toEqual([diff1, configDigest]);
-      expect(await content.presentBlobs(name, [])).toEqual([]);
+      expect(await blobs.present(name, asked)).toEqual([diff1, configDigest]);
+      expect(await blobs.present(name, [])).toEqual([]);
     });
 
     it('presentBlobs answers for more digests than one query batch', async () => {
@@ -743,7 +753,7 @@ describe.each(backends())('repository versions on %s', (backend: Backend) => {
         held.map((digest): ContentChange => ({ op: 'add', kind: 'blob', digest })),
         true,
       );
-      expect(await content.presentBlobs(name, digests)).toEqual(held);
+      expect(await blobs.present(name, digests)).toEqual(held);
     });
 
     it('records a manifest naming more layers than one statement takes bound parameters for', async () => {
@@ -777,7 +787,7 @@ describe.each(backends())('repository versions on %s', (backend: Backend) => {
         .where('blob_digest', 'in', [layers[0]!, layers[n - 1]!])
         .executeTakeFirstOrThrow();
       expect(Number(r.n)).toBe(2);
-      expect(await content.presentBlobs('records/wide', [diffIds[0]!])).toEqual([]);
+      expect(await blobs.present('records/wide', [diffIds[0]!])).toEqual([]);
     });
 
     it('opens a blob of the latest version, whole, as a range, or for HEAD', async () => {
@@ -786,20 +796,14 @@ describe.each(backends())('repository versions on %s', (backend: Backend) => {
       await pushImage(name, img, ['v1']);
       const layer = img.layers[1]!;
       const digest = sha256(layer);
-      expect(await content.blobSize(name, digest)).toBe(layer.length);
-      const whole = await content.openBlob(name, digest);
-      expect(whole.size).toBe(layer.length);
-      expect(whole.range).toBeUndefined();
-      expect((await readAll(whole.stream)).equals(layer)).toBe(true);
-      const part = await content.openBlob(name, digest, {
-        rangeOf: (size) => ({ start: size - 10, end: size - 1 }),
-      });
-      expect(part.range).toEqual({ start: layer.length - 10, end: layer.length - 1 });
-      expect((await readAll(part.stream)).equals(layer.subarray(layer.length - 10))).toBe(true);
-      const head = await content.openBlob(name, digest, { head: true });
-      expect(head).toEqual({ size: layer.length, range: undefined });
+      expect(await blobSize(db.kysely, name, digest)).toBe(layer.length);
+      const blob = await blobs.stat(name, digest);
+      expect(blob).toEqual({ digest, size: layer.length });
+      expect((await readAll(await blobs.open(blob))).equals(layer)).toBe(true);
+      const part = await blobs.open(blob, { start: layer.length - 10, end: layer.length - 1 });
+      expect((await readAll(part)).equals(layer.subarray(layer.length - 10))).toBe(true);
       // a manifest's bytes are a blob of the repository too
-      expect(await content.blobSize(name, img.digest)).toBe(img.manifest.length);
+      expect(await blobSize(db.kysely, name, img.digest)).toBe(img.manifest.length);
     });
 
     it('does not serve a blob another repository holds, nor one removed from the latest version', async () => {
@@ -807,13 +811,13 @@ describe.each(backends())('repository versions on %s', (backend: Backend) => {
       await pushImage('content/owner', img, ['v1']);
       await commit('content/stranger', [], true);
       const digest = sha256(img.layers[0]!);
-      const e = await rejection(content.openBlob('content/stranger', digest));
+      const e = await rejection(blobs.stat('content/stranger', digest));
       expect(e.code).toBe('BLOB_UNKNOWN');
       expect(e.message).toContain(digest);
-      expect((await rejection(content.openBlob('content/nobody', digest))).code).toBe('NAME_UNKNOWN');
+      expect((await rejection(blobs.stat('content/nobody', digest))).code).toBe('NAME_UNKNOWN');
       await commit('content/owner', [{ op: 'remove', kind: 'blob', key: digest }]);
-      expect((await rejection(content.openBlob('content/owner', digest))).code).toBe('BLOB_UNKNOWN');
-      expect(await content.blobSize('content/owner', digest)).toBeUndefined();
+      expect((await rejection(blobs.stat('content/owner', digest))).code).toBe('BLOB_UNKNOWN');
+      expect(await blobSize(db.kysely, 'content/owner', digest)).toBeUndefined();
     });
 
     it('reads manifests by tag and by digest with their exact bytes, and lists tags', async () => {
@@ -822,32 +826,32 @@ describe.each(backends())('repository versions on %s', (backend: Backend) => {
       const two = makeImage('manifests-two');
       await pushImage(name, one, ['a', 'c']);
       await pushImage(name, two, ['b', 'd', 'c']);
-      const byTag = await content.readManifest(name, { kind: 'tag', tag: 'c' });
+      const byTag = await manifests.get(name, { kind: 'tag', tag: 'c' });
       expect(byTag).toMatchObject({
         digest: two.digest,
         mediaType: MediaTypes.ociManifest,
         size: two.manifest.length,
       });
       expect(byTag.bytes!.equals(two.manifest)).toBe(true);
-      const byDigest = await content.readManifest(name, { kind: 'digest', digest: one.digest });
+      const byDigest = await manifests.get(name, { kind: 'digest', digest: one.digest });
       expect(byDigest.bytes!.equals(one.manifest)).toBe(true);
-      const head = await content.readManifest(name, { kind: 'tag', tag: 'a' }, { head: true });
+      const head = await manifests.get(name, { kind: 'tag', tag: 'a' }, { head: true });
       expect(head).toEqual({
         digest: one.digest,
         mediaType: MediaTypes.ociManifest,
         size: one.manifest.length,
       });
-      expect(await content.tags(name)).toEqual(['a', 'b', 'c', 'd']);
-      expect(await content.tags(name, { last: 'a', n: 2 })).toEqual(['b', 'c']);
-      expect(await content.tags(name, { last: 'd' })).toEqual([]);
-      const e = await rejection(content.readManifest(name, { kind: 'tag', tag: 'zzz' }));
+      expect(await tags.list(name)).toEqual(['a', 'b', 'c', 'd']);
+      expect(await tags.list(name, { last: 'a', n: 2 })).toEqual(['b', 'c']);
+      expect(await tags.list(name, { last: 'd' })).toEqual([]);
+      const e = await rejection(manifests.get(name, { kind: 'tag', tag: 'zzz' }));
       expect(e.code).toBe('MANIFEST_UNKNOWN');
       expect(e.message).toContain('zzz');
-      expect((await rejection(content.readManifest('content/none', { kind: 'tag', tag: 'a' }))).code).toBe(
+      expect((await rejection(manifests.get('content/none', { kind: 'tag', tag: 'a' }))).code).toBe(
         'NAME_UNKNOWN',
       );
-      expect(await content.exists(name)).toBe(true);
-      expect(await content.exists('content/none')).toBe(false);
+      expect(await repos.find(name)).toBeDefined();
+      expect(await repos.find('content/none')).toBeUndefined();
     });
   });
 
@@ -908,13 +912,13 @@ describe.each(backends())('repository versions on %s', (backend: Backend) => {
       for (const r of results) expect(r).toMatchObject({ added: 2, removed: 0 });
       // each saw exactly the content of the version before it
       for (let v = 1; v <= CONCURRENT; v++) expect(seenBefore.get(v), `version ${v}`).toBe(2 * (v - 1));
-      const latest = await repos.content(name, CONCURRENT);
+      const latest = await history.content(name, CONCURRENT);
       expect(latest.tags.map((t) => t.name).sort()).toEqual(
         Array.from({ length: CONCURRENT }, (_, i) => `t${i}`).sort(),
       );
       for (const t of latest.tags) expect(t.digest).toBe(manifestDigest(`concurrent ${t.name.slice(1)}`));
-      for (let v = 1; v <= CONCURRENT; v++) expect((await repos.content(name, v)).tags).toHaveLength(v);
-      expect((await repos.versions(name)).map((v) => v.number)).toEqual(
+      for (let v = 1; v <= CONCURRENT; v++) expect((await history.content(name, v)).tags).toHaveLength(v);
+      expect((await history.versions(name)).map((v) => v.number)).toEqual(
         Array.from({ length: CONCURRENT + 1 }, (_, i) => i),
       );
       expect((await repositoryRow(name))?.latest_version).toBe(CONCURRENT);
@@ -935,7 +939,7 @@ describe.each(backends())('repository versions on %s', (backend: Backend) => {
       expect(results.map((r) => r.number).sort((a, b) => a - b)).toEqual(
         Array.from({ length: CONCURRENT }, (_, i) => i + 2),
       );
-      const latest = await repos.content(name, CONCURRENT + 1);
+      const latest = await history.content(name, CONCURRENT + 1);
       expect(latest.tags).toHaveLength(CONCURRENT + 1);
       // "shared" names what the commit that made the last version gave it
       const last = results.find((r) => r.number === CONCURRENT + 1)!;
@@ -1060,10 +1064,10 @@ describe.each(backends())('repository versions on %s', (backend: Backend) => {
       expect(await totalRows()).toBe(UNITS + 2);
 
       // and every version still reads as it was
-      expect((await repos.content(big, 2)).blobs).toHaveLength(UNITS);
-      expect((await repos.content(big, 3)).blobs).toHaveLength(UNITS + 1);
-      expect((await repos.content(big, 4)).blobs).toHaveLength(UNITS);
-      const d = await repos.diff(big, 2, 4);
+      expect((await history.content(big, 2)).blobs).toHaveLength(UNITS);
+      expect((await history.content(big, 3)).blobs).toHaveLength(UNITS + 1);
+      expect((await history.content(big, 4)).blobs).toHaveLength(UNITS);
+      const d = await history.diff(big, 2, 4);
       expect(d.added.blobs.map((b) => b.digest)).toEqual([blobDigest('one more')]);
       expect(d.removed.blobs.map((b) => b.digest)).toEqual([blobDigest('bulk 7')]);
     });

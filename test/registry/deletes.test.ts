@@ -170,7 +170,7 @@ describe('DELETE /v2/<name>/blobs/<digest>', () => {
     const versions = await reg.versionCount(repo);
     // called side by side in one process, so that their statements interleave on either backend
     const answers = await Promise.allSettled(
-      Array.from({ length: 4 }, () => s.berth.manifests.deleteBlob(repo, layer as Digest)),
+      Array.from({ length: 4 }, () => s.berth.blobs.delete(repo, layer as Digest)),
     );
     expect(answers.filter((a) => a.status === 'fulfilled')).toHaveLength(1);
     for (const a of answers.filter((x) => x.status === 'rejected'))
