@@ -11,6 +11,8 @@ export async function getBlob(berth: Berth, { req, reply, params }: RouteContext
   const head = req.method === 'HEAD';
   const blob = await berth.blobs.stat(name, digest);
   const range = parseRange(req.headers.range, blob.size);
+  // opened before any header is set: bytes missing from the store answer an error, not a broken 200
+  const stream = head ? undefined : await berth.blobs.open(blob, range);
   reply
     .header('Docker-Content-Digest', digest)
     .header('Content-Type', 'application/octet-stream')
@@ -24,7 +26,7 @@ export async function getBlob(berth: Berth, { req, reply, params }: RouteContext
   } else {
     reply.header('Content-Length', blob.size);
   }
-  return head ? reply.send() : reply.send(await berth.blobs.open(blob, range));
+  return reply.send(stream);
 }
 
 export async function deleteBlob(berth: Berth, { reply, params }: RouteContext): Promise<unknown> {

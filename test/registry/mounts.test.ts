@@ -1,5 +1,9 @@
 // Cross-repository mounts and proof of ownership: a blob is visible, mountable and usable only where it is held.
 import { randomBytes } from 'node:crypto';
+import { unlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Digest } from '../../src/core/digest.js';
+import { Keys } from '../../src/storage/blob-store.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { http, startTestServer, type TestServer } from '../helpers/in-process.js';
 import { sha } from '../helpers/images.js';
@@ -64,6 +68,18 @@ describe('HEAD/GET of a blob: only the repository holding it answers 200', () =>
     const noRepo = await reg.req('GET', `/v2/mount/nowhere/blobs/${sha('hello world')}`);
     expect(noRepo.status).toBe(404);
     expect(code(noRepo)).toBe('NAME_UNKNOWN');
+  });
+});
+
+describe('GET of a blob whose bytes are gone from the store', () => {
+  it('answers 404 BLOB_UNKNOWN with a whole error body, not a broken 200', async () => {
+    const bytes = randomBytes(444);
+    await reg.pushBlob('mount/lost-file', bytes);
+    unlinkSync(join(s.data, 'store', ...Keys.blob(sha(bytes) as Digest).split('/')));
+    const r = await reg.req('GET', `/v2/mount/lost-file/blobs/${sha(bytes)}`);
+    expect(r.status).toBe(404);
+    expect(code(r)).toBe('BLOB_UNKNOWN');
+    expect(r.json().errors[0].message).toContain('berth fsck');
   });
 });
 
