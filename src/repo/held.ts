@@ -109,7 +109,7 @@ export async function blobSize(db: Db, name: string, digest: Digest): Promise<nu
   return row?.size;
 }
 
-export interface LayerOfDiffId {
+export interface HeldLayer {
   digest: Digest;
   mediaType: string;
   size: number;
@@ -120,8 +120,8 @@ export async function layersByDiffId(
   db: Db,
   name: string,
   diffIds: Digest[],
-): Promise<Map<Digest, LayerOfDiffId>> {
-  const out = new Map<Digest, LayerOfDiffId>();
+): Promise<Map<Digest, HeldLayer>> {
+  const out = new Map<Digest, HeldLayer>();
   const unique = [...new Set(diffIds)];
   for (let i = 0; i < unique.length; i += BATCH) {
     const rows = await current(db, name)
