@@ -4,10 +4,11 @@ import { openDatabase, type Db } from './db/connect.js';
 import { FsBlobStore } from './storage/fs-blob-store.js';
 import type { BlobStore } from './storage/blob-store.js';
 import { Repositories } from './repo/repositories.js';
-import { RepositoryContent } from './repo/content.js';
-import { BlobUploads } from './repo/blob-uploads.js';
+import { Blobs } from './repo/blob-service.js';
 import { Manifests } from './repo/manifests.js';
-import { VersionHistory } from './repo/version-history.js';
+import { Tags } from './repo/tags.js';
+import { Uploads } from './repo/uploads.js';
+import { History } from './repo/history.js';
 import { Cleanup } from './gc/cleanup.js';
 import { Fsck } from './gc/fsck/index.js';
 import { Leases } from './db/leases.js';
@@ -26,10 +27,11 @@ export interface Berth {
   db: Db;
   store: BlobStore;
   repositories: Repositories;
-  content: RepositoryContent;
-  uploads: BlobUploads;
+  blobs: Blobs;
   manifests: Manifests;
-  history: VersionHistory;
+  tags: Tags;
+  uploads: Uploads;
+  history: History;
   cleanup: Cleanup;
   /** the consistency check of `berth fsck` */
   fsck: Fsck;
@@ -50,10 +52,11 @@ export async function openBerth(config: BerthConfig): Promise<Berth> {
     db,
     store,
     repositories: new Repositories(db.kysely),
-    content: new RepositoryContent(db.kysely, store),
-    uploads: new BlobUploads(db.kysely, store),
+    blobs: new Blobs(db.kysely, store),
     manifests: new Manifests(db.kysely, store),
-    history: new VersionHistory(db.kysely),
+    tags: new Tags(db.kysely),
+    uploads: new Uploads(db.kysely, store),
+    history: new History(db.kysely),
     cleanup: new Cleanup(db.kysely, store),
     fsck: new Fsck(db.kysely, store),
     leases: new Leases(db.kysely),

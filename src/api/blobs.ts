@@ -17,5 +17,5 @@ export async function presentBlobs(berth: Berth, { req, params }: RouteContext):
       parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`),
     );
   }
-  return { present: await berth.content.presentBlobs(name, parsed.data.digests) };
+  return { present: await berth.blobs.present(name, parsed.data.digests) };
 }

@@ -25,14 +25,14 @@ export async function showRepository(berth: Berth, { params }: RouteContext): Pr
 }
 
 export async function listVersions(berth: Berth, { params }: RouteContext): Promise<unknown> {
-  return { versions: await berth.repositories.versions(parseRepositoryName(params.name!)) };
+  return { versions: await berth.history.versions(parseRepositoryName(params.name!)) };
 }
 
 export async function showVersion(berth: Berth, { params }: RouteContext): Promise<unknown> {
   const name = parseRepositoryName(params.name!);
   const n = versionNumber(params.number!);
-  const v = await berth.repositories.version(name, n);
-  const content = await berth.repositories.content(name, n);
+  const v = await berth.history.version(name, n);
+  const content = await berth.history.content(name, n);
   return { number: v.number, createdAt: v.createdAt, added: v.added, removed: v.removed, content };
 }
 
@@ -42,8 +42,6 @@ export async function diffVersions(berth: Berth, { params, query }: RouteContext
   const fromParam = query.get('from');
   // by default, against the version before (numbers have gaps once versions are deleted); the oldest: itself
   const from =
-    fromParam === null
-      ? ((await berth.repositories.previousVersion(name, to)) ?? to)
-      : versionNumber(fromParam);
-  return { from, to, ...(await berth.repositories.diff(name, from, to)) };
+    fromParam === null ? ((await berth.history.previousVersion(name, to)) ?? to) : versionNumber(fromParam);
+  return { from, to, ...(await berth.history.diff(name, from, to)) };
 }

@@ -34,7 +34,7 @@ export async function deleteVersion(berth: Berth, { params, reply }: RouteContex
 export async function restoreVersion(berth: Berth, { params, reply }: RouteContext): Promise<unknown> {
   const name = parseRepositoryName(params.name!);
   const v = await berth.history.restore(name, versionNumber(params.number!));
-  const made = await berth.repositories.version(name, v.number);
+  const made = await berth.history.version(name, v.number);
   const { number, createdAt, added, removed } = made;
   return reply.code(201).send({ number, createdAt, added, removed });
 }

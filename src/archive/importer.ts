@@ -10,7 +10,7 @@ import { parseRepositoryName, parseTag } from '../core/references.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import { Keys, promote, receive, storedDiffIds } from '../storage/cas.js';
 import { commitVersion, type ContentChange } from '../repo/versions.js';
-import { recordBlobs, recordManifest } from '../repo/records.js';
+import { recordBlobs, recordManifest } from '../repo/catalogue.js';
 import { withClaims } from '../gc/claims.js';
 import { discardStaged, stageArchive, type StagedArchive, type StagedFile } from './staging.js';
 import { readArchive } from './detect.js';

@@ -87,7 +87,7 @@ describe.each(backends())('cleanup of files on %s', (backend) => {
         layers: [],
       }),
     );
-    const { digest: manifest } = await berth.manifests.push(
+    const { digest: manifest } = await berth.manifests.put(
       'gc/app',
       { kind: 'tag', tag: 'v1' },
       manifestBytes,

@@ -7,7 +7,7 @@ import { parseDigest, type Digest } from '../core/digest.js';
 import { isRepositoryName, parseRepositoryName } from '../core/references.js';
 import type { RouteContext } from '../http/router.js';
 import { hasBody } from '../http/body.js';
-import type { ChunkRange } from '../repo/blob-uploads.js';
+import type { ChunkRange } from '../repo/uploads.js';
 
 function sessionHeaders(reply: FastifyReply, name: string, id: string, size: number): FastifyReply {
   return reply
@@ -44,7 +44,7 @@ export async function startUpload(
   // A mount only from a repository the caller may pull; otherwise an upload, as if `from` held nothing.
   if (mount !== null && from !== null && isRepositoryName(from) && can(principal, from, 'pull')) {
     const digest = parseDigest(mount, 'mount');
-    if (await berth.uploads.mount(name, digest, from)) return blobCreated(reply, name, digest);
+    if (await berth.blobs.mount(name, digest, from)) return blobCreated(reply, name, digest);
   }
   const digestParam = query.get('digest');
   if (digestParam !== null) {

@@ -9,29 +9,28 @@ export async function getBlob(berth: Berth, { req, reply, params }: RouteContext
   const name = parseRepositoryName(params.name!);
   const digest = parseDigest(params.digest!);
   const head = req.method === 'HEAD';
-  const header = req.headers.range;
-  const blob = await berth.content.openBlob(name, digest, {
-    head,
-    rangeOf: (size) => parseRange(header, size),
-  });
+  const blob = await berth.blobs.stat(name, digest);
+  const range = parseRange(req.headers.range, blob.size);
+  // opened before any header is set: bytes missing from the store answer an error, not a broken 200
+  const stream = head ? undefined : await berth.blobs.open(blob, range);
   reply
     .header('Docker-Content-Digest', digest)
     .header('Content-Type', 'application/octet-stream')
     .header('Accept-Ranges', 'bytes')
     .header('ETag', `"${digest}"`);
-  if (blob.range) {
+  if (range) {
     reply
       .code(206)
-      .header('Content-Range', `bytes ${blob.range.start}-${blob.range.end}/${blob.size}`)
-      .header('Content-Length', blob.range.end - blob.range.start + 1);
+      .header('Content-Range', `bytes ${range.start}-${range.end}/${blob.size}`)
+      .header('Content-Length', range.end - range.start + 1);
   } else {
     reply.header('Content-Length', blob.size);
   }
-  return head ? reply.send() : reply.send(blob.stream);
+  return reply.send(stream);
 }
 
 export async function deleteBlob(berth: Berth, { reply, params }: RouteContext): Promise<unknown> {
   const name = parseRepositoryName(params.name!);
-  await berth.manifests.deleteBlob(name, parseDigest(params.digest!));
+  await berth.blobs.delete(name, parseDigest(params.digest!));
   return reply.code(202).send();
 }

@@ -13,13 +13,13 @@ export async function getManifest(berth: Berth, { req, reply, params }: RouteCon
   // No manifest can be tagged outside the tag grammar, so reading one is "unknown" (404), as the OCI
   // conformance suite checks with ".INVALID_MANIFEST_NAME"; pushing one stays 400 TAG_INVALID.
   if (!reference.includes(':') && !isTag(reference)) {
-    await berth.content.requireRepository(name);
+    await berth.repositories.get(name);
     throw new BerthError(
       'MANIFEST_UNKNOWN',
       `repository ${name} has no tag "${reference}": it is not a valid tag (letters, digits, "_", "." and "-", at most 128, not starting with "." or "-")`,
     );
   }
-  const m = await berth.content.readManifest(name, parseReference(reference), { head });
+  const m = await berth.manifests.get(name, parseReference(reference), { head });
   reply
     .header('Content-Type', m.mediaType)
     .header('Docker-Content-Digest', m.digest)
@@ -32,7 +32,7 @@ export async function putManifest(berth: Berth, { req, reply, params }: RouteCon
   const name = parseRepositoryName(params.name!);
   const ref = parseReference(params.reference!);
   const bytes = await readSmallBody(req, MAX_MANIFEST_BYTES, manifestTooLarge(MAX_MANIFEST_BYTES));
-  const pushed = await berth.manifests.push(name, ref, bytes, req.headers['content-type']);
+  const pushed = await berth.manifests.put(name, ref, bytes, req.headers['content-type']);
   reply
     .code(201)
     .header('Location', `/v2/${name}/manifests/${pushed.digest}`)

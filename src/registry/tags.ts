@@ -8,7 +8,7 @@ export async function listTags(berth: Berth, { reply, params, query }: RouteCont
   const name = parseRepositoryName(params.name!);
   const n = intParam(query, 'n');
   const last = query.get('last') ?? undefined;
-  const tags = await berth.content.tags(name, { n: n === undefined ? undefined : n + 1, last });
+  const tags = await berth.tags.list(name, { n: n === undefined ? undefined : n + 1, last });
   const page = n === undefined ? tags : tags.slice(0, n);
   if (n !== undefined && tags.length > n && n > 0)
     reply.header('Link', nextLink(`/v2/${name}/tags/list`, n, page.at(-1)!));

@@ -1,4 +1,4 @@
-// Manifest pushes and deletes of the registry, each one new repository version; and the referrers of a manifest.
+// The manifests of a repository: get (by tag or digest), put and delete (each one new version), referrers.
 import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema.js';
@@ -6,14 +6,22 @@ import { BerthError } from '../core/errors.js';
 import { sha256, type Digest } from '../core/digest.js';
 import { parseManifest, requiredBlobs, type Descriptor } from '../core/manifests.js';
 import type { Reference } from '../core/references.js';
+import { buffer } from 'node:stream/consumers';
 import type { BlobStore } from '../storage/blob-store.js';
 import { Keys, promote, receive, storedDiffIds } from '../storage/cas.js';
 import { commitVersion, type ContentChange } from './versions.js';
-import { recordBlobs, recordManifest } from './records.js';
-import { heldBy } from './content.js';
+import { recordBlobs, recordManifest } from './catalogue.js';
+import { current, heldBlobs, heldManifests } from './held.js';
+import { openStored } from './blob-service.js';
 import { withClaims } from '../gc/claims.js';
 
 type Db = Kysely<Database>;
+
+export interface ManifestRecord {
+  digest: Digest;
+  mediaType: string;
+  size: number;
+}
 
 export interface PushedManifest {
   digest: Digest;
@@ -27,11 +35,40 @@ export class Manifests {
     private readonly store: BlobStore,
   ) {}
 
+  /** A manifest of the repository by tag or digest, with its exact bytes unless only `head` is wanted. */
+  async get(
+    name: string,
+    ref: Reference,
+    opts: { head?: boolean } = {},
+  ): Promise<ManifestRecord & { bytes?: Buffer }> {
+    let q = current(this.db, name)
+      .innerJoin('manifests as m', 'm.digest', ref.kind === 'tag' ? 'c.value' : 'c.key')
+      .select(['m.digest', 'm.media_type', 'm.size']);
+    q =
+      ref.kind === 'tag'
+        ? q.where('c.kind', '=', 'tag').where('c.key', '=', ref.tag)
+        : q.where('c.kind', '=', 'manifest').where('c.key', '=', ref.digest);
+    const row = await q.executeTakeFirst();
+    if (!row) {
+      const repo = await this.db
+        .selectFrom('repositories')
+        .select('id')
+        .where('name', '=', name)
+        .executeTakeFirst();
+      if (!repo) throw new BerthError('NAME_UNKNOWN', `repository ${name} does not exist`);
+      const what = ref.kind === 'tag' ? `tag ${ref.tag}` : `manifest ${ref.digest}`;
+      throw new BerthError('MANIFEST_UNKNOWN', `repository ${name} has no ${what}`);
+    }
+    const rec = { digest: row.digest as Digest, mediaType: row.media_type, size: row.size };
+    if (opts.head) return rec;
+    return { ...rec, bytes: await buffer(await openStored(this.store, rec.digest, rec.size)) };
+  }
+
   /**
    * Stores a manifest exactly as sent and makes one new version holding it, its blobs and the tag. Every blob and
    * child manifest it names must be the repository's; foreign layers are never stored and never required.
    */
-  async push(
+  async put(
     name: string,
     ref: Reference,
     bytes: Buffer,
@@ -52,8 +89,8 @@ export class Manifests {
     const blobs = requiredBlobs(parsed).map((d) => d.digest);
     const children = parsed.manifests.map((d) => d.digest);
     const missing = async (db: Db) => {
-      const hb = await heldBy(db, name, 'blob', blobs);
-      const hm = await heldBy(db, name, 'manifest', children);
+      const hb = await heldBlobs(db, name, blobs);
+      const hm = await heldManifests(db, name, children);
       return [...new Set([...blobs.filter((d) => !hb.has(d)), ...children.filter((d) => !hm.has(d))])];
     };
     const absent = await missing(this.db);
@@ -113,30 +150,6 @@ export class Manifests {
         ...tags.map((t): ContentChange => ({ op: 'remove', kind: 'tag', key: t.key })),
       ];
     });
-    return v.number;
-  }
-
-  /** Removes a blob from the repository: a new version when its latest version held it. */
-  async deleteBlob(name: string, digest: Digest): Promise<number | undefined> {
-    const pending = await this.db
-      .deleteFrom('pending_blobs')
-      .where('repository', '=', name)
-      .where('digest', '=', digest)
-      .executeTakeFirst();
-    const inVersion = await heldBy(this.db, name, 'blob', [digest]);
-    if (!inVersion.has(digest)) {
-      if (Number(pending.numDeletedRows) > 0) return undefined;
-      const repo = await this.db
-        .selectFrom('repositories')
-        .select('id')
-        .where('name', '=', name)
-        .executeTakeFirst();
-      if (!repo) throw new BerthError('NAME_UNKNOWN', `repository ${name} does not exist`);
-      throw new BerthError('BLOB_UNKNOWN', `repository ${name} has no blob ${digest}`, { digest });
-    }
-    const v = await commitVersion(this.db, name, { create: false }, async () => [
-      { op: 'remove', kind: 'blob', key: digest },
-    ]);
     return v.number;
   }
 

@@ -38,39 +38,64 @@ export async function commitVersion(
   opts: { create: boolean },
   build: (ctx: VersionContext) => Promise<ContentChange[]>,
 ): Promise<CommittedVersion> {
-  return db.transaction().execute(async (trx) => {
-    const now = Date.now();
-    if (opts.create) {
-      const created = await trx
-        .insertInto('repositories')
-        .values({ name, latest_version: 0, created_at: now })
-        .onConflict((oc) => oc.column('name').doNothing())
-        .returning('id')
-        .executeTakeFirst();
-      if (created) {
-        await trx
-          .insertInto('repository_versions')
-          .values({ repository_id: created.id, number: 0, created_at: now, added: 0, removed: 0 })
-          .execute();
-      }
-    }
-    const repo = await trx
-      .updateTable('repositories')
-      .set((eb) => ({ latest_version: eb('latest_version', '+', 1) }))
-      .where('name', '=', name)
-      .returning(['id', 'latest_version', 'retain_versions'])
+  return db.transaction().execute((trx) => commitVersionIn(trx, name, opts, build));
+}
+
+/** commitVersion in the caller's transaction, for a caller that must decide under the lock whether to commit. */
+export async function commitVersionIn(
+  trx: Transaction<Database>,
+  name: string,
+  opts: { create: boolean },
+  build: (ctx: VersionContext) => Promise<ContentChange[]>,
+): Promise<CommittedVersion> {
+  const now = Date.now();
+  if (opts.create) {
+    const created = await trx
+      .insertInto('repositories')
+      .values({ name, latest_version: 0, created_at: now })
+      .onConflict((oc) => oc.column('name').doNothing())
+      .returning('id')
       .executeTakeFirst();
-    if (!repo) throw new BerthError('NAME_UNKNOWN', `repository ${name} does not exist`);
-    const ctx: VersionContext = { trx, repositoryId: repo.id, number: repo.latest_version };
-    const changes = await build(ctx);
-    const counts = await applyChanges(ctx, changes);
-    await trx
-      .insertInto('repository_versions')
-      .values({ repository_id: repo.id, number: ctx.number, created_at: now, ...counts })
-      .execute();
-    if (repo.retain_versions !== null) await applyRetention(trx, repo.id, repo.retain_versions);
-    return { repositoryId: repo.id, number: ctx.number, ...counts };
-  });
+    if (created) {
+      await trx
+        .insertInto('repository_versions')
+        .values({ repository_id: created.id, number: 0, created_at: now, added: 0, removed: 0 })
+        .execute();
+    }
+  }
+  const repo = await trx
+    .updateTable('repositories')
+    .set((eb) => ({ latest_version: eb('latest_version', '+', 1) }))
+    .where('name', '=', name)
+    .returning(['id', 'latest_version', 'retain_versions'])
+    .executeTakeFirst();
+  if (!repo) throw new BerthError('NAME_UNKNOWN', `repository ${name} does not exist`);
+  const ctx: VersionContext = { trx, repositoryId: repo.id, number: repo.latest_version };
+  const changes = await build(ctx);
+  const counts = await applyChanges(ctx, changes);
+  await trx
+    .insertInto('repository_versions')
+    .values({ repository_id: repo.id, number: ctx.number, created_at: now, ...counts })
+    .execute();
+  if (repo.retain_versions !== null) await applyRetention(trx, repo.id, repo.retain_versions);
+  return { repositoryId: repo.id, number: ctx.number, ...counts };
+}
+
+/**
+ * Takes the repository's row lock (the one commitVersion takes) without making a version, so that what the caller
+ * reads next is the latest version and stays so until its transaction ends; undefined if there is no repository.
+ */
+export async function lockRepository(
+  trx: Transaction<Database>,
+  name: string,
+  set: { retain_versions?: number | null } = {},
+): Promise<{ id: number; latest_version: number; retain_versions: number | null } | undefined> {
+  return trx
+    .updateTable('repositories')
+    .set((eb) => ({ latest_version: eb.ref('latest_version'), ...set }))
+    .where('name', '=', name)
+    .returning(['id', 'latest_version', 'retain_versions'])
+    .executeTakeFirst();
 }
 
 async function applyChanges(

@@ -2,8 +2,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BerthError } from '../../src/core/errors.js';
 import { openDatabase, type Db } from '../../src/db/connect.js';
-import { Repositories, type VersionContent } from '../../src/repo/repositories.js';
-import { VersionHistory } from '../../src/repo/version-history.js';
+import { Repositories } from '../../src/repo/repositories.js';
+import { History, type VersionContent } from '../../src/repo/history.js';
 import { commitVersion, type ContentChange } from '../../src/repo/versions.js';
 import { backends, removeTestDatabase, testDatabaseUrl } from '../helpers/backend.js';
 
@@ -108,13 +108,13 @@ describe.each(backends())('version history on %s', (backend) => {
   let url: string;
   let db: Db;
   let repos: Repositories;
-  let history: VersionHistory;
+  let history: History;
 
   beforeAll(async () => {
     url = await testDatabaseUrl('version-history', backend);
     db = await openDatabase(url, { poolSize: 12 });
     repos = new Repositories(db.kysely);
-    history = new VersionHistory(db.kysely);
+    history = new History(db.kysely);
   });
   afterAll(async () => {
     await db?.close();
@@ -149,7 +149,7 @@ describe.each(backends())('version history on %s', (backend) => {
   /** Every remaining version's list entry, counts, content, and diffs against the model; the rows are the runs. */
   async function check(name: string, m: Model, label: string): Promise<void> {
     const numbers = [...m.versions.keys()].sort((a, b) => a - b);
-    const listed = await repos.versions(name);
+    const listed = await history.versions(name);
     expect(
       listed.map((v) => v.number),
       label,
@@ -158,16 +158,16 @@ describe.each(backends())('version history on %s', (backend) => {
     for (const [i, n] of numbers.entries()) {
       const units = m.versions.get(n)!;
       const prev = i > 0 ? m.versions.get(numbers[i - 1]!)! : new Map<string, string>();
-      expect(await repos.content(name, n), `${label}: content of ${n}`).toEqual(asContent(units));
+      expect(await history.content(name, n), `${label}: content of ${n}`).toEqual(asContent(units));
       expect(listed[i], `${label}: counts of ${n}`).toMatchObject({
         added: minus(units, prev).size,
         removed: minus(prev, units).size,
       });
-      expect(await repos.previousVersion(name, n), label).toBe(i > 0 ? numbers[i - 1] : undefined);
+      expect(await history.previousVersion(name, n), label).toBe(i > 0 ? numbers[i - 1] : undefined);
     }
     for (const a of numbers) {
       for (const b of numbers) {
-        const d = await repos.diff(name, a, b);
+        const d = await history.diff(name, a, b);
         const ua = m.versions.get(a)!;
         const ub = m.versions.get(b)!;
         expect(d, `${label}: diff ${a}→${b}`).toEqual({
@@ -225,8 +225,8 @@ describe.each(backends())('version history on %s', (backend) => {
           expect(v.number).toBe(m.latest);
           m.versions.set(m.latest, new Map(m.versions.get(n)!));
           retainModel(m);
-          expect(await repos.content(name, m.latest)).toEqual(
-            await repos.content(name, n).catch(() => asContent(m.versions.get(m.latest)!)),
+          expect(await history.content(name, m.latest)).toEqual(
+            await history.content(name, n).catch(() => asContent(m.versions.get(m.latest)!)),
           );
           await check(name, m, `${label}: restore ${n}`);
         }
@@ -260,7 +260,7 @@ describe.each(backends())('version history on %s', (backend) => {
     await history.deleteVersion('zero/app', 0);
     m.versions.delete(0);
     await check('zero/app', m, 'without 0');
-    expect((await errorOf(repos.content('zero/app', 0))).code).toBe('VERSION_UNKNOWN');
+    expect((await errorOf(history.content('zero/app', 0))).code).toBe('VERSION_UNKNOWN');
   });
 
   it('retention keeps exactly the latest N, deletes the rows no kept version needs, and applies to new commits', async () => {
@@ -288,13 +288,13 @@ describe.each(backends())('version history on %s', (backend) => {
     m.latest = 8;
     m.versions.set(8, applyModel(m.versions.get(7)!, [{ op: 'remove', kind: 'blob', key: 'sha256:own5' }]));
     retainModel(m);
-    expect((await repos.versions(name)).map((v) => v.number)).toEqual([7, 8]);
+    expect((await history.versions(name)).map((v) => v.number)).toEqual([7, 8]);
     await check(name, m, 'commit under retain 2');
     expect(await rowCount(name)).toBe(2); // own5 (in 7), latest→m5
-    expect((await repos.versions(name))[0]).toMatchObject({ number: 7, added: 2, removed: 0 });
+    expect((await history.versions(name))[0]).toMatchObject({ number: 7, added: 2, removed: 0 });
     await history.setRetention(name, null);
     await commit(name, []);
-    expect((await repos.versions(name)).map((v) => v.number)).toEqual([7, 8, 9]);
+    expect((await history.versions(name)).map((v) => v.number)).toEqual([7, 8, 9]);
   });
 
   it("restore makes a new version with exactly the old version's content", async () => {
@@ -314,8 +314,8 @@ describe.each(backends())('version history on %s', (backend) => {
     ]); // 3
     const v = await history.restore(name, 2);
     expect(v).toMatchObject({ number: 4, added: 2, removed: 4 }); // +b0 +v1→m0; -b1 -m1 -v1→m1 -v2
-    expect(await repos.content(name, 4)).toEqual(await repos.content(name, 2));
-    expect((await repos.diff(name, 2, 4)).added).toEqual({ manifests: [], blobs: [], tags: [] });
+    expect(await history.content(name, 4)).toEqual(await history.content(name, 2));
+    expect((await history.diff(name, 2, 4)).added).toEqual({ manifests: [], blobs: [], tags: [] });
   });
 
   it('restores, deletes and retention changes concurrent with commits keep every invariant', async () => {
@@ -324,7 +324,7 @@ describe.each(backends())('version history on %s', (backend) => {
     /** content of a version as read while it existed: a version's content never changes */
     const seen = new Map<number, VersionContent>([[0, asContent(new Map())]]);
     const remember = async (n: number) => {
-      const c = await repos.content(name, n).catch((e: unknown) => {
+      const c = await history.content(name, n).catch((e: unknown) => {
         if (e instanceof BerthError && e.code === 'VERSION_UNKNOWN') return undefined;
         throw e;
       });
@@ -342,12 +342,12 @@ describe.each(backends())('version history on %s', (backend) => {
             const v = await commit(name, randomChanges(r));
             await remember(v.number);
           } else if (op < 7) {
-            const list = await repos.versions(name);
+            const list = await history.versions(name);
             await history.deleteVersion(name, list[r(list.length)]!.number);
           } else if (op < 8) {
             await history.setRetention(name, r(2) === 0 ? null : 3 + r(4));
           } else {
-            const list = await repos.versions(name);
+            const list = await history.versions(name);
             const from = list[r(list.length)]!.number;
             const v = await history.restore(name, from);
             restored.push({ from, made: v.number });
@@ -360,11 +360,11 @@ describe.each(backends())('version history on %s', (backend) => {
     };
     await Promise.all([1, 2, 3, 4, 5, 6].map((s) => worker(s * 104729)));
 
-    const list = await repos.versions(name);
+    const list = await history.versions(name);
     const numbers = list.map((v) => v.number);
     expect(numbers.at(-1)).toBe((await repos.get(name)).info.latestVersion);
     const contents = new Map<number, VersionContent>();
-    for (const n of numbers) contents.set(n, await repos.content(name, n));
+    for (const n of numbers) contents.set(n, await history.content(name, n));
     // every version still holds what it held when it was made
     for (const n of numbers) if (seen.has(n)) expect(contents.get(n), `version ${n}`).toEqual(seen.get(n));
     // a restore made exactly the content of the version it restored

@@ -1,5 +1,6 @@
-// The cleanup invariant under load: skopeo pushes, archive uploads (partial ones too), tag deletes and re-pushes,
-// and cleanup with protection 0 in a loop, at once; then every tag pulls, every blob verifies, fsck is clean.
+// The cleanup invariant under load: skopeo pushes, archive uploads (partial ones too), cross-repository mounts of
+// what is being deleted from its source, tag deletes and re-pushes, and cleanup with protection 0 in a loop, at
+// once; then every tag pulls, every blob verifies, fsck is clean.
 // BERTH_STRESS_SECONDS sets how long the load runs (default 10; run it longer by hand).
 import { afterAll, beforeAll, describe, expect } from 'vitest';
 import { execFile } from 'node:child_process';
@@ -75,6 +76,9 @@ describe('stress: pushes, uploads, deletes and cleanup at once', () => {
       tagDeletes: 0,
       manifestDeletes: 0,
       blobDeletes: 0,
+      mounts: 0,
+      mountPushes: 0,
+      mountPushesRefused: 0,
       cleanups: 0,
       removed: 0,
     };
@@ -157,6 +161,34 @@ describe('stress: pushes, uploads, deletes and cleanup at once', () => {
         await new Promise((res) => setTimeout(res, 10));
       }),
       loop(async () => {
+        // an uploaded image is mounted into another repository, blob by blob, and its manifest pushed there, while
+        // the loop above deletes it from the source and cleanup runs: the push must then either commit blobs that
+        // stay readable, or be refused because a blob is no longer the destination's
+        const from = pick(REPOS);
+        const to = pick(REPOS.filter((r) => r !== from));
+        const k = Math.floor(Math.random() * 3);
+        const m = await http('GET', `${any().url}/v2/${from}/manifests/u${k}`);
+        if (m.status !== 200) return;
+        const json = m.json();
+        for (const d of [json.config, ...json.layers].map((x: { digest: string }) => x.digest)) {
+          const r = await http('POST', `${any().url}/v2/${to}/blobs/uploads/?mount=${d}&from=${from}`);
+          if (r.status === 201) {
+            counts.mounts++;
+            continue;
+          }
+          if (r.status !== 202) throw new Error(`mount answered ${r.status}: ${r.body}`);
+          await http('DELETE', new URL(String(r.headers.location), any().url).toString());
+          return; // the source lost it meanwhile: the client would upload it
+        }
+        const put = await http('PUT', `${any().url}/v2/${to}/manifests/m${k}`, m.body, {
+          'content-type': String(m.headers['content-type']),
+        });
+        if (put.status === 201) counts.mountPushes++;
+        else if (put.status === 400 && put.json().errors[0].code === 'MANIFEST_BLOB_UNKNOWN')
+          counts.mountPushesRefused++;
+        else throw new Error(`push of a mounted image answered ${put.status}: ${put.body}`);
+      }),
+      loop(async () => {
         const c = await http(
           'POST',
           `${any().url}/api/v1/cleanup`,
@@ -222,6 +254,7 @@ describe('stress: pushes, uploads, deletes and cleanup at once', () => {
     expect(counts.uploads).toBeGreaterThan(0);
     expect(counts.cleanups).toBeGreaterThan(0);
     expect(counts.removed).toBeGreaterThan(0);
+    expect(counts.mounts).toBeGreaterThan(0);
     expect(fsck.code, fsck.out).toBe(0);
   }, 300_000);
 });

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type HttpResult, type TestServer } from '../helpers/in-process.js';
 import { sha } from '../helpers/images.js';
+import type { Digest } from '../../src/core/digest.js';
 import { code, indexOf, ociImage, Registry } from './oci.js';
 
 let s: TestServer;
@@ -159,6 +160,24 @@ describe('DELETE /v2/<name>/blobs/<digest>', () => {
     await reg.pushImage(repo, img, 'v2');
     expect((await del(`${repo}/blobs/${sha(img.config!)}`)).status).toBe(202);
     expectError(await del(`${repo}/blobs/${sha(img.config!)}`), 404, 'BLOB_UNKNOWN');
+  });
+
+  it('concurrent deletes of one blob make exactly one version: one 202, the others 404 BLOB_UNKNOWN', async () => {
+    const repo = 'del/concurrent';
+    const img = ociImage({ n: 1 });
+    await reg.pushImage(repo, img, 'v1');
+    const layer = sha(img.layers[0]!);
+    const versions = await reg.versionCount(repo);
+    // called side by side in one process, so that their statements interleave on either backend
+    const answers = await Promise.allSettled(
+      Array.from({ length: 4 }, () => s.berth.blobs.delete(repo, layer as Digest)),
+    );
+    expect(answers.filter((a) => a.status === 'fulfilled')).toHaveLength(1);
+    for (const a of answers.filter((x) => x.status === 'rejected'))
+      expect((a as PromiseRejectedResult).reason).toMatchObject({ code: 'BLOB_UNKNOWN' });
+    const after = await reg.versions(repo);
+    expect(after.length).toBe(versions + 1); // no empty version
+    expect(after.at(-1)).toMatchObject({ added: 0, removed: 1 });
   });
 
   it('a malformed digest: 400 DIGEST_INVALID', async () => {

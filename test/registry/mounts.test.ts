@@ -1,5 +1,9 @@
 // Cross-repository mounts and proof of ownership: a blob is visible, mountable and usable only where it is held.
 import { randomBytes } from 'node:crypto';
+import { unlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Digest } from '../../src/core/digest.js';
+import { Keys } from '../../src/storage/cas.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { http, startTestServer, type TestServer } from '../helpers/in-process.js';
 import { sha } from '../helpers/images.js';
@@ -64,6 +68,18 @@ describe('HEAD/GET of a blob: only the repository holding it answers 200', () =>
     const noRepo = await reg.req('GET', `/v2/mount/nowhere/blobs/${sha('hello world')}`);
     expect(noRepo.status).toBe(404);
     expect(code(noRepo)).toBe('NAME_UNKNOWN');
+  });
+});
+
+describe('GET of a blob whose bytes are gone from the store', () => {
+  it('answers 404 BLOB_UNKNOWN with a whole error body, not a broken 200', async () => {
+    const bytes = randomBytes(444);
+    await reg.pushBlob('mount/lost-file', bytes);
+    unlinkSync(join(s.data, 'store', ...Keys.blob(sha(bytes) as Digest).split('/')));
+    const r = await reg.req('GET', `/v2/mount/lost-file/blobs/${sha(bytes)}`);
+    expect(r.status).toBe(404);
+    expect(code(r)).toBe('BLOB_UNKNOWN');
+    expect(r.json().errors[0].message).toContain('berth fsck');
   });
 });
 
@@ -134,5 +150,55 @@ describe('POST /v2/<name>/blobs/uploads/?mount=<digest>&from=<repo>', () => {
     expect((await head('mount/dest7', sha(inVersion))).status).toBe(404);
     const status = await http('GET', reg.url(r.headers.location));
     expect(status.status).toBe(204);
+  });
+});
+
+describe('a blob whose row is gone is held by no repository (the state a mount racing cleanup could leave)', () => {
+  /** A pending row for a blob whose row (and file) cleanup removed. */
+  const ghost = async (repo: string, digest: string) =>
+    s.berth.db.kysely
+      .insertInto('pending_blobs')
+      .values({ repository: repo, digest, created_at: Date.now() })
+      .execute();
+
+  it('a manifest naming it is refused with MANIFEST_BLOB_UNKNOWN; HEAD answers 404', async () => {
+    const img2 = ociImage({ n: 1 });
+    await reg.pushBlob('mount/ghost', img2.config!);
+    await ghost('mount/ghost', sha(img2.layers[0]!));
+    expect((await head('mount/ghost', sha(img2.layers[0]!))).status).toBe(404);
+    const r = await reg.putManifest('mount/ghost', 'v1', img2.bytes, img2.mediaType);
+    expect(r.status, r.body.toString()).toBe(400);
+    expect(code(r)).toBe('MANIFEST_BLOB_UNKNOWN');
+    expect(r.json().errors[0].detail.missing).toEqual([sha(img2.layers[0]!)]);
+  });
+
+  it('a mount from a repository whose pending blob has no row: 202 and a session, no mount', async () => {
+    const lost = randomBytes(321);
+    await ghost('mount/ghost-source', sha(lost));
+    const r = await mount('mount/ghost-dest', sha(lost), 'mount/ghost-source');
+    expect(r.status, r.body.toString()).toBe(202);
+    const pending = await s.berth.db.kysely
+      .selectFrom('pending_blobs')
+      .select('digest')
+      .where('repository', '=', 'mount/ghost-dest')
+      .execute();
+    expect(pending).toEqual([]);
+  });
+
+  it('a mount touches the blob, so that cleanup protects it anew', async () => {
+    const bytes = randomBytes(333);
+    await reg.pushBlob('mount/touch-source', bytes);
+    await s.berth.db.kysely
+      .updateTable('blobs')
+      .set({ touched_at: 1 })
+      .where('digest', '=', sha(bytes))
+      .execute();
+    expect((await mount('mount/touch-dest', sha(bytes), 'mount/touch-source')).status).toBe(201);
+    const row = await s.berth.db.kysely
+      .selectFrom('blobs')
+      .select('touched_at')
+      .where('digest', '=', sha(bytes))
+      .executeTakeFirstOrThrow();
+    expect(Number(row.touched_at)).toBeGreaterThan(Date.now() - 60_000);
   });
 });

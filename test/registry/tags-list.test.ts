@@ -43,7 +43,7 @@ describe('GET /v2/<name>/tags/list', () => {
     let other: Berth | undefined;
     try {
       other = await openBerth({ data: s.data, database: s.berth.config.database });
-      await other.manifests.push(repo, { kind: 'tag', tag: 'two' }, img.bytes, img.mediaType);
+      await other.manifests.put(repo, { kind: 'tag', tag: 'two' }, img.bytes, img.mediaType);
       expect(await reg.tags(repo)).toEqual(['one', 'two']);
     } finally {
       await other?.close();

@@ -67,7 +67,7 @@ describe.each(backends())('fsck on %s', (backend) => {
         layers: [{ mediaType: MediaTypes.ociLayerGzip, digest: layer, size: layerBytes.length }],
       }),
     );
-    const { digest } = await berth.manifests.push(
+    const { digest } = await berth.manifests.put(
       'app',
       { kind: 'tag', tag: 'v1' },
       manifestBytes,
@@ -101,16 +101,14 @@ describe.each(backends())('fsck on %s', (backend) => {
     const repaired = await run({ repair: true });
     expect(repaired.problems).toMatchObject([{ kind: 'blob-file-missing', repaired: true }]);
     expect(repaired.missingBlobs).toBe(1);
-    expect((await errorOf(berth.content.openBlob('app', image.layer))).code).toBe('BLOB_UNKNOWN');
+    expect((await errorOf(berth.blobs.stat('app', image.layer))).code).toBe('BLOB_UNKNOWN');
 
     // what is lost stays reported until it is pushed again
     const after = await run();
     expect(kinds(after)).toEqual(['blob-marked-missing']);
     expect(after.clean).toBe(false);
     await pushBlob(image.layerBytes);
-    expect((await berth.content.openBlob('app', image.layer, { head: true })).size).toBe(
-      image.layerBytes.length,
-    );
+    expect((await berth.blobs.stat('app', image.layer)).size).toBe(image.layerBytes.length);
     expect((await run({ verify: true })).clean).toBe(true);
   });
 

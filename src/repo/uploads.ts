@@ -1,15 +1,15 @@
-// Blob uploads of the registry: sessions in the database, bytes in the store, hashed once as they arrive.
+// Upload sessions of blobs: sessions in the database, bytes in the store, hashed once as they arrive.
 import { createHash, randomUUID, type Hash } from 'node:crypto';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Kysely } from 'kysely';
+import { LRUCache } from 'lru-cache';
 import type { Database } from '../db/schema.js';
 import { BerthError } from '../core/errors.js';
 import type { Digest } from '../core/digest.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import { Keys, promote } from '../storage/cas.js';
-import { recordBlobs } from './records.js';
-import { heldBy } from './content.js';
+import { addPendingBlob, recordBlobs } from './catalogue.js';
 import { withClaims } from '../gc/claims.js';
 
 export interface UploadOptions {
@@ -29,20 +29,18 @@ export interface ChunkRange {
 type Db = Kysely<Database>;
 
 /**
- * The running sha256 of sessions this process received in order. A cache, not shared state: when a chunk
- * arrives at another process (or after a restart), that process re-hashes the bytes already stored once,
- * and goes on from there; bytes that came in order are written once and read never.
+ * The running sha256 of sessions this process received in order (the last 1000 sessions). A cache, not shared
+ * state: when a chunk arrives at another process (or after a restart), that process re-hashes the bytes already
+ * stored once, and goes on from there; bytes that came in order are written once and read never.
  */
 class HashCache {
-  private readonly map = new Map<string, { hash: Hash; size: number }>();
-  constructor(private readonly max = 1000) {}
+  private readonly map = new LRUCache<string, { hash: Hash; size: number }>({ max: 1000 });
   take(id: string, size: number): Hash | undefined {
     const e = this.map.get(id);
     this.map.delete(id);
     return e && e.size === size ? e.hash : undefined;
   }
   put(id: string, hash: Hash, size: number): void {
-    if (this.map.size >= this.max) this.map.delete(this.map.keys().next().value!);
     this.map.set(id, { hash, size });
   }
   drop(id: string): void {
@@ -50,7 +48,7 @@ class HashCache {
   }
 }
 
-export class BlobUploads {
+export class Uploads {
   private readonly hashes = new HashCache();
 
   constructor(
@@ -131,7 +129,7 @@ export class BlobUploads {
         await promote(this.store, Keys.upload(id), digest);
         await this.db.transaction().execute(async (trx) => {
           await recordBlobs(trx, [{ digest, size }]);
-          await claimForRepository(trx, name, digest);
+          await addPendingBlob(trx, name, digest);
           await trx.deleteFrom('upload_sessions').where('id', '=', id).execute();
         });
       });
@@ -148,17 +146,6 @@ export class BlobUploads {
   async monolithic(name: string, digest: Digest, body: Readable): Promise<void> {
     const { id } = await this.start(name);
     await this.finish(name, id, digest, body);
-  }
-
-  /**
-   * Cross-repository mount: the blob becomes `name`'s only when `from` holds it (latest version or pending).
-   * Returns false otherwise, and the client falls back to an upload; nothing tells it why.
-   */
-  async mount(name: string, digest: Digest, from: string): Promise<boolean> {
-    const has = await heldBy(this.db, from, 'blob', [digest]);
-    if (!has.has(digest)) return false;
-    await claimForRepository(this.db, name, digest);
-    return true;
   }
 
   /** Cancels a session (DELETE), removing its bytes. */
@@ -295,13 +282,4 @@ function unknownUpload(id: string): BerthError {
     'BLOB_UPLOAD_UNKNOWN',
     `there is no upload ${id} in this repository (finished, cancelled or expired)`,
   );
-}
-
-/** Marks a stored blob as the repository's, awaiting the manifest that will add it to a version. */
-export async function claimForRepository(db: Kysely<Database>, name: string, digest: Digest): Promise<void> {
-  await db
-    .insertInto('pending_blobs')
-    .values({ repository: name, digest, created_at: Date.now() })
-    .onConflict((oc) => oc.columns(['repository', 'digest']).doUpdateSet({ created_at: Date.now() }))
-    .execute();
 }

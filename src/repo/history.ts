@@ -1,9 +1,57 @@
-// Rewriting a repository's history: delete a version (folding it into the next), retention, restore as a new version.
+// The history of a repository: its versions, a version's content, diffs; deleting a version (folding it into the
+// next), retention, restoring a version as a new one.
 import type { Kysely, Transaction } from 'kysely';
 import type { ContentKind, Database } from '../db/schema.js';
 import { BerthError } from '../core/errors.js';
 import { applyRetention, dropVersionsBefore } from './retention.js';
-import { commitVersion, type CommittedVersion, type ContentChange } from './versions.js';
+import { commitVersion, lockRepository, type CommittedVersion, type ContentChange } from './versions.js';
+
+export interface VersionInfo {
+  number: number;
+  createdAt: string;
+  added: number;
+  removed: number;
+}
+
+export interface VersionContent {
+  manifests: { digest: string; mediaType: string }[];
+  blobs: { digest: string; size: number }[];
+  tags: { name: string; digest: string }[];
+}
+
+const iso = (ms: number): string => new Date(Number(ms)).toISOString();
+
+type Row = { kind: ContentKind; key: string; value: string | null };
+type RangeRow = Row & { version_added: number; version_removed: number | null };
+const unit = (r: Row): string => `${r.kind}\u0000${r.key}\u0000${r.value ?? ''}`;
+/** Whether version `v` holds a row: its range [version_added, version_removed) holds v. */
+const holds = (r: RangeRow, v: number): boolean =>
+  r.version_added <= v && (r.version_removed === null || r.version_removed > v);
+
+/**
+ * The content rows of a repository that can differ between versions `a` and `b` (either order): those whose range
+ * starts or ends between the two.
+ */
+async function rowsBetween(
+  db: Kysely<Database>,
+  repositoryId: number,
+  a: number,
+  b: number,
+): Promise<RangeRow[]> {
+  const lo = Math.min(a, b);
+  const hi = Math.max(a, b);
+  return db
+    .selectFrom('repository_content')
+    .select(['kind', 'key', 'value', 'version_added', 'version_removed'])
+    .where('repository_id', '=', repositoryId)
+    .where((eb) =>
+      eb.or([
+        eb.and([eb('version_added', '>', lo), eb('version_added', '<=', hi)]),
+        eb.and([eb('version_removed', '>', lo), eb('version_removed', '<=', hi)]),
+      ]),
+    )
+    .execute();
+}
 
 interface LockedRepository {
   id: number;
@@ -12,17 +60,12 @@ interface LockedRepository {
 }
 
 /** Takes the repository's row lock (the one commitVersion takes), so history changes and commits serialize. */
-async function lockRepository(
+async function lockExisting(
   trx: Transaction<Database>,
   name: string,
   set: { retain_versions?: number | null } = {},
 ): Promise<LockedRepository> {
-  const repo = await trx
-    .updateTable('repositories')
-    .set((eb) => ({ latest_version: eb.ref('latest_version'), ...set }))
-    .where('name', '=', name)
-    .returning(['id', 'latest_version', 'retain_versions'])
-    .executeTakeFirst();
+  const repo = await lockRepository(trx, name, set);
   if (!repo) throw new BerthError('NAME_UNKNOWN', `repository ${name} does not exist`);
   return repo;
 }
@@ -42,11 +85,136 @@ async function requireVersion(
   if (!v) throw new BerthError('VERSION_UNKNOWN', `repository ${name} has no version ${number}`);
 }
 
-type Row = { kind: ContentKind; key: string; value: string | null };
-const unit = (r: Row): string => `${r.kind}\u0000${r.key}\u0000${r.value ?? ''}`;
-
-export class VersionHistory {
+export class History {
   constructor(private readonly db: Kysely<Database>) {}
+
+  async versions(name: string): Promise<VersionInfo[]> {
+    const id = await this.repositoryId(name);
+    const rows = await this.db
+      .selectFrom('repository_versions')
+      .selectAll()
+      .where('repository_id', '=', id)
+      .orderBy('number')
+      .execute();
+    return rows.map((r) => ({
+      number: r.number,
+      createdAt: iso(r.created_at),
+      added: r.added,
+      removed: r.removed,
+    }));
+  }
+
+  async version(name: string, number: number): Promise<VersionInfo & { repositoryId: number }> {
+    const id = await this.repositoryId(name);
+    const r = await this.db
+      .selectFrom('repository_versions')
+      .selectAll()
+      .where('repository_id', '=', id)
+      .where('number', '=', number)
+      .executeTakeFirst();
+    if (!r) throw new BerthError('VERSION_UNKNOWN', `repository ${name} has no version ${number}`);
+    return { repositoryId: id, number, createdAt: iso(r.created_at), added: r.added, removed: r.removed };
+  }
+
+  /** The existing version before `number` (numbers have gaps once versions are deleted), if any. */
+  async previousVersion(name: string, number: number): Promise<number | undefined> {
+    const v = await this.version(name, number);
+    const r = await this.db
+      .selectFrom('repository_versions')
+      .select('number')
+      .where('repository_id', '=', v.repositoryId)
+      .where('number', '<', number)
+      .orderBy('number', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+    return r?.number;
+  }
+
+  /** The content units of one version: rows whose range [version_added, version_removed) holds it. */
+  async content(name: string, number: number): Promise<VersionContent> {
+    const v = await this.version(name, number);
+    const rows = await this.db
+      .selectFrom('repository_content')
+      .select(['kind', 'key', 'value'])
+      .where('repository_id', '=', v.repositoryId)
+      .where('version_added', '<=', number)
+      .where((eb) => eb.or([eb('version_removed', 'is', null), eb('version_removed', '>', number)]))
+      .orderBy('kind')
+      .orderBy('key')
+      .execute();
+    return this.describe(rows);
+  }
+
+  /** What changed between two versions: units in `to` and not in `from` (added), and the reverse (removed). */
+  async diff(
+    name: string,
+    from: number,
+    to: number,
+  ): Promise<{ added: VersionContent; removed: VersionContent }> {
+    const a = await this.version(name, from);
+    await this.version(name, to);
+    const inFrom = new Map<string, RangeRow>();
+    const inTo = new Map<string, RangeRow>();
+    for (const r of await rowsBetween(this.db, a.repositoryId, from, to)) {
+      if (holds(r, from)) inFrom.set(unit(r), r);
+      if (holds(r, to)) inTo.set(unit(r), r);
+    }
+    const added = [...inTo].filter(([k]) => !inFrom.has(k)).map(([, r]) => r);
+    const removed = [...inFrom].filter(([k]) => !inTo.has(k)).map(([, r]) => r);
+    return { added: await this.describe(added), removed: await this.describe(removed) };
+  }
+
+  private async repositoryId(name: string): Promise<number> {
+    const r = await this.db
+      .selectFrom('repositories')
+      .select('id')
+      .where('name', '=', name)
+      .executeTakeFirst();
+    if (!r) throw new BerthError('NAME_UNKNOWN', `repository ${name} does not exist`);
+    return r.id;
+  }
+
+  private async describe(
+    rows: { kind: ContentKind; key: string; value: string | null }[],
+  ): Promise<VersionContent> {
+    const out: VersionContent = { manifests: [], blobs: [], tags: [] };
+    const manifestDigests = rows.filter((r) => r.kind === 'manifest').map((r) => r.key);
+    const blobDigests = rows.filter((r) => r.kind === 'blob').map((r) => r.key);
+    const types = new Map<string, string>();
+    const sizes = new Map<string, number>();
+    for (let i = 0; i < manifestDigests.length; i += 500) {
+      const part = manifestDigests.slice(i, i + 500);
+      for (const m of await this.db
+        .selectFrom('manifests')
+        .select(['digest', 'media_type'])
+        .where('digest', 'in', part)
+        .execute()) {
+        types.set(m.digest, m.media_type);
+      }
+    }
+    for (let i = 0; i < blobDigests.length; i += 500) {
+      const part = blobDigests.slice(i, i + 500);
+      for (const b of await this.db
+        .selectFrom('blobs')
+        .select(['digest', 'size'])
+        .where('digest', 'in', part)
+        .execute()) {
+        sizes.set(b.digest, b.size);
+      }
+    }
+    for (const r of rows) {
+      if (r.kind === 'manifest')
+        out.manifests.push({ digest: r.key, mediaType: types.get(r.key) ?? 'unknown' });
+      else if (r.kind === 'blob') out.blobs.push({ digest: r.key, size: sizes.get(r.key) ?? 0 });
+      else out.tags.push({ name: r.key, digest: r.value ?? '' });
+    }
+    const byKey = <T extends { digest?: string; name?: string }>(x: T, y: T) =>
+      (x.name ?? x.digest ?? '').localeCompare(y.name ?? y.digest ?? '');
+    out.manifests.sort(byKey);
+    out.blobs.sort(byKey);
+    out.tags.sort(byKey);
+    return out;
+  }
 
   /**
    * Deletes version `number`; its changes fold into the next existing version, whose added/removed are then
@@ -58,7 +226,7 @@ export class VersionHistory {
    */
   async deleteVersion(name: string, number: number): Promise<void> {
     await this.db.transaction().execute(async (trx) => {
-      const repo = await lockRepository(trx, name);
+      const repo = await lockExisting(trx, name);
       await requireVersion(trx, name, repo.id, number);
       if (number === repo.latest_version) {
         throw new BerthError(
@@ -169,7 +337,7 @@ export class VersionHistory {
       throw new BerthError('PARAMETER_INVALID', `retainVersions must be an integer of at least 1, or null`);
     }
     await this.db.transaction().execute(async (trx) => {
-      const repo = await lockRepository(trx, name, { retain_versions: keep });
+      const repo = await lockExisting(trx, name, { retain_versions: keep });
       if (keep !== null) await applyRetention(trx, repo.id, keep);
     });
   }
@@ -182,22 +350,7 @@ export class VersionHistory {
     return commitVersion(this.db, name, { create: false }, async ({ trx, repositoryId, number: made }) => {
       await requireVersion(trx, name, repositoryId, number);
       const latest = made - 1;
-      const lo = Math.min(number, latest);
-      const hi = Math.max(number, latest);
-      // Only rows whose range starts or ends between the two versions can differ.
-      const rows = await trx
-        .selectFrom('repository_content')
-        .select(['kind', 'key', 'value', 'version_added', 'version_removed'])
-        .where('repository_id', '=', repositoryId)
-        .where((eb) =>
-          eb.or([
-            eb.and([eb('version_added', '>', lo), eb('version_added', '<=', hi)]),
-            eb.and([eb('version_removed', '>', lo), eb('version_removed', '<=', hi)]),
-          ]),
-        )
-        .execute();
-      const holds = (r: (typeof rows)[number], v: number) =>
-        r.version_added <= v && (r.version_removed === null || r.version_removed > v);
+      const rows = await rowsBetween(trx, repositoryId, number, latest);
       const removes: ContentChange[] = [];
       const adds: ContentChange[] = [];
       for (const r of rows) {

@@ -1,5 +1,6 @@
-// Global records of stored content (blobs, manifests, what a manifest refers to, layer diff IDs), written in a version's transaction.
-import type { Transaction } from 'kysely';
+// The catalogue of stored content: records of blobs, manifests, what a manifest refers to, layer diff IDs, and the
+// blobs pushed into a repository awaiting a manifest; written in the transactions that rely on them.
+import type { Kysely, Transaction } from 'kysely';
 import type { Database } from '../db/schema.js';
 import type { Digest } from '../core/digest.js';
 import type { ParsedManifest } from '../core/manifests.js';
@@ -104,4 +105,13 @@ export async function recordManifest(trx: Trx, m: ManifestToRecord): Promise<voi
         .execute();
     }
   }
+}
+
+/** Marks a stored blob as the repository's, awaiting the manifest that will add it to a version. */
+export async function addPendingBlob(db: Kysely<Database>, name: string, digest: Digest): Promise<void> {
+  await db
+    .insertInto('pending_blobs')
+    .values({ repository: name, digest, created_at: Date.now() })
+    .onConflict((oc) => oc.columns(['repository', 'digest']).doUpdateSet({ created_at: Date.now() }))
+    .execute();
 }

@@ -1,0 +1,126 @@
+// The blobs of a repository: stat, open (whole or a range), delete, cross-repository mount, which are present.
+import type { Readable } from 'node:stream';
+import type { Kysely } from 'kysely';
+import type { Database } from '../db/schema.js';
+import type { Digest } from '../core/digest.js';
+import { BerthError } from '../core/errors.js';
+import { StoreNotFoundError, type BlobStore, type ByteRange } from '../storage/blob-store.js';
+import { Keys } from '../storage/cas.js';
+import { blobSize, heldBlobs, inLatestVersion, presentBlobs } from './held.js';
+import { addPendingBlob } from './catalogue.js';
+import { withClaims } from '../gc/claims.js';
+import { commitVersionIn, lockRepository } from './versions.js';
+
+type Db = Kysely<Database>;
+
+/** A blob the repository holds, as `stat` found it: what `open` opens. */
+export interface HeldBlob {
+  digest: Digest;
+  size: number;
+}
+
+/** The whole of an object of known size as a range, so that the store can read it in fitting chunks. */
+const whole = (size: number): ByteRange | undefined => (size > 0 ? { start: 0, end: size - 1 } : undefined);
+
+/** The stored bytes of a digest (or a range of them); a file gone from under its row is reported as unknown. */
+export async function openStored(
+  store: BlobStore,
+  digest: Digest,
+  size: number,
+  range?: ByteRange,
+): Promise<Readable> {
+  try {
+    return await store.reader(Keys.blob(digest), range ?? whole(size));
+  } catch (e) {
+    if (!(e instanceof StoreNotFoundError)) throw e;
+    throw new BerthError(
+      'BLOB_UNKNOWN',
+      `the bytes of ${digest} are missing from the store; run berth fsck`,
+      {
+        digest,
+      },
+    );
+  }
+}
+
+/** NAME_UNKNOWN when there is no such repository, else BLOB_UNKNOWN for the digest. */
+async function unknownBlob(db: Db, name: string, digest: Digest): Promise<BerthError> {
+  const repo = await db.selectFrom('repositories').select('id').where('name', '=', name).executeTakeFirst();
+  if (!repo) return new BerthError('NAME_UNKNOWN', `repository ${name} does not exist`);
+  return new BerthError('BLOB_UNKNOWN', `repository ${name} has no blob ${digest}`, { digest });
+}
+
+export class Blobs {
+  constructor(
+    private readonly db: Db,
+    private readonly store: BlobStore,
+  ) {}
+
+  /**
+   * A blob of the repository, with its size (a manifest's bytes count, as do blobs pushed and awaiting a
+   * manifest). Foreign layers are never stored, so they answer BLOB_UNKNOWN here too.
+   */
+  async stat(name: string, digest: Digest): Promise<HeldBlob> {
+    const size = await blobSize(this.db, name, digest);
+    if (size === undefined) throw await unknownBlob(this.db, name, digest);
+    return { digest, size };
+  }
+
+  /** The bytes of a blob `stat` found, or of a range of them. */
+  async open(blob: HeldBlob, range?: ByteRange): Promise<Readable> {
+    return openStored(this.store, blob.digest, blob.size, range);
+  }
+
+  /**
+   * Removes a blob from the repository: a new version when its latest version held it (undefined when it was only
+   * pushed, awaiting a manifest). One transaction under the repository's lock: concurrent deletes of one blob make
+   * one version, and a failure leaves everything as it was.
+   */
+  async delete(name: string, digest: Digest): Promise<number | undefined> {
+    return this.db.transaction().execute(async (trx) => {
+      const repo = await lockRepository(trx, name);
+      const pending = await trx
+        .deleteFrom('pending_blobs')
+        .where('repository', '=', name)
+        .where('digest', '=', digest)
+        .executeTakeFirst();
+      if (!repo || !(await inLatestVersion(trx, name, ['blob'], [digest])).has(digest)) {
+        if (Number(pending.numDeletedRows) > 0) return undefined;
+        if (!repo) throw new BerthError('NAME_UNKNOWN', `repository ${name} does not exist`);
+        throw new BerthError('BLOB_UNKNOWN', `repository ${name} has no blob ${digest}`, { digest });
+      }
+      const v = await commitVersionIn(trx, name, { create: false }, async () => [
+        { op: 'remove', kind: 'blob', key: digest },
+      ]);
+      return v.number;
+    });
+  }
+
+  /**
+   * Cross-repository mount: the blob becomes `name`'s only when `from` holds it (latest version or pending).
+   * Returns false otherwise, and the client falls back to an upload; nothing tells it why. Under a claim, in one
+   * transaction: `from` is checked, the blob's row touched (cleanup's protection time starts anew) and the blob
+   * recorded as `name`'s, so that cleanup cannot take it between the check and the write.
+   */
+  async mount(name: string, digest: Digest, from: string): Promise<boolean> {
+    return withClaims(this.db, [digest], () =>
+      this.db.transaction().execute(async (trx) => {
+        if (!(await heldBlobs(trx, from, [digest])).has(digest)) return false;
+        // a cleanup deleting the row meanwhile is waited for, and then nothing is touched
+        const touched = await trx
+          .updateTable('blobs')
+          .set({ touched_at: Date.now() })
+          .where('digest', '=', digest)
+          .executeTakeFirst();
+        if (Number(touched.numUpdatedRows) === 0) return false;
+        await addPendingBlob(trx, name, digest);
+        return true;
+      }),
+    );
+  }
+
+  /** Of `digests`, those the repository's latest version holds as a blob or as a layer's diff ID. */
+  async present(name: string, digests: string[]): Promise<string[]> {
+    return presentBlobs(this.db, name, digests);
+  }
+}
