@@ -14,7 +14,8 @@ import { promote, receive, storedDiffIds } from '../repo/blobs.js';
 import { withClaims } from '../repo/claims.js';
 import { discardStaged, stageArchive, type StagedArchive, type StagedFile } from './staging.js';
 import { readArchive } from './detect.js';
-import type { ArchiveContents, ArchiveFormat, DockerImage } from './contents.js';
+import type { ArchiveContents, DockerImage } from './contents.js';
+import type { ArchiveFormat } from './layout.js';
 
 export interface ImportResult {
   repository: string;
