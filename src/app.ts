@@ -9,6 +9,7 @@ import { BlobUploads } from './repo/blob-uploads.js';
 import { Manifests } from './repo/manifests.js';
 import { VersionHistory } from './repo/version-history.js';
 import { Cleanup } from './repo/cleanup.js';
+import { Imports } from './repo/imports.js';
 import { Auth, type AuthOptions } from './auth/auth.js';
 
 export interface BerthConfig {
@@ -29,6 +30,7 @@ export interface Berth {
   manifests: Manifests;
   history: VersionHistory;
   cleanup: Cleanup;
+  imports: Imports;
   auth: Auth;
   close(): Promise<void>;
 }
@@ -49,6 +51,7 @@ export async function openBerth(config: BerthConfig): Promise<Berth> {
     manifests: new Manifests(db.kysely, store),
     history: new VersionHistory(db.kysely),
     cleanup: new Cleanup(db.kysely, store),
+    imports: new Imports(db.kysely, store),
     auth,
     close: () => db.close(),
   };
