@@ -14,7 +14,7 @@ class HeldInMemory implements HeldContent {
     private readonly digests: Digest[] = [],
     private readonly layers: Record<Digest, HeldLayer> = {},
   ) {}
-  async holds(digests: Digest[]): Promise<Set<Digest>> {
+  async holds(digests: Digest[]): Promise<ReadonlySet<string>> {
     this.asked.holds.push(digests);
     return new Set(digests.filter((d) => this.digests.includes(d)));
   }

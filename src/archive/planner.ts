@@ -23,7 +23,7 @@ export interface HeldContent {
   /** For each diff ID, a layer blob of the latest version with that diff ID (a compressed one preferred). */
   layersByDiffId(diffIds: Digest[]): Promise<Map<Digest, HeldLayer>>;
   /** Of `digests`, those the latest version holds, as blobs or as manifests. */
-  holds(digests: Digest[]): Promise<Set<Digest>>;
+  holds(digests: Digest[]): Promise<ReadonlySet<string>>;
 }
 
 /** A manifest of the new version, with where its bytes are now. */
