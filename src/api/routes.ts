@@ -3,7 +3,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Berth } from '../app.js';
 import { mountRoutes, type Route } from '../http/router.js';
-import { auditor, authorizer } from '../http/auth.js';
+import { auditor, authorizer } from '../http/access.js';
 import { diffVersions, listRepositories, listVersions, showRepository, showVersion } from './repositories.js';
 import { uploadArchive } from './archives.js';
 import { presentBlobs } from './blobs.js';

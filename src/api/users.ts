@@ -16,7 +16,6 @@ const NewUser = z.object({ name: z.string(), password: z.string(), admin: z.bool
 export async function createUser(berth: Berth, ctx: RouteContext): Promise<unknown> {
   const body = validBody(NewUser, ctx.req.body, '{"name": "…", "password": "…", "admin": false}');
   const user = await berth.auth.users.create(body.name, body.password, body.admin ?? false);
-  berth.auth.invalidate();
   ctx.auditDetail = { user: user.name, admin: user.admin };
   return ctx.reply.code(201).send(user);
 }
@@ -30,7 +29,6 @@ export async function showUser(berth: Berth, { params, principal }: RouteContext
 
 export async function removeUser(berth: Berth, { params, reply }: RouteContext): Promise<unknown> {
   await berth.auth.users.remove(params.user!);
-  berth.auth.invalidate();
   return reply.code(204).send();
 }
 
@@ -45,7 +43,6 @@ export async function setPassword(
     throw new BerthError('DENIED', 'changing your password needs your password, not a token');
   const body = validBody(Password, req.body, '{"password": "…"}');
   await berth.auth.users.setPassword(params.user!, body.password);
-  berth.auth.invalidate();
   return reply.code(204).send();
 }
 
@@ -60,7 +57,6 @@ const GrantBody = z.object({ pattern: z.string(), actions: z.array(z.string()).m
 export async function grantPermission(berth: Berth, ctx: RouteContext): Promise<unknown> {
   const body = validBody(GrantBody, ctx.req.body, '{"pattern": "team/*", "actions": ["pull", "push"]}');
   const g = await berth.auth.users.grant(ctx.params.user!, body.pattern, body.actions);
-  berth.auth.invalidate();
   ctx.auditDetail = { pattern: g.pattern, actions: g.actions };
   return g;
 }
@@ -76,7 +72,6 @@ export async function revokePermission(
   { params, query, reply }: RouteContext,
 ): Promise<unknown> {
   await berth.auth.users.revoke(params.user!, patternParam(query));
-  berth.auth.invalidate();
   return reply.code(204).send();
 }
 
@@ -89,14 +84,12 @@ const PublicBody = z.object({ pattern: z.string() }).strict();
 export async function addPublic(berth: Berth, ctx: RouteContext): Promise<unknown> {
   const { pattern } = validBody(PublicBody, ctx.req.body, '{"pattern": "team/*"}');
   await berth.auth.users.addPublic(pattern);
-  berth.auth.invalidate();
   ctx.auditDetail = { pattern };
   return ctx.reply.code(204).send();
 }
 
 export async function removePublic(berth: Berth, { query, reply }: RouteContext): Promise<unknown> {
   await berth.auth.users.removePublic(patternParam(query));
-  berth.auth.invalidate();
   return reply.code(204).send();
 }
 
