@@ -12,6 +12,7 @@ import { History } from './repo/history.js';
 import { Cleanup } from './gc/cleanup.js';
 import { Fsck } from './gc/fsck/index.js';
 import { Leases } from './db/leases.js';
+import { Imports } from './repo/imports.js';
 import { Auth, type AuthOptions } from './auth/auth.js';
 
 export interface BerthConfig {
@@ -37,6 +38,8 @@ export interface Berth {
   fsck: Fsck;
   /** jobs one process at a time may do (the scheduled cleanup) */
   leases: Leases;
+  /** archive uploads */
+  imports: Imports;
   auth: Auth;
   close(): Promise<void>;
 }
@@ -60,6 +63,7 @@ export async function openBerth(config: BerthConfig): Promise<Berth> {
     cleanup: new Cleanup(db.kysely, store),
     fsck: new Fsck(db.kysely, store),
     leases: new Leases(db.kysely),
+    imports: new Imports(db.kysely, store),
     auth,
     close: () => db.close(),
   };

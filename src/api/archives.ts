@@ -1,6 +1,5 @@
 // POST /api/v1/repositories/<name>/-/archives: an image archive streamed in the request body.
 import type { Berth } from '../app.js';
-import { importArchive } from '../archive/importer.js';
 import type { RouteContext } from '../http/router.js';
 
 export async function uploadArchive(
@@ -8,6 +7,6 @@ export async function uploadArchive(
   { req, reply, params, query }: RouteContext,
 ): Promise<unknown> {
   const tag = query.get('tag') ?? undefined;
-  const result = await importArchive({ db: berth.db.kysely, store: berth.store }, params.name!, tag, req.raw);
+  const result = await berth.imports.importArchive(params.name!, tag, req.raw);
   return reply.code(201).send(result);
 }

@@ -5,8 +5,7 @@ import { parseManifest, MAX_MANIFEST_BYTES } from '../core/manifests.js';
 import { BerthError } from '../core/errors.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import { readStagedFile, resolveFile, type StagedArchive, type StagedFile } from './staging.js';
-
-export type ArchiveFormat = 'dir' | 'docker-archive' | 'oci-archive';
+import { archiveInvalid, type ArchiveFormat } from './layout.js';
 
 /** A manifest carried by the archive, with its exact bytes. */
 export interface ArchiveManifest {
@@ -35,10 +34,6 @@ export interface ArchiveContents {
   docker: DockerImage[];
   /** the archive's file holding a blob, if it has one */
   blob(digest: Digest): StagedFile | undefined;
-}
-
-export function archiveInvalid(message: string): never {
-  throw new BerthError('ARCHIVE_INVALID', message);
 }
 
 /** Checks that every file or link named like a blob (by its hex digest) holds exactly those bytes. */

@@ -1,15 +1,10 @@
 // Reads a tar of `skopeo copy … dir:` output: manifest.json, version, blobs named <hex> (1.1) or <hex>.tar (1.0).
 import type { Digest } from '../core/digest.js';
-import { hexOf, isHex64 } from '../core/digest.js';
+import { isHex64 } from '../core/digest.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import { readStagedFile, resolveFile, type StagedArchive, type StagedFile } from './staging.js';
-import {
-  archiveInvalid,
-  checkBlobNames,
-  loadManifestTree,
-  type ArchiveContents,
-  type ArchiveManifest,
-} from './contents.js';
+import { checkBlobNames, loadManifestTree, type ArchiveContents, type ArchiveManifest } from './contents.js';
+import { archiveInvalid, dirBlobPaths, dirManifestPath } from './layout.js';
 
 export async function readDirArchive(store: BlobStore, staged: StagedArchive): Promise<ArchiveContents> {
   const versionFile = staged.files.get('version');
@@ -32,17 +27,17 @@ export async function readDirArchive(store: BlobStore, staged: StagedArchive): P
   };
   checkBlobNames(staged, blobHex);
   const blob = (d: Digest): StagedFile | undefined => {
-    const hex = hexOf(d);
-    if (suffix === '') return resolveFile(staged, hex);
-    if (suffix === '.tar') return resolveFile(staged, `${hex}.tar`);
-    return resolveFile(staged, hex) ?? resolveFile(staged, `${hex}.tar`);
+    const [bare, tar] = dirBlobPaths(d);
+    if (suffix === '') return resolveFile(staged, bare);
+    if (suffix === '.tar') return resolveFile(staged, tar);
+    return resolveFile(staged, bare) ?? resolveFile(staged, tar);
   };
   const manifestFile = resolveFile(staged, 'manifest.json');
   if (!manifestFile) archiveInvalid('the archive has no manifest.json');
   const manifests = new Map<Digest, ArchiveManifest>();
   const absent = new Set<Digest>();
   // Instances of a multi-image dir are stored as <hex>.manifest.json.
-  const manifestOf = (d: Digest) => resolveFile(staged, `${hexOf(d)}.manifest.json`) ?? blob(d);
+  const manifestOf = (d: Digest) => resolveFile(staged, dirManifestPath(d)) ?? blob(d);
   const root = await loadManifestTree(store, manifestFile, undefined, manifestOf, manifests, absent);
   return {
     format: 'dir',

@@ -1,29 +1,18 @@
 // Reads an oci-archive: oci-layout, index.json, blobs/sha256/<hex>; tags from org.opencontainers.image.ref.name.
 import type { Digest } from '../core/digest.js';
-import { hexOf, isHex64 } from '../core/digest.js';
 import { parseManifest, MAX_MANIFEST_BYTES } from '../core/manifests.js';
 import { tagOfArchiveReference } from '../core/references.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import { readStagedFile, resolveFile, type StagedArchive } from './staging.js';
-import {
-  archiveInvalid,
-  checkBlobNames,
-  loadManifestTree,
-  type ArchiveContents,
-  type ArchiveManifest,
-} from './contents.js';
+import { checkBlobNames, loadManifestTree, type ArchiveContents, type ArchiveManifest } from './contents.js';
+import { archiveInvalid, ociBlobHex, ociBlobPath } from './layout.js';
 
 export const REF_NAME = 'org.opencontainers.image.ref.name';
-
-export function ociBlobHex(name: string): string | undefined {
-  const m = /^blobs\/sha256\/([a-f0-9]+)$/.exec(name);
-  return m && isHex64(m[1]!) ? m[1] : undefined;
-}
 
 export async function readOciArchive(store: BlobStore, staged: StagedArchive): Promise<ArchiveContents> {
   if (!staged.files.has('oci-layout')) archiveInvalid('the archive has index.json but no oci-layout file');
   checkBlobNames(staged, ociBlobHex);
-  const blob = (d: Digest) => resolveFile(staged, `blobs/sha256/${hexOf(d)}`);
+  const blob = (d: Digest) => resolveFile(staged, ociBlobPath(d));
   const indexFile = staged.files.get('index.json')!;
   const indexBytes = await readStagedFile(store, indexFile, MAX_MANIFEST_BYTES, 'index.json');
   const index = parseManifest(indexBytes, 'application/vnd.oci.image.index.v1+json', 'index.json');

@@ -4,7 +4,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { looksLikeJson, MAX_JSON_BYTES, type ArchiveEntry, type ArchiveView } from './layer-refs.js';
+import { looksLikeJson, MAX_JSON_BYTES, type ArchiveEntry, type ArchiveView } from '../archive/layer-refs.js';
 import { countBytes, packTar, type ByteCounter } from './tar-file.js';
 
 /** Lists the directory's regular files (recursively; symlinks and others are not part of an upload). */

@@ -1,5 +1,5 @@
 // Chooses which entries `upload --only-missing` leaves out: layers the repository holds, and foreign layers.
-import { symlinkTarget, type ArchiveLayers, type ArchiveView } from './layer-refs.js';
+import { symlinkTarget, type ArchiveLayers, type ArchiveView } from '../archive/layer-refs.js';
 
 export interface Omissions {
   /** entry names to leave out of the stream */

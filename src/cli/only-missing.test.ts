@@ -9,7 +9,7 @@ import { gzipSync } from 'node:zlib';
 import tar from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bytesToSend, scanDir, tarOfDir } from './image-dir.js';
-import { findLayers, layerDigestsHeld, normalizeName, type ArchiveView } from './layer-refs.js';
+import { findLayers, layerDigestsHeld, normalizeName, type ArchiveView } from '../archive/layer-refs.js';
 import { chooseOmissions } from './omissions.js';
 import { filteredTar, isGzip, scanTar, type TarFile } from './tar-file.js';
 

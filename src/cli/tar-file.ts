@@ -12,7 +12,7 @@ import {
   normalizeName,
   type ArchiveEntry,
   type ArchiveView,
-} from './layer-refs.js';
+} from '../archive/layer-refs.js';
 
 export interface TarFile {
   path: string;

@@ -6,7 +6,7 @@ import { ApiError, BerthClient, repositoryPath } from './client.js';
 import { clientFor } from './credentials.js';
 import { formatBytes, omissionSummary, uploadSummary } from './format.js';
 import { bytesToSend, scanDir, tarOfDir } from './image-dir.js';
-import { findLayers, layerDigestsHeld, type ArchiveView } from './layer-refs.js';
+import { findLayers, layerDigestsHeld, type ArchiveView } from '../archive/layer-refs.js';
 import { chooseOmissions, NO_OMISSIONS, type Omissions } from './omissions.js';
 import { progressBar } from './progress.js';
 import { filteredTar, isGzip, rawTar, scanTar, type TarFile } from './tar-file.js';

@@ -1,9 +1,17 @@
-// Finds the layer files of an image archive (skopeo dir, docker-archive, OCI layout) and the digests they stand for.
+// Lists the layer files of an image archive the CLI reads (a tar file, a folder) and the digests they stand for.
 import { posix } from 'node:path';
-import { hexOf, type Digest } from '../core/digest.js';
-import { BerthError } from '../core/errors.js';
-import { configDiffIds, parseJson, parseManifest, type Descriptor } from '../core/manifests.js';
+import type { Digest } from '../core/digest.js';
+import { configDiffIds, parseManifest, type Descriptor } from '../core/manifests.js';
 import { isForeignLayer } from '../core/media-types.js';
+import {
+  archiveInvalid as invalid,
+  detectLayout,
+  dirBlobPaths,
+  dirManifestPath,
+  dockerEntries,
+  ociBlobPath,
+  type ArchiveFormat,
+} from './layout.js';
 
 /** Small JSON files (manifests, indexes, configs) are read whole; nothing larger is. */
 export const MAX_JSON_BYTES = 4 * 1024 * 1024;
@@ -22,8 +30,6 @@ export interface ArchiveView {
   /** The bytes of a regular file of at most MAX_JSON_BYTES that looks like JSON; otherwise undefined. */
   readJson(name: string): Promise<Buffer | undefined>;
 }
-
-export type ArchiveFormat = 'dir' | 'docker-archive' | 'oci';
 
 export interface LayerRef {
   /** the digest the destination repository knows the layer by: its blob digest, or its diff ID (docker-archive) */
@@ -60,22 +66,21 @@ export function looksLikeJson(bytes: Buffer): boolean {
   return first === '{' || first === '[';
 }
 
-const invalid = (message: string): never => {
-  throw new BerthError('ARCHIVE_INVALID', message);
-};
-
-/** Detects the format and lists every layer the archive's manifests refer to. */
+/** Detects the format as the server does (archive/layout.ts) and lists every layer its manifests refer to. */
 export async function findLayers(view: ArchiveView): Promise<ArchiveLayers> {
-  if (view.entries.has('index.json')) return ociLayers(view);
-  const manifest = await view.readJson('manifest.json');
-  if (!manifest) {
-    return invalid(
-      'not an image archive: found neither index.json (OCI layout, oci-archive) nor manifest.json ' +
-        '(skopeo dir, docker-archive) at its top level',
-    );
+  const layout = await detectLayout({
+    has: (name) => view.entries.has(name),
+    manifestJson: async () =>
+      (await view.readJson('manifest.json')) ?? invalid('manifest.json is not a JSON file of at most 4 MiB'),
+  });
+  switch (layout.format) {
+    case 'docker-archive':
+      return dockerLayers(view, layout.list);
+    case 'dir':
+      return dirLayers(view, layout.manifestJson);
+    case 'oci-archive':
+      return ociLayers(view);
   }
-  const json = parseJson(manifest, 'manifest.json');
-  return Array.isArray(json) ? dockerLayers(view, json) : dirLayers(view, manifest);
 }
 
 interface Layout {
@@ -121,8 +126,11 @@ async function walkManifests(
 async function dirLayers(view: ArchiveView, manifest: Buffer): Promise<ArchiveLayers> {
   const out: ArchiveLayers = { format: 'dir', layers: [], metadata: new Set(['manifest.json', 'version']) };
   const layout: Layout = {
-    manifestPath: (d) => `${hexOf(d)}.manifest.json`,
-    blobPath: (d) => (view.entries.has(hexOf(d)) ? hexOf(d) : `${hexOf(d)}.tar`),
+    manifestPath: dirManifestPath,
+    blobPath: (d) => {
+      const [bare, tar] = dirBlobPaths(d);
+      return view.entries.has(bare) ? bare : tar;
+    },
   };
   await walkManifests(view, layout, manifest, 'manifest.json', out);
   return out;
@@ -130,24 +138,23 @@ async function dirLayers(view: ArchiveView, manifest: Buffer): Promise<ArchiveLa
 
 /** OCI layout (oci-archive): index.json, blobs/sha256/<hex>. */
 async function ociLayers(view: ArchiveView): Promise<ArchiveLayers> {
-  const out: ArchiveLayers = { format: 'oci', layers: [], metadata: new Set(['index.json', 'oci-layout']) };
+  const out: ArchiveLayers = {
+    format: 'oci-archive',
+    layers: [],
+    metadata: new Set(['index.json', 'oci-layout']),
+  };
   const index =
     (await view.readJson('index.json')) ?? invalid('index.json is not a JSON file of at most 4 MiB');
-  const blobPath = (d: Digest): string => `blobs/sha256/${hexOf(d)}`;
-  await walkManifests(view, { manifestPath: blobPath, blobPath }, index, 'index.json', out);
+  const layout = { manifestPath: ociBlobPath, blobPath: ociBlobPath };
+  await walkManifests(view, layout, index, 'index.json', out);
   return out;
 }
 
 /** docker-archive (`docker save`): manifest.json lists Config and Layers paths; a layer's digest is its diff ID. */
 async function dockerLayers(view: ArchiveView, items: unknown[]): Promise<ArchiveLayers> {
   const out: ArchiveLayers = { format: 'docker-archive', layers: [], metadata: new Set(['manifest.json']) };
-  for (const [i, item] of items.entries()) {
+  for (const [i, { Config, Layers, LayerSources }] of dockerEntries(items).entries()) {
     const what = `manifest.json[${i}]`;
-    const { Config, Layers, LayerSources } = (item ?? {}) as Record<string, unknown>;
-    if (typeof Config !== 'string') return invalid(`${what}.Config must be the path of the image config`);
-    if (!Array.isArray(Layers) || !Layers.every((l) => typeof l === 'string')) {
-      return invalid(`${what}.Layers must be a list of layer paths`);
-    }
     const configPath = normalizeName(Config);
     out.metadata.add(configPath);
     const config =
@@ -159,8 +166,8 @@ async function dockerLayers(view: ArchiveView, items: unknown[]): Promise<Archiv
         `${what} lists ${Layers.length} layers but its config ${configPath} has ${diffIds.length} diff IDs`,
       );
     }
-    const sources = (LayerSources ?? {}) as Record<string, { mediaType?: unknown }>;
-    for (const [j, layer] of (Layers as string[]).entries()) {
+    const sources: Record<string, { mediaType?: unknown }> = LayerSources ?? {};
+    for (const [j, layer] of Layers.entries()) {
       const digest = diffIds[j] as Digest;
       const path = normalizeName(layer);
       const entry = view.entries.get(path);

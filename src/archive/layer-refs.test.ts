@@ -11,7 +11,7 @@ import {
   type ArchiveEntry,
   type ArchiveView,
 } from './layer-refs.js';
-import { scanTar } from './tar-file.js';
+import { scanTar } from '../cli/tar-file.js';
 
 const FIXTURES = join(import.meta.dirname, '..', '..', '..', 'shared', 'fixtures');
 const scanFixture = (name: string): Promise<ArchiveView> => {
@@ -45,7 +45,7 @@ describe('findLayers', () => {
 
   it('reads an oci-archive: layers of the manifests reachable from index.json', async () => {
     const found = await findLayers(await scanFixture('app.oci.tar'));
-    expect(found.format).toBe('oci');
+    expect(found.format).toBe('oci-archive');
     expect(found.layers.map((l) => l.digest)).toEqual([BLOB.base100k, BLOB.base20k, BLOB.app50k]);
     expect(found.layers[0]?.paths).toEqual([`blobs/sha256/${hex(BLOB.base100k)}`]);
     expect(found.metadata).toContain(`blobs/sha256/${APP_CONFIG}`);
@@ -90,6 +90,27 @@ describe('findLayers', () => {
   it('asks only about layers the archive holds bytes for', async () => {
     const view = await scanFixture('app.dir.partial.tar');
     expect(layerDigestsHeld(view, await findLayers(view))).toEqual([BLOB.app50k]);
+  });
+
+  it('reads a docker save of Docker 25+ (index.json beside a manifest.json list) as a docker-archive, as the server does', async () => {
+    const layer = { digest: DIFF_ID.app50k, path: `blobs/sha256/${hex(DIFF_ID.app50k)}` };
+    const config = Buffer.from(JSON.stringify({ rootfs: { type: 'layers', diff_ids: [layer.digest] } }));
+    const configPath = `blobs/sha256/${APP_CONFIG}`;
+    const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, config: {}, layers: [] }));
+    const json: Record<string, Buffer> = {
+      'manifest.json': Buffer.from(JSON.stringify([{ Config: configPath, Layers: [layer.path] }])),
+      'index.json': Buffer.from(JSON.stringify({ schemaVersion: 2, manifests: [] })),
+      'oci-layout': Buffer.from('{"imageLayoutVersion":"1.0.0"}'),
+      [configPath]: config,
+      [`blobs/sha256/${'e'.repeat(64)}`]: manifest,
+    };
+    const entries = new Map<string, ArchiveEntry>(
+      [...Object.keys(json), layer.path].map((name) => [name, { name, type: 'file', size: 1 }]),
+    );
+    const found = await findLayers({ entries, readJson: async (n) => json[n] });
+    expect(found.format).toBe('docker-archive');
+    expect(found.layers).toEqual([{ digest: layer.digest, paths: [layer.path], foreign: false }]);
+    expect([...found.metadata]).toEqual(['manifest.json', configPath]);
   });
 
   it('says what it expected of an archive it does not recognise', async () => {

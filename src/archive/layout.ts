@@ -1,0 +1,96 @@
+// The image layouts an archive may hold (skopeo dir, docker-archive, OCI layout): which one it is, where its files are.
+import { hexOf, isHex64, type Digest } from '../core/digest.js';
+import { BerthError } from '../core/errors.js';
+import { parseJson, type Descriptor } from '../core/manifests.js';
+
+/** The three layouts, as the server answers them and the CLI reads them. */
+export type ArchiveFormat = 'dir' | 'docker-archive' | 'oci-archive';
+
+/** What telling the layouts apart needs of an archive (a staged upload, a tar file, a folder). */
+export interface LayoutProbe {
+  /** whether the archive holds a top-level entry of this name */
+  has(name: string): boolean;
+  /** manifest.json's bytes; asked only when `has('manifest.json')` */
+  manifestJson(): Promise<Buffer>;
+}
+
+export type DetectedLayout =
+  | { format: 'docker-archive'; manifestJson: Buffer; list: unknown[] }
+  | { format: 'dir'; manifestJson: Buffer }
+  | { format: 'oci-archive' };
+
+export function archiveInvalid(message: string): never {
+  throw new BerthError('ARCHIVE_INVALID', message);
+}
+
+/**
+ * The one detection order, for server and CLI. manifest.json first: a list is a docker-archive (both the older
+ * layout and Docker 25+'s, which also has index.json and oci-layout), an object is a skopeo dir; index.json
+ * without manifest.json is an OCI layout (oci-archive).
+ */
+export async function detectLayout(probe: LayoutProbe): Promise<DetectedLayout> {
+  if (probe.has('manifest.json')) {
+    const manifestJson = await probe.manifestJson();
+    const json = parseJson(manifestJson, 'manifest.json');
+    if (Array.isArray(json)) return { format: 'docker-archive', manifestJson, list: json };
+    return { format: 'dir', manifestJson };
+  }
+  if (probe.has('index.json')) return { format: 'oci-archive' };
+  archiveInvalid(
+    'the archive holds no manifest: found neither index.json (an OCI layout, oci-archive) nor manifest.json ' +
+      '(a skopeo dir or a docker-archive) at its top level',
+  );
+}
+
+/** An image of a docker-archive's manifest.json. */
+export interface DockerEntry {
+  Config: string;
+  RepoTags?: string[] | null;
+  Layers: string[];
+  LayerSources?: Record<string, Descriptor>;
+}
+
+/** The images a docker-archive's manifest.json lists, checked for the fields berth reads. */
+export function dockerEntries(json: unknown): DockerEntry[] {
+  if (!Array.isArray(json)) archiveInvalid('manifest.json of a docker-archive must be a list');
+  if (json.length === 0) archiveInvalid('manifest.json lists no images');
+  return json.map((e, i) => {
+    const o = e as Record<string, unknown>;
+    if (typeof o !== 'object' || o === null) archiveInvalid(`manifest.json[${i}] must be an object`);
+    if (typeof o.Config !== 'string') archiveInvalid(`manifest.json[${i}].Config is missing`);
+    if (!Array.isArray(o.Layers) || !o.Layers.every((l) => typeof l === 'string')) {
+      archiveInvalid(`manifest.json[${i}].Layers must be a list of file names`);
+    }
+    const tags = o.RepoTags;
+    if (
+      tags !== undefined &&
+      tags !== null &&
+      (!Array.isArray(tags) || !tags.every((t) => typeof t === 'string'))
+    ) {
+      archiveInvalid(`manifest.json[${i}].RepoTags must be a list of strings`);
+    }
+    return o as unknown as DockerEntry;
+  });
+}
+
+/** Where an OCI layout keeps a blob or manifest. */
+export const ociBlobPath = (d: Digest): string => `blobs/sha256/${hexOf(d)}`;
+
+/** The hex digest an OCI layout's blob path names, if it is one. */
+export function ociBlobHex(name: string): string | undefined {
+  const m = /^blobs\/sha256\/([a-f0-9]+)$/.exec(name);
+  return m && isHex64(m[1]!) ? m[1] : undefined;
+}
+
+/** Where a skopeo dir keeps an instance manifest of a multi-image dir. */
+export const dirManifestPath = (d: Digest): string => `${hexOf(d)}.manifest.json`;
+
+/** Where a skopeo dir keeps a blob: `<hex>` (version 1.1) or `<hex>.tar` (version 1.0). */
+export const dirBlobPaths = (d: Digest): [string, string] => [hexOf(d), `${hexOf(d)}.tar`];
+
+/** docker-archive files whose names say their digest: `<hex>.tar`, `<hex>.json` (older layout), OCI blob paths. */
+export function dockerBlobHex(name: string): string | undefined {
+  const m = /^([a-f0-9]{64})\.(tar|json)$/.exec(name);
+  if (m && isHex64(m[1]!)) return m[1];
+  return ociBlobHex(name);
+}

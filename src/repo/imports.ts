@@ -1,0 +1,126 @@
+// Archive imports: archive/ stages, reads and plans the upload; here it is claimed, moved into place and committed.
+import type { Readable } from 'node:stream';
+import type { Kysely } from 'kysely';
+import type { Database } from '../db/schema.js';
+import type { Digest } from '../core/digest.js';
+import { requiredBlobs } from '../core/manifests.js';
+import { parseRepositoryName, parseTag } from '../core/references.js';
+import type { BlobStore } from '../storage/blob-store.js';
+import { Keys, promote, receive, storedDiffIds } from '../storage/cas.js';
+import { discardStaged, stageArchive, type StagedArchive } from '../archive/staging.js';
+import { readArchive } from '../archive/detect.js';
+import type { ArchiveFormat } from '../archive/layout.js';
+import { missingError, planImport, type HeldContent, type ImportPlan } from '../archive/planner.js';
+import { commitVersion, type ContentChange } from './versions.js';
+import { recordBlobs, recordManifest } from './catalogue.js';
+import { withClaims } from '../gc/claims.js';
+import { holds, layersByDiffId } from './held.js';
+
+export interface ImportResult {
+  repository: string;
+  version: number;
+  format: ArchiveFormat;
+  manifests: { digest: Digest; mediaType: string; tags: string[] }[];
+  blobs: { uploaded: number; reused: number; foreign: number };
+}
+
+export class Imports {
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly store: BlobStore,
+  ) {}
+
+  /**
+   * Imports an image archive streamed in `body` into repository `name` as one new version, tagging it with
+   * `tag` too when given. A failed import changes nothing and leaves no staged file behind.
+   */
+  async importArchive(name: string, tag: string | undefined, body: Readable): Promise<ImportResult> {
+    parseRepositoryName(name);
+    if (tag !== undefined) parseTag(tag);
+    const staged = await stageArchive(this.store, body);
+    try {
+      const contents = await readArchive(this.store, staged);
+      const plan = await planImport(this.held(name), name, contents, tag);
+      const version = await this.commit(name, staged, plan);
+      return {
+        repository: name,
+        version,
+        format: plan.format,
+        manifests: plan.manifests.map((m) => ({
+          digest: m.digest,
+          mediaType: m.parsed.mediaType,
+          tags: m.tags,
+        })),
+        blobs: { uploaded: plan.upload.size, reused: plan.reused, foreign: plan.foreign.size },
+      };
+    } finally {
+      await discardStaged(this.store, staged);
+    }
+  }
+
+  /** The planner's read port over repository `name`'s latest version. */
+  private held(name: string): HeldContent {
+    return {
+      layersByDiffId: (diffIds) => layersByDiffId(this.db, name, diffIds),
+      holds: (digests) => holds(this.db, name, digests),
+    };
+  }
+
+  /**
+   * What the plan moves into place is claimed first, so cleanup cannot take it before the commit. Should the
+   * commit fail (a layer it reuses left the repository meanwhile), files that no row names stay: harmless, and
+   * left to cleanup; deleting them here could pull them from under a concurrent upload of the same bytes.
+   */
+  private async commit(name: string, staged: StagedArchive, plan: ImportPlan): Promise<number> {
+    const { db, store } = this;
+    const claimed = [...plan.upload.keys(), ...plan.manifests.map((m) => m.digest)];
+    return withClaims(db, claimed, async () => {
+      await moveIntoPlace(store, staged, plan);
+      const diffIds = new Map<Digest, Digest[] | undefined>();
+      for (const m of plan.manifests) diffIds.set(m.digest, await storedDiffIds(store, m.parsed.config));
+      const version = await commitVersion(db, name, { create: true }, async ({ trx }) => {
+        // Re-checked under the repository's lock: a layer left out must still be in the latest version.
+        const still = await holds(trx, name, [...plan.fromRepository]);
+        const gone = [...plan.fromRepository].filter((d) => !still.has(d));
+        if (gone.length > 0) throw missingError(name, gone);
+        // Shared rows are written in digest order (recordBlobs sorts), so concurrent uploads never deadlock.
+        await recordBlobs(trx, [
+          ...[...plan.upload.values()].map((f) => ({ digest: f.digest, size: f.size })),
+          ...plan.manifests.map((m) => ({ digest: m.digest, size: m.size })),
+        ]);
+        const changes: ContentChange[] = [];
+        for (const m of [...plan.manifests].sort((x, y) => (x.digest < y.digest ? -1 : 1))) {
+          await recordManifest(trx, {
+            digest: m.digest,
+            size: m.size,
+            parsed: m.parsed,
+            diffIds: diffIds.get(m.digest),
+          });
+          changes.push({ op: 'add', kind: 'manifest', digest: m.digest });
+          for (const b of requiredBlobs(m.parsed))
+            changes.push({ op: 'add', kind: 'blob', digest: b.digest });
+          for (const t of m.tags) changes.push({ op: 'add', kind: 'tag', tag: t, digest: m.digest });
+        }
+        return changes;
+      });
+      return version.number;
+    });
+  }
+}
+
+/** Moves the archive's blobs and manifests to their content addresses. */
+async function moveIntoPlace(store: BlobStore, staged: StagedArchive, plan: ImportPlan): Promise<void> {
+  for (const [digest, f] of plan.upload) {
+    await promote(store, f.key, digest);
+  }
+  let n = 0;
+  for (const m of plan.manifests) {
+    if (Buffer.isBuffer(m.source)) {
+      const key = `${Keys.stagingDir(staged.id)}written-${n++}`;
+      await receive(store, key, [m.source]);
+      await promote(store, key, m.digest);
+    } else if (!plan.upload.has(m.digest)) {
+      await promote(store, m.source.key, m.digest);
+    }
+  }
+}
