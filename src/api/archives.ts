@@ -5,9 +5,9 @@ import type { RouteContext } from '../http/router.js';
 
 export async function uploadArchive(
   berth: Berth,
-  { req, reply, params, query }: RouteContext,
+  { req, reply, name, query }: RouteContext<'name'>,
 ): Promise<unknown> {
   const tag = query.get('tag') ?? undefined;
-  const result = await importArchive({ db: berth.db.kysely, store: berth.store }, params.name!, tag, req.raw);
+  const result = await importArchive({ db: berth.db.kysely, store: berth.store }, name, tag, req.raw);
   return reply.code(201).send(result);
 }

@@ -5,7 +5,6 @@ import { BerthError } from '../core/errors.js';
 import { parseDuration } from '../core/durations.js';
 import { expand, formatScope, parseScope, type Grant } from '../auth/permissions.js';
 import { intParam, type RouteContext } from '../http/router.js';
-import { validBody } from '../http/validate.js';
 import { requireSelfOrAdmin } from './users.js';
 
 /** Whether every repository and action `g` allows is allowed by one of `scopes` (patterns as narrow or narrower). */
@@ -27,17 +26,20 @@ const NewToken = z
     expiresIn: z.string().optional(),
   })
   .strict();
+export const NewTokenBody = {
+  schema: NewToken,
+  expected: '{"user": "ci", "name": "…", "scopes": ["repository:team/*:pull,push"], "expiresIn": "30d"}',
+};
 
 /**
  * POST /api/v1/tokens: a token for yourself (or, as an administrator, for anyone). Without scopes it may do what
  * its user may; with scopes, only what both allow. The secret is in this answer only.
  */
-export async function createToken(berth: Berth, ctx: RouteContext): Promise<unknown> {
-  const body = validBody(
-    NewToken,
-    ctx.req.body,
-    '{"user": "ci", "name": "…", "scopes": ["repository:team/*:pull,push"], "expiresIn": "30d"}',
-  );
+export async function createToken(
+  berth: Berth,
+  ctx: RouteContext<never, z.infer<typeof NewToken>>,
+): Promise<unknown> {
+  const { body } = ctx;
   const p = ctx.principal;
   const userName = body.user ?? p.user!;
   requireSelfOrAdmin(p, userName);
@@ -75,8 +77,8 @@ export async function listTokens(berth: Berth, { query, principal }: RouteContex
   return { tokens: await berth.auth.tokens.list(user) };
 }
 
-export async function revokeToken(berth: Berth, ctx: RouteContext): Promise<unknown> {
-  const t = await berth.auth.tokens.get(ctx.params.id!);
+export async function revokeToken(berth: Berth, ctx: RouteContext<'id'>): Promise<unknown> {
+  const t = await berth.auth.tokens.get(ctx.id);
   requireSelfOrAdmin(ctx.principal, t.user);
   await berth.auth.tokens.revoke(t.id);
   berth.auth.invalidate();
