@@ -3,10 +3,7 @@ import type { Berth } from '../app.js';
 import { importArchive } from '../archive/importer.js';
 import type { RouteContext } from '../http/router.js';
 
-export async function uploadArchive(
-  berth: Berth,
-  { req, reply, name, query }: RouteContext<'name'>,
-): Promise<unknown> {
+export async function uploadArchive(berth: Berth, { req, reply, name, query }: RouteContext<'name'>) {
   const tag = query.get('tag') ?? undefined;
   const result = await importArchive({ db: berth.db.kysely, store: berth.store }, name, tag, req.raw);
   return reply.code(201).send(result);

@@ -11,6 +11,6 @@ export const PresentBlobsBody = {
 export async function presentBlobs(
   berth: Berth,
   { name, body }: RouteContext<'name', z.infer<typeof PresentBlobsBody.schema>>,
-): Promise<unknown> {
+) {
   return { present: await berth.content.presentBlobs(name, body.digests) };
 }

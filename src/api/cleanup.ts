@@ -20,9 +20,6 @@ export const CleanupBody = {
   expected: '{"dryRun": true|false, "protectionSeconds": <whole seconds, 0 or more>}',
 };
 
-export async function runCleanup(
-  berth: Berth,
-  { req, body }: RouteContext<never, z.infer<typeof Body>>,
-): Promise<unknown> {
+export async function runCleanup(berth: Berth, { req, body }: RouteContext<never, z.infer<typeof Body>>) {
   return berth.cleanup.run({ ...body, log: req.log });
 }

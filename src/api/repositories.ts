@@ -5,7 +5,7 @@ import { intParam, type RouteContext } from '../http/router.js';
 import { versionNumber } from '../http/route-params.js';
 
 /** The repositories the caller may pull from. */
-export async function listRepositories(berth: Berth, { query, principal }: RouteContext): Promise<unknown> {
+export async function listRepositories(berth: Berth, { query, principal }: RouteContext) {
   return {
     repositories: await berth.repositories.listWhere((name) => can(principal, name, 'pull'), {
       n: intParam(query, 'n'),
@@ -14,18 +14,15 @@ export async function listRepositories(berth: Berth, { query, principal }: Route
   };
 }
 
-export async function showRepository(berth: Berth, { name }: RouteContext<'name'>): Promise<unknown> {
+export async function showRepository(berth: Berth, { name }: RouteContext<'name'>) {
   return (await berth.repositories.get(name)).info;
 }
 
-export async function listVersions(berth: Berth, { name }: RouteContext<'name'>): Promise<unknown> {
+export async function listVersions(berth: Berth, { name }: RouteContext<'name'>) {
   return { versions: await berth.repositories.versions(name) };
 }
 
-export async function showVersion(
-  berth: Berth,
-  { name, number: n }: RouteContext<'name' | 'number'>,
-): Promise<unknown> {
+export async function showVersion(berth: Berth, { name, number: n }: RouteContext<'name' | 'number'>) {
   const v = await berth.repositories.version(name, n);
   const content = await berth.repositories.content(name, n);
   return { number: v.number, createdAt: v.createdAt, added: v.added, removed: v.removed, content };
@@ -34,7 +31,7 @@ export async function showVersion(
 export async function diffVersions(
   berth: Berth,
   { name, number: to, query }: RouteContext<'name' | 'number'>,
-): Promise<unknown> {
+) {
   const fromParam = query.get('from');
   // by default, against the version before (numbers have gaps once versions are deleted); the oldest: itself
   const from =

@@ -47,7 +47,7 @@ export const CleanupReport = z.object({
 export const User = z.object({ name: z.string(), admin: z.boolean(), createdAt: z.string() });
 export const UserList = z.object({ users: z.array(User) });
 
-export const Grant = z.object({ pattern: z.string(), actions: z.array(z.string()) });
+export const Grant = z.object({ pattern: z.string(), actions: z.array(z.string()).readonly() });
 export const UserDetails = User.extend({ permissions: z.array(Grant) });
 export const Permissions = z.object({ user: z.string(), admin: z.boolean(), permissions: z.array(Grant) });
 export const PublicList = z.object({ patterns: z.array(z.string()) });

@@ -13,10 +13,7 @@ export function requireSelfOrAdmin(p: Principal, user: string): void {
 const NewUser = z.object({ name: z.string(), password: z.string(), admin: z.boolean().optional() }).strict();
 export const NewUserBody = { schema: NewUser, expected: '{"name": "…", "password": "…", "admin": false}' };
 
-export async function createUser(
-  berth: Berth,
-  ctx: RouteContext<never, z.infer<typeof NewUser>>,
-): Promise<unknown> {
+export async function createUser(berth: Berth, ctx: RouteContext<never, z.infer<typeof NewUser>>) {
   const { body } = ctx;
   const user = await berth.auth.users.create(body.name, body.password, body.admin ?? false);
   berth.auth.invalidate();
@@ -24,14 +21,14 @@ export async function createUser(
   return ctx.reply.code(201).send(user);
 }
 
-export const listUsers = async (berth: Berth): Promise<unknown> => ({ users: await berth.auth.users.list() });
+export const listUsers = async (berth: Berth) => ({ users: await berth.auth.users.list() });
 
-export async function showUser(berth: Berth, { user, principal }: RouteContext<'user'>): Promise<unknown> {
+export async function showUser(berth: Berth, { user, principal }: RouteContext<'user'>) {
   requireSelfOrAdmin(principal, user);
   return berth.auth.users.show(user);
 }
 
-export async function removeUser(berth: Berth, { user, reply }: RouteContext<'user'>): Promise<unknown> {
+export async function removeUser(berth: Berth, { user, reply }: RouteContext<'user'>) {
   await berth.auth.users.remove(user);
   berth.auth.invalidate();
   return reply.code(204).send();
@@ -43,7 +40,7 @@ export const PasswordBody = { schema: Password, expected: '{"password": "…"}' 
 export async function setPassword(
   berth: Berth,
   { reply, user, body, principal }: RouteContext<'user', z.infer<typeof Password>>,
-): Promise<unknown> {
+) {
   requireSelfOrAdmin(principal, user);
   if (!principal.admin && principal.by !== 'password')
     throw new BerthError('DENIED', 'changing your password needs your password, not a token');
@@ -52,10 +49,7 @@ export async function setPassword(
   return reply.code(204).send();
 }
 
-export async function listPermissions(
-  berth: Berth,
-  { user: userName, principal }: RouteContext<'user'>,
-): Promise<unknown> {
+export async function listPermissions(berth: Berth, { user: userName, principal }: RouteContext<'user'>) {
   requireSelfOrAdmin(principal, userName);
   const user = await berth.auth.users.get(userName);
   return { user: user.name, admin: user.admin, permissions: await berth.auth.users.grants(user.id) };
@@ -64,10 +58,7 @@ export async function listPermissions(
 const NewGrant = z.object({ pattern: z.string(), actions: z.array(z.string()).min(1) }).strict();
 export const GrantBody = { schema: NewGrant, expected: '{"pattern": "team/*", "actions": ["pull", "push"]}' };
 
-export async function grantPermission(
-  berth: Berth,
-  ctx: RouteContext<'user', z.infer<typeof NewGrant>>,
-): Promise<unknown> {
+export async function grantPermission(berth: Berth, ctx: RouteContext<'user', z.infer<typeof NewGrant>>) {
   const { body } = ctx;
   const g = await berth.auth.users.grant(ctx.user, body.pattern, body.actions);
   berth.auth.invalidate();
@@ -81,26 +72,20 @@ function patternParam(query: URLSearchParams): string {
   return pattern;
 }
 
-export async function revokePermission(
-  berth: Berth,
-  { user, query, reply }: RouteContext<'user'>,
-): Promise<unknown> {
+export async function revokePermission(berth: Berth, { user, query, reply }: RouteContext<'user'>) {
   await berth.auth.users.revoke(user, patternParam(query));
   berth.auth.invalidate();
   return reply.code(204).send();
 }
 
-export const listPublic = async (berth: Berth): Promise<unknown> => ({
+export const listPublic = async (berth: Berth) => ({
   patterns: await berth.auth.users.publicPatterns(),
 });
 
 const PublicPattern = z.object({ pattern: z.string() }).strict();
 export const PublicBody = { schema: PublicPattern, expected: '{"pattern": "team/*"}' };
 
-export async function addPublic(
-  berth: Berth,
-  ctx: RouteContext<never, z.infer<typeof PublicPattern>>,
-): Promise<unknown> {
+export async function addPublic(berth: Berth, ctx: RouteContext<never, z.infer<typeof PublicPattern>>) {
   const { pattern } = ctx.body;
   await berth.auth.users.addPublic(pattern);
   berth.auth.invalidate();
@@ -108,13 +93,13 @@ export async function addPublic(
   return ctx.reply.code(204).send();
 }
 
-export async function removePublic(berth: Berth, { query, reply }: RouteContext): Promise<unknown> {
+export async function removePublic(berth: Berth, { query, reply }: RouteContext) {
   await berth.auth.users.removePublic(patternParam(query));
   berth.auth.invalidate();
   return reply.code(204).send();
 }
 
-export const whoami = async (_berth: Berth, { principal }: RouteContext): Promise<unknown> => ({
+export const whoami = async (_berth: Berth, { principal }: RouteContext) => ({
   user: principal.user,
   admin: principal.admin,
   authenticatedBy: principal.by,

@@ -14,16 +14,13 @@ export const SettingsBody = {
 export async function updateRepository(
   berth: Berth,
   { name, body }: RouteContext<'name', z.infer<typeof Settings>>,
-): Promise<unknown> {
+) {
   await berth.history.setRetention(name, body.retainVersions);
   return (await berth.repositories.get(name)).info;
 }
 
 /** DELETE /api/v1/repositories/<name>/-/versions/<n>: 204; the latest version cannot be deleted. */
-export async function deleteVersion(
-  berth: Berth,
-  { name, number, reply }: RouteContext<'name' | 'number'>,
-): Promise<unknown> {
+export async function deleteVersion(berth: Berth, { name, number, reply }: RouteContext<'name' | 'number'>) {
   await berth.history.deleteVersion(name, number);
   return reply.code(204).send();
 }
@@ -32,7 +29,7 @@ export async function deleteVersion(
 export async function restoreVersion(
   berth: Berth,
   { name, number: n, reply }: RouteContext<'name' | 'number'>,
-): Promise<unknown> {
+) {
   const v = await berth.history.restore(name, n);
   const made = await berth.repositories.version(name, v.number);
   const { number, createdAt, added, removed } = made;

@@ -56,15 +56,27 @@ export interface Route {
   handler: (ctx: RouteContext<keyof PathParams, unknown>) => Promise<unknown>;
 }
 
-export interface RouteSpec<P extends string, B> extends Omit<Route, 'pattern' | 'body' | 'handler'> {
+/** What a handler returns: an answer of its route's schema (sent as JSON), or the reply it has sent itself. */
+export type Answer<R> = R extends z.ZodType ? z.input<R> | FastifyReply : unknown;
+
+export interface RouteSpec<P extends string, B, R extends z.ZodType | undefined> extends Omit<
+  Route,
+  'pattern' | 'body' | 'response' | 'handler'
+> {
   /** e.g. "/v2/{name}/blobs/{digest}": the parameters are those of `PathParams` */
   path: P;
   body?: BodySchema<B>;
-  handler: (ctx: RouteContext<ParamNames<P> & keyof PathParams, B>) => Promise<unknown>;
+  response?: R;
+  handler: (ctx: RouteContext<ParamNames<P> & keyof PathParams, B>) => Promise<Answer<R>>;
 }
 
-/** A route table row: the handler receives the parameters its path names, parsed, and its body, validated. */
-export function route<P extends string, B = undefined>(spec: RouteSpec<P, B>): Route {
+/**
+ * A route table row: the handler receives the parameters its path names, parsed, and its body, validated; what it
+ * returns must fit the answer's schema.
+ */
+export function route<P extends string, B = undefined, R extends z.ZodType | undefined = undefined>(
+  spec: RouteSpec<P, B, R>,
+): Route {
   const { path, ...rest } = spec;
   return { ...rest, pattern: compilePath(path) } as Route;
 }
