@@ -1,4 +1,5 @@
 // Every /api/v1 answer parses with the schema its route declares, the one the CLI parses it with (src/api/schemas.ts).
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiRoutes } from '../../src/api/routes.js';
 import * as S from '../../src/api/schemas.js';
@@ -92,5 +93,10 @@ describe('API answers and their schemas', () => {
         message: 'unexpected answer from the server to GET /api/v1/repositories',
       }),
     );
+  });
+
+  it('come from a module the CLI can import: it imports zod and nothing else', () => {
+    const source = readFileSync(new URL('../../src/api/schemas.ts', import.meta.url), 'utf8');
+    expect([...source.matchAll(/from '([^']+)'/g)].map((m) => m[1])).toEqual(['zod']);
   });
 });
