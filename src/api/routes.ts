@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Berth } from '../app.js';
 import { mountRoutes, route, type Route } from '../http/router.js';
 import * as S from './schemas.js';
-import { auditor, authorizer } from '../http/auth.js';
+import { auditor, authorizer } from '../http/access.js';
 import { diffVersions, listRepositories, listVersions, showRepository, showVersion } from './repositories.js';
 import { uploadArchive } from './archives.js';
 import { presentBlobs, PresentBlobsBody } from './blobs.js';

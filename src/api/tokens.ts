@@ -3,20 +3,9 @@ import { z } from 'zod';
 import type { Berth } from '../app.js';
 import { BerthError } from '../core/errors.js';
 import { parseDuration } from '../core/durations.js';
-import { expand, formatScope, parseScope, type Grant } from '../auth/permissions.js';
+import { parseScope } from '../auth/permissions.js';
 import { intParam, type RouteContext } from '../http/router.js';
 import { requireSelfOrAdmin } from './users.js';
-
-/** Whether every repository and action `g` allows is allowed by one of `scopes` (patterns as narrow or narrower). */
-function within(g: Grant, scopes: readonly Grant[]): boolean {
-  const inside = (pattern: string, outer: string) =>
-    outer === '*' ||
-    pattern === outer ||
-    (outer.endsWith('/*') && pattern !== '*' && pattern.startsWith(outer.slice(0, -1)));
-  return [...expand(g.actions)].every((a) =>
-    scopes.some((s) => inside(g.pattern, s.pattern) && expand(s.actions).has(a)),
-  );
-}
 
 const NewToken = z
   .object({
@@ -41,24 +30,8 @@ export async function createToken(berth: Berth, ctx: RouteContext<never, z.infer
   const userName = body.user ?? p.user!;
   requireSelfOrAdmin(p, userName);
   const scopes = body.scopes?.map(parseScope) ?? null;
-  if (p.by === 'api-token' && p.tokenId !== undefined && !p.admin) {
-    // a scoped token mints only tokens within its own scopes; an unscoped token may (it is its user already)
-    const own = await berth.auth.tokens.byId(p.tokenId);
-    if (own.ok && own.scopes !== null) {
-      if (scopes === null)
-        throw new BerthError('DENIED', 'a token with scopes can only create tokens with scopes');
-      const outside = scopes.filter((g) => !within(g, own.scopes!));
-      if (outside.length > 0) {
-        throw new BerthError(
-          'DENIED',
-          `a token with scopes can only create tokens within them: ${outside.map(formatScope).join(' ')} is not`,
-        );
-      }
-    }
-  }
   const ttl = parseDuration(body.expiresIn ?? '90d');
-  const user = await berth.auth.users.get(userName);
-  const made = await berth.auth.tokens.create(user, {
+  const made = await berth.auth.createToken(p, userName, {
     name: body.name ?? `token for ${userName}`,
     scopes,
     expiresAt: ttl === null ? null : Date.now() + ttl,
@@ -78,7 +51,6 @@ export async function revokeToken(berth: Berth, ctx: RouteContext<'id'>) {
   const t = await berth.auth.tokens.get(ctx.id);
   requireSelfOrAdmin(ctx.principal, t.user);
   await berth.auth.tokens.revoke(t.id);
-  berth.auth.invalidate();
   ctx.auditDetail = { user: t.user };
   return ctx.reply.code(204).send();
 }

@@ -16,7 +16,6 @@ export const NewUserBody = { schema: NewUser, expected: '{"name": "…", "passwo
 export async function createUser(berth: Berth, ctx: RouteContext<never, z.infer<typeof NewUser>>) {
   const { body } = ctx;
   const user = await berth.auth.users.create(body.name, body.password, body.admin ?? false);
-  berth.auth.invalidate();
   ctx.auditDetail = { user: user.name, admin: user.admin };
   return ctx.reply.code(201).send(user);
 }
@@ -30,7 +29,6 @@ export async function showUser(berth: Berth, { user, principal }: RouteContext<'
 
 export async function removeUser(berth: Berth, { user, reply }: RouteContext<'user'>) {
   await berth.auth.users.remove(user);
-  berth.auth.invalidate();
   return reply.code(204).send();
 }
 
@@ -45,7 +43,6 @@ export async function setPassword(
   if (!principal.admin && principal.by !== 'password')
     throw new BerthError('DENIED', 'changing your password needs your password, not a token');
   await berth.auth.users.setPassword(user, body.password);
-  berth.auth.invalidate();
   return reply.code(204).send();
 }
 
@@ -61,7 +58,6 @@ export const GrantBody = { schema: NewGrant, expected: '{"pattern": "team/*", "a
 export async function grantPermission(berth: Berth, ctx: RouteContext<'user', z.infer<typeof NewGrant>>) {
   const { body } = ctx;
   const g = await berth.auth.users.grant(ctx.user, body.pattern, body.actions);
-  berth.auth.invalidate();
   ctx.auditDetail = { pattern: g.pattern, actions: g.actions };
   return g;
 }
@@ -74,7 +70,6 @@ function patternParam(query: URLSearchParams): string {
 
 export async function revokePermission(berth: Berth, { user, query, reply }: RouteContext<'user'>) {
   await berth.auth.users.revoke(user, patternParam(query));
-  berth.auth.invalidate();
   return reply.code(204).send();
 }
 
@@ -88,14 +83,12 @@ export const PublicBody = { schema: PublicPattern, expected: '{"pattern": "team/
 export async function addPublic(berth: Berth, ctx: RouteContext<never, z.infer<typeof PublicPattern>>) {
   const { pattern } = ctx.body;
   await berth.auth.users.addPublic(pattern);
-  berth.auth.invalidate();
   ctx.auditDetail = { pattern };
   return ctx.reply.code(204).send();
 }
 
 export async function removePublic(berth: Berth, { query, reply }: RouteContext) {
   await berth.auth.users.removePublic(patternParam(query));
-  berth.auth.invalidate();
   return reply.code(204).send();
 }
 

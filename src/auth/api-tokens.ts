@@ -51,7 +51,14 @@ const info = (r: Row): TokenInfo => ({
 });
 
 export class ApiTokens {
-  constructor(private readonly db: Kysely<Database>) {}
+  /**
+   * `changed` is called after a token is revoked (to forget it where it was remembered); a new token changes
+   * nothing remembered.
+   */
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly changed: () => void = () => {},
+  ) {}
 
   async create(
     user: UserRecord,
@@ -118,6 +125,7 @@ export class ApiTokens {
       .where('revoked_at', 'is', null)
       .executeTakeFirst();
     if (Number(r.numUpdatedRows) === 0) await this.get(id); // unknown: TOKEN_UNKNOWN; already revoked: fine
+    this.changed();
   }
 
   private row(id: string) {

@@ -2,18 +2,19 @@
 // with failed logins slowed down, and the registry tokens of the Docker token flow.
 import { createHash } from 'node:crypto';
 import type { Kysely } from 'kysely';
+import { LRUCache } from 'lru-cache';
 import { BerthError } from '../core/errors.js';
 import { isRepositoryName } from '../core/references.js';
 import type { Database } from '../db/schema.js';
-import { ApiTokens, looksLikeApiToken } from './api-tokens.js';
+import { ApiTokens, looksLikeApiToken, type TokenInfo } from './api-tokens.js';
 import { AuditLog } from './audit.js';
 import { LoginLimits, type LoginLimitPolicy } from './login-limits.js';
 import { ALL_ACTIONS, type Action } from './permissions.js';
 import { anonymous, registryTokenPrincipal, userPrincipal, type Principal } from './principal.js';
 import { RegistryTokens, type AccessEntry } from './registry-tokens.js';
-import { TtlCache } from './ttl-cache.js';
 import { Users, type UserRecord } from './users.js';
 import type { Grant } from './permissions.js';
+import { requireWithinScopes } from './token-scopes.js';
 
 export type Credentials =
   { kind: 'none' } | { kind: 'basic'; user: string; password: string } | { kind: 'bearer'; token: string };
@@ -28,6 +29,8 @@ export interface AuthOptions {
    */
   cacheSeconds?: number;
   loginPolicy?: LoginLimitPolicy;
+  /** the clock (ms since the epoch) of login limits, registry tokens and caches; tests pass a fake one */
+  now?: () => number;
 }
 
 const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex');
@@ -39,7 +42,9 @@ export class Auth {
   readonly limits: LoginLimits;
   readonly audit: AuditLog;
   private readonly cacheMs: number;
-  private readonly principals = new TtlCache<string, Principal>(10_000);
+  private readonly now: () => number;
+  /** credentials checked recently, each until its own time (at most `cacheMs`): the most recently used 10 000 */
+  private readonly principals: LRUCache<string, Principal>;
   private publicList: readonly string[] = [];
   private publicUntil = 0;
   private readonly publicPatterns = () => this.publicList;
@@ -48,12 +53,23 @@ export class Auth {
     private readonly db: Kysely<Database>,
     opts: AuthOptions = {},
   ) {
-    this.users = new Users(db);
-    this.tokens = new ApiTokens(db);
-    this.registryTokens = new RegistryTokens(db, opts.service ?? 'berth', opts.tokenTtlSeconds ?? 300);
-    this.limits = new LoginLimits(db, opts.loginPolicy);
+    this.now = opts.now ?? Date.now;
+    // each change to users, permissions, public patterns or tokens made through this process forgets at once
+    // what it remembered of them
+    this.users = new Users(db, () => this.invalidate());
+    this.tokens = new ApiTokens(db, () => this.invalidate());
+    this.registryTokens = new RegistryTokens(
+      db,
+      opts.service ?? 'berth',
+      opts.tokenTtlSeconds ?? 300,
+      this.now,
+    );
+    this.limits = new LoginLimits(db, opts.loginPolicy, this.now);
     this.audit = new AuditLog(db);
     this.cacheMs = (opts.cacheSeconds ?? 10) * 1000;
+    // ttlResolution 0: asks the clock each time (by default lru-cache reuses a reading for a millisecond of real
+    // time, in which a fake clock may move)
+    this.principals = new LRUCache({ max: 10_000, perf: { now: this.now }, ttlResolution: 0 });
   }
 
   get service(): string {
@@ -64,13 +80,16 @@ export class Auth {
     await this.registryTokens.init();
   }
 
-  /** Forgets what this process remembered of users, tokens and public patterns (after any change to them). */
+  /**
+   * Forgets what this process remembered of users, tokens and public patterns. The changes made through
+   * `users` and `tokens` call it; a change made to the database otherwise needs it (or waits for `cacheSeconds`).
+   */
   invalidate(): void {
     this.principals.clear();
     this.publicUntil = 0;
   }
 
-  private async refreshPublic(now = Date.now()): Promise<void> {
+  private async refreshPublic(now: number): Promise<void> {
     if (now < this.publicUntil) return;
     this.publicList = await this.users.publicPatterns();
     this.publicUntil = now + Math.min(this.cacheMs, 5000);
@@ -85,13 +104,13 @@ export class Auth {
    * repeated failures for a user or from an address, TOOMANYREQUESTS until the wait is over.
    */
   async authenticate(creds: Credentials, address: string): Promise<Principal> {
-    const now = Date.now();
+    const now = this.now();
     await this.refreshPublic(now);
     if (creds.kind === 'none') return this.anonymous();
     const key =
       creds.kind === 'basic' ? `b:${sha256(`${creds.user}\0${creds.password}`)}` : `t:${creds.token}`;
     if (creds.kind === 'bearer' && !looksLikeApiToken(creds.token)) {
-      const cached = this.principals.get(key, now);
+      const cached = this.principals.get(key);
       if (cached) return cached;
       const claims = await this.registryTokens.verify(creds.token);
       if (!claims) {
@@ -114,7 +133,7 @@ export class Auth {
         access: claims.repositories,
         publicPatterns: this.publicPatterns,
       });
-      this.principals.set(key, p, Math.min(claims.expiresAt, now + this.cacheMs));
+      this.remember(key, p, claims.expiresAt, now);
       return p;
     }
     const user = creds.kind === 'basic' ? creds.user : undefined;
@@ -123,35 +142,49 @@ export class Auth {
     // The wait applies to remembered credentials too: answering them otherwise would tell a guesser which
     // guess was right while every wrong one is refused at once.
     const { failures } = await this.checkLimits(keys, user, address, now);
-    const cached = this.principals.get(key, now);
+    const cached = this.principals.get(key);
     if (cached) {
       if (failures) await this.limits.succeeded(keys.filter((k) => k.startsWith('user:')));
       return cached;
     }
-    // Checks of one user's (or, for a bare token, one address's) credentials run one at a time in a process,
-    // each after the previous one counted its failure: parallel guesses cannot all slip in before the wait.
-    return this.oneAtATime(keys.at(-1)!, async () => {
-      const at = Date.now();
-      await this.checkLimits(keys, user, address, at);
-      const found = looksLikeApiToken(secret)
-        ? await this.byApiToken(secret, user, at)
-        : user === undefined
-          ? undefined
-          : await this.byPassword(user, secret);
-      if (!found || 'why' in found) {
-        await this.limits.failed(keys, at);
-        throw new BerthError(
-          'UNAUTHORIZED',
-          found?.why ??
-            (user === undefined ? 'the API token is not valid' : `wrong user name or password for ${user}`),
-        );
-      }
-      // A success clears the user's count, not the address's: one valid account must not reset the count of an
-      // address guessing other users' passwords.
-      await this.limits.succeeded(keys.filter((k) => k.startsWith('user:')));
-      this.principals.set(key, found.principal, Math.min(found.until ?? Infinity, at + this.cacheMs));
-      return found.principal;
-    });
+    const found = looksLikeApiToken(secret)
+      ? await this.byApiToken(secret, user, now)
+      : user === undefined
+        ? undefined
+        : await this.byPassword(user, secret);
+    const at = this.now();
+    if (!found || 'why' in found) {
+      // Counted only while no wait applies, in one step with the check for every process: of parallel wrong
+      // guesses (here or in other processes) the free ones are 401, the others wait.
+      await this.countFailure(keys, user, address, at);
+      throw new BerthError(
+        'UNAUTHORIZED',
+        found?.why ??
+          (user === undefined ? 'the API token is not valid' : `wrong user name or password for ${user}`),
+      );
+    }
+    // A wait that began while these credentials were checked (other guesses failed meanwhile) applies to them.
+    await this.checkLimits(keys, user, address, at);
+    // A success clears the user's count, not the address's: one valid account must not reset the count of an
+    // address guessing other users' passwords.
+    await this.limits.succeeded(keys.filter((k) => k.startsWith('user:')));
+    this.remember(key, found.principal, found.until ?? Infinity, at);
+    return found.principal;
+  }
+
+  /** Remembers a principal until `until` and for at most `cacheMs` (nothing when that time is up already). */
+  private remember(key: string, p: Principal, until: number, now: number): void {
+    const ttl = Math.floor(Math.min(until, now + this.cacheMs) - now);
+    if (ttl > 0) this.principals.set(key, p, { ttl, start: now });
+  }
+
+  private tooMany(user: string | undefined, address: string, wait: number): BerthError {
+    const seconds = Math.max(1, Math.ceil(wait / 1000));
+    return new BerthError(
+      'TOOMANYREQUESTS',
+      `too many failed logins${user === undefined ? '' : ` for ${user}`} or from ${address}: try again in ${seconds} s`,
+      { retryAfterSeconds: seconds },
+    );
   }
 
   private async checkLimits(
@@ -161,28 +194,18 @@ export class Auth {
     now: number,
   ): Promise<{ failures: boolean }> {
     const { wait, failures } = await this.limits.check(keys, now);
-    if (wait > 0) {
-      throw new BerthError(
-        'TOOMANYREQUESTS',
-        `too many failed logins${user === undefined ? '' : ` for ${user}`} or from ${address}: try again in ${Math.ceil(wait / 1000)} s`,
-        { retryAfterSeconds: Math.ceil(wait / 1000) },
-      );
-    }
+    if (wait > 0) throw this.tooMany(user, address, wait);
     return { failures };
   }
 
-  private readonly queues = new Map<string, Promise<unknown>>();
-
-  private async oneAtATime<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    const previous = this.queues.get(key) ?? Promise.resolve();
-    const run = previous.then(fn, fn);
-    const tail = run.catch(() => undefined);
-    this.queues.set(key, tail);
-    try {
-      return await run;
-    } finally {
-      if (this.queues.get(key) === tail) this.queues.delete(key);
+  /** Counts a failure, or throws TOOMANYREQUESTS when a wait applies (and counts nothing). */
+  private async countFailure(keys: string[], user: string | undefined, address: string, at: number) {
+    // the wait that refused the count may be over when asked about (a success cleared it): count again
+    for (let i = 0; i < 3; i++) {
+      if (await this.limits.failed(keys, at)) return;
+      await this.checkLimits(keys, user, address, at);
     }
+    throw this.tooMany(user, address, 1000);
   }
 
   private async byPassword(
@@ -219,6 +242,22 @@ export class Auth {
       publicPatterns: this.publicPatterns,
       ...(token ? { tokenId: token.id, scopes: token.scopes } : {}),
     });
+  }
+
+  /**
+   * A new API token for user `user`, created by `p`. Through a token with scopes only tokens within those scopes
+   * (an administrator's tokens are not limited); through an unscoped token any (it is its user already).
+   */
+  async createToken(
+    p: Principal,
+    user: string,
+    opts: { name: string; scopes: Grant[] | null; expiresAt: number | null },
+  ): Promise<TokenInfo & { token: string }> {
+    if (p.by === 'api-token' && p.tokenId !== undefined && !p.admin) {
+      const own = await this.tokens.byId(p.tokenId);
+      if (own.ok) requireWithinScopes(opts.scopes, own.scopes);
+    }
+    return this.tokens.create(await this.users.get(user), opts);
   }
 
   /**

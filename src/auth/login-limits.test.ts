@@ -33,8 +33,9 @@ describe.each(backends())('login limits on %s', (backend: Backend) => {
     if (url) await removeTestDatabase(url);
   });
 
+  /** Counts `count` failures at `at`, each of which must be counted (no wait may apply yet). */
   const failN = async (keys: string[], count: number, at: number, l = limits) => {
-    for (let i = 0; i < count; i++) await l.failed(keys, at);
+    for (let i = 0; i < count; i++) expect(await l.failed(keys, at)).toBe(true);
   };
 
   it('allows the free failures without a wait, then waits the base delay from the last failure', async () => {
@@ -52,9 +53,12 @@ describe.each(backends())('login limits on %s', (backend: Backend) => {
   it('doubles the wait with each further failure, up to the maximum', async () => {
     const { user } = fresh();
     const waits: number[] = [];
+    let t = T0;
     for (let i = 0; i < 7; i++) {
-      await limits.failed([user], T0);
-      waits.push((await limits.check([user], T0)).wait);
+      expect(await limits.failed([user], t)).toBe(true);
+      const { wait } = await limits.check([user], t);
+      waits.push(wait);
+      t += wait; // the next attempt once the wait is over
     }
     expect(waits).toEqual([0, 0, 1000, 2000, 4000, 4000, 4000]);
   });
@@ -74,26 +78,30 @@ describe.each(backends())('login limits on %s', (backend: Backend) => {
     const addrs = ['addr:192.0.2.1', 'addr:192.0.2.2', 'addr:192.0.2.3', 'addr:192.0.2.4'].map(
       (a) => `${a}-${n}`,
     );
-    for (const a of addrs) await limits.failed([a, user], T0);
-    expect((await limits.check([user], T0)).wait).toBe(2000);
-    expect((await limits.check(['addr:198.51.100.9', user], T0)).wait).toBe(2000);
-    for (const a of addrs) expect((await limits.check([a], T0)).wait).toBe(0);
-    expect((await limits.check([addrs[0]!, 'user:someone-else'], T0)).wait).toBe(0);
+    // the fourth once the wait of the third is over
+    const at = [T0, T0, T0, T0 + 1000];
+    for (const [i, a] of addrs.entries()) expect(await limits.failed([a, user], at[i])).toBe(true);
+    const t = T0 + 1000;
+    expect((await limits.check([user], t)).wait).toBe(2000);
+    expect((await limits.check(['addr:198.51.100.9', user], t)).wait).toBe(2000);
+    for (const a of addrs) expect((await limits.check([a], t)).wait).toBe(0);
+    expect((await limits.check([addrs[0]!, 'user:someone-else'], t)).wait).toBe(0);
 
     // one address trying many users: the address is slowed down, the users are not
     const { addr } = fresh();
     const users = ['user:a', 'user:b', 'user:c', 'user:d'].map((u) => `${u}-${n}`);
-    for (const u of users) await limits.failed([addr, u], T0);
-    expect((await limits.check([addr], T0)).wait).toBe(2000);
-    expect((await limits.check([addr, 'user:new'], T0)).wait).toBe(2000);
-    for (const u of users) expect((await limits.check(['addr:203.0.113.1', u], T0)).wait).toBe(0);
+    for (const [i, u] of users.entries()) expect(await limits.failed([addr, u], at[i])).toBe(true);
+    expect((await limits.check([addr], t)).wait).toBe(2000);
+    expect((await limits.check([addr, 'user:new'], t)).wait).toBe(2000);
+    for (const u of users) expect((await limits.check(['addr:203.0.113.1', u], t)).wait).toBe(0);
   });
 
   it('forgets failures older than the window, and counts from 1 again after it', async () => {
     const { user } = fresh();
-    await failN([user], 4, T0);
-    expect((await limits.check([user], T0)).wait).toBe(2000);
-    const later = T0 + POLICY.windowMs + 1;
+    await failN([user], 3, T0);
+    await failN([user], 1, T0 + 1000);
+    expect((await limits.check([user], T0 + 1000)).wait).toBe(2000);
+    const later = T0 + 1000 + POLICY.windowMs + 1;
     expect(await limits.check([user], later)).toEqual({ wait: 0, failures: true });
     await limits.failed([user], later);
     await limits.failed([user], later);
@@ -106,12 +114,12 @@ describe.each(backends())('login limits on %s', (backend: Backend) => {
     const { user, addr } = fresh();
     const bystander = `user:bystander-${n}`;
     await failN([addr, user], 3, T0);
-    await failN([addr, bystander], 1, T0);
+    await failN([addr, bystander], 1, T0 + 1000);
     await limits.succeeded([user]);
-    expect(await limits.check([user], T0)).toEqual({ wait: 0, failures: false });
-    expect((await limits.check([addr], T0)).wait).toBe(2000); // 4 failures from the address
+    expect(await limits.check([user], T0 + 1000)).toEqual({ wait: 0, failures: false });
+    expect((await limits.check([addr], T0 + 1000)).wait).toBe(2000); // 4 failures from the address
     await limits.succeeded([addr, user]);
-    expect(await limits.check([addr], T0)).toEqual({ wait: 0, failures: false });
+    expect(await limits.check([addr], T0 + 1000)).toEqual({ wait: 0, failures: false });
     expect((await limits.check([bystander], T0)).failures).toBe(true);
   });
 
@@ -128,13 +136,73 @@ describe.each(backends())('login limits on %s', (backend: Backend) => {
 
   it('loses no failure to concurrent attempts from two instances', async () => {
     const { user } = fresh();
-    const second = new LoginLimits(other.kysely, POLICY);
-    await Promise.all(Array.from({ length: 10 }, (_, i) => (i % 2 ? limits : second).failed([user], T0 + i)));
+    // a policy under which none of them waits
+    const lenient = { ...POLICY, free: 100 };
+    const [first, second] = [db, other].map((d) => new LoginLimits(d.kysely, lenient));
+    const counted = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => (i % 2 ? first! : second!).failed([user], T0)),
+    );
+    expect(counted).toEqual(Array(10).fill(true));
     const row = await db.kysely
       .selectFrom('login_failures')
       .select(['failures', 'last_at'])
       .where('key', '=', user)
       .executeTakeFirstOrThrow();
     expect(Number(row.failures)).toBe(10);
+  });
+
+  it('counts a failure unless a wait applies, with the wait and the window of the policy', async () => {
+    const { user, addr } = fresh();
+    const keys = [addr, user];
+    for (let i = 0; i < 3; i++) expect(await limits.failed(keys, T0)).toBe(true);
+    expect(await limits.failed(keys, T0 + 999)).toBe(false); // the third's wait: 1000 ms
+    expect((await limits.check(keys, T0 + 999)).wait).toBe(1);
+    expect(await limits.failed(keys, T0 + 1000)).toBe(true); // the fourth: 2000 ms
+    expect(await limits.failed(keys, T0 + 2999)).toBe(false);
+    expect(await limits.failed([user], T0 + 3000)).toBe(true); // the fifth: 4000 ms, the maximum
+    // a wait of either key refuses both, and counts under neither
+    expect(await limits.failed([`addr:other-${n}`, user], T0 + 3000)).toBe(false);
+    expect((await limits.check([`addr:other-${n}`], T0 + 3000)).failures).toBe(false);
+    expect(await limits.failed([user], T0 + 6999)).toBe(false);
+    expect(await limits.failed([user], T0 + 7000)).toBe(true); // the sixth: still 4000 ms
+    expect(await limits.failed([user], T0 + 10_999)).toBe(false);
+    // after the window the count starts again from 1, without a wait
+    const later = T0 + 7000 + POLICY.windowMs + 1;
+    expect(await limits.failed([user], later)).toBe(true);
+    expect(await limits.failed([user], later)).toBe(true);
+    expect((await limits.check([user], later)).wait).toBe(0);
+    const row = await db.kysely
+      .selectFrom('login_failures')
+      .select('failures')
+      .where('key', '=', user)
+      .executeTakeFirstOrThrow();
+    expect(Number(row.failures)).toBe(2);
+  });
+
+  it('counts exactly the free failures of parallel attempts from two instances, then refuses', async () => {
+    const { user, addr } = fresh();
+    const second = new LoginLimits(other.kysely, POLICY);
+    const counted = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        (i % 2 ? limits : second).failed(i % 3 ? [addr, user] : [user], T0),
+      ),
+    );
+    expect(counted.filter(Boolean).length).toBe(POLICY.free);
+    expect((await limits.check([user], T0)).wait).toBe(POLICY.baseDelayMs);
+  });
+
+  it('reads its default times from the clock it is given', async () => {
+    const { user } = fresh();
+    let now = T0;
+    const clocked = new LoginLimits(db.kysely, POLICY, () => now);
+    expect(await clocked.failed([user])).toBe(true);
+    expect(await clocked.failed([user])).toBe(true);
+    expect(await clocked.failed([user])).toBe(true);
+    expect(await clocked.check([user])).toEqual({ wait: 1000, failures: true });
+    now += 600;
+    expect((await clocked.check([user])).wait).toBe(400);
+    expect(await clocked.failed([user])).toBe(false);
+    now += 400;
+    expect(await clocked.failed([user])).toBe(true);
   });
 });

@@ -1,7 +1,7 @@
 // Failed logins, counted per user and per address in the database (so every process sees them): after a few,
 // each further attempt must wait longer, up to a minute; a success clears the count.
-import type { Kysely } from 'kysely';
-import { sql } from 'kysely';
+import { createHash } from 'node:crypto';
+import { PostgresAdapter, sql, type Kysely, type RawBuilder } from 'kysely';
 import type { Database } from '../db/schema.js';
 
 export interface LoginLimitPolicy {
@@ -21,10 +21,16 @@ export const DEFAULT_LOGIN_POLICY: LoginLimitPolicy = {
   windowMs: 15 * 60_000,
 };
 
+/** The PostgreSQL advisory lock of a login-limit key (a signed 64-bit integer). */
+const lockId = (key: string): bigint =>
+  createHash('sha256').update(`login:${key}`).digest().readBigInt64BE(0);
+
 export class LoginLimits {
+  /** `now`: the clock (ms since the epoch) of the methods' default times; tests pass a fake one. */
   constructor(
     private readonly db: Kysely<Database>,
     private readonly policy: LoginLimitPolicy = DEFAULT_LOGIN_POLICY,
+    private readonly now: () => number = Date.now,
   ) {}
 
   private delay(failures: number): number {
@@ -32,8 +38,17 @@ export class LoginLimits {
     return Math.min(this.policy.maxDelayMs, this.policy.baseDelayMs * 2 ** (failures - this.policy.free));
   }
 
+  /** `delay` in SQL, of the failures column `failures` (the policy's numbers are literals of the statement). */
+  private delaySql(failures: RawBuilder<number>): RawBuilder<number> {
+    const { free, baseDelayMs, maxDelayMs } = this.policy;
+    const steps: RawBuilder<unknown>[] = [sql`when ${failures} < ${sql.lit(free)} then 0`];
+    for (let i = 0; baseDelayMs * 2 ** i < maxDelayMs; i++)
+      steps.push(sql`when ${failures} = ${sql.lit(free + i)} then ${sql.lit(baseDelayMs * 2 ** i)}`);
+    return sql<number>`(case ${sql.join(steps, sql` `)} else ${sql.lit(maxDelayMs)} end)`;
+  }
+
   /** Milliseconds the caller must still wait before another attempt (0: go ahead), and whether any failed. */
-  async check(keys: string[], now = Date.now()): Promise<{ wait: number; failures: boolean }> {
+  async check(keys: string[], now = this.now()): Promise<{ wait: number; failures: boolean }> {
     const rows = await this.db
       .selectFrom('login_failures')
       .select(['failures', 'last_at'])
@@ -47,21 +62,43 @@ export class LoginLimits {
     return { wait: Math.max(0, wait), failures: rows.length > 0 };
   }
 
-  /** Counts a failure under each key, in one statement per key (create-if-absent through the primary key). */
-  async failed(keys: string[], now = Date.now()): Promise<void> {
+  /**
+   * Counts a failure under every key, unless a wait applies to one of them at `now`: then counts nothing and
+   * answers false. The check and the count are one step for every process on the database (one statement,
+   * which SQLite runs under its write lock; on PostgreSQL, after taking an advisory lock per key), so parallel
+   * wrong guesses, in one process or many, count exactly the free failures and are refused from then on.
+   */
+  async failed(keys: string[], now = this.now()): Promise<boolean> {
+    if (keys.length === 0) return false;
+    if (!(this.db.getExecutor().adapter instanceof PostgresAdapter))
+      return this.countUnlessWaiting(this.db, keys, now);
+    return this.db.transaction().execute(async (tx) => {
+      // in one order (of the lock ids), so that two attempts sharing keys cannot wait for each other
+      const ids = [...new Set(keys.map(lockId))].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+      for (const id of ids) await sql`select pg_advisory_xact_lock(${id.toString()}::bigint)`.execute(tx);
+      return this.countUnlessWaiting(tx, keys, now);
+    });
+  }
+
+  private async countUnlessWaiting(db: Kysely<Database>, keys: string[], now: number): Promise<boolean> {
     const stale = now - this.policy.windowMs;
-    for (const key of keys) {
-      await this.db
-        .insertInto('login_failures')
-        .values({ key, failures: 1, last_at: now })
-        .onConflict((oc) =>
-          oc.column('key').doUpdateSet({
-            failures: sql<number>`case when login_failures.last_at < ${stale} then 1 else login_failures.failures + 1 end`,
-            last_at: now,
-          }),
-        )
-        .execute();
-    }
+    const each = sql.join(
+      keys.map((k) => sql`select cast(${k} as text) as key`),
+      sql` union all `,
+    );
+    const { rows } = await sql<{ key: string }>`
+      insert into login_failures (key, failures, last_at)
+      select k.key, 1, cast(${now} as bigint) from (${each}) as k
+      where not exists (
+        select 1 from login_failures as f
+        where f.key in (${sql.join(keys)}) and f.last_at >= ${stale}
+          and f.last_at + ${this.delaySql(sql<number>`f.failures`)} > ${now}
+      )
+      on conflict (key) do update set
+        failures = case when login_failures.last_at < ${stale} then 1 else login_failures.failures + 1 end,
+        last_at = excluded.last_at
+      returning key`.execute(db);
+    return rows.length > 0;
   }
 
   async succeeded(keys: string[]): Promise<void> {

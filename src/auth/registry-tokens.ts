@@ -29,17 +29,19 @@ export class RegistryTokens {
   private current?: { kid: string; key: Uint8Array };
   private loadedAt = 0;
 
+  /** `now`: the clock (ms since the epoch) of issuing and verifying; tests pass a fake one. */
   constructor(
     private readonly db: Kysely<Database>,
     readonly service: string,
     readonly ttlSeconds: number,
+    private readonly now: () => number = Date.now,
   ) {}
 
   /** Makes sure a signing key exists (the first process to start creates it; the others find it) and loads them. */
   async init(): Promise<void> {
     await this.db
       .insertInto('signing_keys')
-      .values({ kid: 'key-1', secret: randomBytes(32).toString('base64url'), created_at: Date.now() })
+      .values({ kid: 'key-1', secret: randomBytes(32).toString('base64url'), created_at: this.now() })
       .onConflict((oc) => oc.column('kid').doNothing())
       .execute();
     await this.load();
@@ -52,7 +54,7 @@ export class RegistryTokens {
       .orderBy('created_at')
       .orderBy('kid')
       .execute();
-    this.loadedAt = Date.now();
+    this.loadedAt = this.now();
     this.keys = new Map(rows.map((r) => [r.kid, Buffer.from(r.secret, 'base64url')]));
     const newest = rows.at(-1);
     if (newest) this.current = { kid: newest.kid, key: this.keys.get(newest.kid)! };
@@ -65,7 +67,7 @@ export class RegistryTokens {
   ): Promise<{ token: string; expiresIn: number; issuedAt: string }> {
     if (!this.current) await this.init();
     const { kid, key } = this.current!;
-    const now = Math.floor(Date.now() / 1000);
+    const now = Math.floor(this.now() / 1000);
     let jwt = new SignJWT({ access, ...(tokenId === undefined ? {} : { tid: tokenId }) })
       .setProtectedHeader({ alg: 'HS256', typ: 'JWT', kid })
       .setIssuer(ISSUER)
@@ -91,12 +93,18 @@ export class RegistryTokens {
           const kid = header.kid ?? '';
           // a key made by another process since we loaded (looked for at most once a second: made-up key ids
           // must not cost a database read each)
-          if (!this.keys.has(kid) && Date.now() - this.loadedAt > 1000) await this.load();
+          if (!this.keys.has(kid) && this.now() - this.loadedAt > 1000) await this.load();
           const key = this.keys.get(kid);
           if (!key) throw new joseErrors.JWSSignatureVerificationFailed('unknown key');
           return key;
         },
-        { issuer: ISSUER, audience: this.service, algorithms: ['HS256'], clockTolerance: 30 },
+        {
+          issuer: ISSUER,
+          audience: this.service,
+          algorithms: ['HS256'],
+          clockTolerance: 30,
+          currentDate: new Date(this.now()),
+        },
       );
       const repositories = new Map<string, Set<Action>>();
       let catalog = false;

@@ -41,7 +41,11 @@ const grant = (r: { pattern: string; actions: string }): Grant => ({
 });
 
 export class Users {
-  constructor(private readonly db: Kysely<Database>) {}
+  /** `changed` is called after each change to users, permissions or public patterns (to forget cached rights). */
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly changed: () => void = () => {},
+  ) {}
 
   /**
    * The first start on an empty database creates the administrator `admin`, with the given password or a
@@ -77,6 +81,7 @@ export class Users {
       .returning(['name', 'admin', 'created_at'])
       .executeTakeFirst();
     if (!row) throw new BerthError('ALREADY_EXISTS', `user ${name} already exists`);
+    this.changed();
     return info(row);
   }
 
@@ -134,6 +139,7 @@ export class Users {
       }
       await tx.deleteFrom('users').where('id', '=', user.id).execute();
     });
+    this.changed();
   }
 
   async setPassword(name: string, password: string): Promise<void> {
@@ -144,6 +150,7 @@ export class Users {
       .where('name', '=', name)
       .executeTakeFirst();
     if (Number(r.numUpdatedRows) === 0) throw new BerthError('USER_UNKNOWN', `user ${name} does not exist`);
+    this.changed();
   }
 
   /** The user if the password is theirs; an unknown name costs as much time as a wrong password. */
@@ -176,6 +183,7 @@ export class Users {
       .values({ user_id: user.id, pattern: g.pattern, actions: g.actions.join(',') })
       .onConflict((oc) => oc.columns(['user_id', 'pattern']).doUpdateSet({ actions: g.actions.join(',') }))
       .execute();
+    this.changed();
     return g;
   }
 
@@ -188,6 +196,7 @@ export class Users {
       .executeTakeFirst();
     if (Number(r.numDeletedRows) === 0)
       throw new BerthError('NOT_FOUND', `user ${name} has no permission on "${pattern}"`);
+    this.changed();
   }
 
   async publicPatterns(): Promise<string[]> {
@@ -201,10 +210,12 @@ export class Users {
       .values({ pattern: parsePattern(pattern), created_at: Date.now() })
       .onConflict((oc) => oc.column('pattern').doNothing())
       .execute();
+    this.changed();
   }
 
   async removePublic(pattern: string): Promise<void> {
     const r = await this.db.deleteFrom('public_patterns').where('pattern', '=', pattern).executeTakeFirst();
     if (Number(r.numDeletedRows) === 0) throw new BerthError('NOT_FOUND', `"${pattern}" is not public`);
+    this.changed();
   }
 }

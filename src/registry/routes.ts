@@ -3,7 +3,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Berth } from '../app.js';
 import { mountRoutes, route, type Route } from '../http/router.js';
-import { auditor, authorizer } from '../http/auth.js';
+import { auditor, authorizer } from '../http/access.js';
 import { deleteManifest, getManifest, putManifest } from './manifests.js';
 import { deleteBlob, getBlob } from './blobs.js';
 import { cancelUpload, finishUpload, patchUpload, startUpload, uploadStatus } from './blob-uploads.js';

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Auth } from '../../src/auth/auth.js';
 import { openDatabase, type Db } from '../../src/db/connect.js';
 import { BerthError } from '../../src/core/errors.js';
+import { backends, removeTestDatabase, testDatabaseUrl, type Backend } from '../helpers/backend.js';
 import { dirImage, tarOf } from '../helpers/images.js';
 import {
   ADMIN,
@@ -19,7 +20,14 @@ import { startRealServer, type RealServer } from '../helpers/real-server.js';
 import { code, ociImage, Registry } from '../registry/oci.js';
 
 const POLICY = { free: 5, baseDelayMs: 500, maxDelayMs: 2000, windowMs: 60_000 };
+/** A pause while polling for what another process writes. */
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** The time of the login limits: starts at now, moves only when a test says so. */
+let clock = Date.now();
+const now = () => clock;
+const AUTH = { loginPolicy: POLICY, now };
+/** Lets fake time pass: just over the first wait. */
+const waitOut = () => void (clock += POLICY.baseDelayMs + 100);
 const JSON_TYPE = { 'content-type': 'application/json' };
 
 describe('failed logins are slowed down', () => {
@@ -27,7 +35,7 @@ describe('failed logins are slowed down', () => {
   let second: Db;
   beforeAll(async () => {
     // X-Forwarded-For is trusted here, so that requests can come from several addresses
-    s = await startTestServer('abuse-limits', { auth: { loginPolicy: POLICY }, trustProxy: true });
+    s = await startTestServer('abuse-limits', { auth: AUTH, trustProxy: true });
     second = await openDatabase(s.berth.config.database!);
     for (const u of [
       'victim',
@@ -105,13 +113,13 @@ describe('failed logins are slowed down', () => {
     expect((await v2(from('198.51.100.1', 'bystander', 'bystander-password'))).status).toBe(200);
 
     // another process on the same database refuses the user just the same
-    const other = new Auth(second.kysely, { loginPolicy: POLICY });
+    const other = new Auth(second.kysely, AUTH);
     await expect(
       other.authenticate({ kind: 'basic', user: 'victim', password: 'victim-password' }, '192.0.2.99'),
     ).rejects.toMatchObject({ code: 'TOOMANYREQUESTS' });
 
     // once the wait is over the right password works, and clears the count
-    await sleep(POLICY.baseDelayMs + 100);
+    waitOut();
     const ok = await v2(from('198.51.100.6', 'victim', 'victim-password'));
     expect(ok.status, ok.body.toString()).toBe(200);
     expect(await failures('user:victim')).toBeUndefined();
@@ -123,12 +131,12 @@ describe('failed logins are slowed down', () => {
   it('each further failure doubles the wait; a wrong password during the wait is refused as well', async () => {
     const addr = (i: number) => `198.51.100.${100 + i}`;
     for (let i = 0; i < 5; i++) await v2(from(addr(i), 'roamer', 'nope'));
-    await sleep(POLICY.baseDelayMs + 100);
+    waitOut();
     expect((await v2(from(addr(5), 'roamer', 'nope'))).status).toBe(401); // the sixth: counted, wait doubles
     expect429(await v2(from(addr(6), 'roamer', 'nope')));
-    await sleep(POLICY.baseDelayMs + 100); // one base delay is not enough any more
+    waitOut(); // one base delay is not enough any more
     expect429(await v2(from(addr(6), 'roamer', 'roamer-password')));
-    await sleep(POLICY.baseDelayMs + 100);
+    waitOut();
     expect((await v2(from(addr(6), 'roamer', 'roamer-password'))).status).toBe(200);
   });
 
@@ -139,7 +147,7 @@ describe('failed logins are slowed down', () => {
       expect((await v2(from(`198.51.100.20${i}`, 'busy', `guess-${i}`))).status).toBe(401);
     // otherwise a guesser would see 429 for every wrong guess and 200 for the right one
     expect429(await v2(from('198.51.100.206', 'busy', 'busy-password')));
-    await sleep(POLICY.baseDelayMs + 100);
+    waitOut();
     expect((await v2(from('198.51.100.206', 'busy', 'busy-password'))).status).toBe(200);
     expect(await failures('user:busy')).toBeUndefined();
   });
@@ -160,7 +168,7 @@ describe('failed logins are slowed down', () => {
     for (let i = 1; i <= 5; i++) {
       expect((await v2(from('203.0.113.8', `spray${i}`, `spray${i}-password`))).status).toBe(200);
     }
-    await sleep(POLICY.baseDelayMs + 100);
+    waitOut();
     expect((await v2(from(spray, 'bystander', 'bystander-password'))).status).toBe(200);
   });
 
@@ -208,8 +216,8 @@ describe('failed logins are slowed down', () => {
   });
 
   it('Auth refuses without counting while waiting, and each process counts into the same rows', async () => {
-    const a = new Auth(s.berth.db.kysely, { loginPolicy: POLICY });
-    const b = new Auth(second.kysely, { loginPolicy: POLICY });
+    const a = new Auth(s.berth.db.kysely, AUTH);
+    const b = new Auth(second.kysely, AUTH);
     const bad = { kind: 'basic' as const, user: 'spray5', password: 'wrong-again' };
     for (let i = 0; i < 5; i++) {
       await expect((i % 2 ? a : b).authenticate(bad, `192.0.2.${i}`)).rejects.toMatchObject({
@@ -221,6 +229,101 @@ describe('failed logins are slowed down', () => {
     expect(e.code).toBe('TOOMANYREQUESTS');
     expect(e.detail.retryAfterSeconds).toBe(1);
     expect(Number(await failures('user:spray5'))).toBe(5);
+  });
+});
+
+describe.each(backends())('failed logins counted by several processes on %s', (backend: Backend) => {
+  // Three instances on one database, each with its own connections: three processes' worth of state.
+  let url: string;
+  const dbs: Db[] = [];
+  let auths: Auth[] = [];
+  beforeAll(async () => {
+    url = await testDatabaseUrl(`abuse_processes_${backend}`, backend);
+    for (let i = 0; i < 3; i++) dbs.push(await openDatabase(url));
+    auths = dbs.map((d) => new Auth(d.kysely, AUTH));
+    for (const u of ['target', 'holder']) await auths[0]!.users.create(u, `${u}-password`);
+  });
+  afterAll(async () => {
+    for (const d of dbs) await d.close();
+    if (url) await removeTestDatabase(url);
+  });
+
+  const outcome = (p: Promise<unknown>) =>
+    p.then(
+      () => 'OK',
+      (e: unknown) => (e instanceof BerthError ? e.code : String(e)),
+    );
+  const counted = async (key: string) =>
+    Number(
+      (
+        await dbs[0]!.kysely
+          .selectFrom('login_failures')
+          .select('failures')
+          .where('key', '=', key)
+          .executeTakeFirst()
+      )?.failures ?? 0,
+    );
+
+  it('parallel wrong passwords through three instances: exactly the free failures are 401, the rest 429', async () => {
+    const answers = await Promise.all(
+      Array.from({ length: 24 }, (_, i) =>
+        outcome(
+          auths[i % 3]!.authenticate(
+            { kind: 'basic', user: 'target', password: `guess-${i}` },
+            `192.0.2.${i + 1}`,
+          ),
+        ),
+      ),
+    );
+    expect(answers.filter((a) => a === 'UNAUTHORIZED').length).toBe(POLICY.free);
+    expect(answers.filter((a) => a === 'TOOMANYREQUESTS').length).toBe(24 - POLICY.free);
+    expect(await counted('user:target')).toBe(POLICY.free);
+    // the right password waits as well, through every instance; then it works, and clears the count
+    for (const a of auths)
+      expect(
+        await outcome(
+          a.authenticate({ kind: 'basic', user: 'target', password: 'target-password' }, '192.0.2.99'),
+        ),
+      ).toBe('TOOMANYREQUESTS');
+    waitOut();
+    expect(
+      await outcome(
+        auths[2]!.authenticate({ kind: 'basic', user: 'target', password: 'target-password' }, '192.0.2.99'),
+      ),
+    ).toBe('OK');
+    expect(await counted('user:target')).toBe(0);
+  });
+
+  it('parallel made-up API tokens from one address through three instances: the free ones 401, the rest 429', async () => {
+    const answers = await Promise.all(
+      Array.from({ length: 15 }, (_, i) =>
+        outcome(
+          auths[i % 3]!.authenticate(
+            { kind: 'bearer', token: `berth_aaaaaaaaaa${String(i).padStart(2, '0')}_${'x'.repeat(43)}` },
+            '203.0.113.99',
+          ),
+        ),
+      ),
+    );
+    expect(answers.filter((a) => a === 'UNAUTHORIZED').length).toBe(POLICY.free);
+    expect(answers.filter((a) => a === 'TOOMANYREQUESTS').length).toBe(15 - POLICY.free);
+    expect(await counted('addr:203.0.113.99')).toBe(POLICY.free);
+  });
+
+  it('parallel right passwords through three instances are all let in, and count nothing', async () => {
+    const answers = await Promise.all(
+      Array.from({ length: 12 }, (_, i) =>
+        outcome(
+          auths[i % 3]!.authenticate(
+            { kind: 'basic', user: 'holder', password: 'holder-password' },
+            '198.51.100.250',
+          ),
+        ),
+      ),
+    );
+    expect(answers).toEqual(Array(12).fill('OK'));
+    expect(await counted('user:holder')).toBe(0);
+    expect(await counted('addr:198.51.100.250')).toBe(0);
   });
 });
 
@@ -324,7 +427,11 @@ describe('credentials never reach the log', () => {
       (await http('GET', `${r.url}/v2/`, undefined, { authorization: basic('logger', next) })).status,
     ).toBe(200);
 
-    await sleep(200); // let the child's last log lines arrive
+    // a last request, to know when the child's log has caught up with every request before it
+    expect((await http('GET', `${r.url}/v2/?end-of-the-log-test`)).status).toBe(200);
+    const caughtUp = () => /end-of-the-log-test[^]*request completed/.test(r.output());
+    for (let i = 0; i < 500 && !caughtUp(); i++) await sleep(10);
+    expect(caughtUp(), 'the log shows the last request completed').toBe(true);
     const out = r.output();
     // the log is really at trace level and saw these requests
     expect(out).toMatch(/incoming request/);

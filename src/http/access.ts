@@ -1,5 +1,4 @@
-// HTTP side of authentication: credentials from the Authorization header, route access checks with the
-// challenges docker, podman and skopeo expect, and the audit record of a successful request.
+// Who may call a route: credentials of the request, access checks with their challenges, the audit record.
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Auth, Credentials } from '../auth/auth.js';
 import { can, type Principal } from '../auth/principal.js';
