@@ -12,13 +12,13 @@ describe.each(backends())('repository versions on %s', (backend: Backend) => {
       const name = 'create/first';
       const v = await commit(name, [{ op: 'add', kind: 'blob', digest: blobDigest('c1') }], true);
       expect(v).toMatchObject({ number: 1, added: 1, removed: 0 });
-      const versions = await t.repos.versions(name);
+      const versions = await t.history.versions(name);
       expect(versions.map((x) => [x.number, x.added, x.removed])).toEqual([
         [0, 0, 0],
         [1, 1, 0],
       ]);
-      expect(await t.repos.content(name, 0)).toEqual({ manifests: [], blobs: [], tags: [] });
-      expect((await t.repos.content(name, 1)).blobs.map((b) => b.digest)).toEqual([blobDigest('c1')]);
+      expect(await t.history.content(name, 0)).toEqual({ manifests: [], blobs: [], tags: [] });
+      expect((await t.history.content(name, 1)).blobs.map((b) => b.digest)).toEqual([blobDigest('c1')]);
       expect((await t.repos.get(name)).info.latestVersion).toBe(1);
     });
 
@@ -26,9 +26,9 @@ describe.each(backends())('repository versions on %s', (backend: Backend) => {
       const name = 'create/empty';
       const v = await commit(name, [], true);
       expect(v).toMatchObject({ number: 1, added: 0, removed: 0 });
-      expect((await t.repos.versions(name)).map((x) => x.number)).toEqual([0, 1]);
-      expect(await t.repos.content(name, 0)).toEqual({ manifests: [], blobs: [], tags: [] });
-      expect(await t.repos.content(name, 1)).toEqual({ manifests: [], blobs: [], tags: [] });
+      expect((await t.history.versions(name)).map((x) => x.number)).toEqual([0, 1]);
+      expect(await t.history.content(name, 0)).toEqual({ manifests: [], blobs: [], tags: [] });
+      expect(await t.history.content(name, 1)).toEqual({ manifests: [], blobs: [], tags: [] });
     });
 
     it('with create:true on an existing repository, just adds a version', async () => {
@@ -36,7 +36,7 @@ describe.each(backends())('repository versions on %s', (backend: Backend) => {
       await commit(name, [], true);
       const v = await commit(name, [{ op: 'add', kind: 'blob', digest: blobDigest('again') }], true);
       expect(v.number).toBe(2);
-      expect((await t.repos.versions(name)).map((x) => x.number)).toEqual([0, 1, 2]);
+      expect((await t.history.versions(name)).map((x) => x.number)).toEqual([0, 1, 2]);
     });
 
     it('without create, refuses an unknown repository with NAME_UNKNOWN and creates nothing', async () => {
@@ -68,7 +68,7 @@ describe.each(backends())('repository versions on %s', (backend: Backend) => {
         { op: 'add', kind: 'manifest', digest: manifestDigest('m') },
       ]);
       expect(v3).toMatchObject({ number: 3, added: 1, removed: 2 });
-      const versions = await t.repos.versions(name);
+      const versions = await t.history.versions(name);
       expect(versions.map((x) => ({ number: x.number, added: x.added, removed: x.removed }))).toEqual([
         { number: 0, added: 0, removed: 0 },
         { number: 1, added: 0, removed: 0 },
@@ -88,8 +88,8 @@ describe.each(backends())('repository versions on %s', (backend: Backend) => {
       const rows = await contentRows(name);
       expect(rows).toHaveLength(1);
       expect(rows[0]).toMatchObject({ kind: 'blob', key: d, version_added: 1, version_removed: null });
-      expect(await t.repos.content(name, 2)).toEqual(await t.repos.content(name, 1));
-      expect((await t.repos.versions(name)).map((x) => x.number)).toEqual([0, 1, 2]);
+      expect(await t.history.content(name, 2)).toEqual(await t.history.content(name, 1));
+      expect((await t.history.versions(name)).map((x) => x.number)).toEqual([0, 1, 2]);
     });
 
     it('retagging a tag to the digest it already names is a no-op in content', async () => {
@@ -115,7 +115,7 @@ describe.each(backends())('repository versions on %s', (backend: Backend) => {
         true,
       );
       expect(v1).toMatchObject({ added: 2, removed: 0 });
-      const c1 = await t.repos.content(name, 1);
+      const c1 = await t.history.content(name, 1);
       expect(c1.blobs.map((b) => b.digest)).toEqual([d]);
       expect(c1.tags).toEqual([{ name: 't', digest: manifestDigest('second') }]);
       const v2 = await commit(name, [
@@ -149,8 +149,8 @@ describe.each(backends())('repository versions on %s', (backend: Backend) => {
         version_added: 2,
         version_removed: null,
       });
-      expect((await t.repos.content(name, 1)).tags).toEqual([{ name: 'latest', digest: m1 }]);
-      expect((await t.repos.content(name, 2)).tags).toEqual([{ name: 'latest', digest: m2 }]);
+      expect((await t.history.content(name, 1)).tags).toEqual([{ name: 'latest', digest: m1 }]);
+      expect((await t.history.content(name, 2)).tags).toEqual([{ name: 'latest', digest: m2 }]);
     });
 
     it('removing ends the unit at the new version; removing what is absent removes nothing', async () => {
@@ -171,7 +171,7 @@ describe.each(backends())('repository versions on %s', (backend: Backend) => {
       expect(v2).toMatchObject({ number: 2, added: 0, removed: 2 });
       const rows = await contentRows(name);
       expect(rows.every((r) => r.version_removed === 2)).toBe(true);
-      expect(await t.repos.content(name, 2)).toEqual({ manifests: [], blobs: [], tags: [] });
+      expect(await t.history.content(name, 2)).toEqual({ manifests: [], blobs: [], tags: [] });
       const v3 = await commit(name, [
         { op: 'remove', kind: 'blob', key: d },
         { op: 'remove', kind: 'manifest', key: manifestDigest('never') },
@@ -191,7 +191,7 @@ describe.each(backends())('repository versions on %s', (backend: Backend) => {
         [1, 2],
         [3, null],
       ]);
-      const has = async (v: number) => (await t.repos.content(name, v)).blobs.some((b) => b.digest === d);
+      const has = async (v: number) => (await t.history.content(name, v)).blobs.some((b) => b.digest === d);
       expect([await has(0), await has(1), await has(2), await has(3)]).toEqual([false, true, false, true]);
     });
   });

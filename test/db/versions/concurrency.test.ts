@@ -1,7 +1,7 @@
 // Repository versions on every database backend: commits started at once, to one repository and to several.
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { recordBlobs, recordManifest } from '../../../src/repo/records.js';
+import { recordBlobs, recordManifest } from '../../../src/repo/catalogue.js';
 import type { ContentChange } from '../../../src/repo/versions.js';
 import { backends, type Backend } from '../../helpers/backend.js';
 import { blobDigest, manifestDigest, makeImage, versionsFixture } from './fixture.js';
@@ -69,13 +69,13 @@ describe.each(backends())('repository versions on %s', (backend: Backend) => {
       for (const r of results) expect(r).toMatchObject({ added: 2, removed: 0 });
       // each saw exactly the content of the version before it
       for (let v = 1; v <= CONCURRENT; v++) expect(seenBefore.get(v), `version ${v}`).toBe(2 * (v - 1));
-      const latest = await t.repos.content(name, CONCURRENT);
+      const latest = await t.history.content(name, CONCURRENT);
       expect(latest.tags.map((t) => t.name).sort()).toEqual(
         Array.from({ length: CONCURRENT }, (_, i) => `t${i}`).sort(),
       );
       for (const t of latest.tags) expect(t.digest).toBe(manifestDigest(`concurrent ${t.name.slice(1)}`));
-      for (let v = 1; v <= CONCURRENT; v++) expect((await t.repos.content(name, v)).tags).toHaveLength(v);
-      expect((await t.repos.versions(name)).map((v) => v.number)).toEqual(
+      for (let v = 1; v <= CONCURRENT; v++) expect((await t.history.content(name, v)).tags).toHaveLength(v);
+      expect((await t.history.versions(name)).map((v) => v.number)).toEqual(
         Array.from({ length: CONCURRENT + 1 }, (_, i) => i),
       );
       expect((await repositoryRow(name))?.latest_version).toBe(CONCURRENT);
@@ -96,7 +96,7 @@ describe.each(backends())('repository versions on %s', (backend: Backend) => {
       expect(results.map((r) => r.number).sort((a, b) => a - b)).toEqual(
         Array.from({ length: CONCURRENT }, (_, i) => i + 2),
       );
-      const latest = await t.repos.content(name, CONCURRENT + 1);
+      const latest = await t.history.content(name, CONCURRENT + 1);
       expect(latest.tags).toHaveLength(CONCURRENT + 1);
       // "shared" names what the commit that made the last version gave it
       const last = results.find((r) => r.number === CONCURRENT + 1)!;

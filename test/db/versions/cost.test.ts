@@ -91,10 +91,10 @@ describe.each(backends())('repository versions on %s', (backend: Backend) => {
       expect(await totalRows()).toBe(UNITS + 2);
 
       // and every version still reads as it was
-      expect((await t.repos.content(big, 2)).blobs).toHaveLength(UNITS);
-      expect((await t.repos.content(big, 3)).blobs).toHaveLength(UNITS + 1);
-      expect((await t.repos.content(big, 4)).blobs).toHaveLength(UNITS);
-      const d = await t.repos.diff(big, 2, 4);
+      expect((await t.history.content(big, 2)).blobs).toHaveLength(UNITS);
+      expect((await t.history.content(big, 3)).blobs).toHaveLength(UNITS + 1);
+      expect((await t.history.content(big, 4)).blobs).toHaveLength(UNITS);
+      const d = await t.history.diff(big, 2, 4);
       expect(d.added.blobs.map((b) => b.digest)).toEqual([blobDigest('one more')]);
       expect(d.removed.blobs.map((b) => b.digest)).toEqual([blobDigest('bulk 7')]);
     });

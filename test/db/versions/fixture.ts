@@ -16,9 +16,12 @@ import {
 } from '../../../src/core/manifests.js';
 import { MediaTypes } from '../../../src/core/media-types.js';
 import { openDatabase, type Db } from '../../../src/db/connect.js';
-import { RepositoryContent } from '../../../src/repo/content.js';
-import { recordBlobs, recordManifest } from '../../../src/repo/records.js';
+import { Blobs } from '../../../src/repo/blob-service.js';
+import { recordBlobs, recordManifest } from '../../../src/repo/catalogue.js';
+import { History } from '../../../src/repo/history.js';
+import { Manifests } from '../../../src/repo/manifests.js';
 import { Repositories } from '../../../src/repo/repositories.js';
+import { Tags } from '../../../src/repo/tags.js';
 import {
   commitVersion,
   type CommittedVersion,
@@ -91,7 +94,10 @@ export interface VersionsFixture {
   db: Db;
   store: FsBlobStore;
   repos: Repositories;
-  content: RepositoryContent;
+  blobs: Blobs;
+  manifests: Manifests;
+  tags: Tags;
+  history: History;
   commit(
     name: string,
     changes: ContentChange[] | ((ctx: VersionContext) => Promise<ContentChange[]>),
@@ -138,7 +144,10 @@ export function versionsFixture(label: string, backend: Backend): VersionsFixtur
     storeRoot = await mkdtemp(join(tmpdir(), 'berth-versions-store-'));
     t.store = new FsBlobStore(storeRoot);
     t.repos = new Repositories(t.db.kysely);
-    t.content = new RepositoryContent(t.db.kysely, t.store);
+    t.blobs = new Blobs(t.db.kysely, t.store);
+    t.manifests = new Manifests(t.db.kysely, t.store);
+    t.tags = new Tags(t.db.kysely);
+    t.history = new History(t.db.kysely);
   });
 
   afterAll(async () => {

@@ -3,8 +3,8 @@ import { describe, expect, it } from 'vitest';
 import type { Digest } from '../../../src/core/digest.js';
 import { MediaTypes } from '../../../src/core/media-types.js';
 import type { ContentKind } from '../../../src/db/schema.js';
-import { recordBlobs } from '../../../src/repo/records.js';
-import type { VersionContent } from '../../../src/repo/repositories.js';
+import { recordBlobs } from '../../../src/repo/catalogue.js';
+import type { VersionContent } from '../../../src/repo/history.js';
 import type { ContentChange } from '../../../src/repo/versions.js';
 import { backends, type Backend } from '../../helpers/backend.js';
 import { blobDigest, manifestDigest, rejection, versionsFixture } from './fixture.js';
@@ -149,10 +149,10 @@ describe.each(backends())('repository versions on %s', (backend: Backend) => {
 
       const latest = states.length - 1;
       expect((await t.repos.get(name)).info.latestVersion).toBe(latest);
-      const versions = await t.repos.versions(name);
+      const versions = await t.history.versions(name);
       expect(versions.map((x) => x.number)).toEqual(states.map((_, i) => i));
       for (let v = 0; v <= latest; v++) {
-        expect(sorted(await t.repos.content(name, v)), `content of version ${v}`).toEqual(
+        expect(sorted(await t.history.content(name, v)), `content of version ${v}`).toEqual(
           asContent(states[v]!.values(), sizes, types),
         );
         if (v > 0) {
@@ -162,7 +162,7 @@ describe.each(backends())('repository versions on %s', (backend: Backend) => {
       }
       for (let from = 0; from <= latest; from++) {
         for (let to = 0; to <= latest; to++) {
-          const d = await t.repos.diff(name, from, to);
+          const d = await t.history.diff(name, from, to);
           const what = `diff ${from} → ${to}`;
           expect(sorted(d.added), what).toEqual(asContent(minus(states[to]!, states[from]!), sizes, types));
           expect(sorted(d.removed), what).toEqual(asContent(minus(states[from]!, states[to]!), sizes, types));
@@ -189,15 +189,15 @@ describe.each(backends())('repository versions on %s', (backend: Backend) => {
         { op: 'add', kind: 'blob', digest: fresh },
         { op: 'add', kind: 'tag', tag: 't', digest: manifestDigest('new') },
       ]);
-      const forward = await t.repos.diff(name, 1, 2);
+      const forward = await t.history.diff(name, 1, 2);
       expect(forward.added.blobs.map((x) => x.digest)).toEqual([fresh]);
       expect(forward.removed.blobs.map((x) => x.digest)).toEqual([drop]);
       expect(forward.added.tags).toEqual([{ name: 't', digest: manifestDigest('new') }]);
       expect(forward.removed.tags).toEqual([{ name: 't', digest: manifestDigest('old') }]);
-      const backward = await t.repos.diff(name, 2, 1);
+      const backward = await t.history.diff(name, 2, 1);
       expect(backward.added).toEqual(forward.removed);
       expect(backward.removed).toEqual(forward.added);
-      const same = await t.repos.diff(name, 2, 2);
+      const same = await t.history.diff(name, 2, 2);
       expect(same).toEqual({
         added: { manifests: [], blobs: [], tags: [] },
         removed: { manifests: [], blobs: [], tags: [] },
@@ -207,13 +207,13 @@ describe.each(backends())('repository versions on %s', (backend: Backend) => {
     it('refuses an unknown version or repository', async () => {
       const name = 'history/unknown';
       await commit(name, [], true);
-      const e = await rejection(t.repos.content(name, 2));
+      const e = await rejection(t.history.content(name, 2));
       expect(e.code).toBe('VERSION_UNKNOWN');
       expect(e.message).toContain('2');
-      expect((await rejection(t.repos.diff(name, 0, 5))).code).toBe('VERSION_UNKNOWN');
-      expect((await rejection(t.repos.diff(name, 5, 0))).code).toBe('VERSION_UNKNOWN');
-      expect((await rejection(t.repos.versions('history/none'))).code).toBe('NAME_UNKNOWN');
-      expect((await rejection(t.repos.version('history/none', 0))).code).toBe('NAME_UNKNOWN');
+      expect((await rejection(t.history.diff(name, 0, 5))).code).toBe('VERSION_UNKNOWN');
+      expect((await rejection(t.history.diff(name, 5, 0))).code).toBe('VERSION_UNKNOWN');
+      expect((await rejection(t.history.versions('history/none'))).code).toBe('NAME_UNKNOWN');
+      expect((await rejection(t.history.version('history/none', 0))).code).toBe('NAME_UNKNOWN');
       expect(await t.repos.find('history/none')).toBeUndefined();
     });
 

@@ -1,9 +1,10 @@
-// RepositoryContent on every database backend: blobs and manifests of a repository's latest version, by digest, diff ID and tag.
+// What a repository holds on every database backend (Blobs, Manifests, Tags): blobs and manifests of its latest version, by digest, diff ID and tag.
 import { describe, expect, it } from 'vitest';
 import { sha256 } from '../../../src/core/digest.js';
 import { parseManifest } from '../../../src/core/manifests.js';
 import { MediaTypes } from '../../../src/core/media-types.js';
-import { recordManifest } from '../../../src/repo/records.js';
+import { recordManifest } from '../../../src/repo/catalogue.js';
+import { blobSize } from '../../../src/repo/held.js';
 import type { ContentChange } from '../../../src/repo/versions.js';
 import { backends, type Backend } from '../../helpers/backend.js';
 import { blobDigest, makeImage, readAll, rejection, versionsFixture } from './fixture.js';
@@ -12,7 +13,7 @@ describe.each(backends())('repository versions on %s', (backend: Backend) => {
   const t = versionsFixture('versions_repository_content', backend);
   const { commit, count, pushImage } = t;
 
-  describe('RepositoryContent', () => {
+  describe('what a repository holds: blobs, manifests, tags', () => {
     it('presentBlobs finds blobs by digest and layers by diff ID, in the latest version only', async () => {
       const name = 'present/a';
       const img = makeImage('present', { foreign: true });
@@ -28,16 +29,16 @@ describe.each(backends())('repository versions on %s', (backend: Backend) => {
       expect(await count('layer_diff_ids', 'blob_digest', foreignDigest)).toBe(0);
 
       const asked = [unknown, diff1!, layer0, configDigest, foreignDigest, foreignDiffId!, diff0!];
-      expect(await t.content.presentBlobs(name, asked)).toEqual([diff1, layer0, configDigest, diff0]);
+      expect(await t.blobs.present(name, asked)).toEqual([diff1, layer0, configDigest, diff0]);
 
       // another repository holds none of it, though the diff-ID rows are global
       await commit('present/other', [], true);
-      expect(await t.content.presentBlobs('present/other', asked)).toEqual([]);
+      expect(await t.blobs.present('present/other', asked)).toEqual([]);
 
       // once the layer is removed, neither its digest nor its diff ID is present
       await commit(name, [{ op: 'remove', kind: 'blob', key: layer0 }]);
-      expect(await t.content.presentBlobs(name, asked)).toEqual([diff1, configDigest]);
-      expect(await t.content.presentBlobs(name, [])).toEqual([]);
+      expect(await t.blobs.present(name, asked)).toEqual([diff1, configDigest]);
+      expect(await t.blobs.present(name, [])).toEqual([]);
     });
 
     it('presentBlobs answers for more digests than one query batch', async () => {
@@ -49,7 +50,7 @@ describe.each(backends())('repository versions on %s', (backend: Backend) => {
         held.map((digest): ContentChange => ({ op: 'add', kind: 'blob', digest })),
         true,
       );
-      expect(await t.content.presentBlobs(name, digests)).toEqual(held);
+      expect(await t.blobs.present(name, digests)).toEqual(held);
     });
 
     it('records a manifest naming more layers than one statement takes bound parameters for', async () => {
@@ -83,7 +84,7 @@ describe.each(backends())('repository versions on %s', (backend: Backend) => {
         .where('blob_digest', 'in', [layers[0]!, layers[n - 1]!])
         .executeTakeFirstOrThrow();
       expect(Number(r.n)).toBe(2);
-      expect(await t.content.presentBlobs('records/wide', [diffIds[0]!])).toEqual([]);
+      expect(await t.blobs.present('records/wide', [diffIds[0]!])).toEqual([]);
     });
 
     it('opens a blob of the latest version, whole, as a range, or for HEAD', async () => {
@@ -92,20 +93,14 @@ describe.each(backends())('repository versions on %s', (backend: Backend) => {
       await pushImage(name, img, ['v1']);
       const layer = img.layers[1]!;
       const digest = sha256(layer);
-      expect(await t.content.blobSize(name, digest)).toBe(layer.length);
-      const whole = await t.content.openBlob(name, digest);
-      expect(whole.size).toBe(layer.length);
-      expect(whole.range).toBeUndefined();
-      expect((await readAll(whole.stream)).equals(layer)).toBe(true);
-      const part = await t.content.openBlob(name, digest, {
-        rangeOf: (size) => ({ start: size - 10, end: size - 1 }),
-      });
-      expect(part.range).toEqual({ start: layer.length - 10, end: layer.length - 1 });
-      expect((await readAll(part.stream)).equals(layer.subarray(layer.length - 10))).toBe(true);
-      const head = await t.content.openBlob(name, digest, { head: true });
-      expect(head).toEqual({ size: layer.length, range: undefined });
+      expect(await blobSize(t.db.kysely, name, digest)).toBe(layer.length);
+      const blob = await t.blobs.stat(name, digest);
+      expect(blob).toEqual({ digest, size: layer.length });
+      expect((await readAll(await t.blobs.open(blob))).equals(layer)).toBe(true);
+      const part = await t.blobs.open(blob, { start: layer.length - 10, end: layer.length - 1 });
+      expect((await readAll(part)).equals(layer.subarray(layer.length - 10))).toBe(true);
       // a manifest's bytes are a blob of the repository too
-      expect(await t.content.blobSize(name, img.digest)).toBe(img.manifest.length);
+      expect(await blobSize(t.db.kysely, name, img.digest)).toBe(img.manifest.length);
     });
 
     it('does not serve a blob another repository holds, nor one removed from the latest version', async () => {
@@ -113,13 +108,13 @@ describe.each(backends())('repository versions on %s', (backend: Backend) => {
       await pushImage('content/owner', img, ['v1']);
       await commit('content/stranger', [], true);
       const digest = sha256(img.layers[0]!);
-      const e = await rejection(t.content.openBlob('content/stranger', digest));
+      const e = await rejection(t.blobs.stat('content/stranger', digest));
       expect(e.code).toBe('BLOB_UNKNOWN');
       expect(e.message).toContain(digest);
-      expect((await rejection(t.content.openBlob('content/nobody', digest))).code).toBe('NAME_UNKNOWN');
+      expect((await rejection(t.blobs.stat('content/nobody', digest))).code).toBe('NAME_UNKNOWN');
       await commit('content/owner', [{ op: 'remove', kind: 'blob', key: digest }]);
-      expect((await rejection(t.content.openBlob('content/owner', digest))).code).toBe('BLOB_UNKNOWN');
-      expect(await t.content.blobSize('content/owner', digest)).toBeUndefined();
+      expect((await rejection(t.blobs.stat('content/owner', digest))).code).toBe('BLOB_UNKNOWN');
+      expect(await blobSize(t.db.kysely, 'content/owner', digest)).toBeUndefined();
     });
 
     it('reads manifests by tag and by digest with their exact bytes, and lists tags', async () => {
@@ -128,32 +123,32 @@ describe.each(backends())('repository versions on %s', (backend: Backend) => {
       const two = makeImage('manifests-two');
       await pushImage(name, one, ['a', 'c']);
       await pushImage(name, two, ['b', 'd', 'c']);
-      const byTag = await t.content.readManifest(name, { kind: 'tag', tag: 'c' });
+      const byTag = await t.manifests.get(name, { kind: 'tag', tag: 'c' });
       expect(byTag).toMatchObject({
         digest: two.digest,
         mediaType: MediaTypes.ociManifest,
         size: two.manifest.length,
       });
       expect(byTag.bytes!.equals(two.manifest)).toBe(true);
-      const byDigest = await t.content.readManifest(name, { kind: 'digest', digest: one.digest });
+      const byDigest = await t.manifests.get(name, { kind: 'digest', digest: one.digest });
       expect(byDigest.bytes!.equals(one.manifest)).toBe(true);
-      const head = await t.content.readManifest(name, { kind: 'tag', tag: 'a' }, { head: true });
+      const head = await t.manifests.get(name, { kind: 'tag', tag: 'a' }, { head: true });
       expect(head).toEqual({
         digest: one.digest,
         mediaType: MediaTypes.ociManifest,
         size: one.manifest.length,
       });
-      expect(await t.content.tags(name)).toEqual(['a', 'b', 'c', 'd']);
-      expect(await t.content.tags(name, { last: 'a', n: 2 })).toEqual(['b', 'c']);
-      expect(await t.content.tags(name, { last: 'd' })).toEqual([]);
-      const e = await rejection(t.content.readManifest(name, { kind: 'tag', tag: 'zzz' }));
+      expect(await t.tags.list(name)).toEqual(['a', 'b', 'c', 'd']);
+      expect(await t.tags.list(name, { last: 'a', n: 2 })).toEqual(['b', 'c']);
+      expect(await t.tags.list(name, { last: 'd' })).toEqual([]);
+      const e = await rejection(t.manifests.get(name, { kind: 'tag', tag: 'zzz' }));
       expect(e.code).toBe('MANIFEST_UNKNOWN');
       expect(e.message).toContain('zzz');
-      expect((await rejection(t.content.readManifest('content/none', { kind: 'tag', tag: 'a' }))).code).toBe(
+      expect((await rejection(t.manifests.get('content/none', { kind: 'tag', tag: 'a' }))).code).toBe(
         'NAME_UNKNOWN',
       );
-      expect(await t.content.exists(name)).toBe(true);
-      expect(await t.content.exists('content/none')).toBe(false);
+      expect(await t.repos.find(name)).toBeDefined();
+      expect(await t.repos.find('content/none')).toBeUndefined();
     });
   });
 });

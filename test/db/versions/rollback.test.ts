@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { sha256 } from '../../../src/core/digest.js';
 import { BerthError } from '../../../src/core/errors.js';
-import { recordBlobs, recordManifest } from '../../../src/repo/records.js';
+import { recordBlobs, recordManifest } from '../../../src/repo/catalogue.js';
 import { backends, type Backend } from '../../helpers/backend.js';
 import { blobDigest, makeImage, versionsFixture } from './fixture.js';
 
@@ -43,7 +43,7 @@ describe.each(backends())('repository versions on %s', (backend: Backend) => {
         }),
       ).rejects.toBe(failure);
       expect((await repositoryRow(name))?.latest_version).toBe(1);
-      expect((await t.repos.versions(name)).map((v) => v.number)).toEqual([0, 1]);
+      expect((await t.history.versions(name)).map((v) => v.number)).toEqual([0, 1]);
       expect(await contentRows(name)).toEqual(rowsBefore);
       expect(await count('blobs', 'digest', sha256(img.config))).toBe(0);
       expect(await count('manifests', 'digest', img.digest)).toBe(0);
@@ -78,7 +78,7 @@ describe.each(backends())('repository versions on %s', (backend: Backend) => {
       expect(orphanVersions).toEqual([]);
       // and the name can be created afterwards, starting at 0 and 1
       await commit(name, [], true);
-      expect((await t.repos.versions(name)).map((v) => v.number)).toEqual([0, 1]);
+      expect((await t.history.versions(name)).map((v) => v.number)).toEqual([0, 1]);
     });
   });
 });
