@@ -2,11 +2,8 @@
 import type { Berth } from '../app.js';
 import type { RouteContext } from '../http/router.js';
 
-export async function uploadArchive(
-  berth: Berth,
-  { req, reply, params, query }: RouteContext,
-): Promise<unknown> {
+export async function uploadArchive(berth: Berth, { req, reply, name, query }: RouteContext<'name'>) {
   const tag = query.get('tag') ?? undefined;
-  const result = await berth.imports.importArchive(params.name!, tag, req.raw);
+  const result = await berth.imports.importArchive(name, tag, req.raw);
   return reply.code(201).send(result);
 }

@@ -1,7 +1,6 @@
 // POST /api/v1/cleanup: removes unreferenced, unclaimed content older than the protection time (or reports it).
 import { z } from 'zod';
 import type { Berth } from '../app.js';
-import { BerthError } from '../core/errors.js';
 import type { RouteContext } from '../http/router.js';
 
 const Body = z
@@ -16,14 +15,11 @@ const Body = z
   })
   .strict();
 
-export async function runCleanup(berth: Berth, { req }: RouteContext): Promise<unknown> {
-  const parsed = Body.safeParse(req.body ?? {});
-  if (!parsed.success) {
-    throw new BerthError(
-      'PARAMETER_INVALID',
-      'the body must be JSON {"dryRun": true|false, "protectionSeconds": <whole seconds, 0 or more>}',
-      parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`),
-    );
-  }
-  return berth.cleanup.run({ ...parsed.data, log: req.log });
+export const CleanupBody = {
+  schema: Body,
+  expected: '{"dryRun": true|false, "protectionSeconds": <whole seconds, 0 or more>}',
+};
+
+export async function runCleanup(berth: Berth, { req, body }: RouteContext<never, z.infer<typeof Body>>) {
+  return berth.cleanup.run({ ...body, log: req.log });
 }

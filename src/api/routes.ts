@@ -1,14 +1,15 @@
 // The /api/v1 route table: repository names contain slashes, so a sub-resource follows a "/-/" separator. Each
-// route says who may call it (every one needs credentials) and what the audit log records.
+// named route says who may call it (every one needs credentials), its body and answer, and what the audit records.
 import type { FastifyInstance } from 'fastify';
 import type { Berth } from '../app.js';
-import { mountRoutes, type Route } from '../http/router.js';
+import { mountRoutes, route, type Route } from '../http/router.js';
+import * as S from './schemas.js';
 import { auditor, authorizer } from '../http/access.js';
 import { diffVersions, listRepositories, listVersions, showRepository, showVersion } from './repositories.js';
 import { uploadArchive } from './archives.js';
-import { presentBlobs } from './blobs.js';
-import { deleteVersion, restoreVersion, updateRepository } from './version-history.js';
-import { runCleanup } from './cleanup.js';
+import { presentBlobs, PresentBlobsBody } from './blobs.js';
+import { deleteVersion, restoreVersion, SettingsBody, updateRepository } from './version-history.js';
+import { CleanupBody, runCleanup } from './cleanup.js';
 import {
   addPublic,
   createUser,
@@ -22,190 +23,246 @@ import {
   setPassword,
   showUser,
   whoami,
+  NewUserBody,
+  PasswordBody,
+  GrantBody,
+  PublicBody,
 } from './users.js';
-import { createToken, listAudit, listTokens, revokeToken } from './tokens.js';
-
-const REPO = '^/api/v1/repositories/(?<name>.+?)';
-const USER = '^/api/v1/users/(?<user>[^/]+)';
+import { createToken, listAudit, listTokens, NewTokenBody, revokeToken } from './tokens.js';
 
 export function apiRoutes(berth: Berth): Route[] {
   return [
-    {
+    route({
+      name: 'repository.list',
       methods: ['GET'],
-      pattern: /^\/api\/v1\/repositories\/?$/,
+      path: '/api/v1/repositories/?',
       access: 'signed-in',
+      response: S.RepositoryList,
       handler: (c) => listRepositories(berth, c),
-    },
-    {
+    }),
+    route({
+      name: 'cleanup.run',
       methods: ['POST'],
-      pattern: /^\/api\/v1\/cleanup$/,
+      path: '/api/v1/cleanup',
       access: 'administrator',
       audit: 'cleanup',
+      body: CleanupBody,
+      response: S.CleanupReport,
       handler: (c) => runCleanup(berth, c),
-    },
-    {
+    }),
+    route({
+      name: 'archive.upload',
       methods: ['POST'],
-      pattern: new RegExp(`${REPO}/-/archives$`),
+      path: '/api/v1/repositories/{name}/-/archives',
       access: 'push',
       audit: 'archive.upload',
+      response: S.ArchiveResult,
       handler: (c) => uploadArchive(berth, c),
-    },
-    {
+    }),
+    route({
+      name: 'blobs.present',
       methods: ['POST'],
-      pattern: new RegExp(`${REPO}/-/blobs/present$`),
+      path: '/api/v1/repositories/{name}/-/blobs/present',
       access: 'pull',
+      body: PresentBlobsBody,
+      response: S.PresentBlobs,
       handler: (c) => presentBlobs(berth, c),
-    },
-    {
+    }),
+    route({
+      name: 'version.list',
       methods: ['GET'],
-      pattern: new RegExp(`${REPO}/-/versions$`),
+      path: '/api/v1/repositories/{name}/-/versions',
       access: 'pull',
+      response: S.VersionList,
       handler: (c) => listVersions(berth, c),
-    },
-    {
+    }),
+    route({
+      name: 'version.restore',
       methods: ['POST'],
-      pattern: new RegExp(`${REPO}/-/versions/(?<number>[^/]+)/restore$`),
+      path: '/api/v1/repositories/{name}/-/versions/{number}/restore',
       access: 'push',
       audit: 'version.restore',
+      response: S.VersionSummary,
       handler: (c) => restoreVersion(berth, c),
-    },
-    {
+    }),
+    route({
+      name: 'version.delete',
       methods: ['DELETE'],
-      pattern: new RegExp(`${REPO}/-/versions/(?<number>[^/]+)$`),
+      path: '/api/v1/repositories/{name}/-/versions/{number}',
       access: 'delete',
       audit: 'version.delete',
       handler: (c) => deleteVersion(berth, c),
-    },
-    {
+    }),
+    route({
+      name: 'version.diff',
       methods: ['GET'],
-      pattern: new RegExp(`${REPO}/-/versions/(?<number>[^/]+)/diff$`),
+      path: '/api/v1/repositories/{name}/-/versions/{number}/diff',
       access: 'pull',
+      response: S.VersionDiff,
       handler: (c) => diffVersions(berth, c),
-    },
-    {
+    }),
+    route({
+      name: 'version.show',
       methods: ['GET'],
-      pattern: new RegExp(`${REPO}/-/versions/(?<number>[^/]+)$`),
+      path: '/api/v1/repositories/{name}/-/versions/{number}',
       access: 'pull',
+      response: S.Version,
       handler: (c) => showVersion(berth, c),
-    },
-    {
+    }),
+    route({
+      name: 'repository.show',
       methods: ['GET'],
-      pattern: new RegExp(`${REPO}$`),
+      path: '/api/v1/repositories/{name}',
       access: 'pull',
+      response: S.Repository,
       handler: (c) => showRepository(berth, c),
-    },
-    {
+    }),
+    route({
+      name: 'repository.update',
       methods: ['PATCH'],
-      pattern: new RegExp(`${REPO}$`),
+      path: '/api/v1/repositories/{name}',
       access: 'admin',
       audit: 'repository.update',
+      body: SettingsBody,
+      response: S.Repository,
       handler: (c) => updateRepository(berth, c),
-    },
-    {
+    }),
+    route({
+      name: 'user.list',
       methods: ['GET'],
-      pattern: /^\/api\/v1\/users$/,
+      path: '/api/v1/users',
       access: 'administrator',
+      response: S.UserList,
       handler: () => listUsers(berth),
-    },
-    {
+    }),
+    route({
+      name: 'user.create',
       methods: ['POST'],
-      pattern: /^\/api\/v1\/users$/,
+      path: '/api/v1/users',
       access: 'administrator',
       audit: 'user.create',
+      body: NewUserBody,
+      response: S.User,
       handler: (c) => createUser(berth, c),
-    },
-    {
+    }),
+    route({
+      name: 'user.password',
       methods: ['PUT'],
-      pattern: new RegExp(`${USER}/password$`),
+      path: '/api/v1/users/{user}/password',
       access: 'signed-in',
       audit: 'user.password',
+      body: PasswordBody,
       handler: (c) => setPassword(berth, c),
-    },
-    {
+    }),
+    route({
+      name: 'permission.list',
       methods: ['GET'],
-      pattern: new RegExp(`${USER}/permissions$`),
+      path: '/api/v1/users/{user}/permissions',
       access: 'signed-in',
+      response: S.Permissions,
       handler: (c) => listPermissions(berth, c),
-    },
-    {
+    }),
+    route({
+      name: 'permission.grant',
       methods: ['PUT'],
-      pattern: new RegExp(`${USER}/permissions$`),
+      path: '/api/v1/users/{user}/permissions',
       access: 'administrator',
       audit: 'permission.grant',
+      body: GrantBody,
+      response: S.Grant,
       handler: (c) => grantPermission(berth, c),
-    },
-    {
+    }),
+    route({
+      name: 'permission.revoke',
       methods: ['DELETE'],
-      pattern: new RegExp(`${USER}/permissions$`),
+      path: '/api/v1/users/{user}/permissions',
       access: 'administrator',
       audit: 'permission.revoke',
       handler: (c) => revokePermission(berth, c),
-    },
-    {
+    }),
+    route({
+      name: 'user.show',
       methods: ['GET'],
-      pattern: new RegExp(`${USER}$`),
+      path: '/api/v1/users/{user}',
       access: 'signed-in',
+      response: S.UserDetails,
       handler: (c) => showUser(berth, c),
-    },
-    {
+    }),
+    route({
+      name: 'user.remove',
       methods: ['DELETE'],
-      pattern: new RegExp(`${USER}$`),
+      path: '/api/v1/users/{user}',
       access: 'administrator',
       audit: 'user.remove',
       handler: (c) => removeUser(berth, c),
-    },
-    {
+    }),
+    route({
+      name: 'public.list',
       methods: ['GET'],
-      pattern: /^\/api\/v1\/public$/,
+      path: '/api/v1/public',
       access: 'signed-in',
+      response: S.PublicList,
       handler: () => listPublic(berth),
-    },
-    {
+    }),
+    route({
+      name: 'public.add',
       methods: ['PUT'],
-      pattern: /^\/api\/v1\/public$/,
+      path: '/api/v1/public',
       access: 'administrator',
       audit: 'public.add',
+      body: PublicBody,
       handler: (c) => addPublic(berth, c),
-    },
-    {
+    }),
+    route({
+      name: 'public.remove',
       methods: ['DELETE'],
-      pattern: /^\/api\/v1\/public$/,
+      path: '/api/v1/public',
       access: 'administrator',
       audit: 'public.remove',
       handler: (c) => removePublic(berth, c),
-    },
-    {
+    }),
+    route({
+      name: 'token.create',
       methods: ['POST'],
-      pattern: /^\/api\/v1\/tokens$/,
+      path: '/api/v1/tokens',
       access: 'signed-in',
       audit: 'token.create',
+      body: NewTokenBody,
+      response: S.NewToken,
       handler: (c) => createToken(berth, c),
-    },
-    {
+    }),
+    route({
+      name: 'token.list',
       methods: ['GET'],
-      pattern: /^\/api\/v1\/tokens$/,
+      path: '/api/v1/tokens',
       access: 'signed-in',
+      response: S.TokenList,
       handler: (c) => listTokens(berth, c),
-    },
-    {
+    }),
+    route({
+      name: 'token.revoke',
       methods: ['DELETE'],
-      pattern: /^\/api\/v1\/tokens\/(?<id>[^/]+)$/,
+      path: '/api/v1/tokens/{id}',
       access: 'signed-in',
       audit: 'token.revoke',
       handler: (c) => revokeToken(berth, c),
-    },
-    {
+    }),
+    route({
+      name: 'audit.list',
       methods: ['GET'],
-      pattern: /^\/api\/v1\/audit$/,
+      path: '/api/v1/audit',
       access: 'administrator',
+      response: S.AuditList,
       handler: (c) => listAudit(berth, c),
-    },
-    {
+    }),
+    route({
+      name: 'whoami',
       methods: ['GET'],
-      pattern: /^\/api\/v1\/whoami$/,
+      path: '/api/v1/whoami',
       access: 'signed-in',
+      response: S.Whoami,
       handler: (c) => whoami(berth, c),
-    },
+    }),
   ];
 }
 

@@ -5,7 +5,6 @@ import { BerthError } from '../core/errors.js';
 import { parseDuration } from '../core/durations.js';
 import { parseScope } from '../auth/permissions.js';
 import { intParam, type RouteContext } from '../http/router.js';
-import { validBody } from '../http/validate.js';
 import { requireSelfOrAdmin } from './users.js';
 
 const NewToken = z
@@ -16,17 +15,17 @@ const NewToken = z
     expiresIn: z.string().optional(),
   })
   .strict();
+export const NewTokenBody = {
+  schema: NewToken,
+  expected: '{"user": "ci", "name": "…", "scopes": ["repository:team/*:pull,push"], "expiresIn": "30d"}',
+};
 
 /**
  * POST /api/v1/tokens: a token for yourself (or, as an administrator, for anyone). Without scopes it may do what
  * its user may; with scopes, only what both allow. The secret is in this answer only.
  */
-export async function createToken(berth: Berth, ctx: RouteContext): Promise<unknown> {
-  const body = validBody(
-    NewToken,
-    ctx.req.body,
-    '{"user": "ci", "name": "…", "scopes": ["repository:team/*:pull,push"], "expiresIn": "30d"}',
-  );
+export async function createToken(berth: Berth, ctx: RouteContext<never, z.infer<typeof NewToken>>) {
+  const { body } = ctx;
   const p = ctx.principal;
   const userName = body.user ?? p.user!;
   requireSelfOrAdmin(p, userName);
@@ -42,14 +41,14 @@ export async function createToken(berth: Berth, ctx: RouteContext): Promise<unkn
 }
 
 /** GET /api/v1/tokens[?user=U]: your tokens; an administrator sees everyone's (or U's). */
-export async function listTokens(berth: Berth, { query, principal }: RouteContext): Promise<unknown> {
+export async function listTokens(berth: Berth, { query, principal }: RouteContext) {
   const user = query.get('user') ?? (principal.admin ? undefined : principal.user!);
   if (user !== undefined) requireSelfOrAdmin(principal, user);
   return { tokens: await berth.auth.tokens.list(user) };
 }
 
-export async function revokeToken(berth: Berth, ctx: RouteContext): Promise<unknown> {
-  const t = await berth.auth.tokens.get(ctx.params.id!);
+export async function revokeToken(berth: Berth, ctx: RouteContext<'id'>) {
+  const t = await berth.auth.tokens.get(ctx.id);
   requireSelfOrAdmin(ctx.principal, t.user);
   await berth.auth.tokens.revoke(t.id);
   ctx.auditDetail = { user: t.user };
@@ -57,7 +56,7 @@ export async function revokeToken(berth: Berth, ctx: RouteContext): Promise<unkn
 }
 
 /** GET /api/v1/audit?actor=&repository=&action=&before=&limit=: newest first. */
-export async function listAudit(berth: Berth, { query }: RouteContext): Promise<unknown> {
+export async function listAudit(berth: Berth, { query }: RouteContext) {
   const limit = intParam(query, 'limit');
   if (limit !== undefined && (limit < 1 || limit > 1000))
     throw new BerthError('PARAMETER_INVALID', `limit=${limit}: ask for 1 to 1000 entries`);

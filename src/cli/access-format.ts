@@ -1,5 +1,5 @@
 // Text output of the access commands: tables of users, permissions, public patterns, tokens and the audit log.
-import type { AuditEntry, Grant, Token, User, UserDetails, Whoami } from './access-types.js';
+import type { AuditEntry, Grant, Token, User, UserDetails, Whoami } from '../api/schemas.js';
 import { formatTime, table } from './format.js';
 
 const yesNo = (b: boolean): string => (b ? 'yes' : 'no');

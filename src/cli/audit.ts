@@ -1,5 +1,5 @@
 // `berth audit`: the audit log, newest first, filtered by actor, repository and action (administrators only).
-import { AuditList } from './access-types.js';
+import { AuditList } from '../api/schemas.js';
 import { auditTable } from './access-format.js';
 import { expect } from './api-types.js';
 import { clientFor } from './credentials.js';

@@ -1,4 +1,6 @@
 // `berth cleanup`: asks the server to remove (or, with --dry-run, to report) unreferenced, unclaimed content.
+import { CleanupReport } from '../api/schemas.js';
+import { expect } from './api-types.js';
 import { clientFor } from './credentials.js';
 
 export interface CleanupCommandOptions {
@@ -8,13 +10,6 @@ export interface CleanupCommandOptions {
   protection?: number;
 }
 
-interface Report {
-  dryRun: boolean;
-  protectionSeconds: number;
-  removed: { blobs: number; bytes: number; manifests: number; strayFiles?: number; strayBytes?: number };
-  digests: string[];
-}
-
 const mib = (n: number): string => `${(n / 1024 / 1024).toFixed(1)} MiB`;
 
 export async function cleanup(opts: CleanupCommandOptions): Promise<void> {
@@ -22,8 +17,9 @@ export async function cleanup(opts: CleanupCommandOptions): Promise<void> {
     dryRun: opts.dryRun ?? false,
     ...(opts.protection === undefined ? {} : { protectionSeconds: opts.protection }),
   };
-  const report = (await clientFor(opts).postJson('api/v1/cleanup', body)) as Report;
-  if (opts.json) return void console.log(JSON.stringify(report, null, 2));
+  const answer = await clientFor(opts).postJson('api/v1/cleanup', body);
+  if (opts.json) return void console.log(JSON.stringify(answer, null, 2));
+  const report = expect(CleanupReport, answer, 'POST /api/v1/cleanup');
   const verb = report.dryRun ? 'would remove' : 'removed';
   for (const d of report.digests) console.log(`${verb} ${d}`);
   console.log(

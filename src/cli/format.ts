@@ -6,7 +6,7 @@ import type {
   Version,
   VersionDiff,
   VersionSummary,
-} from './api-types.js';
+} from '../api/schemas.js';
 import type { Omissions } from './omissions.js';
 
 export function formatBytes(n: number): string {

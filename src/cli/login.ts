@@ -1,6 +1,6 @@
 // `berth login|logout|whoami`: trade a password for a stored API token, revoke it, and ask who the server sees.
 import { hostname } from 'node:os';
-import { NewToken, Whoami } from './access-types.js';
+import { NewToken, Whoami } from '../api/schemas.js';
 import { whoamiLines } from './access-format.js';
 import { expect } from './api-types.js';
 import { ApiError, BerthClient } from './client.js';

@@ -1,5 +1,5 @@
 // `berth permission grant|revoke|list` and `berth public add|remove|list`: who may do what in which repositories.
-import { Grant, Permissions, PublicList } from './access-types.js';
+import { Grant, Permissions, PublicList } from '../api/schemas.js';
 import { permissionLines, publicTable } from './access-format.js';
 import { expect } from './api-types.js';
 import { clientFor } from './credentials.js';

@@ -1,5 +1,6 @@
 // `berth repo list|show|versions|diff`: reads the management API and prints tables, or the raw JSON with --json.
-import { expect, Repository, RepositoryList, Version, VersionDiff, VersionList } from './api-types.js';
+import { Repository, RepositoryList, Version, VersionDiff, VersionList } from '../api/schemas.js';
+import { expect } from './api-types.js';
 import { repositoryPath } from './client.js';
 import { clientFor } from './credentials.js';
 import { diffLines, repositoryDetails, repositoryTable, versionTable } from './format.js';

@@ -1,5 +1,5 @@
 // `berth token create|list|revoke`: API tokens for robots and CI, usable wherever a password is.
-import { NewToken, TokenList } from './access-types.js';
+import { NewToken, TokenList } from '../api/schemas.js';
 import { tokenTable } from './access-format.js';
 import { expect } from './api-types.js';
 import { clientFor } from './credentials.js';

@@ -1,7 +1,8 @@
 // `berth upload`: streams an archive file or a skopeo dir to the archive endpoint, optionally leaving out held layers.
 import { stat } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
-import { ArchiveResult, expect, PresentBlobs } from './api-types.js';
+import { ArchiveResult, PresentBlobs } from '../api/schemas.js';
+import { expect } from './api-types.js';
 import { ApiError, BerthClient, repositoryPath } from './client.js';
 import { clientFor } from './credentials.js';
 import { formatBytes, omissionSummary, uploadSummary } from './format.js';

@@ -1,5 +1,5 @@
 // `berth user add|list|show|remove|passwd`: manage accounts through /api/v1/users (administrators, or yourself).
-import { User, UserDetails, UserList } from './access-types.js';
+import { User, UserDetails, UserList } from '../api/schemas.js';
 import { userDetails, userTable } from './access-format.js';
 import { expect } from './api-types.js';
 import { clientFor, type ClientOptions } from './credentials.js';

@@ -1,5 +1,6 @@
 // `berth version delete|restore` and `berth repo retain`: change a repository's history through the management API.
-import { expect, Repository, VersionSummary } from './api-types.js';
+import { Repository, VersionSummary } from '../api/schemas.js';
+import { expect } from './api-types.js';
 import { repositoryPath } from './client.js';
 import { clientFor } from './credentials.js';
 import { restoreLine, retentionLine } from './format.js';

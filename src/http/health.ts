@@ -52,10 +52,10 @@ async function check(what: () => Promise<void>, log: (err: unknown) => void): Pr
 }
 
 export function installHealth(app: FastifyInstance, berth: Berth): void {
-  app.get('/healthz', async (_req, reply) =>
+  app.get('/healthz', { config: { routeName: 'healthz' } }, async (_req, reply) =>
     reply.header('cache-control', 'no-store').send({ status: 'ok' }),
   );
-  app.get('/readyz', async (req, reply) => {
+  app.get('/readyz', { config: { routeName: 'readyz' } }, async (req, reply) => {
     const [database, store] = await Promise.all([
       check(
         () => ping(berth.db),

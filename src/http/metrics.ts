@@ -4,36 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Berth } from '../app.js';
 import type { CleanupSchedule } from '../gc/schedule.js';
-
-/**
- * The route of a request path, as a bounded label: the kind of endpoint, never the repository name or digest.
- * Suffixes are tried in the registry router's order (a repository may be called `x/manifests/y`).
- */
-export function routeName(path: string): string {
-  if (path === '/metrics' || path === '/healthz' || path === '/readyz') return path.slice(1);
-  if (path === '/v2' || path === '/v2/') return 'base';
-  if (path.startsWith('/v2/')) {
-    if (path === '/v2/_catalog') return 'catalog';
-    if (/\/tags\/list$/.test(path)) return 'tags';
-    if (/\/manifests\/[^/]+$/.test(path)) return 'manifests';
-    if (/\/blobs\/uploads(\/[^/]*)?$/.test(path)) return 'blob_uploads';
-    if (/\/blobs\/[^/]+$/.test(path)) return 'blobs';
-    if (/\/referrers\/[^/]+$/.test(path)) return 'referrers';
-    return 'other';
-  }
-  if (path.startsWith('/api/v1/')) {
-    if (path === '/api/v1/cleanup') return 'api_cleanup';
-    if (/^\/api\/v1\/repositories\/?$/.test(path)) return 'api_repositories';
-    if (path.startsWith('/api/v1/repositories/')) {
-      if (/\/-\/archives$/.test(path)) return 'api_archives';
-      if (/\/-\/blobs\/present$/.test(path)) return 'api_blobs_present';
-      if (/\/-\/versions(\/|$)/.test(path)) return 'api_versions';
-      return 'api_repository';
-    }
-    return 'api_other';
-  }
-  return 'other';
-}
+import { routeLabel } from './router.js';
 
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']);
 
@@ -169,12 +140,7 @@ export function installMetrics(app: FastifyInstance, berth: Berth, opts: Metrics
     m.received.inc({ route }, Math.max(0, read - (readBefore.get(socket) ?? 0)));
     readBefore.set(socket, read);
   };
-  const routes = new WeakMap<object, string>();
   app.addHook('onRequest', async (req, reply) => {
-    const url = req.raw.url ?? req.url;
-    const q = url.indexOf('?');
-    const route = routeName(q < 0 ? url : url.slice(0, q));
-    routes.set(req.raw, route);
     const method = METHODS.has(req.method) ? req.method : 'other';
     const socket = req.raw.socket as Socket | null;
     const written = socket?.bytesWritten ?? 0;
@@ -182,6 +148,7 @@ export function installMetrics(app: FastifyInstance, berth: Berth, opts: Metrics
     const count = () => {
       if (done) return;
       done = true;
+      const route = routeLabel(req);
       m.requests.inc({ route, method, status: String(reply.raw.statusCode) });
       m.duration.observe({ route, method }, reply.elapsedTime / 1000);
       countReceived(req.raw, route);
@@ -190,8 +157,8 @@ export function installMetrics(app: FastifyInstance, berth: Berth, opts: Metrics
     reply.raw.prependListener('finish', count);
     reply.raw.once('close', count); // a client that went away before the end
   });
-  app.addHook('onSend', async (req) => countReceived(req.raw, routes.get(req.raw) ?? 'other'));
-  app.get('/metrics', async (_req, reply) => {
+  app.addHook('onSend', async (req) => countReceived(req.raw, routeLabel(req)));
+  app.get('/metrics', { config: { routeName: 'metrics' } }, async (_req, reply) => {
     const text = await m.registry.metrics();
     return reply
       .header('content-type', m.registry.contentType)

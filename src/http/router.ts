@@ -1,15 +1,18 @@
 // A route table for path spaces whose names contain slashes (/v2/<name>/…, /api/v1/repositories/<name>/-/…).
 import type { FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods } from 'fastify';
+import type { z } from 'zod';
 import { BerthError } from '../core/errors.js';
 import type { Action } from '../auth/permissions.js';
 import type { Principal } from '../auth/principal.js';
+import { compilePath, parsePathParams, type ParamNames, type PathParams } from './route-params.js';
+import { validBody } from './validate.js';
 
 export type Method = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
-export interface RouteContext {
+interface RequestContext {
   req: FastifyRequest;
   reply: FastifyReply;
-  /** named groups of the pattern, URL-decoded */
+  /** the path parameters as they came, URL-decoded (for access checks and the audit log) */
   params: Record<string, string>;
   query: URLSearchParams;
   /** who is asking (checked against the route's access before the handler runs) */
@@ -19,34 +22,143 @@ export interface RouteContext {
 }
 
 /**
+ * What a handler receives: the request, the parsed path parameters its route's path names (`K`), and the
+ * request body its route's schema validated (`B`), if the route has one.
+ */
+export type RouteContext<K extends keyof PathParams = never, B = undefined> = RequestContext &
+  Pick<PathParams, K> &
+  ([B] extends [undefined] ? unknown : { body: B });
+
+/**
  * Who may call a route: anyone; any signed-in user; an administrator of the instance; or a caller allowed
  * this action (pull, push, delete, admin) on the repository named in the path.
  */
 export type Access = 'anyone' | 'signed-in' | 'administrator' | Action;
 
+/** A JSON request body's schema, and the shape a refusal shows the caller. */
+export interface BodySchema<T> {
+  schema: z.ZodType<T>;
+  expected: string;
+}
+
+/** One row of a route table, as `route()` makes it. */
 export interface Route {
+  /** the route's bounded name, e.g. "blob.get": the `route` label of the metrics */
+  name: string;
   methods: Method[];
   pattern: RegExp;
   access: Access;
   /** recorded in the audit log under this action when the request succeeds */
   audit?: string;
-  handler: (ctx: RouteContext) => Promise<unknown>;
+  body?: BodySchema<unknown>;
+  /** the shape of a successful JSON answer (shared with the CLI, which parses answers with it) */
+  response?: z.ZodType;
+  handler: (ctx: RouteContext<keyof PathParams, unknown>) => Promise<unknown>;
+}
+
+/** What a handler returns: an answer of its route's schema (sent as JSON), or the reply it has sent itself. */
+export type Answer<R> = R extends z.ZodType ? z.input<R> | FastifyReply : unknown;
+
+export interface RouteSpec<P extends string, B, R extends z.ZodType | undefined> extends Omit<
+  Route,
+  'pattern' | 'body' | 'response' | 'handler'
+> {
+  /** e.g. "/v2/{name}/blobs/{digest}": the parameters are those of `PathParams` */
+  path: P;
+  body?: BodySchema<B>;
+  response?: R;
+  handler: (ctx: RouteContext<ParamNames<P> & keyof PathParams, B>) => Promise<Answer<R>>;
+}
+
+/**
+ * A route table row: the handler receives the parameters its path names, parsed, and its body, validated; what it
+ * returns must fit the answer's schema.
+ */
+export function route<P extends string, B = undefined, R extends z.ZodType | undefined = undefined>(
+  spec: RouteSpec<P, B, R>,
+): Route {
+  const { path, ...rest } = spec;
+  return { ...rest, pattern: compilePath(path) } as Route;
 }
 
 export interface RouteTableOptions {
   /** called before anything else, e.g. for headers every answer carries */
   onEvery?: (reply: FastifyReply) => void;
   /** who is asking, if the route's access allows them; otherwise throws UNAUTHORIZED or DENIED */
-  authorize: (ctx: Omit<RouteContext, 'principal'>, access: Access) => Promise<Principal>;
+  authorize: (ctx: Omit<RequestContext, 'principal'>, access: Access) => Promise<Principal>;
   /** records a successful audited request */
-  audit?: (ctx: RouteContext, action: string) => Promise<void>;
+  audit?: (ctx: RequestContext, action: string) => Promise<void>;
+}
+
+/** The route a path and method match in a table: the first whose pattern and methods fit. */
+export interface Found {
+  /** undefined: no route; pathKnown then says whether another method would have matched */
+  route?: Route;
+  /** the pattern's named groups, as in the path (URL-encoded) */
+  groups: Record<string, string>;
+  pathKnown: boolean;
+}
+
+export function findRoute(routes: readonly Route[], method: string, path: string): Found {
+  let pathKnown = false;
+  for (const r of routes) {
+    const m = r.pattern.exec(path);
+    if (!m) continue;
+    pathKnown = true;
+    if (r.methods.includes(method as Method)) return { route: r, groups: m.groups ?? {}, pathKnown };
+  }
+  return { groups: {}, pathKnown };
+}
+
+/** The route a request matched, found once when the request arrives. */
+interface Match extends Found {
+  path: string;
+  query: URLSearchParams;
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** the name of a route outside the route tables (e.g. "healthz"), for the metrics */
+    routeName?: string;
+  }
+}
+
+const matches = new WeakMap<FastifyRequest, Match>();
+
+/**
+ * The bounded name of the route a request matched, never a repository name or digest: a route table's row
+ * (known once the table's onRequest hook ran), a named route outside the tables, or "unmatched".
+ */
+export function routeLabel(req: FastifyRequest): string {
+  return matches.get(req)?.route?.name ?? req.routeOptions.config?.routeName ?? 'unmatched';
+}
+
+function match(req: FastifyRequest, routes: Route[]): Match {
+  const url = req.raw.url ?? req.url;
+  const q = url.indexOf('?');
+  const path = q < 0 ? url : url.slice(0, q);
+  const query = new URLSearchParams(q < 0 ? '' : url.slice(q + 1));
+  return { path, query, ...findRoute(routes, req.method, path) };
+}
+
+function decoded(groups: Record<string, string>): Record<string, string> {
+  const params: Record<string, string> = {};
+  for (const [k, v] of Object.entries(groups)) {
+    try {
+      params[k] = decodeURIComponent(v);
+    } catch {
+      throw new BerthError('PARAMETER_INVALID', `the path segment "${v}" is not valid URL encoding`);
+    }
+  }
+  return params;
 }
 
 const ALL: HTTPMethods[] = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'];
 
 /**
  * Registers `routes` under `prefix`: the first pattern matching the path wins; a known path with another method
- * is 405. The caller's access is checked before the handler runs, so a refusal reveals nothing of what exists.
+ * is 405. The caller's access is checked before the path parameters are parsed and the body validated, so a
+ * refusal reveals nothing of what exists; then the handler runs with typed values.
  */
 export function mountRoutes(
   app: FastifyInstance,
@@ -56,44 +168,37 @@ export function mountRoutes(
 ): void {
   // An audited request is recorded as its answer is sent (onSend), not after: a client told of success finds it
   // in the audit log, and a process that dies after answering has not left it out.
-  const audited = new WeakMap<FastifyRequest, { ctx: RouteContext; action: string }>();
+  const audited = new WeakMap<FastifyRequest, { ctx: RequestContext; action: string }>();
   const onSend = async (req: FastifyRequest, reply: FastifyReply, payload: unknown) => {
     const a = audited.get(req);
     audited.delete(req);
     if (a && opts.audit && reply.statusCode < 400) await opts.audit(a.ctx, a.action);
     return payload;
   };
+  const onRequest = async (req: FastifyRequest) => {
+    matches.set(req, match(req, routes));
+  };
   const handler = async (req: FastifyRequest, reply: FastifyReply) => {
     opts.onEvery?.(reply);
-    const url = req.raw.url ?? req.url;
-    const q = url.indexOf('?');
-    const path = q < 0 ? url : url.slice(0, q);
-    const query = new URLSearchParams(q < 0 ? '' : url.slice(q + 1));
-    let pathKnown = false;
-    for (const r of routes) {
-      const m = r.pattern.exec(path);
-      if (!m) continue;
-      pathKnown = true;
-      if (!r.methods.includes(req.method as Method)) continue;
-      const params: Record<string, string> = {};
-      for (const [k, v] of Object.entries(m.groups ?? {})) {
-        try {
-          params[k] = decodeURIComponent(v);
-        } catch {
-          throw new BerthError('PARAMETER_INVALID', `the path segment "${v}" is not valid URL encoding`);
-        }
-      }
-      const principal = await opts.authorize({ req, reply, params, query }, r.access);
-      const ctx: RouteContext = { req, reply, params, query, principal };
-      if (r.audit) audited.set(req, { ctx, action: r.audit });
-      return await r.handler(ctx);
+    const { path, query, route: r, groups, pathKnown } = matches.get(req) ?? match(req, routes);
+    if (!r) {
+      // An unknown path or method is answered the same to everyone.
+      if (pathKnown) throw new BerthError('METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${path}`);
+      throw new BerthError('NOT_FOUND', `no endpoint ${req.method} ${path}`);
     }
-    // An unknown path or method is answered the same to everyone.
-    if (pathKnown) throw new BerthError('METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${path}`);
-    throw new BerthError('NOT_FOUND', `no endpoint ${req.method} ${path}`);
+    const params = decoded(groups);
+    const principal = await opts.authorize({ req, reply, params, query }, r.access);
+    const ctx: RequestContext = { req, reply, params, query, principal };
+    const typed = parsePathParams(params);
+    const body = r.body && validBody(r.body.schema, req.body, r.body.expected);
+    if (r.audit) audited.set(req, { ctx, action: r.audit });
+    // the handler's additions to the audit record land on ctx, which the audit reads
+    return await r.handler(
+      Object.assign(ctx, typed, r.body ? { body } : {}) as RouteContext<keyof PathParams, unknown>,
+    );
   };
-  app.route({ method: ALL, url: prefix, handler, onSend });
-  app.route({ method: ALL, url: `${prefix}/*`, handler, onSend });
+  app.route({ method: ALL, url: prefix, handler, onRequest, onSend });
+  app.route({ method: ALL, url: `${prefix}/*`, handler, onRequest, onSend });
 }
 
 /** Reads an optional non-negative integer query parameter. */

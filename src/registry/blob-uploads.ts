@@ -4,7 +4,7 @@ import type { Berth } from '../app.js';
 import { can } from '../auth/principal.js';
 import { BerthError } from '../core/errors.js';
 import { parseDigest, type Digest } from '../core/digest.js';
-import { isRepositoryName, parseRepositoryName } from '../core/references.js';
+import { isRepositoryName } from '../core/references.js';
 import type { RouteContext } from '../http/router.js';
 import { hasBody } from '../http/body.js';
 import type { ChunkRange } from '../repo/uploads.js';
@@ -36,9 +36,8 @@ function parseChunkRange(header: string | undefined): ChunkRange | undefined {
 
 export async function startUpload(
   berth: Berth,
-  { req, reply, params, query, principal }: RouteContext,
+  { req, reply, name, query, principal }: RouteContext<'name'>,
 ): Promise<unknown> {
-  const name = parseRepositoryName(params.name!);
   const mount = query.get('mount');
   const from = query.get('from');
   // A mount only from a repository the caller may pull; otherwise an upload, as if `from` held nothing.
@@ -56,18 +55,19 @@ export async function startUpload(
   return sessionHeaders(reply.code(202), name, id, 0).send();
 }
 
-export async function patchUpload(berth: Berth, { req, reply, params }: RouteContext): Promise<unknown> {
-  const name = parseRepositoryName(params.name!);
+export async function patchUpload(
+  berth: Berth,
+  { req, reply, name, id }: RouteContext<'name' | 'id'>,
+): Promise<unknown> {
   const range = parseChunkRange(req.headers['content-range']);
-  const { size } = await berth.uploads.append(name, params.id!, req.raw, range);
-  return sessionHeaders(reply.code(202), name, params.id!, size).send();
+  const { size } = await berth.uploads.append(name, id, req.raw, range);
+  return sessionHeaders(reply.code(202), name, id, size).send();
 }
 
 export async function finishUpload(
   berth: Berth,
-  { req, reply, params, query }: RouteContext,
+  { req, reply, name, id, query }: RouteContext<'name' | 'id'>,
 ): Promise<unknown> {
-  const name = parseRepositoryName(params.name!);
   const digestParam = query.get('digest');
   if (digestParam === null) {
     throw new BerthError(
@@ -77,18 +77,22 @@ export async function finishUpload(
   }
   const digest = parseDigest(digestParam);
   const range = parseChunkRange(req.headers['content-range']);
-  await berth.uploads.finish(name, params.id!, digest, hasBody(req) ? req.raw : undefined, range);
+  await berth.uploads.finish(name, id, digest, hasBody(req) ? req.raw : undefined, range);
   return blobCreated(reply, name, digest);
 }
 
-export async function uploadStatus(berth: Berth, { reply, params }: RouteContext): Promise<unknown> {
-  const name = parseRepositoryName(params.name!);
-  const { size } = await berth.uploads.status(name, params.id!);
-  return sessionHeaders(reply.code(204), name, params.id!, size).send();
+export async function uploadStatus(
+  berth: Berth,
+  { reply, name, id }: RouteContext<'name' | 'id'>,
+): Promise<unknown> {
+  const { size } = await berth.uploads.status(name, id);
+  return sessionHeaders(reply.code(204), name, id, size).send();
 }
 
-export async function cancelUpload(berth: Berth, { reply, params }: RouteContext): Promise<unknown> {
-  const name = parseRepositoryName(params.name!);
-  await berth.uploads.cancel(name, params.id!);
+export async function cancelUpload(
+  berth: Berth,
+  { reply, name, id }: RouteContext<'name' | 'id'>,
+): Promise<unknown> {
+  await berth.uploads.cancel(name, id);
   return reply.code(204).send();
 }

@@ -1,13 +1,12 @@
 // GET and HEAD of blobs, with byte ranges.
 import type { Berth } from '../app.js';
-import { parseDigest } from '../core/digest.js';
-import { parseRepositoryName } from '../core/references.js';
 import type { RouteContext } from '../http/router.js';
 import { parseRange } from '../http/range.js';
 
-export async function getBlob(berth: Berth, { req, reply, params }: RouteContext): Promise<unknown> {
-  const name = parseRepositoryName(params.name!);
-  const digest = parseDigest(params.digest!);
+export async function getBlob(
+  berth: Berth,
+  { req, reply, name, digest }: RouteContext<'name' | 'digest'>,
+): Promise<unknown> {
   const head = req.method === 'HEAD';
   const blob = await berth.blobs.stat(name, digest);
   const range = parseRange(req.headers.range, blob.size);
@@ -29,8 +28,10 @@ export async function getBlob(berth: Berth, { req, reply, params }: RouteContext
   return reply.send(stream);
 }
 
-export async function deleteBlob(berth: Berth, { reply, params }: RouteContext): Promise<unknown> {
-  const name = parseRepositoryName(params.name!);
-  await berth.blobs.delete(name, parseDigest(params.digest!));
+export async function deleteBlob(
+  berth: Berth,
+  { reply, name, digest }: RouteContext<'name' | 'digest'>,
+): Promise<unknown> {
+  await berth.blobs.delete(name, digest);
   return reply.code(202).send();
 }

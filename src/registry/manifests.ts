@@ -1,25 +1,25 @@
 // GET and HEAD of manifests by tag or digest.
 import type { Berth } from '../app.js';
 import { BerthError } from '../core/errors.js';
-import { isTag, parseReference, parseRepositoryName } from '../core/references.js';
 import type { RouteContext } from '../http/router.js';
 import { manifestTooLarge, readSmallBody } from '../http/body.js';
 import { MAX_MANIFEST_BYTES } from '../core/manifests.js';
 
-export async function getManifest(berth: Berth, { req, reply, params }: RouteContext): Promise<unknown> {
-  const name = parseRepositoryName(params.name!);
+export async function getManifest(
+  berth: Berth,
+  { req, reply, name, tagOrDigest }: RouteContext<'name' | 'tagOrDigest'>,
+): Promise<unknown> {
   const head = req.method === 'HEAD';
-  const reference = params.reference!;
   // No manifest can be tagged outside the tag grammar, so reading one is "unknown" (404), as the OCI
   // conformance suite checks with ".INVALID_MANIFEST_NAME"; pushing one stays 400 TAG_INVALID.
-  if (!reference.includes(':') && !isTag(reference)) {
+  if (tagOrDigest.kind === 'impossible-tag') {
     await berth.repositories.get(name);
     throw new BerthError(
       'MANIFEST_UNKNOWN',
-      `repository ${name} has no tag "${reference}": it is not a valid tag (letters, digits, "_", "." and "-", at most 128, not starting with "." or "-")`,
+      `repository ${name} has no tag "${tagOrDigest.tag}": it is not a valid tag (letters, digits, "_", "." and "-", at most 128, not starting with "." or "-")`,
     );
   }
-  const m = await berth.manifests.get(name, parseReference(reference), { head });
+  const m = await berth.manifests.get(name, tagOrDigest, { head });
   reply
     .header('Content-Type', m.mediaType)
     .header('Docker-Content-Digest', m.digest)
@@ -28,11 +28,12 @@ export async function getManifest(berth: Berth, { req, reply, params }: RouteCon
   return head ? reply.send() : reply.send(m.bytes);
 }
 
-export async function putManifest(berth: Berth, { req, reply, params }: RouteContext): Promise<unknown> {
-  const name = parseRepositoryName(params.name!);
-  const ref = parseReference(params.reference!);
+export async function putManifest(
+  berth: Berth,
+  { req, reply, name, reference }: RouteContext<'name' | 'reference'>,
+): Promise<unknown> {
   const bytes = await readSmallBody(req, MAX_MANIFEST_BYTES, manifestTooLarge(MAX_MANIFEST_BYTES));
-  const pushed = await berth.manifests.put(name, ref, bytes, req.headers['content-type']);
+  const pushed = await berth.manifests.put(name, reference, bytes, req.headers['content-type']);
   reply
     .code(201)
     .header('Location', `/v2/${name}/manifests/${pushed.digest}`)
@@ -41,8 +42,10 @@ export async function putManifest(berth: Berth, { req, reply, params }: RouteCon
   return reply.send();
 }
 
-export async function deleteManifest(berth: Berth, { reply, params }: RouteContext): Promise<unknown> {
-  const name = parseRepositoryName(params.name!);
-  await berth.manifests.delete(name, parseReference(params.reference!));
+export async function deleteManifest(
+  berth: Berth,
+  { reply, name, reference }: RouteContext<'name' | 'reference'>,
+): Promise<unknown> {
+  await berth.manifests.delete(name, reference);
   return reply.code(202).send();
 }

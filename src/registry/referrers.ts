@@ -1,13 +1,12 @@
 // GET /v2/<name>/referrers/<digest>: an image index of the manifests whose subject is <digest>.
 import type { Berth } from '../app.js';
-import { parseDigest } from '../core/digest.js';
 import { MediaTypes } from '../core/media-types.js';
-import { parseRepositoryName } from '../core/references.js';
 import type { RouteContext } from '../http/router.js';
 
-export async function listReferrers(berth: Berth, { reply, params, query }: RouteContext): Promise<unknown> {
-  const name = parseRepositoryName(params.name!);
-  const digest = parseDigest(params.digest!);
+export async function listReferrers(
+  berth: Berth,
+  { reply, name, digest, query }: RouteContext<'name' | 'digest'>,
+): Promise<unknown> {
   const artifactType = query.get('artifactType') ?? undefined;
   const manifests = await berth.manifests.referrers(name, digest, artifactType);
   if (artifactType !== undefined) reply.header('OCI-Filters-Applied', 'artifactType');

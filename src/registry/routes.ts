@@ -1,8 +1,8 @@
-// The /v2/ route table (OCI distribution spec): patterns take repository names with slashes; each route says
-// who may call it and what the audit log records.
+// The /v2/ route table (OCI distribution spec): named routes whose paths take repository names with slashes; each
+// route says who may call it and what the audit log records.
 import type { FastifyInstance } from 'fastify';
 import type { Berth } from '../app.js';
-import { mountRoutes, type Route } from '../http/router.js';
+import { mountRoutes, route, type Route } from '../http/router.js';
 import { auditor, authorizer } from '../http/access.js';
 import { deleteManifest, getManifest, putManifest } from './manifests.js';
 import { deleteBlob, getBlob } from './blobs.js';
@@ -12,65 +12,109 @@ import { listTags } from './tags.js';
 import { catalog } from './catalog.js';
 import { issueToken } from './token.js';
 
-const NAME = '(?<name>[^?#]+?)';
-
 export function registryRoutes(berth: Berth): Route[] {
-  const manifest = new RegExp(`^/v2/${NAME}/manifests/(?<reference>[^/]+)$`);
-  const upload = new RegExp(`^/v2/${NAME}/blobs/uploads/(?<id>[^/]+)$`);
-  const blob = new RegExp(`^/v2/${NAME}/blobs/(?<digest>[^/]+)$`);
   return [
-    {
+    route({
+      name: 'base',
       methods: ['GET', 'HEAD'],
-      pattern: /^\/v2\/?$/,
+      path: '/v2/?',
       access: 'signed-in',
       handler: async ({ reply }) => reply.send({}),
-    },
-    { methods: ['GET'], pattern: /^\/v2\/_catalog$/, access: 'anyone', handler: (c) => catalog(berth, c) },
-    {
+    }),
+    route({
+      name: 'catalog',
       methods: ['GET'],
-      pattern: new RegExp(`^/v2/${NAME}/tags/list$`),
+      path: '/v2/_catalog',
+      access: 'anyone',
+      handler: (c) => catalog(berth, c),
+    }),
+    route({
+      name: 'tags.list',
+      methods: ['GET'],
+      path: '/v2/{name}/tags/list',
       access: 'pull',
       handler: (c) => listTags(berth, c),
-    },
-    { methods: ['GET', 'HEAD'], pattern: manifest, access: 'pull', handler: (c) => getManifest(berth, c) },
-    {
+    }),
+    route({
+      name: 'manifest.get',
+      methods: ['GET', 'HEAD'],
+      path: '/v2/{name}/manifests/{tagOrDigest}',
+      access: 'pull',
+      handler: (c) => getManifest(berth, c),
+    }),
+    route({
+      name: 'manifest.put',
       methods: ['PUT'],
-      pattern: manifest,
+      path: '/v2/{name}/manifests/{reference}',
       access: 'push',
       audit: 'manifest.push',
       handler: (c) => putManifest(berth, c),
-    },
-    {
+    }),
+    route({
+      name: 'manifest.delete',
       methods: ['DELETE'],
-      pattern: manifest,
+      path: '/v2/{name}/manifests/{reference}',
       access: 'delete',
       audit: 'manifest.delete',
       handler: (c) => deleteManifest(berth, c),
-    },
-    {
+    }),
+    route({
+      name: 'upload.start',
       methods: ['POST'],
-      pattern: new RegExp(`^/v2/${NAME}/blobs/uploads/?$`),
+      path: '/v2/{name}/blobs/uploads/?',
       access: 'push',
       handler: (c) => startUpload(berth, c),
-    },
-    { methods: ['PATCH'], pattern: upload, access: 'push', handler: (c) => patchUpload(berth, c) },
-    { methods: ['PUT'], pattern: upload, access: 'push', handler: (c) => finishUpload(berth, c) },
-    { methods: ['GET'], pattern: upload, access: 'push', handler: (c) => uploadStatus(berth, c) },
-    { methods: ['DELETE'], pattern: upload, access: 'push', handler: (c) => cancelUpload(berth, c) },
-    { methods: ['GET', 'HEAD'], pattern: blob, access: 'pull', handler: (c) => getBlob(berth, c) },
-    {
+    }),
+    route({
+      name: 'upload.patch',
+      methods: ['PATCH'],
+      path: '/v2/{name}/blobs/uploads/{id}',
+      access: 'push',
+      handler: (c) => patchUpload(berth, c),
+    }),
+    route({
+      name: 'upload.finish',
+      methods: ['PUT'],
+      path: '/v2/{name}/blobs/uploads/{id}',
+      access: 'push',
+      handler: (c) => finishUpload(berth, c),
+    }),
+    route({
+      name: 'upload.status',
+      methods: ['GET'],
+      path: '/v2/{name}/blobs/uploads/{id}',
+      access: 'push',
+      handler: (c) => uploadStatus(berth, c),
+    }),
+    route({
+      name: 'upload.cancel',
       methods: ['DELETE'],
-      pattern: blob,
+      path: '/v2/{name}/blobs/uploads/{id}',
+      access: 'push',
+      handler: (c) => cancelUpload(berth, c),
+    }),
+    route({
+      name: 'blob.get',
+      methods: ['GET', 'HEAD'],
+      path: '/v2/{name}/blobs/{digest}',
+      access: 'pull',
+      handler: (c) => getBlob(berth, c),
+    }),
+    route({
+      name: 'blob.delete',
+      methods: ['DELETE'],
+      path: '/v2/{name}/blobs/{digest}',
       access: 'delete',
       audit: 'blob.delete',
       handler: (c) => deleteBlob(berth, c),
-    },
-    {
+    }),
+    route({
+      name: 'referrers.list',
       methods: ['GET'],
-      pattern: new RegExp(`^/v2/${NAME}/referrers/(?<digest>[^/]+)$`),
+      path: '/v2/{name}/referrers/{digest}',
       access: 'pull',
       handler: (c) => listReferrers(berth, c),
-    },
+    }),
   ];
 }
 
@@ -84,7 +128,15 @@ export function mountRegistry(app: FastifyInstance, berth: Berth): void {
   mountRoutes(
     app,
     '/token',
-    [{ methods: ['GET'], pattern: /^\/token$/, access: 'anyone', handler: (c) => issueToken(berth, c) }],
+    [
+      route({
+        name: 'token',
+        methods: ['GET'],
+        path: '/token',
+        access: 'anyone',
+        handler: (c) => issueToken(berth, c),
+      }),
+    ],
     { authorize: authorizer(berth.auth, 'api') },
   );
 }

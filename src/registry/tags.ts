@@ -1,11 +1,9 @@
 // GET /v2/<name>/tags/list with n/last pagination in lexical order.
 import type { Berth } from '../app.js';
-import { parseRepositoryName } from '../core/references.js';
 import { intParam, type RouteContext } from '../http/router.js';
 import { nextLink } from './pagination.js';
 
-export async function listTags(berth: Berth, { reply, params, query }: RouteContext): Promise<unknown> {
-  const name = parseRepositoryName(params.name!);
+export async function listTags(berth: Berth, { reply, name, query }: RouteContext<'name'>): Promise<unknown> {
   const n = intParam(query, 'n');
   const last = query.get('last') ?? undefined;
   const tags = await berth.tags.list(name, { n: n === undefined ? undefined : n + 1, last });

@@ -26,29 +26,37 @@ async function scrape(url: string): Promise<Sample[]> {
 const REPO = 'metrics/app';
 
 describe('GET /metrics', () => {
-  it('counts requests by route pattern, method and status, never by repository or digest', async () => {
+  it('counts requests by route name, method and status, never by repository or digest', async () => {
     const img = ociImage({ n: 2 });
     await reg.pushImage(REPO, img, '1.0');
     expect((await reg.req('GET', `/v2/${REPO}/tags/list`)).status).toBe(200);
     expect((await reg.req('GET', `/v2/_catalog`)).status).toBe(200);
     expect((await reg.req('GET', `/v2/${REPO}/manifests/nope`)).status).toBe(404);
     expect((await reg.req('GET', `/api/v1/repositories`)).status).toBe(200);
+    // a repository called like a route still counts under the route its path matches
+    expect((await reg.req('GET', `/v2/a/blobs/b/manifests/latest`)).status).toBe(404);
+    // no route: one fixed label, whatever the path
+    expect((await reg.req('GET', `/v2/${REPO}/nothing-here`)).status).toBe(404);
+    expect((await http('GET', `${s.url}/favicon.ico`)).status).toBe(404);
+    expect((await reg.req('DELETE', `/v2/_catalog`)).status).toBe(405);
     const m = await scrape(s.url);
     const count = (route: string, method: string, status: string) =>
       valueOf(m, 'berth_http_requests_total', { route, method, status });
-    expect(count('manifests', 'PUT', '201')).toBe(1);
-    expect(count('manifests', 'GET', '404')).toBe(1);
-    expect(count('blob_uploads', 'POST', '202')).toBe(img.blobs.length);
-    expect(count('blob_uploads', 'PUT', '201')).toBe(img.blobs.length);
-    expect(count('tags', 'GET', '200')).toBe(1);
+    expect(count('manifest.put', 'PUT', '201')).toBe(1);
+    expect(count('manifest.get', 'GET', '404')).toBe(2);
+    expect(count('upload.start', 'POST', '202')).toBe(img.blobs.length);
+    expect(count('upload.finish', 'PUT', '201')).toBe(img.blobs.length);
+    expect(count('tags.list', 'GET', '200')).toBe(1);
     expect(count('catalog', 'GET', '200')).toBe(1);
-    expect(count('api_repositories', 'GET', '200')).toBe(1);
+    expect(count('repository.list', 'GET', '200')).toBe(1);
+    expect(count('unmatched', 'GET', '404')).toBe(2);
+    expect(count('unmatched', 'DELETE', '405')).toBe(1);
     expect(
-      valueOf(m, 'berth_http_request_duration_seconds_count', { route: 'manifests', method: 'PUT' }),
+      valueOf(m, 'berth_http_request_duration_seconds_count', { route: 'manifest.put', method: 'PUT' }),
     ).toBe(1);
     expect(
       valueOf(m, 'berth_http_request_duration_seconds_bucket', {
-        route: 'manifests',
+        route: 'manifest.put',
         method: 'PUT',
         le: '+Inf',
       }),
@@ -56,7 +64,16 @@ describe('GET /metrics', () => {
     const routes = new Set(
       m.filter((x) => x.name === 'berth_http_requests_total').map((x) => x.labels.route),
     );
-    expect([...routes].sort()).toEqual(['api_repositories', 'blob_uploads', 'catalog', 'manifests', 'tags']);
+    expect([...routes].sort()).toEqual([
+      'catalog',
+      'manifest.get',
+      'manifest.put',
+      'repository.list',
+      'tags.list',
+      'unmatched',
+      'upload.finish',
+      'upload.start',
+    ]);
     const text = (await http('GET', `${s.url}/metrics`)).body.toString();
     expect(text).not.toContain(REPO);
     expect(text).not.toContain(img.digest);
@@ -87,14 +104,14 @@ describe('GET /metrics', () => {
     const delta = (name: string, route: string) =>
       (valueOf(after, name, { route }) ?? 0) - (valueOf(before, name, { route }) ?? 0);
     // a streamed answer counts once its source has ended, which may be just after the client has read it all
-    for (let i = 0; i < 20 && delta('berth_http_sent_bytes_total', 'blobs') < chunk.length; i++) {
+    for (let i = 0; i < 20 && delta('berth_http_sent_bytes_total', 'blob.get') < chunk.length; i++) {
       await new Promise((r) => setTimeout(r, 50));
       after = await scrape(s.url);
     }
-    expect(delta('berth_http_received_bytes_total', 'blob_uploads')).toBeGreaterThanOrEqual(chunk.length);
-    expect(delta('berth_http_received_bytes_total', 'blob_uploads')).toBeLessThan(chunk.length + 5000);
-    expect(delta('berth_http_sent_bytes_total', 'blobs')).toBeGreaterThanOrEqual(chunk.length);
-    expect(delta('berth_http_sent_bytes_total', 'blobs')).toBeLessThan(chunk.length + 5000);
+    expect(delta('berth_http_received_bytes_total', 'upload.patch')).toBeGreaterThanOrEqual(chunk.length);
+    expect(delta('berth_http_received_bytes_total', 'upload.patch')).toBeLessThan(chunk.length + 5000);
+    expect(delta('berth_http_sent_bytes_total', 'blob.get')).toBeGreaterThanOrEqual(chunk.length);
+    expect(delta('berth_http_sent_bytes_total', 'blob.get')).toBeLessThan(chunk.length + 5000);
   });
 
   it('reports open upload sessions from the database', async () => {
@@ -154,7 +171,7 @@ describe('GET /metrics', () => {
         1,
       );
       expect(
-        valueOf(m, 'berth_http_requests_total', { route: 'manifests', method: 'PUT', status: '201' }),
+        valueOf(m, 'berth_http_requests_total', { route: 'manifest.put', method: 'PUT', status: '201' }),
       ).toBeUndefined();
       const mine = await scrape(s.url);
       expect(

@@ -1,0 +1,105 @@
+// Shapes of the /api/v1 answers (zod), shared by the server's route table and the CLI that parses them.
+import { z } from 'zod';
+
+export const Repository = z.object({
+  name: z.string(),
+  latestVersion: z.number().nullable(),
+  createdAt: z.string(),
+  retainVersions: z.number().nullable().optional(),
+});
+export const RepositoryList = z.object({ repositories: z.array(Repository) });
+
+/** `added` / `removed` of a version summary: counts, or lists of content, or content groups. */
+export const VersionSummary = z.object({
+  number: z.number(),
+  createdAt: z.string(),
+  added: z.unknown(),
+  removed: z.unknown(),
+});
+export const VersionList = z.object({ versions: z.array(VersionSummary) });
+
+export const Content = z.object({
+  manifests: z.array(z.object({ digest: z.string(), mediaType: z.string() })),
+  blobs: z.array(z.object({ digest: z.string(), size: z.number() })),
+  tags: z.array(z.object({ name: z.string(), digest: z.string() })),
+});
+export const Version = z.object({ number: z.number(), createdAt: z.string(), content: Content });
+export const VersionDiff = z.object({ from: z.number(), to: z.number(), added: Content, removed: Content });
+
+export const ArchiveResult = z.object({
+  repository: z.string(),
+  version: z.number(),
+  format: z.string(),
+  manifests: z.array(z.object({ digest: z.string(), mediaType: z.string(), tags: z.array(z.string()) })),
+  blobs: z.object({ uploaded: z.number(), reused: z.number(), foreign: z.number() }),
+});
+
+export const PresentBlobs = z.object({ present: z.array(z.string()) });
+
+export const CleanupReport = z.object({
+  dryRun: z.boolean(),
+  protectionSeconds: z.number(),
+  removed: z.object({
+    blobs: z.number(),
+    bytes: z.number(),
+    manifests: z.number(),
+    strayFiles: z.number().optional(),
+    strayBytes: z.number().optional(),
+  }),
+  keptForWriters: z.number(),
+  digests: z.array(z.string()),
+});
+
+export const User = z.object({ name: z.string(), admin: z.boolean(), createdAt: z.string() });
+export const UserList = z.object({ users: z.array(User) });
+
+export const Grant = z.object({ pattern: z.string(), actions: z.array(z.string()).readonly() });
+export const UserDetails = User.extend({ permissions: z.array(Grant) });
+export const Permissions = z.object({ user: z.string(), admin: z.boolean(), permissions: z.array(Grant) });
+export const PublicList = z.object({ patterns: z.array(z.string()) });
+
+export const Token = z.object({
+  id: z.string(),
+  user: z.string(),
+  name: z.string(),
+  scopes: z.array(z.string()).nullable(),
+  createdAt: z.string(),
+  expiresAt: z.string().nullable(),
+  revokedAt: z.string().nullable(),
+  lastUsedAt: z.string().nullable(),
+});
+export const TokenList = z.object({ tokens: z.array(Token) });
+/** A new token: the secret is in this answer only. */
+export const NewToken = Token.extend({ token: z.string() });
+
+export const AuditEntry = z.object({
+  id: z.number(),
+  at: z.string(),
+  actor: z.string().nullable(),
+  address: z.string().nullable(),
+  action: z.string(),
+  repository: z.string().nullable(),
+  detail: z.record(z.string(), z.unknown()).nullable(),
+});
+export const AuditList = z.object({ entries: z.array(AuditEntry) });
+
+export const Whoami = z.object({
+  user: z.string().nullable(),
+  admin: z.boolean(),
+  authenticatedBy: z.string(),
+  tokenId: z.string().optional(),
+});
+
+export type Repository = z.infer<typeof Repository>;
+export type VersionSummary = z.infer<typeof VersionSummary>;
+export type Content = z.infer<typeof Content>;
+export type Version = z.infer<typeof Version>;
+export type VersionDiff = z.infer<typeof VersionDiff>;
+export type ArchiveResult = z.infer<typeof ArchiveResult>;
+export type CleanupReport = z.infer<typeof CleanupReport>;
+export type User = z.infer<typeof User>;
+export type Grant = z.infer<typeof Grant>;
+export type UserDetails = z.infer<typeof UserDetails>;
+export type Token = z.infer<typeof Token>;
+export type AuditEntry = z.infer<typeof AuditEntry>;
+export type Whoami = z.infer<typeof Whoami>;
