@@ -1,4 +1,5 @@
 // Opens the database named by a URL (a SQLite file path or postgres://…) and brings its schema up to date.
+import { LRUCache } from 'lru-cache';
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type SqliteDatabase } from 'kysely';
 import SQLite from 'better-sqlite3';
 import pg from 'pg';
@@ -95,19 +96,15 @@ const STATEMENTS_KEPT = 256;
  * stream()) gets a statement of its own, since a statement being iterated cannot run anything else meanwhile.
  */
 function reusingStatements(database: SQLite.Database): SqliteDatabase {
-  const kept = new Map<string, SQLite.Statement>();
+  const kept = new LRUCache<string, SQLite.Statement>({ max: STATEMENTS_KEPT });
   return {
     close: () => database.close(),
     prepare(sql: string) {
-      let stmt = kept.get(sql);
-      if (stmt) {
-        kept.delete(sql); // to the end: used last
-      } else {
-        stmt = database.prepare(sql);
-        if (kept.size >= STATEMENTS_KEPT) kept.delete(kept.keys().next().value!);
+      let s = kept.get(sql);
+      if (!s) {
+        s = database.prepare(sql);
+        kept.set(sql, s);
       }
-      kept.set(sql, stmt);
-      const s = stmt;
       return {
         reader: s.reader,
         all: (parameters) => s.all(parameters),
