@@ -4,7 +4,7 @@ import { openDatabase, type Db } from './db/connect.js';
 import { FsBlobStore } from './storage/fs-blob-store.js';
 import type { BlobStore } from './storage/blob-store.js';
 import { Repositories } from './repo/repositories.js';
-import { Blobs } from './repo/blob-service.js';
+import { Blobs } from './repo/blobs.js';
 import { Manifests } from './repo/manifests.js';
 import { Tags } from './repo/tags.js';
 import { Uploads } from './repo/uploads.js';

@@ -12,7 +12,7 @@ import { Keys, promote, receive, storedDiffIds } from '../storage/cas.js';
 import { commitVersion, type ContentChange } from './versions.js';
 import { recordBlobs, recordManifest } from './catalogue.js';
 import { current, heldBlobs, heldManifests } from './held.js';
-import { openStored } from './blob-service.js';
+import { openStored } from './blobs.js';
 import { withClaims } from '../gc/claims.js';
 
 type Db = Kysely<Database>;

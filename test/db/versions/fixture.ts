@@ -16,7 +16,7 @@ import {
 } from '../../../src/core/manifests.js';
 import { MediaTypes } from '../../../src/core/media-types.js';
 import { openDatabase, type Db } from '../../../src/db/connect.js';
-import { Blobs } from '../../../src/repo/blob-service.js';
+import { Blobs } from '../../../src/repo/blobs.js';
 import { recordBlobs, recordManifest } from '../../../src/repo/catalogue.js';
 import { History } from '../../../src/repo/history.js';
 import { Manifests } from '../../../src/repo/manifests.js';
