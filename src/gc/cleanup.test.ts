@@ -1,7 +1,7 @@
 // Cleanup and files, on every backend: unmovable files fail the run with rows put back; old strays go, claimed ones stay.
-import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openBerth, type Berth } from '../app.js';
@@ -13,6 +13,7 @@ import { Cleanup } from './cleanup.js';
 import { Fsck } from './fsck/index.js';
 import { withClaims } from './claims.js';
 import { backends, removeTestDatabase, testDatabaseUrl } from '../../test/helpers/backend.js';
+import { storeFiles } from '../../test/helpers/store-files.js';
 
 const HOUR = 3600_000;
 
@@ -37,16 +38,7 @@ describe.each(backends())('cleanup of files on %s', (backend) => {
   let database: string;
   let berth: Berth;
 
-  const file = (key: string): string => join(data, 'store', ...key.split('/'));
-  const put = (key: string, bytes: Buffer | string, ageMs = 0): void => {
-    mkdirSync(dirname(file(key)), { recursive: true });
-    writeFileSync(file(key), bytes);
-    if (ageMs) age(key, ageMs);
-  };
-  const age = (key: string, ageMs: number): void => {
-    const t = new Date(Date.now() - ageMs);
-    utimesSync(file(key), t, t);
-  };
+  const { put, age } = storeFiles(() => data);
   const rowOf = (d: string) =>
     berth.db.kysely.selectFrom('blobs').selectAll().where('digest', '=', d).executeTakeFirst();
   const fsck = (protectionMs?: number) => new Fsck(berth.db.kysely, berth.store).run({ protectionMs });

@@ -1,7 +1,7 @@
 // Covers fsck on every database backend: each kind of problem made by hand is found, repaired, and then gone.
-import { mkdirSync, mkdtempSync, rmSync, truncateSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openBerth, type Berth } from '../../app.js';
@@ -12,6 +12,7 @@ import { removeStaleStaging } from '../leftovers.js';
 import { Keys } from '../../storage/cas.js';
 import { backends, removeTestDatabase, testDatabaseUrl } from '../../../test/helpers/backend.js';
 import type { BerthError } from '../../core/errors.js';
+import { storeFiles } from '../../../test/helpers/store-files.js';
 
 const HOUR = 3600_000;
 
@@ -31,16 +32,7 @@ describe.each(backends())('fsck on %s', (backend) => {
   let fsck: Fsck;
   let image: { config: Digest; layer: Digest; layerBytes: Buffer; manifest: Digest };
 
-  const file = (key: string): string => join(data, 'store', ...key.split('/'));
-  const put = (key: string, bytes: Buffer | string, ageMs = 0): void => {
-    mkdirSync(dirname(file(key)), { recursive: true });
-    writeFileSync(file(key), bytes);
-    if (ageMs) age(key, ageMs);
-  };
-  const age = (key: string, ageMs: number): void => {
-    const t = new Date(Date.now() - ageMs);
-    utimesSync(file(key), t, t);
-  };
+  const { file, put, age } = storeFiles(() => data);
   const run = (opts: FsckOptions = {}): Promise<FsckReport> => fsck.run(opts);
   const kinds = (r: FsckReport): string[] => r.problems.map((p) => p.kind).sort();
 
