@@ -23,18 +23,13 @@ export async function listVersions(berth: Berth, { name }: RouteContext<'name'>)
 }
 
 export async function showVersion(berth: Berth, { name, number: n }: RouteContext<'name' | 'number'>) {
-  const v = await berth.history.version(name, n);
-  const content = await berth.history.content(name, n);
-  return { number: v.number, createdAt: v.createdAt, added: v.added, removed: v.removed, content };
+  return berth.history.show(name, n);
 }
 
 export async function diffVersions(
   berth: Berth,
   { name, number: to, query }: RouteContext<'name' | 'number'>,
 ) {
-  const fromParam = query.get('from');
-  // by default, against the version before (numbers have gaps once versions are deleted); the oldest: itself
-  const from =
-    fromParam === null ? ((await berth.history.previousVersion(name, to)) ?? to) : versionNumber(fromParam);
-  return { from, to, ...(await berth.history.diff(name, from, to)) };
+  const from = query.get('from');
+  return berth.history.diffFrom(name, to, from === null ? undefined : versionNumber(from));
 }

@@ -15,8 +15,7 @@ export async function updateRepository(
   berth: Berth,
   { name, body }: RouteContext<'name', z.infer<typeof Settings>>,
 ) {
-  await berth.history.setRetention(name, body.retainVersions);
-  return (await berth.repositories.get(name)).info;
+  return berth.history.setRetention(name, body.retainVersions);
 }
 
 /** DELETE /api/v1/repositories/<name>/-/versions/<n>: 204; the latest version cannot be deleted. */
@@ -30,8 +29,5 @@ export async function restoreVersion(
   berth: Berth,
   { name, number: n, reply }: RouteContext<'name' | 'number'>,
 ) {
-  const v = await berth.history.restore(name, n);
-  const made = await berth.history.version(name, v.number);
-  const { number, createdAt, added, removed } = made;
-  return reply.code(201).send({ number, createdAt, added, removed });
+  return reply.code(201).send(await berth.history.restore(name, n));
 }

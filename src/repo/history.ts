@@ -1,9 +1,10 @@
-// The history of a repository: its versions, a version's content, diffs; deleting a version (folding it into the
-// next), retention, restoring a version as a new one.
+// The history of a repository: versions, a version's content, diffs, deleting a version, retention, restoring.
 import type { Kysely, Transaction } from 'kysely';
 import type { ContentKind, Database } from '../db/schema.js';
 import { BerthError } from '../core/errors.js';
 import { applyRetention, dropVersionsBefore } from './retention.js';
+import { holds, rowsBetween, unit, type RangeRow } from './version-rows.js';
+import { Repositories, type RepositoryInfo } from './repositories.js';
 import { commitVersion, lockRepository, type CommittedVersion, type ContentChange } from './versions.js';
 
 export interface VersionInfo {
@@ -20,38 +21,12 @@ export interface VersionContent {
 }
 
 const iso = (ms: number): string => new Date(Number(ms)).toISOString();
-
-type Row = { kind: ContentKind; key: string; value: string | null };
-type RangeRow = Row & { version_added: number; version_removed: number | null };
-const unit = (r: Row): string => `${r.kind}\u0000${r.key}\u0000${r.value ?? ''}`;
-/** Whether version `v` holds a row: its range [version_added, version_removed) holds v. */
-const holds = (r: RangeRow, v: number): boolean =>
-  r.version_added <= v && (r.version_removed === null || r.version_removed > v);
-
-/**
- * The content rows of a repository that can differ between versions `a` and `b` (either order): those whose range
- * starts or ends between the two.
- */
-async function rowsBetween(
-  db: Kysely<Database>,
-  repositoryId: number,
-  a: number,
-  b: number,
-): Promise<RangeRow[]> {
-  const lo = Math.min(a, b);
-  const hi = Math.max(a, b);
-  return db
-    .selectFrom('repository_content')
-    .select(['kind', 'key', 'value', 'version_added', 'version_removed'])
-    .where('repository_id', '=', repositoryId)
-    .where((eb) =>
-      eb.or([
-        eb.and([eb('version_added', '>', lo), eb('version_added', '<=', hi)]),
-        eb.and([eb('version_removed', '>', lo), eb('version_removed', '<=', hi)]),
-      ]),
-    )
-    .execute();
-}
+const summary = ({ number, createdAt, added, removed }: VersionInfo): VersionInfo => ({
+  number,
+  createdAt,
+  added,
+  removed,
+});
 
 interface LockedRepository {
   id: number;
@@ -86,7 +61,10 @@ async function requireVersion(
 }
 
 export class History {
-  constructor(private readonly db: Kysely<Database>) {}
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly repositories = new Repositories(db),
+  ) {}
 
   async versions(name: string): Promise<VersionInfo[]> {
     const id = await this.repositoryId(name);
@@ -143,6 +121,18 @@ export class History {
       .orderBy('key')
       .execute();
     return this.describe(rows);
+  }
+
+  /** One version: its summary and its content. */
+  async show(name: string, number: number): Promise<VersionInfo & { content: VersionContent }> {
+    const v = summary(await this.version(name, number));
+    return { ...v, content: await this.content(name, number) };
+  }
+
+  /** The diff from `from` to `to`; by default from the version before `to` (the oldest: against itself). */
+  async diffFrom(name: string, to: number, from?: number) {
+    const start = from ?? (await this.previousVersion(name, to)) ?? to;
+    return { from: start, to, ...(await this.diff(name, start, to)) };
   }
 
   /** What changed between two versions: units in `to` and not in `from` (added), and the reverse (removed). */
@@ -332,7 +322,7 @@ export class History {
   }
 
   /** Sets how many of the latest versions the repository keeps (null: all) and applies it at once. */
-  async setRetention(name: string, keep: number | null): Promise<void> {
+  async setRetention(name: string, keep: number | null): Promise<RepositoryInfo> {
     if (keep !== null && (!Number.isInteger(keep) || keep < 1)) {
       throw new BerthError('PARAMETER_INVALID', `retainVersions must be an integer of at least 1, or null`);
     }
@@ -340,13 +330,19 @@ export class History {
       const repo = await lockExisting(trx, name, { retain_versions: keep });
       if (keep !== null) await applyRetention(trx, repo.id, keep);
     });
+    return (await this.repositories.get(name)).info;
   }
 
   /**
    * Makes a new version whose content equals version `number`'s: what the latest holds and `number` does not is
    * removed, what `number` holds and the latest does not is added (a tag points where it pointed then).
    */
-  async restore(name: string, number: number): Promise<CommittedVersion> {
+  async restore(name: string, number: number): Promise<VersionInfo> {
+    const made = await this.restoreChanges(name, number);
+    return summary(await this.version(name, made.number));
+  }
+
+  private async restoreChanges(name: string, number: number): Promise<CommittedVersion> {
     return commitVersion(this.db, name, { create: false }, async ({ trx, repositoryId, number: made }) => {
       await requireVersion(trx, name, repositoryId, number);
       const latest = made - 1;
