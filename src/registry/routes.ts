@@ -6,7 +6,7 @@ import { mountRoutes, route, type Route } from '../http/router.js';
 import { auditor, authorizer } from '../http/access.js';
 import { deleteManifest, getManifest, putManifest } from './manifests.js';
 import { deleteBlob, getBlob } from './blobs.js';
-import { cancelUpload, finishUpload, patchUpload, startUpload, uploadStatus } from './blob-uploads.js';
+import { cancelUpload, finishUpload, patchUpload, startUpload, uploadStatus } from './uploads.js';
 import { listReferrers } from './referrers.js';
 import { listTags } from './tags.js';
 import { catalog } from './catalog.js';
