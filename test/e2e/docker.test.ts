@@ -1,10 +1,11 @@
 // Real Docker (Debian's docker.io) against the real server with authentication: login, push, pull, save -> upload, logout.
 //
 // The test starts a private engine (test/helpers/docker.ts: vfs storage, no networking, everything in a temp dir)
-// and `berth serve`; the image comes from a docker-archive fixture (`docker load`), so no network is needed. Slow
+// and `berth serve`; the images come from a docker-archive fixture (`docker load`) and a `FROM scratch` build, so
+// no network is needed. Also: a push to a second repository mounts the layers, pulls by tag and by digest. Slow
 // (a Docker engine), so it runs only when BERTH_TEST_SLOW_E2E is set: .ci/run sets it for the SQLite run alone.
 // Without docker, dockerd or root it skips with the reason, and fails under CI=true.
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeUnless } from '../helpers/backend.js';
@@ -58,7 +59,10 @@ suite(title, () => {
       ].join(', '),
     });
     expect(r.status, r.body.toString()).toBe(200);
-    return { digest: sha(r.body), manifest: r.json<{ config: { digest: string } }>() };
+    return {
+      digest: sha(r.body),
+      manifest: r.json<{ config: { digest: string }; layers: { digest: string }[] }>(),
+    };
   };
   const auths = () =>
     Object.keys(JSON.parse(readFileSync(join(engine!.config, 'config.json'), 'utf8')).auths ?? {});
@@ -122,6 +126,50 @@ suite(title, () => {
     // a pull by digest names the same image
     await docker('pull', `${host()}/dock/app@${pushed}`);
     expect(await imageId(`${host()}/dock/app@${pushed}`)).toBe(id);
+  });
+
+  it('pushes it to a second repository: docker mounts every layer from the first, same digest', async () => {
+    await docker('tag', id, `${host()}/dock/copy:1.0`);
+    const out = await docker('push', `${host()}/dock/copy:1.0`);
+    // the layers are not sent again: each is mounted (POST …/blobs/uploads/?mount=…&from=dock/app answered 201)
+    // (docker names each layer by the start of its diff ID)
+    for (const diffId of layers) expect(out).toContain(`${diffId.slice(7, 19)}: Mounted from dock/app`);
+    expect(out).not.toContain('Pushed');
+    expect(out).toContain(`1.0: digest: ${pushed} `);
+    expect((await versionsOf(s!.url, 'dock/copy')).at(-1)?.number).toBe(1);
+  });
+
+  it('builds an image FROM scratch (no network), pushes it, and pulls back the same file', async () => {
+    const ctx = join(engine!.dir, 'build');
+    mkdirSync(ctx);
+    writeFileSync(join(ctx, 'hello.txt'), 'hello from docker build\n');
+    writeFileSync(
+      join(ctx, 'Dockerfile'),
+      'FROM scratch\nCOPY hello.txt /hello.txt\nLABEL org.example.by=berth\n',
+    );
+    const ref = `${host()}/dock/built:1`;
+    await docker('build', '--tag', ref, ctx);
+    const built = (await imageId(ref))!;
+    expect(built).toMatch(/^sha256:/);
+
+    const out = await docker('push', ref);
+    const digest = /1: digest: (sha256:[0-9a-f]{64}) /.exec(out)?.[1];
+    const { digest: servedDigest, manifest } = await served('dock/built', '1');
+    expect(servedDigest).toBe(digest);
+    expect(manifest.config.digest).toBe(built);
+    expect(manifest.layers).toHaveLength(1);
+
+    await docker('rmi', ref);
+    expect(await imageId(built)).toBeUndefined();
+    expect(await docker('pull', ref)).toContain(`Digest: ${digest}`);
+    expect(await imageId(ref)).toBe(built);
+    // the file itself, read back from a container made (not run) from the pulled image
+    const container = (await docker('create', '--network', 'none', ref, '/none')).trim();
+    try {
+      expect(await docker('cp', `${container}:/hello.txt`, '-')).toContain('hello from docker build\n');
+    } finally {
+      await docker('rm', container);
+    }
   });
 
   it('docker save -> berth upload into another repository, and docker pulls that too', async () => {
