@@ -144,6 +144,20 @@ describe('sha512 blob uploads', () => {
     expect(r.headers['docker-content-digest']).toBe(d);
     expect((await reg.req('GET', `/v2/s512/target/blobs/${d}`)).body.equals(blob)).toBe(true);
   });
+  it('the management API answers which sha512 blobs the latest version of a repository holds (blobs/present)', async () => {
+    const m = await image512('s512/present');
+    expect((await reg.putManifest('s512/present', s512(m), m, OCI_MANIFEST)).status).toBe(201);
+    const held = JSON.parse(m.toString()).layers[0].digest as string;
+    const absent = s512('absent');
+    const r = await http(
+      'POST',
+      `${s.url}/api/v1/repositories/s512/present/-/blobs/present`,
+      JSON.stringify({ digests: [held, absent] }),
+      { 'content-type': 'application/json' },
+    );
+    expect(r.status, r.body.toString()).toBe(200);
+    expect(r.json().present).toEqual([held]);
+  });
 });
 
 describe('sha512 manifests, indexes and referrers', () => {
