@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { http, startTestServer, type HttpResult, type TestServer } from '../helpers/in-process.js';
 import { sha } from '../helpers/images.js';
 import { snapshot } from '../helpers/state.js';
+import { MAX_TAGS_PER_PUSH } from '../../src/core/references.js';
 import {
   code,
   desc,
@@ -215,7 +216,7 @@ describe('refusals', () => {
     expect(e.message).toMatch(/schema 1/);
   });
 
-  it('a missing layer: 400 MANIFEST_BLOB_UNKNOWN naming its digest; no version, no tag', async () => {
+  it('a missing layer (a sparse image, refused by design): 400 MANIFEST_BLOB_UNKNOWN naming its digest; no version, no tag', async () => {
     const img = ociImage({ n: 2 });
     await reg.pushBlob(repo, img.config!);
     await reg.pushBlob(repo, img.layers[0]!);
@@ -242,24 +243,6 @@ describe('refusals', () => {
       'MANIFEST_BLOB_UNKNOWN',
     );
     expect(e.message).toContain(sha(img.config!));
-  });
-
-  it('a missing child manifest of an index: 400 MANIFEST_BLOB_UNKNOWN naming it', async () => {
-    const present = ociImage();
-    const absent = ociImage();
-    await reg.pushImage(repo, present);
-    for (const b of absent.blobs) await reg.pushBlob(repo, b); // its blobs, not the manifest
-    for (const docker of [false, true]) {
-      const idx = indexOf([present, absent], { docker });
-      const e = refused(
-        await reg.putManifest(repo, 'multi', idx.bytes, idx.mediaType),
-        400,
-        'MANIFEST_BLOB_UNKNOWN',
-      );
-      expect(e.message).toContain(absent.digest);
-      expect(e.message).not.toContain(present.digest);
-    }
-    expect((await reg.req('GET', `/v2/${repo}/manifests/multi`)).status).toBe(404);
   });
 
   it('a digest in the URL that is not the digest of the body: 400 DIGEST_INVALID, nothing stored', async () => {
@@ -355,6 +338,175 @@ describe('subject', () => {
     const ref = ociImage({ subject: descriptorOf(missing) });
     const r = await reg.pushImage('subject/app', ref);
     expect(r.headers['oci-subject']).toBe(missing.digest);
+  });
+});
+
+describe('sparse indexes', () => {
+  const repo = 'sparse/app';
+
+  it('an index naming children the repository does not hold: 201; the absent child answers 404 there, the present one 200', async () => {
+    const present = ociImage();
+    await reg.pushImage(repo, present);
+    for (const docker of [false, true]) {
+      const absent = docker ? dockerImage() : ociImage();
+      const child = docker ? dockerImage() : present;
+      if (docker) await reg.pushImage(repo, child);
+      for (const b of absent.blobs) await reg.pushBlob(repo, b); // its blobs, never its manifest
+      const idx = indexOf([child, absent], { docker });
+      const tag = docker ? 'list' : 'index';
+      const before = await reg.versionCount(repo);
+      expectPushed(await reg.putManifest(repo, tag, idx.bytes, idx.mediaType), repo, idx);
+      await expectServed(repo, tag, idx, idx.mediaType);
+      await expectServed(repo, idx.digest, idx, idx.mediaType);
+      await expectServed(repo, child.digest, child, child.mediaType);
+      for (const method of ['GET', 'HEAD']) {
+        const r = await reg.req(method, `/v2/${repo}/manifests/${absent.digest}`);
+        expect(r.status, `${method} of the absent child`).toBe(404);
+        if (method === 'GET') expect(code(r)).toBe('MANIFEST_UNKNOWN');
+      }
+      // one version: the index and its tag; the absent child is not part of the repository
+      expect(await reg.versionCount(repo)).toBe(before + 1);
+      const content = await reg.versionContent(repo, before);
+      expect(content.manifests.map((m) => m.digest)).toContain(idx.digest);
+      expect(content.manifests.map((m) => m.digest)).not.toContain(absent.digest);
+    }
+  });
+
+  it('a child that only another repository holds stays unknown here, as manifest and as blob', async () => {
+    const elsewhere = ociImage();
+    await reg.pushImage('sparse/other', elsewhere, 'v1');
+    const idx = indexOf([elsewhere]);
+    expectPushed(await reg.putManifest(repo, 'mirror', idx.bytes, OCI_INDEX), repo, idx);
+    expect((await reg.req('GET', `/v2/${repo}/manifests/${elsewhere.digest}`)).status).toBe(404);
+    expect((await reg.req('HEAD', `/v2/${repo}/blobs/${elsewhere.digest}`)).status).toBe(404);
+    expect((await reg.req('GET', `/v2/sparse/other/manifests/${elsewhere.digest}`)).status).toBe(200);
+  });
+
+  it('an index whose children are all absent, pushed by digest into a new repository: 201', async () => {
+    const idx = indexOf([ociImage(), dockerImage()]);
+    expectPushed(
+      await reg.putManifest('sparse/fresh', idx.digest, idx.bytes, OCI_INDEX),
+      'sparse/fresh',
+      idx,
+    );
+    await expectServed('sparse/fresh', idx.digest, idx, OCI_INDEX);
+  });
+});
+
+describe('tag parameters: PUT /v2/<name>/manifests/<digest>?tag=a&tag=b', () => {
+  const repo = 'tagparam/app';
+  const ociTags = (r: HttpResult): string[] =>
+    String(r.headers['oci-tag'] ?? '')
+      .split(',')
+      .map((t) => t.trim())
+      .filter((t) => t !== '');
+
+  beforeAll(async () => {
+    await reg.pushImage(repo, ociImage(), 'seed'); // the repository exists
+  });
+
+  it('tags the manifest with every tag, answers OCI-Tag naming each, and makes exactly one version', async () => {
+    const old = ociImage();
+    await reg.pushImage(repo, old, 'b'); // b is moved by the push below
+    const img = ociImage({ n: 1 });
+    for (const b of img.blobs) await reg.pushBlob(repo, b);
+    const before = await reg.versionCount(repo);
+    const r = await reg.putManifest(repo, `${img.digest}?tag=a&tag=b&tag=1.2.3`, img.bytes, OCI_MANIFEST);
+    expectPushed(r, repo, img);
+    expect(ociTags(r)).toEqual(['a', 'b', '1.2.3']);
+    const versions = await reg.versions(repo);
+    expect(versions.length).toBe(before + 1);
+    // the manifest, its config and layer, three tags (b moved: one removed, one added)
+    expect(versions.at(-1)).toMatchObject({ added: 6, removed: 1 });
+    const content = await reg.versionContent(repo, before);
+    for (const t of ['a', 'b', '1.2.3']) {
+      expect(content.tags).toContainEqual({ name: t, digest: img.digest });
+      await expectServed(repo, t, img, OCI_MANIFEST);
+    }
+    expect((await reg.req('HEAD', `/v2/${repo}/manifests/${old.digest}`)).status).toBe(200);
+  });
+
+  it('an index and its children pushed by digest with tags, as the conformance suite does; a repeated tag counts once', async () => {
+    const child = ociImage();
+    for (const b of child.blobs) await reg.pushBlob(repo, b);
+    const c = await reg.putManifest(repo, `${child.digest}?tag=child-0`, child.bytes, OCI_MANIFEST);
+    expect(ociTags(c)).toEqual(['child-0']);
+    const idx = indexOf([child]);
+    const before = await reg.versionCount(repo);
+    const r = await reg.putManifest(repo, `${idx.digest}?tag=idx&tag=idx-1&tag=idx`, idx.bytes, OCI_INDEX);
+    expectPushed(r, repo, idx);
+    expect(ociTags(r)).toEqual(['idx', 'idx-1']);
+    expect(await reg.versionCount(repo)).toBe(before + 1);
+    await expectServed(repo, 'idx-1', idx, OCI_INDEX);
+    await expectServed(repo, 'child-0', child, OCI_MANIFEST);
+  });
+
+  it('with a tag as the reference, the tag parameters are applied beside it', async () => {
+    const img = ociImage();
+    for (const b of img.blobs) await reg.pushBlob(repo, b);
+    const r = await reg.putManifest(repo, 'main?tag=extra', img.bytes, OCI_MANIFEST);
+    expectPushed(r, repo, img);
+    expect(ociTags(r)).toEqual(['extra']);
+    await expectServed(repo, 'main', img, OCI_MANIFEST);
+    await expectServed(repo, 'extra', img, OCI_MANIFEST);
+  });
+
+  it(`${MAX_TAGS_PER_PUSH} tags in one push: all applied in one version`, async () => {
+    const img = ociImage();
+    for (const b of img.blobs) await reg.pushBlob(repo, b);
+    const tags = Array.from({ length: MAX_TAGS_PER_PUSH }, (_, i) => `many-${i}`);
+    const before = await reg.versionCount(repo);
+    const r = await reg.putManifest(
+      repo,
+      `${img.digest}?${tags.map((t) => `tag=${t}`).join('&')}`,
+      img.bytes,
+      OCI_MANIFEST,
+    );
+    expectPushed(r, repo, img);
+    expect(ociTags(r)).toEqual(tags);
+    expect(await reg.versionCount(repo)).toBe(before + 1);
+    expect((await reg.tags(repo)).filter((t) => t.startsWith('many-')).length).toBe(MAX_TAGS_PER_PUSH);
+  });
+
+  it('one invalid tag among valid ones refuses the whole request: 400 TAG_INVALID naming it, and nothing changes', async () => {
+    const img = ociImage();
+    for (const b of img.blobs) await reg.pushBlob(repo, b);
+    for (const bad of ['-dash', '', 'x'.repeat(129), 'a%2Fb', '%C3%A9t%C3%A9']) {
+      const before = await snapshot(s.berth, s.data);
+      const r = await reg.putManifest(repo, `${img.digest}?tag=good&tag=${bad}`, img.bytes, OCI_MANIFEST);
+      const e = refused(r, 400, 'TAG_INVALID');
+      expect(e.message, bad).toContain(`"${decodeURIComponent(bad)}"`);
+      expect(r.headers['oci-tag']).toBeUndefined();
+      expect(await snapshot(s.berth, s.data), bad).toEqual(before);
+    }
+    expect(await reg.tags(repo)).not.toContain('good');
+    expect((await reg.req('HEAD', `/v2/${repo}/manifests/${img.digest}`)).status).toBe(404);
+  });
+
+  it(`more than ${MAX_TAGS_PER_PUSH} tags: 414 TOO_MANY_TAGS saying how many, and nothing changes`, async () => {
+    const img = ociImage();
+    for (const b of img.blobs) await reg.pushBlob(repo, b);
+    const before = await snapshot(s.berth, s.data);
+    const query = Array.from({ length: MAX_TAGS_PER_PUSH + 1 }, (_, i) => `tag=t${i}`).join('&');
+    const e = refused(
+      await reg.putManifest(repo, `${img.digest}?${query}`, img.bytes, OCI_MANIFEST),
+      414,
+      'TOO_MANY_TAGS',
+    );
+    expect(e.message).toContain(String(MAX_TAGS_PER_PUSH + 1));
+    expect(await snapshot(s.berth, s.data)).toEqual(before);
+  });
+
+  it('a manifest refused for a missing blob applies none of its tags', async () => {
+    const img = ociImage({ n: 1 });
+    await reg.pushBlob(repo, img.config!);
+    const before = await snapshot(s.berth, s.data);
+    refused(
+      await reg.putManifest(repo, `${img.digest}?tag=never`, img.bytes, OCI_MANIFEST),
+      400,
+      'MANIFEST_BLOB_UNKNOWN',
+    );
+    expect(await snapshot(s.berth, s.data)).toEqual(before);
   });
 });
 
