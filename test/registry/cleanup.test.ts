@@ -180,6 +180,7 @@ describe('cleanup', () => {
     expect(retain.status, retain.body.toString()).toBe(200);
     const r = (await cleanup({ protectionSeconds: 0 })).json();
     expect(r.digests).toContain(elsewhere.digest); // the index naming it does not keep it
+    expect(existsSync(fileOf(elsewhere.digest))).toBe(false);
     for (const d of [idx.digest, present.digest, ...present.blobs.map((b) => sha(b))]) {
       expect(r.digests).not.toContain(d);
       expect(existsSync(fileOf(d))).toBe(true);
