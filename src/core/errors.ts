@@ -15,6 +15,7 @@ export const ERROR_CATALOGUE = {
   NAME_UNKNOWN: { status: 404, message: 'repository name not known to registry' },
   SIZE_INVALID: { status: 400, message: 'provided length did not match content length' },
   TAG_INVALID: { status: 400, message: 'invalid tag' },
+  TOO_MANY_TAGS: { status: 414, message: 'too many tags in one request' },
   UNAUTHORIZED: { status: 401, message: 'authentication required' },
   DENIED: { status: 403, message: 'requested access to the resource is denied' },
   TOOMANYREQUESTS: { status: 429, message: 'too many requests' },

@@ -45,6 +45,25 @@ export function parseReference(s: string): Reference {
   return { kind: 'tag', tag: parseTag(s) };
 }
 
+/** The most `tag` parameters one manifest push takes (the spec asks for at least 10). */
+export const MAX_TAGS_PER_PUSH = 100;
+
+/**
+ * The `tag` query parameters of a manifest push (`?tag=a&tag=b`), each checked against the tag grammar, in their
+ * order, without repeats. One invalid tag, or more than MAX_TAGS_PER_PUSH, refuses them all.
+ */
+export function parseTagParameters(values: string[]): string[] {
+  const tags = [...new Set(values)];
+  if (tags.length > MAX_TAGS_PER_PUSH) {
+    throw new BerthError(
+      'TOO_MANY_TAGS',
+      `the request names ${tags.length} tags; one manifest push takes at most ${MAX_TAGS_PER_PUSH}: push it again with the others`,
+      { tags: tags.length, max: MAX_TAGS_PER_PUSH },
+    );
+  }
+  return tags.map(parseTag);
+}
+
 /** Parses REPO[:TAG] as the CLI and the archive endpoint take it. */
 export function parseRepoAndTag(s: string): { name: string; tag?: string } {
   const colon = s.lastIndexOf(':');

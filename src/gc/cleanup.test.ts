@@ -148,6 +148,24 @@ describe.each(backends())('cleanup of files on %s', (backend) => {
     for await (const key of berth.store.list('trash/')) expect.fail(`${key} left in trash`);
   });
 
+  it("a stray file at the address of a sparse index's absent child goes like any other; fsck agrees", async () => {
+    const childText = 'a child manifest this repository never held';
+    const child = sha256(childText);
+    const index = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: MediaTypes.ociIndex,
+        manifests: [{ mediaType: MediaTypes.ociManifest, digest: child, size: childText.length }],
+      }),
+    );
+    await berth.manifests.put('gc/sparse', { kind: 'tag', tag: 'v1' }, index, MediaTypes.ociIndex);
+    put(Keys.blob(child), childText, 2 * HOUR); // left by a failed commit elsewhere: no row names it
+    const report = await berth.cleanup.run({ protectionSeconds: 3600 });
+    expect(report.removed).toMatchObject({ blobs: 0, strayFiles: 1 });
+    expect(await berth.store.stat(Keys.blob(child))).toBeNull();
+    expect((await fsck(0)).problems).toEqual([]);
+  });
+
   it('never sweeps a stray file that is claimed, or that a writer claims while it is being let go of', async () => {
     const claimed = sha256('claimed by an upload in flight');
     const raced = sha256('claimed during the sweep');

@@ -80,7 +80,7 @@ export async function sweepStrays(
 
 /**
  * Of `digests`, those that something names: a blob row, a repository's content, a pending upload, a manifest's
- * reference, or an unexpired claim.
+ * reference to a blob, or an unexpired claim.
  */
 async function namedDigests(db: Kysely<Database>, digests: Digest[], now: number): Promise<Set<string>> {
   const found = new Set<string>();
@@ -97,7 +97,15 @@ async function namedDigests(db: Kysely<Database>, digests: Digest[], now: number
         .where('key', 'in', digests),
     )
     .union(db.selectFrom('pending_blobs').select('digest').where('digest', 'in', digests))
-    .union(db.selectFrom('manifest_references').select('digest').where('digest', 'in', digests))
+    // a blob a manifest names (its row lost: fsck records it again); not an index's child, which names its file
+    // through repository content when a version holds it, and else is a sparse index's absent child: no claim
+    .union(
+      db
+        .selectFrom('manifest_references')
+        .select('digest')
+        .where('kind', '=', 'blob')
+        .where('digest', 'in', digests),
+    )
     .union(
       db
         .selectFrom('blob_claims')

@@ -4,6 +4,7 @@ import { BerthError } from '../core/errors.js';
 import type { RouteContext } from '../http/router.js';
 import { manifestTooLarge, readSmallBody } from '../http/body.js';
 import { MAX_MANIFEST_BYTES } from '../core/manifests.js';
+import { parseTagParameters } from '../core/references.js';
 
 export async function getManifest(
   berth: Berth,
@@ -28,17 +29,24 @@ export async function getManifest(
   return head ? reply.send() : reply.send(m.bytes);
 }
 
-export async function putManifest(
-  berth: Berth,
-  { req, reply, name, reference }: RouteContext<'name' | 'reference'>,
-): Promise<unknown> {
+/**
+ * PUT of a manifest, by tag or digest, with optional `?tag=a&tag=b` (the spec's tag parameters): every tag is
+ * applied in the push's one version and named back in `OCI-Tag`. The tags are checked before the body is read.
+ */
+export async function putManifest(berth: Berth, ctx: RouteContext<'name' | 'reference'>): Promise<unknown> {
+  const { req, reply, name, reference, query } = ctx;
+  const tags = parseTagParameters(query.getAll('tag'));
   const bytes = await readSmallBody(req, MAX_MANIFEST_BYTES, manifestTooLarge(MAX_MANIFEST_BYTES));
-  const pushed = await berth.manifests.put(name, reference, bytes, req.headers['content-type']);
+  const pushed = await berth.manifests.put(name, reference, bytes, req.headers['content-type'], tags);
   reply
     .code(201)
     .header('Location', `/v2/${name}/manifests/${pushed.digest}`)
     .header('Docker-Content-Digest', pushed.digest);
   if (pushed.subject) reply.header('OCI-Subject', pushed.subject);
+  if (tags.length > 0) {
+    reply.header('OCI-Tag', tags.join(', '));
+    ctx.auditDetail = { tags };
+  }
   return reply.send();
 }
 

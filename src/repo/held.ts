@@ -70,11 +70,6 @@ export async function heldBlobs(db: Db, name: string, digests: string[]): Promis
   });
 }
 
-/** Of `digests`, the manifests the repository's latest version holds. */
-export async function heldManifests(db: Db, name: string, digests: string[]): Promise<Set<string>> {
-  return inLatestVersion(db, name, ['manifest'], digests);
-}
-
 /**
  * Of `digests`, those the repository's latest version holds as a blob or a manifest: what an archive may leave
  * out. Pending blobs do not count (an archive's layers left out must be in the version it builds on).

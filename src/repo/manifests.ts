@@ -11,7 +11,7 @@ import type { BlobStore } from '../storage/blob-store.js';
 import { Keys, promote, receive, storedDiffIds } from '../storage/cas.js';
 import { commitVersion, type ContentChange } from './versions.js';
 import { recordBlobs, recordManifest } from './catalogue.js';
-import { current, heldBlobs, heldManifests } from './held.js';
+import { current, heldBlobs } from './held.js';
 import { openStored } from './blobs.js';
 import { withClaims } from '../gc/claims.js';
 
@@ -65,14 +65,17 @@ export class Manifests {
   }
 
   /**
-   * Stores a manifest exactly as sent and makes one new version holding it, its blobs and the tag. Every blob and
-   * child manifest it names must be the repository's; foreign layers are never stored and never required.
+   * Stores a manifest exactly as sent and makes one new version holding it, its blobs and its tags (the reference's,
+   * if a tag, and `tags`, already checked against the grammar). Every blob an image manifest names must be the
+   * repository's (holding the bytes is the proof of ownership), foreign layers aside, which are never stored. An
+   * index may be sparse: children the repository does not hold are not required, and stay unknown there.
    */
   async put(
     name: string,
     ref: Reference,
     bytes: Buffer,
     contentType: string | undefined,
+    tags: string[] = [],
   ): Promise<PushedManifest> {
     const parsed = parseManifest(bytes, contentType);
     // hashed with the algorithm of the digest the URL names (sha256 for a tag)
@@ -88,11 +91,10 @@ export class Manifests {
       );
     }
     const blobs = requiredBlobs(parsed).map((d) => d.digest);
-    const children = parsed.manifests.map((d) => d.digest);
+    const allTags = [...new Set([...(ref.kind === 'tag' ? [ref.tag] : []), ...tags])];
     const missing = async (db: Db) => {
-      const hb = await heldBlobs(db, name, blobs);
-      const hm = await heldManifests(db, name, children);
-      return [...new Set([...blobs.filter((d) => !hb.has(d)), ...children.filter((d) => !hm.has(d))])];
+      const held = await heldBlobs(db, name, blobs);
+      return [...new Set(blobs.filter((d) => !held.has(d)))];
     };
     const absent = await missing(this.db);
     if (absent.length > 0) throw unknownReferences(name, absent);
@@ -123,7 +125,7 @@ export class Manifests {
         }
         const changes: ContentChange[] = [{ op: 'add', kind: 'manifest', digest }];
         for (const b of blobs) changes.push({ op: 'add', kind: 'blob', digest: b });
-        if (ref.kind === 'tag') changes.push({ op: 'add', kind: 'tag', tag: ref.tag, digest });
+        for (const tag of allTags) changes.push({ op: 'add', kind: 'tag', tag, digest });
         return changes;
       });
       return { digest, subject: parsed.subject?.digest, version: version.number };
@@ -180,7 +182,7 @@ export class Manifests {
 function unknownReferences(name: string, missing: string[]): BerthError {
   return new BerthError(
     'MANIFEST_BLOB_UNKNOWN',
-    `the manifest refers to ${missing.length} blob(s) or manifest(s) that repository ${name} does not hold: ${missing.join(', ')}`,
+    `the manifest refers to ${missing.length} blob(s) that repository ${name} does not hold: ${missing.join(', ')}`,
     { repository: name, missing },
   );
 }

@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { startTestServer, http, type TestServer } from '../helpers/in-process.js';
 import { sha } from '../helpers/images.js';
-import { Registry, ociImage } from './oci.js';
+import { Registry, indexOf, ociImage } from './oci.js';
 import { Keys } from '../../src/storage/cas.js';
 import { withClaims } from '../../src/gc/claims.js';
 import type { Digest } from '../../src/core/digest.js';
@@ -160,6 +160,40 @@ describe('cleanup', () => {
     });
     expect(existsSync(fileOf(d))).toBe(true); // put back: it was claimed when the cleanup let go of it
     release();
+  });
+
+  it('a sparse index keeps only what its repository holds; its absent children are no fault for cleanup or fsck', async () => {
+    const repo = 'clean/sparse';
+    const present = ociImage({ n: 1 });
+    const elsewhere = ociImage({ n: 1 }); // held by another repository only, which lets go of it
+    await reg.pushImage(repo, present, 'v1');
+    await reg.pushImage('clean/sparse-src', elsewhere, 'v1');
+    const idx = indexOf([present, elsewhere]);
+    await reg.pushImage(repo, idx, 'idx');
+    expect((await reg.req('DELETE', `/v2/clean/sparse-src/manifests/${elsewhere.digest}`)).status).toBe(202);
+    const retain = await http(
+      'PATCH',
+      `${s.url}/api/v1/repositories/clean/sparse-src`,
+      JSON.stringify({ retainVersions: 1 }),
+      { 'content-type': 'application/json' },
+    );
+    expect(retain.status, retain.body.toString()).toBe(200);
+    const r = (await cleanup({ protectionSeconds: 0 })).json();
+    expect(r.digests).toContain(elsewhere.digest); // the index naming it does not keep it
+    expect(existsSync(fileOf(elsewhere.digest))).toBe(false);
+    for (const d of [idx.digest, present.digest, ...present.blobs.map((b) => sha(b))]) {
+      expect(r.digests).not.toContain(d);
+      expect(existsSync(fileOf(d))).toBe(true);
+    }
+    expect((await reg.req('GET', `/v2/${repo}/manifests/idx`)).status).toBe(200);
+    expect((await reg.req('GET', `/v2/${repo}/manifests/${present.digest}`)).status).toBe(200);
+    expect((await reg.req('GET', `/v2/${repo}/manifests/${elsewhere.digest}`)).status).toBe(404);
+    const ours = new Set([idx.digest, present.digest, elsewhere.digest, ...present.blobs.map((b) => sha(b))]);
+    for (const repair of [false, true]) {
+      const report = await s.berth.fsck.run({ repair });
+      expect(report.problems.filter((p) => p.digest && ours.has(p.digest))).toEqual([]);
+    }
+    expect(await row(elsewhere.digest)).toBeUndefined(); // repair recorded no "missing" row for the child
   });
 
   it('bad input: 400 PARAMETER_INVALID naming the field', async () => {

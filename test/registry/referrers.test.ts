@@ -167,6 +167,52 @@ describe('GET /v2/<name>/referrers/<digest>', () => {
     expect(index(await referrers(subject.digest, '', 'refs/other')).manifests).toEqual([]);
   });
 
+  it('a referrer pushed by digest with ?tag= answers OCI-Subject and OCI-Tag, and is listed (one version)', async () => {
+    const repo = 'refs/tagged';
+    const base = ociImage();
+    await reg.pushImage(repo, base, 'v1');
+    const sig = ociImage({
+      config: empty,
+      configType: OCI_EMPTY,
+      layers: [randomBytes(8)],
+      artifactType: TYPE_A,
+      subject: descriptorOf(base),
+    });
+    for (const b of sig.blobs) await reg.pushBlob(repo, b);
+    const before = await reg.versionCount(repo);
+    const r = await reg.putManifest(repo, `${sig.digest}?tag=sig&tag=sig-latest`, sig.bytes, OCI_MANIFEST);
+    expect(r.status, r.body.toString()).toBe(201);
+    expect(r.headers['oci-subject']).toBe(base.digest);
+    expect(r.headers['oci-tag']).toBe('sig, sig-latest');
+    expect(await reg.versionCount(repo)).toBe(before + 1);
+    expect(digests(index(await referrers(base.digest, '', repo)))).toEqual([sig.digest]);
+    expect(await reg.tags(repo)).toEqual(['sig', 'sig-latest', 'v1']);
+  });
+
+  it('a sparse index referrer (its children never pushed) is accepted and listed under its subject', async () => {
+    const repo = 'refs/sparse';
+    const base = ociImage();
+    await reg.pushImage(repo, base, 'v1');
+    const sparse = indexOf([ociImage(), ociImage()], {
+      artifactType: TYPE_INDEX,
+      subject: descriptorOf(base),
+      annotations: { [KEY]: 'sparse' },
+    });
+    const r = await reg.putManifest(repo, sparse.digest, sparse.bytes, OCI_INDEX);
+    expect(r.status, r.body.toString()).toBe(201);
+    expect(r.headers['oci-subject']).toBe(base.digest);
+    const body = index(await referrers(base.digest, '', repo));
+    expect(body.manifests).toEqual([
+      {
+        mediaType: OCI_INDEX,
+        digest: sparse.digest,
+        size: sparse.bytes.length,
+        artifactType: TYPE_INDEX,
+        annotations: { [KEY]: 'sparse' },
+      },
+    ]);
+  });
+
   it('a malformed digest: 400 DIGEST_INVALID', async () => {
     const r = await referrers('sha256:nothex');
     expect(r.status).toBe(400);

@@ -235,6 +235,53 @@ describe.each(backends())('fsck on %s', (backend) => {
     expect((await run()).clean).toBe(true);
   });
 
+  /** Pushes an index of the image and of `absent` (a child never pushed): a sparse index. */
+  async function pushSparseIndex(absent: Digest): Promise<Digest> {
+    const manifestSize = (await berth.manifests.get('app', { kind: 'digest', digest: image.manifest })).size;
+    const bytes = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: MediaTypes.ociIndex,
+        manifests: [
+          { mediaType: MediaTypes.ociManifest, digest: image.manifest, size: manifestSize },
+          { mediaType: MediaTypes.ociManifest, digest: absent, size: 1234 },
+        ],
+      }),
+    );
+    const { digest } = await berth.manifests.put(
+      'app',
+      { kind: 'tag', tag: 'idx' },
+      bytes,
+      MediaTypes.ociIndex,
+    );
+    return digest;
+  }
+
+  it('a sparse index (a child the repository never held): no problem, and repair adds no row for the child', async () => {
+    const absent = sha256(Buffer.from('a manifest berth never saw'));
+    await pushSparseIndex(absent);
+    for (const repair of [false, true]) {
+      const r = await run({ repair, verify: true, protectionMs: 0 });
+      expect(r.problems).toEqual([]);
+      expect(r.clean).toBe(true);
+      expect(r.checked.references).toBe(4); // the image's config and layer, the index's two children
+    }
+    const rows = await berth.db.kysely
+      .selectFrom('blobs')
+      .select('digest')
+      .where('digest', '=', absent)
+      .execute();
+    expect(rows).toEqual([]);
+  });
+
+  it('an index child that a version holds, whose row is gone: still found', async () => {
+    await pushSparseIndex(sha256(Buffer.from('never pushed')));
+    await berth.db.kysely.deleteFrom('blobs').where('digest', '=', image.manifest).execute();
+    unlinkSync(file(Keys.blob(image.manifest)));
+    const r = await run();
+    expect(r.problems).toMatchObject([{ kind: 'reference-missing', digest: image.manifest }]);
+  });
+
   it('a manifest whose referenced blob row is gone: found, recorded as missing, restored by a push', async () => {
     await berth.db.kysely.deleteFrom('blobs').where('digest', '=', image.layer).execute();
     unlinkSync(file(Keys.blob(image.layer)));

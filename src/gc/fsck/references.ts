@@ -7,7 +7,8 @@ import type { Ctx } from './context.js';
 /**
  * Every blob or manifest that a manifest of a repository version (current or historical) refers to has a
  * blob row (foreign layers never do). Repair adds the row, marked missing, so that the manifest's pulls get
- * a clean 404 for it and a push of the blob restores it.
+ * a clean 404 for it and a push of the blob restores it. A child of an index counts only where some version
+ * holds it: an index may be sparse (its other children were never pushed), and those are no fault.
  */
 export async function checkReferences(ctx: Ctx): Promise<number> {
   const inVersions = ctx.db.selectFrom('repository_content').select('key').where('kind', '=', 'manifest');
@@ -24,6 +25,7 @@ export async function checkReferences(ctx: Ctx): Promise<number> {
     .where('r.kind', 'in', ['blob', 'manifest'])
     .where('r.manifest_digest', 'in', inVersions)
     .where('b.digest', 'is', null)
+    .where((eb) => eb.or([eb('r.kind', '=', 'blob'), eb('r.digest', 'in', inVersions)]))
     .orderBy('r.manifest_digest')
     .orderBy('r.digest')
     .execute();
