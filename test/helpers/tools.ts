@@ -1,0 +1,84 @@
+// The third-party registry tools of ../shared/tools (crane, oras, regctl, the OCI conformance suites), a client's own config dir, and the switch that runs their tests once per CI run.
+//
+// BERTH_TEST_CLIENT_SUITES=skip skips the tests using these tools, with that reason in their names, even
+// under CI=true: .ci/run sets it for every test run but the Node 20 SQLite one, so they run once per CI run.
+// Unset (or anything else), they run; a missing tool then skips them locally and fails them under CI=true.
+import { accessSync, constants, mkdirSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { it as vitestIt } from 'vitest';
+import { skipUnless } from './backend.js';
+import { ADMIN } from './in-process.js';
+import { ROOT, run } from './real-server.js';
+
+export const TOOLS = join(ROOT, '..', 'shared', 'tools');
+
+/** The path of a tool under ../shared/tools (e.g. `bin/crane`). */
+export const toolPath = (rel: string): string => join(TOOLS, rel);
+
+/** Whether a tool is there: executable, or readable for a script run through its interpreter (`.py`). */
+const usable = (file: string): boolean => {
+  try {
+    accessSync(file, file.endsWith('.py') ? constants.R_OK : constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/** Whether the client tests are switched off for this run (BERTH_TEST_CLIENT_SUITES=skip). */
+export const clientSuitesOff = (): boolean => process.env.BERTH_TEST_CLIENT_SUITES === 'skip';
+
+const named = (base: typeof vitestIt.skip, reason: string): typeof vitestIt => {
+  const proxy: typeof vitestIt = new Proxy(base, {
+    apply: (target, self, [name, ...rest]: unknown[]) =>
+      Reflect.apply(target, self, [`${String(name)} [skipped: ${reason}]`, ...rest]),
+    // it.fails, it.skip, … of a skipped test are skipped the same way
+    get: (target, key) =>
+      key === 'fails' || key === 'skip' || key === 'only' ? proxy : Reflect.get(target, key),
+  }) as typeof vitestIt;
+  return proxy;
+};
+
+/**
+ * `it` for tests needing the given tools (paths under ../shared/tools): skipped with its reason when
+ * BERTH_TEST_CLIENT_SUITES=skip; when a tool is missing, skipped locally and failing under CI=true —
+ * `it.fails` included (a missing tool must not pass as the expected failure).
+ */
+export function itWithTools(...rels: string[]): typeof vitestIt {
+  if (clientSuitesOff()) {
+    return named(
+      vitestIt.skip,
+      'the client suites run once, in the SQLite run (BERTH_TEST_CLIENT_SUITES=skip)',
+    );
+  }
+  const missing = rels.filter((r) => !usable(toolPath(r)));
+  if (missing.length === 0) return vitestIt;
+  const reason = `${missing.map((m) => `../shared/tools/${m}`).join(', ')} missing (see ../shared/tools/README.md)`;
+  const base = skipUnless(false, reason);
+  return new Proxy(base, {
+    get: (target, key) => (key === 'fails' ? base : Reflect.get(target, key)),
+  }) as typeof vitestIt;
+}
+
+/** A fresh home for one client: HOME, DOCKER_CONFIG and XDG_CONFIG_HOME inside it, nothing shared. */
+export function clientHome(label: string): { dir: string; env: NodeJS.ProcessEnv } {
+  const dir = mkdtempSync(join(tmpdir(), `${label}-home-`));
+  mkdirSync(join(dir, '.docker'));
+  return {
+    dir,
+    env: {
+      PATH: process.env.PATH,
+      HOME: dir,
+      DOCKER_CONFIG: join(dir, '.docker'),
+      XDG_CONFIG_HOME: join(dir, '.config'),
+      TMPDIR: process.env.TMPDIR ?? tmpdir(),
+    },
+  };
+}
+
+/** Runs a tool of ../shared/tools/bin with the given environment; resolves with its stdout. */
+export const runTool = async (name: string, env: NodeJS.ProcessEnv, args: string[]): Promise<string> =>
+  (await run(toolPath(`bin/${name}`), args, { env })) as string;
+
+export { ADMIN };
