@@ -3,13 +3,15 @@
 // BERTH_TEST_CLIENT_SUITES=skip skips the tests using these tools, with that reason in their names, even
 // under CI=true: .ci/run sets it for every test run but the Node 20 SQLite one, so they run once per CI run.
 // Unset (or anything else), they run; a missing tool then skips them locally and fails them under CI=true.
+import { execFile } from 'node:child_process';
 import { accessSync, constants, mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { it as vitestIt } from 'vitest';
 import { skipUnless } from './backend.js';
 import { ADMIN } from './in-process.js';
-import { ROOT, run } from './real-server.js';
+import { ROOT } from './real-server.js';
 
 export const TOOLS = join(ROOT, '..', 'shared', 'tools');
 
@@ -77,8 +79,30 @@ export function clientHome(label: string): { dir: string; env: NodeJS.ProcessEnv
   };
 }
 
-/** Runs a tool of ../shared/tools/bin with the given environment; resolves with its stdout. */
-export const runTool = async (name: string, env: NodeJS.ProcessEnv, args: string[]): Promise<string> =>
-  (await run(toolPath(`bin/${name}`), args, { env })) as string;
+const exec = promisify(execFile);
+
+/**
+ * Runs a tool of ../shared/tools/bin with the given environment (in `cwd`, default the client's HOME);
+ * resolves with its stdout, rejects with its stderr and stdout in the message.
+ */
+export async function runTool(
+  name: string,
+  env: NodeJS.ProcessEnv,
+  args: string[],
+  cwd?: string,
+): Promise<string> {
+  try {
+    const r = await exec(toolPath(`bin/${name}`), args, {
+      env,
+      cwd: cwd ?? env.HOME,
+      maxBuffer: 64 * 1024 * 1024,
+      encoding: 'utf8',
+    });
+    return r.stdout;
+  } catch (e) {
+    const err = e as { stderr?: string; stdout?: string; code?: number };
+    throw new Error(`${name} ${args.join(' ')} failed (${err.code}): ${err.stderr ?? ''}${err.stdout ?? ''}`);
+  }
+}
 
 export { ADMIN };
