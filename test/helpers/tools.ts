@@ -1,8 +1,8 @@
 // The third-party registry tools of ../shared/tools (crane, oras, regctl, the OCI conformance suites), a client's own config dir, and the switch that runs their tests once per CI run.
 //
-// BERTH_TEST_CLIENT_SUITES=skip skips the tests using these tools, with that reason in their names, even
-// under CI=true: .ci/run sets it for every test run but the Node 20 SQLite one, so they run once per CI run.
-// Unset (or anything else), they run; a missing tool then skips them locally and fails them under CI=true.
+// Slow, these tests run only when BERTH_TEST_SLOW_E2E is set (not empty, 0 or false), as for the Docker test:
+// .ci/run sets it for the Node 20 SQLite run alone. Unset, they are skipped with that reason in their names,
+// even under CI=true. Set, a missing tool skips them locally and fails them under CI=true.
 import { execFile } from 'node:child_process';
 import { accessSync, constants, mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -28,8 +28,8 @@ const usable = (file: string): boolean => {
   }
 };
 
-/** Whether the client tests are switched off for this run (BERTH_TEST_CLIENT_SUITES=skip). */
-export const clientSuitesOff = (): boolean => process.env.BERTH_TEST_CLIENT_SUITES === 'skip';
+/** Whether the slow end-to-end tests run (BERTH_TEST_SLOW_E2E set, and not to '', '0' or 'false'). */
+export const slowE2E = (): boolean => !['', '0', 'false'].includes(process.env.BERTH_TEST_SLOW_E2E ?? '');
 
 const named = (base: typeof vitestIt.skip, reason: string): typeof vitestIt => {
   const proxy: typeof vitestIt = new Proxy(base, {
@@ -44,14 +44,14 @@ const named = (base: typeof vitestIt.skip, reason: string): typeof vitestIt => {
 
 /**
  * `it` for tests needing the given tools (paths under ../shared/tools): skipped with its reason when
- * BERTH_TEST_CLIENT_SUITES=skip; when a tool is missing, skipped locally and failing under CI=true —
+ * BERTH_TEST_SLOW_E2E is not set; when a tool is missing, skipped locally and failing under CI=true —
  * `it.fails` included (a missing tool must not pass as the expected failure).
  */
 export function itWithTools(...rels: string[]): typeof vitestIt {
-  if (clientSuitesOff()) {
+  if (!slowE2E()) {
     return named(
       vitestIt.skip,
-      'the client suites run once, in the SQLite run (BERTH_TEST_CLIENT_SUITES=skip)',
+      'a slow end-to-end test, run when BERTH_TEST_SLOW_E2E=1 (CI: the SQLite run)',
     );
   }
   const missing = rels.filter((r) => !usable(toolPath(r)));
