@@ -116,9 +116,10 @@ describe('oras against berth', () => {
 
   // issue 11 item 1 (the "challenges" part): an anonymous GET /v2/_catalog answers 200 with no repositories,
   // so oras, which sends credentials only after a 401, never signs in and lists nothing.
+  // (oras/blobs is left out: its one blob was deleted, so it holds nothing a catalog need name)
   it.fails('lists the repositories (repo ls) once logged in', async () => {
     expect(lines(await oras('repo', 'ls', s.hostPort))).toEqual(
-      expect.arrayContaining(['oras/art', 'oras/blobs', 'oras/copy']),
+      expect.arrayContaining(['oras/art', 'oras/copy']),
     );
   });
 
