@@ -4,8 +4,10 @@ import type { Berth } from '../app.js';
 import type { RouteContext } from '../http/router.js';
 
 export const PresentBlobsBody = {
-  schema: z.object({ digests: z.array(z.string().regex(/^sha256:[a-f0-9]{64}$/)).max(10_000) }),
-  expected: '{"digests": ["sha256:<64 hex>", …]} with at most 10000 digests',
+  schema: z.object({
+    digests: z.array(z.string().regex(/^(?:sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$/)).max(10_000),
+  }),
+  expected: '{"digests": ["sha256:<64 hex>" or "sha512:<128 hex>", …]} with at most 10000 digests',
 };
 
 export async function presentBlobs(

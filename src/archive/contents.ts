@@ -1,5 +1,5 @@
 // What an archive holds, whatever its format: manifests with their bytes, docker-archive images, blob files.
-import type { Digest } from '../core/digest.js';
+import { algorithmOf, DigestCounter, hashOf, type Digest } from '../core/digest.js';
 import type { Descriptor, ParsedManifest } from '../core/manifests.js';
 import { parseManifest, MAX_MANIFEST_BYTES } from '../core/manifests.js';
 import { BerthError } from '../core/errors.js';
@@ -36,23 +36,37 @@ export interface ArchiveContents {
   blob(digest: Digest): StagedFile | undefined;
 }
 
-/** Checks that every file or link named like a blob (by its hex digest) holds exactly those bytes. */
-export function checkBlobNames(staged: StagedArchive, hexOfName: (name: string) => string | undefined): void {
+/**
+ * Checks that every file or link named like a blob (by its digest) holds exactly those bytes. Staging hashed each
+ * file with sha256; a file named by a sha512 digest is read once more and hashed with sha512.
+ */
+export async function checkBlobNames(
+  store: BlobStore,
+  staged: StagedArchive,
+  digestOfName: (name: string) => Digest | undefined,
+): Promise<void> {
   for (const name of [...staged.files.keys(), ...staged.links.keys()]) {
-    const hex = hexOfName(name);
-    if (hex === undefined) continue;
+    const named = digestOfName(name);
+    if (named === undefined) continue;
     const f = resolveFile(staged, name);
     if (!f)
       archiveInvalid(
         `the archive's link "${name}" points to "${staged.links.get(name)}", which it does not hold`,
       );
-    if (f.digest !== `sha256:${hex}`) {
+    const actual = algorithmOf(named) === 'sha256' ? f.digest : await hashFile(store, f, named);
+    if (actual !== named) {
       throw new BerthError(
         'DIGEST_INVALID',
-        `the archive's file "${name}" does not match its name: its content has digest ${f.digest}`,
+        `the archive's file "${name}" does not match its name: its content has digest ${actual}`,
       );
     }
   }
+}
+
+async function hashFile(store: BlobStore, f: StagedFile, like: Digest): Promise<Digest> {
+  const counter = new DigestCounter(algorithmOf(like));
+  for await (const c of await store.reader(f.key)) counter.update(c as Buffer);
+  return counter.digest();
 }
 
 /**
@@ -67,11 +81,15 @@ export async function loadManifestTree(
   into: Map<Digest, ArchiveManifest>,
   absent: Set<Digest>,
   depth = 0,
+  /** the digest the manifest is named by (in index.json or its parent index): its algorithm is the one used */
+  named?: Digest,
 ): Promise<ArchiveManifest> {
   if (depth > 8) archiveInvalid('manifest indexes are nested more than 8 deep');
   const bytes = await readStagedFile(store, file, MAX_MANIFEST_BYTES, 'a manifest');
   const parsed = parseManifest(bytes, declaredType, `manifest ${file.name}`);
-  const m: ArchiveManifest = { digest: file.digest, size: file.size, parsed, file };
+  const algorithm = named ? algorithmOf(named) : 'sha256';
+  const digest = algorithm === 'sha256' ? file.digest : hashOf(algorithm, bytes);
+  const m: ArchiveManifest = { digest, size: file.size, parsed, file };
   into.set(m.digest, m);
   for (const child of parsed.manifests) {
     if (into.has(child.digest)) continue;
@@ -86,7 +104,7 @@ export async function loadManifestTree(
         `manifest ${child.digest} is ${f.size} bytes in the archive but ${child.size} in the index that names it`,
       );
     }
-    await loadManifestTree(store, f, child.mediaType, fileOf, into, absent, depth + 1);
+    await loadManifestTree(store, f, child.mediaType, fileOf, into, absent, depth + 1, child.digest);
   }
   return m;
 }

@@ -1,6 +1,6 @@
 // Reads a tar of `skopeo copy … dir:` output: manifest.json, version, blobs named <hex> (1.1) or <hex>.tar (1.0).
 import type { Digest } from '../core/digest.js';
-import { isHex64 } from '../core/digest.js';
+import { digestOfHex } from '../core/digest.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import { readStagedFile, resolveFile, type StagedArchive, type StagedFile } from './staging.js';
 import { checkBlobNames, loadManifestTree, type ArchiveContents, type ArchiveManifest } from './contents.js';
@@ -20,12 +20,12 @@ export async function readDirArchive(store: BlobStore, staged: StagedArchive): P
     else if (m[1] === '1.1') suffix = '';
     else archiveInvalid(`directory transport version ${m[1]} is not supported (1.0 and 1.1 are)`);
   }
-  const blobHex = (name: string): string | undefined => {
+  const blobDigest = (name: string) => {
     const bare = suffix === '.tar' || suffix === undefined ? name.replace(/\.tar$/, '') : name;
     if (suffix === '' && name.endsWith('.tar')) return undefined;
-    return isHex64(bare) ? bare : undefined;
+    return digestOfHex(bare);
   };
-  checkBlobNames(staged, blobHex);
+  await checkBlobNames(store, staged, blobDigest);
   const blob = (d: Digest): StagedFile | undefined => {
     const [bare, tar] = dirBlobPaths(d);
     if (suffix === '') return resolveFile(staged, bare);

@@ -6,7 +6,7 @@ import { tagOfArchiveReference } from '../core/references.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import { readStagedFile, resolveFile, type StagedArchive } from './staging.js';
 import { checkBlobNames, type ArchiveContents, type DockerImage } from './contents.js';
-import { archiveInvalid, dockerBlobHex, dockerEntries } from './layout.js';
+import { archiveInvalid, dockerBlobDigest, dockerEntries } from './layout.js';
 
 const MAX_CONFIG_BYTES = 8 * 1024 * 1024;
 
@@ -16,7 +16,7 @@ export async function readDockerArchive(
   /** manifest.json, a list */
   list: unknown[],
 ): Promise<ArchiveContents> {
-  checkBlobNames(staged, dockerBlobHex);
+  await checkBlobNames(store, staged, dockerBlobDigest);
   const images: DockerImage[] = [];
   for (const [i, e] of dockerEntries(list).entries()) {
     const config = resolveFile(staged, e.Config);

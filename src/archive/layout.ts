@@ -1,5 +1,5 @@
 // The image layouts an archive may hold (skopeo dir, docker-archive, OCI layout): which one it is, where its files are.
-import { hexOf, isHex64, type Digest } from '../core/digest.js';
+import { algorithmOf, digestOfHex, hexOf, type Digest } from '../core/digest.js';
 import { BerthError } from '../core/errors.js';
 import { parseJson, type Descriptor } from '../core/manifests.js';
 
@@ -73,13 +73,14 @@ export function dockerEntries(json: unknown): DockerEntry[] {
   });
 }
 
-/** Where an OCI layout keeps a blob or manifest. */
-export const ociBlobPath = (d: Digest): string => `blobs/sha256/${hexOf(d)}`;
+/** Where an OCI layout keeps a blob or manifest: blobs/<algorithm>/<hex> (sha256 or sha512). */
+export const ociBlobPath = (d: Digest): string => `blobs/${algorithmOf(d)}/${hexOf(d)}`;
 
-/** The hex digest an OCI layout's blob path names, if it is one. */
-export function ociBlobHex(name: string): string | undefined {
-  const m = /^blobs\/sha256\/([a-f0-9]+)$/.exec(name);
-  return m && isHex64(m[1]!) ? m[1] : undefined;
+/** The digest an OCI layout's blob path names, if it is one. */
+export function ociBlobDigest(name: string): Digest | undefined {
+  const m = /^blobs\/(sha256|sha512)\/([a-f0-9]+)$/.exec(name);
+  const d = m ? digestOfHex(m[2]!) : undefined;
+  return d && algorithmOf(d) === m![1] ? d : undefined;
 }
 
 /** Where a skopeo dir keeps an instance manifest of a multi-image dir. */
@@ -89,8 +90,8 @@ export const dirManifestPath = (d: Digest): string => `${hexOf(d)}.manifest.json
 export const dirBlobPaths = (d: Digest): [string, string] => [hexOf(d), `${hexOf(d)}.tar`];
 
 /** docker-archive files whose names say their digest: `<hex>.tar`, `<hex>.json` (older layout), OCI blob paths. */
-export function dockerBlobHex(name: string): string | undefined {
+export function dockerBlobDigest(name: string): Digest | undefined {
   const m = /^([a-f0-9]{64})\.(tar|json)$/.exec(name);
-  if (m && isHex64(m[1]!)) return m[1];
-  return ociBlobHex(name);
+  if (m) return digestOfHex(m[1]!);
+  return ociBlobDigest(name);
 }

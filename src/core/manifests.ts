@@ -1,6 +1,6 @@
 // Manifests and indexes: parsing uploaded bytes (never re-serialized) into the descriptors berth tracks.
 import { BerthError } from './errors.js';
-import { isDigest, type Digest } from './digest.js';
+import { invalidDigest, isDigest, type Digest } from './digest.js';
 import { isForeignLayer, MediaTypes, isIndexMediaType, isManifestMediaType } from './media-types.js';
 
 export interface Descriptor {
@@ -41,7 +41,7 @@ function descriptor(v: unknown, field: string): Descriptor {
   const o = v as Json;
   if (typeof o.mediaType !== 'string' || o.mediaType === '') invalid(`${field}.mediaType is missing`);
   if (typeof o.digest !== 'string' || !isDigest(o.digest)) {
-    invalid(`${field}.digest "${String(o.digest)}" is not a valid sha256 digest`);
+    invalid(invalidDigest(String(o.digest), `${field}.digest`).message);
   }
   if (typeof o.size !== 'number' || !Number.isSafeInteger(o.size) || o.size < 0) {
     invalid(`${field}.size must be a non-negative integer`);

@@ -1,6 +1,6 @@
 // Covers src/core/references.ts: repository-name and tag grammar, URL references, REPO[:TAG] and archive references.
 import { describe, expect, it } from 'vitest';
-import { sha256 } from './digest.js';
+import { sha256, sha512 } from './digest.js';
 import {
   isRepositoryName,
   isTag,
@@ -121,7 +121,15 @@ describe('parseReference', () => {
     expect(parseReference(d)).toEqual({ kind: 'digest', digest: d });
   });
 
-  it('refuses something with a colon that is not a sha256 digest', () => {
+  it('reads a sha512 digest and names an unsupported algorithm', () => {
+    const d = sha512('manifest');
+    expect(parseReference(d)).toEqual({ kind: 'digest', digest: d });
+    const e = errorOf(() => parseReference(`sha384:${'a'.repeat(96)}`));
+    expect(e.code).toBe('DIGEST_INVALID');
+    expect(e.message).toContain('sha384');
+  });
+
+  it('refuses something with a colon that is not a valid digest', () => {
     expect(errorOf(() => parseReference('sha256:abc')).code).toBe('DIGEST_INVALID');
     expect(errorOf(() => parseReference('a:b')).code).toBe('DIGEST_INVALID');
   });

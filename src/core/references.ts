@@ -1,6 +1,6 @@
 // Repository names, tags and references: the grammar of the OCI distribution spec.
 import { BerthError } from './errors.js';
-import { isDigest, type Digest } from './digest.js';
+import { invalidDigest, isDigest, type Digest } from './digest.js';
 
 const COMPONENT = '[a-z0-9]+(?:(?:\\.|_|__|-+)[a-z0-9]+)*';
 const NAME = new RegExp(`^${COMPONENT}(?:/${COMPONENT})*$`);
@@ -39,8 +39,7 @@ export type Reference = { kind: 'tag'; tag: string } | { kind: 'digest'; digest:
 /** A manifest reference in a URL: a tag or a digest. */
 export function parseReference(s: string): Reference {
   if (s.includes(':')) {
-    if (!isDigest(s))
-      throw new BerthError('DIGEST_INVALID', `"${s}" is neither a tag nor a valid sha256 digest`);
+    if (!isDigest(s)) throw invalidDigest(s, 'reference');
     return { kind: 'digest', digest: s };
   }
   return { kind: 'tag', tag: parseTag(s) };

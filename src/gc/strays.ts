@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema.js';
-import { digestOfHex, isHex64, type Digest } from '../core/digest.js';
+import { digestOfHex, type Digest } from '../core/digest.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import { Keys } from '../storage/cas.js';
 import { CleanupFileError, type Trash } from './trash.js';
@@ -11,8 +11,9 @@ const BATCH = 500;
 
 /** The digest a key under blobs/ stands for, if it is a well-formed content address. */
 export function digestOfBlobKey(key: string): Digest | undefined {
-  const m = /^blobs\/sha256\/([a-f0-9]{2})\/([a-f0-9]+)$/.exec(key);
-  return m && isHex64(m[2]!) && m[2]!.startsWith(m[1]!) ? digestOfHex(m[2]!) : undefined;
+  const m = /^blobs\/(sha256|sha512)\/([a-f0-9]{2})\/([a-f0-9]+)$/.exec(key);
+  const digest = m && m[3]!.startsWith(m[2]!) ? digestOfHex(m[3]!) : undefined;
+  return digest?.startsWith(`${m![1]}:`) ? digest : undefined;
 }
 
 export interface StraySweep {

@@ -1,7 +1,7 @@
 // Letting go of blob files through trash/: moved aside, re-checked against writers, then deleted or put back.
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema.js';
-import { digestOfHex, isHex64, type Digest } from '../core/digest.js';
+import { digestOfHex, type Digest } from '../core/digest.js';
 import { StoreNotFoundError, type BlobStore } from '../storage/blob-store.js';
 import { Keys } from '../storage/cas.js';
 
@@ -125,12 +125,12 @@ export class Trash {
   async recover(): Promise<number> {
     let settled = 0;
     for await (const key of this.store.list('trash/')) {
-      const hex = key.split('/')[2] ?? '';
-      if (!isHex64(hex)) {
+      const digest = digestOfHex(key.split('/')[2] ?? '');
+      if (!digest) {
         await this.store.delete(key);
         continue;
       }
-      await this.settle(key, digestOfHex(hex));
+      await this.settle(key, digest);
       settled++;
     }
     return settled;

@@ -3,6 +3,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Auth, Credentials } from '../auth/auth.js';
 import { can, type Principal } from '../auth/principal.js';
 import { BerthError } from '../core/errors.js';
+import { isRepositoryName } from '../core/references.js';
 import type { Access, RouteContext } from './router.js';
 import type { Action } from '../auth/permissions.js';
 
@@ -35,10 +36,10 @@ const scopeActions: Record<Action, string> = {
 };
 
 /**
- * Sets the challenge of a 401: the registry asks for a Bearer token from /token (with the scope the request
- * needs), the management API for Basic credentials.
+ * Sets the challenge of a 401: the registry asks for a Bearer token from /token (with the scopes the request
+ * needs, separated by spaces), the management API for Basic credentials.
  */
-function challenge(
+export function challenge(
   auth: Auth,
   req: FastifyRequest,
   reply: FastifyReply,
@@ -74,13 +75,25 @@ export async function authenticate(
 }
 
 /**
+ * The scopes a registry request needing `access` on `name` asks for. A cross-repository mount (`mount` and `from`
+ * in the query) also asks for pull on `from`, as CNCF Distribution does: a client that obtained its token from
+ * the challenge can then mount, and one without pull there gets a plain upload.
+ */
+function scopesFor(name: string, access: Action, query: URLSearchParams): string {
+  const scope = `repository:${name}:${scopeActions[access]}`;
+  const from = query.get('from');
+  if (access !== 'push' || query.get('mount') === null || from === null || from === name) return scope;
+  return isRepositoryName(from) ? `${scope} repository:${from}:pull` : scope;
+}
+
+/**
  * The route access check. A caller without the right gets the same answer whether the repository exists or
  * not: 401 with a challenge when anonymous (or when a registry token merely lacks a scope its user has),
  * 403 DENIED when authenticated.
  */
 export function authorizer(auth: Auth, flavor: 'registry' | 'api') {
   return async (
-    { req, reply, params }: Omit<RouteContext, 'principal'>,
+    { req, reply, params, query }: Omit<RouteContext, 'principal'>,
     access: Access,
   ): Promise<Principal> => {
     const p = await authenticate(auth, req, reply, flavor);
@@ -94,7 +107,7 @@ export function authorizer(auth: Auth, flavor: 'registry' | 'api') {
     }
     if (p.user === null && flavor === 'registry' && access !== 'administrator' && access !== 'signed-in') {
       if (can(p, params.name!, access)) return p;
-      challenge(auth, req, reply, flavor, `repository:${params.name}:${scopeActions[access]}`);
+      challenge(auth, req, reply, flavor, scopesFor(params.name!, access, query));
       throw new BerthError('UNAUTHORIZED', `authentication required to ${access} repository ${params.name}`);
     }
     if (p.user === null) {
@@ -109,7 +122,7 @@ export function authorizer(auth: Auth, flavor: 'registry' | 'api') {
     const name = params.name!;
     if (can(p, name, access)) return p;
     if (p.by === 'registry-token' && can(await auth.behind(p), name, access)) {
-      challenge(auth, req, reply, flavor, `repository:${name}:${scopeActions[access]}`, true);
+      challenge(auth, req, reply, flavor, scopesFor(name, access, query), true);
       throw new BerthError(
         'UNAUTHORIZED',
         `the registry token does not cover ${access} on ${name}: ask for a new one`,

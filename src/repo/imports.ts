@@ -85,7 +85,8 @@ export class Imports {
         if (gone.length > 0) throw missingError(name, gone);
         // Shared rows are written in digest order (recordBlobs sorts), so concurrent uploads never deadlock.
         await recordBlobs(trx, [
-          ...[...plan.upload.values()].map((f) => ({ digest: f.digest, size: f.size })),
+          // by the digest the archive names each blob by (sha256 or sha512), not staging's sha256 of the file
+          ...[...plan.upload].map(([digest, f]) => ({ digest, size: f.size })),
           ...plan.manifests.map((m) => ({ digest: m.digest, size: m.size })),
         ]);
         const changes: ContentChange[] = [];

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema.js';
 import { BerthError } from '../core/errors.js';
-import { sha256, type Digest } from '../core/digest.js';
+import { algorithmOf, hashOf, type Digest } from '../core/digest.js';
 import { parseManifest, requiredBlobs, type Descriptor } from '../core/manifests.js';
 import type { Reference } from '../core/references.js';
 import { buffer } from 'node:stream/consumers';
@@ -75,7 +75,8 @@ export class Manifests {
     contentType: string | undefined,
   ): Promise<PushedManifest> {
     const parsed = parseManifest(bytes, contentType);
-    const digest = sha256(bytes);
+    // hashed with the algorithm of the digest the URL names (sha256 for a tag)
+    const digest = hashOf(ref.kind === 'digest' ? algorithmOf(ref.digest) : 'sha256', bytes);
     if (ref.kind === 'digest' && ref.digest !== digest) {
       throw new BerthError(
         'DIGEST_INVALID',

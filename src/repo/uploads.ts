@@ -6,7 +6,7 @@ import type { Kysely } from 'kysely';
 import { LRUCache } from 'lru-cache';
 import type { Database } from '../db/schema.js';
 import { BerthError } from '../core/errors.js';
-import type { Digest } from '../core/digest.js';
+import { algorithmOf, type Algorithm, type Digest } from '../core/digest.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import { Keys, promote } from '../storage/cas.js';
 import { addPendingBlob, recordBlobs } from './catalogue.js';
@@ -29,19 +29,27 @@ export interface ChunkRange {
 type Db = Kysely<Database>;
 
 /**
- * The running sha256 of sessions this process received in order (the last 1000 sessions). A cache, not shared
- * state: when a chunk arrives at another process (or after a restart), that process re-hashes the bytes already
- * stored once, and goes on from there; bytes that came in order are written once and read never.
+ * The running hash of sessions this process received in order (the last 1000 sessions), with the algorithm it
+ * uses. A cache, not shared state: when a chunk arrives at another process (or after a restart), or the digest
+ * that finishes the session names another algorithm, that process re-hashes the bytes already stored once (with
+ * the algorithm needed) and goes on from there; bytes that came in order are written once and read never.
+ * A session hashes with sha256 until its digest is known: a monolithic upload (POST ?digest=) hashes with the
+ * algorithm its digest names from the first byte.
  */
+interface RunningHash {
+  algorithm: Algorithm;
+  hash: Hash;
+}
 class HashCache {
-  private readonly map = new LRUCache<string, { hash: Hash; size: number }>({ max: 1000 });
-  take(id: string, size: number): Hash | undefined {
+  private readonly map = new LRUCache<string, RunningHash & { size: number }>({ max: 1000 });
+  /** The running hash of session `id` at `size` bytes, if this process holds it (for `algorithm`, if given). */
+  take(id: string, size: number, algorithm?: Algorithm): RunningHash | undefined {
     const e = this.map.get(id);
     this.map.delete(id);
-    return e && e.size === size ? e.hash : undefined;
+    return e && e.size === size && (!algorithm || e.algorithm === algorithm) ? e : undefined;
   }
-  put(id: string, hash: Hash, size: number): void {
-    this.map.set(id, { hash, size });
+  put(id: string, running: RunningHash, size: number): void {
+    this.map.set(id, { ...running, size });
   }
   drop(id: string): void {
     this.map.delete(id);
@@ -110,8 +118,8 @@ export class Uploads {
     let released = false;
     const renewing = this.renew(id);
     try {
-      if (body) size = await this.write(id, size, body, range);
-      const actual = await this.digestOf(id, size);
+      if (body) size = await this.write(id, size, body, range, algorithmOf(digest));
+      const actual = await this.digestOf(id, size, algorithmOf(digest));
       if (actual !== digest) {
         await this.remove(id);
         released = true;
@@ -225,8 +233,17 @@ export class Uploads {
     await this.db.updateTable('upload_sessions').set({ busy_until: 0 }).where('id', '=', id).execute();
   }
 
-  /** Writes a chunk at the session's end while hashing it; records the new size. */
-  private async write(id: string, size: number, body: Readable, range?: ChunkRange): Promise<number> {
+  /**
+   * Writes a chunk at the session's end while hashing it (with the session's running hash, else `algorithm`);
+   * records the new size.
+   */
+  private async write(
+    id: string,
+    size: number,
+    body: Readable,
+    range?: ChunkRange,
+    algorithm: Algorithm = 'sha256',
+  ): Promise<number> {
     if (range && range.start !== size) {
       throw new BerthError(
         'RANGE_INVALID',
@@ -234,7 +251,8 @@ export class Uploads {
         { size },
       );
     }
-    const hash = this.hashes.take(id, size) ?? (await this.rehash(id, size));
+    const running = this.hashes.take(id, size) ?? (await this.rehash(id, size, algorithm));
+    const hash = running.hash;
     let written = 0;
     const hashing = new Transform({
       transform(chunk: Buffer, _e, cb) {
@@ -257,23 +275,24 @@ export class Uploads {
       .set({ size: total, updated_at: Date.now() })
       .where('id', '=', id)
       .execute();
-    this.hashes.put(id, hash, total);
+    this.hashes.put(id, running, total);
     return total;
   }
 
-  private async rehash(id: string, size: number): Promise<Hash> {
-    const hash = createHash('sha256');
+  private async rehash(id: string, size: number, algorithm: Algorithm): Promise<RunningHash> {
+    const hash = createHash(algorithm);
     if (size > 0) {
       for await (const c of await this.store.reader(Keys.upload(id), { start: 0, end: size - 1 })) {
         hash.update(c as Buffer);
       }
     }
-    return hash;
+    return { algorithm, hash };
   }
 
-  private async digestOf(id: string, size: number): Promise<Digest> {
-    const hash = this.hashes.take(id, size) ?? (await this.rehash(id, size));
-    return `sha256:${hash.digest('hex')}`;
+  /** The digest of the session's bytes with `algorithm`. */
+  private async digestOf(id: string, size: number, algorithm: Algorithm): Promise<Digest> {
+    const { hash } = this.hashes.take(id, size, algorithm) ?? (await this.rehash(id, size, algorithm));
+    return `${algorithm}:${hash.digest('hex')}`;
   }
 }
 

@@ -1,6 +1,6 @@
 // Covers src/storage/cas.ts: the key layout (Keys) and blobs in and out by digest.
 import { describe, expect, it } from 'vitest';
-import { hexOf, sha256 } from '../core/digest.js';
+import { hexOf, sha256, sha512 } from '../core/digest.js';
 import { MediaTypes } from '../core/media-types.js';
 import { Keys, promote, readSmallBlob, receive, storedDiffIds } from './cas.js';
 import { MemoryBlobStore } from './memory-blob-store.js';
@@ -15,6 +15,14 @@ describe('Keys', () => {
       expect(key).toBe(`blobs/sha256/${hex.slice(0, 2)}/${hex}`);
       expect(key.startsWith(Keys.blobsRoot)).toBe(true);
     }
+  });
+
+  it('places a sha512 blob at blobs/sha512/<first 2 hex>/<128 hex>, its trash name the bare hex', () => {
+    const d = sha512('layer bytes');
+    const hex = hexOf(d);
+    expect(Keys.blob(d)).toMatch(/^blobs\/sha512\/[a-f0-9]{2}\/[a-f0-9]{128}$/);
+    expect(Keys.blob(d)).toBe(`blobs/sha512/${hex.slice(0, 2)}/${hex}`);
+    expect(Keys.trash('t1', d)).toBe(`trash/t1/${hex}`);
   });
 
   it('gives different blobs different keys', () => {
@@ -42,6 +50,15 @@ describe('blobs in and out by digest', () => {
     expect(got).toEqual({ digest: sha256(bytes), size: bytes.length });
     await promote(store, Keys.upload('u1'), got.digest);
     expect(await store.stat(Keys.upload('u1'))).toBeNull();
+    expect(await readSmallBlob(store, got.digest, 1024)).toEqual(bytes);
+  });
+
+  it('receives with sha512 when told', async () => {
+    const store = new MemoryBlobStore();
+    const bytes = Buffer.from('sha512 bytes');
+    const got = await receive(store, 'tmp', [bytes], 'sha512');
+    expect(got).toEqual({ digest: sha512(bytes), size: bytes.length });
+    await promote(store, 'tmp', got.digest);
     expect(await readSmallBlob(store, got.digest, 1024)).toEqual(bytes);
   });
 

@@ -2,7 +2,7 @@
 import { buffer } from 'node:stream/consumers';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { hexOf, Sha256Counter, type Digest } from '../core/digest.js';
+import { algorithmOf, DigestCounter, hexOf, type Algorithm, type Digest } from '../core/digest.js';
 import { configDiffIds, type Descriptor } from '../core/manifests.js';
 import { MediaTypes } from '../core/media-types.js';
 import type { BlobStore } from './blob-store.js';
@@ -10,16 +10,18 @@ import type { BlobStore } from './blob-store.js';
 /**
  * The key layout, written down once:
  *   blobs/sha256/<2 hex>/<64 hex>       content, addressed by digest (layers, configs, manifests)
+ *   blobs/sha512/<2 hex>/<128 hex>      the same for sha512 digests (<2 hex>: the first two of the digest's hex)
  *   uploads/<id>/data                   a blob being received (push session), not yet verified
  *   staging/<id>/<n>                    entries of an archive upload being received
  *   staging/<id>/written-<n>            a manifest an archive import made itself, before it moves into blobs/
- *   trash/<id>/<64 hex>                 a blob cleanup is letting go of (deleted, or put back if re-claimed)
+ *   trash/<id>/<64 or 128 hex>          a blob cleanup is letting go of (deleted, or put back if re-claimed);
+ *                                       the length of the hex tells the algorithm (64: sha256, 128: sha512)
  *   probes/<id>                         a few bytes GET /readyz writes, reads back and deletes
  */
 export const Keys = {
   blob: (d: Digest): string => {
     const hex = hexOf(d);
-    return `blobs/sha256/${hex.slice(0, 2)}/${hex}`;
+    return `blobs/${algorithmOf(d)}/${hex.slice(0, 2)}/${hex}`;
   },
   blobsRoot: 'blobs/',
   upload: (id: string): string => `uploads/${id}/data`,
@@ -36,13 +38,17 @@ export interface Received {
   size: number;
 }
 
-/** Streams `source` into the store at `key`, hashing as it goes. On any error the partial object is deleted. */
+/**
+ * Streams `source` into the store at `key`, hashing as it goes with `algorithm` (sha256 unless told). On any
+ * error the partial object is deleted.
+ */
 export async function receive(
   store: BlobStore,
   key: string,
   source: Readable | AsyncIterable<Buffer> | Iterable<Buffer>,
+  algorithm: Algorithm = 'sha256',
 ): Promise<Received> {
-  const counter = new Sha256Counter();
+  const counter = new DigestCounter(algorithm);
   const hashing = new Transform({
     transform(chunk: Buffer, _enc, cb) {
       counter.update(chunk);

@@ -67,6 +67,8 @@ interface Op {
   /** run as the administrator before each cell: makes what the cell acts on */
   prepare?: (repo: Where, n: number) => Promise<string>;
   send: (repo: Where, target: string, h: Headers, n: number) => Promise<HttpResult>;
+  /** a repository whose pull the challenge asks for too (the source of a mount) */
+  alsoPull?: string;
   /** further checks of a 2xx answer */
   allowed?: (col: Col, r: HttpResult, repo: Where) => void;
 }
@@ -576,6 +578,8 @@ const OPS: Op[] = [
       [APP]: '401 403 403 201 403 201 403 201 401 401 403 401 401',
       [GHOST]: '401 403 403 201 403 201 403 201 401 401 403 401 401',
     },
+    // the challenge asks for pull on pub/lib too, as CNCF Distribution's does
+    alsoPull: LIB,
     // a blob pushed to pub/lib (pending there) for each cell, so that every mount allowed adds one
     prepare: () => reg.pushBlob(LIB, randomBytes(64)),
     send: (repo, digest, h) =>
@@ -953,7 +957,8 @@ function challengeOf(op: Op, col: Col, repo: Where): string {
   if (op.flavor === 'api') return 'Basic realm="berth", charset="UTF-8"';
   const base = `Bearer realm="${s.url}/token",service="berth"`;
   if (col === 'revoked' || col === 'expired' || repo === GLOBAL || op.access === 'signed-in') return base;
-  const scoped = `${base},scope="repository:${repo}:${scopeActions[op.access]}"`;
+  const also = op.alsoPull === undefined ? '' : ` repository:${op.alsoPull}:pull`;
+  const scoped = `${base},scope="repository:${repo}:${scopeActions[op.access]}${also}"`;
   return col === 'jwtPusher' ? `${scoped},error="insufficient_scope"` : scoped;
 }
 

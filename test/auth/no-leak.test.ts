@@ -215,6 +215,88 @@ describe('a mount from a repository the caller may not pull', () => {
   });
 });
 
+describe('the challenge of a mount (issue 11)', () => {
+  const url = (from: string, digest: string) =>
+    `${s.url}/v2/${DEST}/blobs/uploads/?mount=${digest}&from=${encodeURIComponent(from)}`;
+  const mount = (from: string, digest: string, h: Record<string, string>) =>
+    http('POST', url(from, digest), undefined, h);
+  const params = (r: HttpResult) =>
+    Object.fromEntries(
+      [...String(r.headers['www-authenticate']).matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1]!, m[2]!]),
+    );
+  /** A registry token for the scope of a challenge, asked for as clients do (one parameter, spaces between). */
+  async function tokenFrom(challenge: HttpResult, h: Record<string, string>): Promise<string> {
+    const c = params(challenge);
+    const q = new URLSearchParams({ service: c.service!, scope: c.scope! });
+    const r = await http('GET', `${c.realm}?${q}`, undefined, h);
+    expect(r.status, r.body.toString()).toBe(200);
+    return r.json().token;
+  }
+  const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+  const access = (token: string) =>
+    JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()).access as {
+      name: string;
+      actions: string[];
+    }[];
+
+  it('asks an anonymous caller for pull on the source too, whether the source exists or not', async () => {
+    const digest = sha(secret.layers[0]!);
+    const a = await mount(SECRET, digest, ANONYMOUS);
+    expect(a.status).toBe(401);
+    expect(a.headers['www-authenticate']).toBe(
+      `Bearer realm="${s.url}/token",service="berth",scope="repository:${DEST}:pull,push repository:${SECRET}:pull"`,
+    );
+    const b = await mount(NOWHERE, digest, ANONYMOUS);
+    expect(shape(a, [[SECRET, 'FROM']])).toEqual(shape(b, [[NOWHERE, 'FROM']]));
+    // no mount asked for (from without mount, or from naming the destination): the destination's scope alone
+    for (const q of [`from=${SECRET}`, `mount=${digest}&from=${DEST}`]) {
+      const r = await http('POST', `${s.url}/v2/${DEST}/blobs/uploads/?${q}`, undefined, ANONYMOUS);
+      expect(params(r).scope, q).toBe(`repository:${DEST}:pull,push`);
+    }
+  });
+  it('a token obtained from that challenge by a user who may pull the source mounts (201)', async () => {
+    await s.berth.auth.users.create('mover', 'mover-password');
+    await s.berth.auth.users.grant('mover', 'team/*', ['push']);
+    await s.berth.auth.users.grant('mover', 'other/*', ['pull']);
+    const blob = randomBytes(99);
+    await reg.pushBlob(SECRET, blob);
+    const token = await tokenFrom(await mount(SECRET, sha(blob), ANONYMOUS), {
+      authorization: basic('mover', 'mover-password'),
+    });
+    expect(access(token).map((e) => [e.name, [...e.actions].sort()])).toEqual([
+      [DEST, ['pull', 'push']],
+      [SECRET, ['pull']],
+    ]);
+    const r = await mount(SECRET, sha(blob), bearer(token));
+    expect(r.status, r.body.toString()).toBe(201);
+    expect(r.headers['docker-content-digest']).toBe(sha(blob));
+    expect((await http('HEAD', `${s.url}/v2/${DEST}/blobs/${sha(blob)}`)).status).toBe(200);
+  });
+  it('a token from it without pull on the source: a plain upload (202), the answer of a mount from nowhere', async () => {
+    const blob = randomBytes(98);
+    await reg.pushBlob(SECRET, blob);
+    const held = sha(blob);
+    const token = await tokenFrom(await mount(SECRET, held, ANONYMOUS), PUSHER);
+    expect(access(token).map((e) => e.name)).toEqual([DEST]);
+    const a = await mount(SECRET, held, bearer(token));
+    const b = await mount(NOWHERE, held, bearer(token));
+    expect(a.status, a.body.toString()).toBe(202);
+    expect(shape(a)).toEqual(shape(b));
+    expect((await http('HEAD', `${s.url}/v2/${DEST}/blobs/${held}`)).status).toBe(404);
+  });
+  it('a token lacking push on the destination is asked to widen to both scopes (insufficient_scope)', async () => {
+    const digest = sha(secret.layers[0]!);
+    const q = new URLSearchParams({ service: 'berth', scope: `repository:${DEST}:pull` });
+    const t = await http('GET', `${s.url}/token?${q}`, undefined, PUSHER);
+    const r = await mount(SECRET, digest, bearer(t.json().token));
+    expect(r.status).toBe(401);
+    expect(params(r)).toMatchObject({
+      scope: `repository:${DEST}:pull,push repository:${SECRET}:pull`,
+      error: 'insufficient_scope',
+    });
+  });
+});
+
 describe('a partial archive leaving out layers held only by a repository the caller may not read', () => {
   const FILES = ['app.dir.partial.tar', 'app.docker.partial.tar'];
   const REPOS = [DEST, 'team/new']; // one that exists, one that does not

@@ -189,6 +189,41 @@ describe('registry tokens across processes', () => {
     expect((await tags(b, token)).sort()).toEqual(['after-restart', 'before-restart', 'pushed-via-b']);
   });
 
+  it("the challenges of a mount and of the catalog from A name what B's token must grant (issue 11)", async () => {
+    const SRC = 'flow/src';
+    const blob = randomBytes(321);
+    const pushed = await http('POST', `${a.url}/v2/${SRC}/blobs/uploads/?digest=${sha(blob)}`, blob, {
+      ...ADMIN_BASIC,
+      'content-type': 'application/octet-stream',
+    });
+    expect(pushed.status).toBe(201);
+    const scopeOf = (r: { headers: Record<string, unknown> }) =>
+      /scope="([^"]*)"/.exec(String(r.headers['www-authenticate']))?.[1];
+    const mountUrl = `${a.url}/v2/${REPO}/blobs/uploads/?mount=${sha(blob)}&from=${SRC}`;
+    const challenged = await http('POST', mountUrl, undefined, ANONYMOUS);
+    expect(challenged.status).toBe(401);
+    expect(scopeOf(challenged)).toBe(`repository:${REPO}:pull,push repository:${SRC}:pull`);
+    const mounted = await http(
+      'POST',
+      mountUrl,
+      undefined,
+      bearer((await tokenFrom(b, scopeOf(challenged)!)).token),
+    );
+    expect(mounted.status, mounted.body.toString()).toBe(201);
+    // the catalog: no repository is public, so an anonymous caller is challenged for registry:catalog:*
+    const anonymous = await http('GET', `${b.url}/v2/_catalog`, undefined, ANONYMOUS);
+    expect(anonymous.status).toBe(401);
+    expect(scopeOf(anonymous)).toBe('registry:catalog:*');
+    const listed = await http(
+      'GET',
+      `${b.url}/v2/_catalog`,
+      undefined,
+      bearer((await tokenFrom(a, 'registry:catalog:*')).token),
+    );
+    expect(listed.status).toBe(200);
+    expect(listed.json().repositories).toContain(REPO);
+  });
+
   it('skopeo logs in through A and pushes through B with the stored login, then pulls through both', async () => {
     proxy = await startProxy();
     const host = `127.0.0.1:${proxy.port}`;

@@ -1,5 +1,5 @@
 // Chunked blob uploads whose chunks land on different instances sharing one database and store, on every backend.
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -78,6 +78,26 @@ describe.each(backends())('chunks of one upload on two instances (%s)', (backend
     const put = await http('PUT', `${urls[1]}${path}?digest=${sha(blob)}`);
     expect(put.status, put.body.toString()).toBe(201);
     expect((await http('GET', `${urls[0]}/v2/${REPO}/blobs/${sha(blob)}`)).body.equals(blob)).toBe(true);
+  });
+
+  it('finishes a sha512 upload on the other instance, which re-hashes the file it holds with sha512', async () => {
+    const chunks = [randomBytes(40_000), randomBytes(30_000)];
+    const blob = Buffer.concat(chunks);
+    const d = `sha512:${createHash('sha512').update(blob).digest('hex')}`;
+    const path = await upload(chunks, [0, 0, 1]);
+    const last = randomBytes(10_000);
+    const whole = Buffer.concat([blob, last]);
+    const dw = `sha512:${createHash('sha512').update(whole).digest('hex')}`;
+    const put = await http('PUT', `${urls[0]}${path}?digest=${dw}`, last, octet);
+    expect(put.status, put.body.toString()).toBe(201);
+    expect(put.headers['docker-content-digest']).toBe(dw);
+    expect((await http('GET', `${urls[1]}/v2/${REPO}/blobs/${dw}`)).body.equals(whole)).toBe(true);
+    // the same chunks finished with the wrong algorithm's digest name the sha512 actually found
+    const again = await upload(chunks, [1, 1, 0]);
+    const wrong = `sha512:${'0'.repeat(128)}`;
+    const bad = await http('PUT', `${urls[1]}${again}?digest=${wrong}`);
+    expect(bad.status).toBe(400);
+    expect(bad.json().errors[0].detail).toEqual({ digest: wrong, actual: d });
   });
 
   it('computes the digest of exactly the bytes sent when the client names a wrong one', async () => {

@@ -1,6 +1,5 @@
 // fsck's check of blob rows: each has its file, of the right size (and with verify, the right digest).
-import { createHash } from 'node:crypto';
-import { digestOfHex, type Digest } from '../../core/digest.js';
+import { algorithmOf, DigestCounter, type Digest } from '../../core/digest.js';
 import { Keys } from '../../storage/cas.js';
 import { PAGE, type Ctx, type FsckProblemKind } from './context.js';
 
@@ -33,7 +32,7 @@ async function checkBlob(ctx: Ctx, digest: Digest, size: number, state: string):
       detail: `the file of blob ${digest} has ${st.size} bytes, its row says ${size}`,
     };
   else if (ctx.verify) {
-    const actual = await hashOf(ctx, key);
+    const actual = await hashOf(ctx, key, digest);
     if (actual !== digest)
       fault = { kind: 'blob-digest-wrong', detail: `the file of blob ${digest} hashes to ${actual}` };
   }
@@ -84,8 +83,9 @@ async function rowOf(ctx: Ctx, digest: Digest): Promise<boolean> {
   const r = await ctx.db.selectFrom('blobs').select('digest').where('digest', '=', digest).executeTakeFirst();
   return r !== undefined;
 }
-async function hashOf(ctx: Ctx, key: string): Promise<Digest> {
-  const hash = createHash('sha256');
-  for await (const c of await ctx.store.reader(key)) hash.update(c as Buffer);
-  return digestOfHex(hash.digest('hex'));
+/** The digest of the file at `key`, with the algorithm of the digest its row names. */
+async function hashOf(ctx: Ctx, key: string, named: Digest): Promise<Digest> {
+  const counter = new DigestCounter(algorithmOf(named));
+  for await (const c of await ctx.store.reader(key)) counter.update(c as Buffer);
+  return counter.digest();
 }

@@ -1,5 +1,5 @@
 // fsck's check of files left in trash/ by a cleanup that died while letting go of them.
-import { digestOfHex, isHex64 } from '../../core/digest.js';
+import { digestOfHex } from '../../core/digest.js';
 import { Keys } from '../../storage/cas.js';
 import type { Ctx } from './context.js';
 import { namedByRowOrClaim } from './strays.js';
@@ -15,7 +15,7 @@ export async function checkTrash(ctx: Ctx): Promise<number> {
   for await (const key of ctx.store.list('trash/')) {
     count++;
     const hex = key.split('/')[2] ?? '';
-    const digest = isHex64(hex) ? digestOfHex(hex) : undefined;
+    const digest = digestOfHex(hex);
     let action = '';
     if (ctx.repair) {
       const wanted = digest && (await namedByRowOrClaim(ctx, [digest], Date.now())).has(digest);
