@@ -18,9 +18,7 @@ const NEXT = 'oci-conformance/next/run.sh';
  * (remove its entry, or lower its number when part of it passes).
  */
 const KNOWN_FAILING: Record<string, { count: number; why: string }> = {
-  'sha512 blobs': { count: 51, why: 'issue 11 item 4: sha512 digests are refused (DIGEST_INVALID)' },
-  sha512: { count: 51, why: 'issue 11 item 4: sha512 digests are refused' },
-  'tag-param-sha512': { count: 64, why: 'issue 11 items 3 and 4: sha512, and ?tag= on a manifest PUT' },
+  'tag-param-sha512': { count: 12, why: 'issue 11 item 3: ?tag= on a manifest PUT (its sha512 flow)' },
   // the sparse-index cases go with item 5; the sparse-image cases stay, refused by design (docs/api.md): 7 leaf
   // tests (push by digest and by tag, HEAD and GET by digest and by tag, and the tag list missing "sparse-image")
   sparse: { count: 13, why: 'issue 11 item 5: sparse image indexes are refused (sparse images: by design)' },
