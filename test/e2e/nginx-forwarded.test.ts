@@ -66,6 +66,25 @@ describeUnless(NGINX !== null, 'nginx is not installed (apt-get install nginx)')
       expect(JSON.parse(audit.body).entries[0].address).toBe(CLIENT);
     });
 
+    it('keeps the token realm on the address the client used: X-Forwarded-Host sent by a client is dropped', async () => {
+      const r = await new Promise<string | undefined>((resolve, reject) => {
+        request(
+          `${nginx.url}/v2/`,
+          {
+            headers: { 'x-forwarded-host': 'evil.example', 'x-forwarded-proto': 'https' },
+            localAddress: CLIENT,
+          },
+          (res) => {
+            res.resume();
+            resolve(res.headers['www-authenticate']);
+          },
+        )
+          .on('error', reject)
+          .end();
+      });
+      expect(r).toContain(`realm="${nginx.url}/token"`);
+    });
+
     it('counts the failed logins of one client under its address: 5 × 401, then 429', async () => {
       const statuses: number[] = [];
       for (let i = 0; i < 7; i++) {
