@@ -128,6 +128,21 @@ describe("an index's children: one check for a registry push and an archive uplo
     }
   });
 
+  it('a blob pushed and awaiting its manifest counts as a blob on both paths: refused as a child', async () => {
+    const pending = Buffer.from(JSON.stringify({ pushed: 'as a blob', n: randomBytes(8).toString('hex') }));
+    const post = await http('POST', `${s.url}/v2/kinds/app/blobs/uploads/?digest=${sha(pending)}`, pending, {
+      'content-type': 'application/octet-stream',
+    });
+    expect(post.status, post.body.toString()).toBe(201);
+    const index = indexOf([described(base), { digest: sha(pending), size: pending.length }]);
+    await refusedUnchanged(
+      async () => upload('kinds/app', await tarOf(multiDir(index, [])), 'bad'),
+      'MANIFEST_BLOB_UNKNOWN',
+      heldAsBlobs,
+    );
+    await refusedUnchanged(() => putIndex('kinds/app', 'bad', index), 'MANIFEST_BLOB_UNKNOWN', heldAsBlobs);
+  });
+
   it('children the repository does not hold at all (a sparse index): accepted on both paths, 404 there', async () => {
     const never = { digest: sha(randomBytes(32)), size: 500 };
     const index = indexOf([described(base), never]);
