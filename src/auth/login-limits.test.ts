@@ -8,6 +8,7 @@ import {
   DEFAULT_LOGIN_POLICY,
   DEFAULT_MAX_ROWS,
   LoginLimits,
+  PRUNE_EVERY_MS,
   type LoginLimitPolicy,
 } from './login-limits.js';
 
@@ -226,8 +227,8 @@ describe.each(backends())('login limits on %s', (backend: Backend) => {
     const end = LATE + POLICY.windowMs; // the last moment these failures count
     expect(await limits.failed(['addr:198.18.1.1', 'user:one'], end)).toBe(true);
     expect((await allRows()).length).toBe(82);
-    // one failure after the window deletes the 80 rows it no longer counts
-    expect(await limits.failed(['addr:198.18.1.2', 'user:two'], end + 1)).toBe(true);
+    // a failure after the window (and a second after the last prune) deletes the 80 rows it no longer counts
+    expect(await limits.failed(['addr:198.18.1.2', 'user:two'], end + PRUNE_EVERY_MS)).toBe(true);
     expect((await allRows()).map((r) => r.key)).toEqual([
       'addr:198.18.1.1',
       'addr:198.18.1.2',
@@ -235,7 +236,7 @@ describe.each(backends())('login limits on %s', (backend: Backend) => {
       'user:two',
     ]);
     // and prune on its own, by the clock the limits were given
-    let now = end + 1;
+    let now = end + PRUNE_EVERY_MS;
     const clocked = new LoginLimits(db.kysely, POLICY, () => now);
     now += POLICY.windowMs + 1;
     expect(await clocked.prune()).toBe(4);
@@ -245,11 +246,13 @@ describe.each(backends())('login limits on %s', (backend: Backend) => {
   it('keeps at most maxRows rows: the keys that failed least recently go first, a wait in force stays', async () => {
     const at = LATE + 10 * POLICY.windowMs;
     await limits.prune(at);
-    const bounded = new LoginLimits(db.kysely, { ...POLICY, maxRows: 50 });
+    // (failures a second apart, each followed by a prune, in a window that holds them all)
+    const bounded = new LoginLimits(db.kysely, { ...POLICY, windowMs: 3600_000, maxRows: 50 });
     // a guessed user whose wait is in force
-    await failN(['user:guessed'], POLICY.free, at + 1000);
+    await failN(['user:guessed'], POLICY.free, at + 200 * PRUNE_EVERY_MS);
     for (let i = 0; i < 200; i++) {
-      expect(await bounded.failed([`addr:198.19.${i >> 8}.${i & 255}`, `user:n${i}`], at + i)).toBe(true);
+      const t = at + i * PRUNE_EVERY_MS;
+      expect(await bounded.failed([`addr:198.19.${i >> 8}.${i & 255}`, `user:n${i}`], t)).toBe(true);
       expect((await allRows()).length).toBeLessThanOrEqual(50);
     }
     const rows = await allRows();
@@ -257,9 +260,14 @@ describe.each(backends())('login limits on %s', (backend: Backend) => {
     expect(rows.some((r) => r.key === 'user:guessed')).toBe(true);
     // the 49 others are those of the latest failures
     expect(Math.min(...rows.filter((r) => r.key !== 'user:guessed').map((r) => Number(r.last_at)))).toBe(
-      at + 175,
+      at + 175 * PRUNE_EVERY_MS,
     );
-    expect((await bounded.check(['user:guessed'], at + 1000)).wait).toBe(POLICY.baseDelayMs);
+    expect((await bounded.check(['user:guessed'], at + 200 * PRUNE_EVERY_MS)).wait).toBe(POLICY.baseDelayMs);
+    // within a second of the last prune, counting leaves the bound to the next one (one prune a second)
+    expect(await bounded.failed(['user:extra'], at + 199 * PRUNE_EVERY_MS + 1)).toBe(true);
+    expect((await allRows()).length).toBe(51);
+    expect(await bounded.failed(['user:extra'], at + 200 * PRUNE_EVERY_MS)).toBe(true);
+    expect((await allRows()).length).toBe(50);
     expect(DEFAULT_MAX_ROWS).toBe(100_000);
   });
 });

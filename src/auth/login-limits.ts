@@ -33,7 +33,12 @@ export const DEFAULT_LOGIN_POLICY: LoginLimitPolicy = {
 const lockId = (key: string): bigint =>
   createHash('sha256').update(`login:${key}`).digest().readBigInt64BE(0);
 
+/** The least time between two prunes that counting failures starts (prune() itself always runs). */
+export const PRUNE_EVERY_MS = 1000;
+
 export class LoginLimits {
+  private prunedAt = -Infinity;
+
   /** `now`: the clock (ms since the epoch) of the methods' default times; tests pass a fake one. */
   constructor(
     private readonly db: Kysely<Database>,
@@ -86,8 +91,12 @@ export class LoginLimits {
           for (const id of ids) await sql`select pg_advisory_xact_lock(${id.toString()}::bigint)`.execute(tx);
           return this.countUnlessWaiting(tx, keys, now);
         });
-    // rows appear only here, so the table stays bounded if every count is followed by a prune
-    if (counted) await this.prune(now);
+    // rows appear only here, so the table stays bounded if counts are followed by a prune: at most one a second
+    // per instance (a prune counts the rows: some 20 ms on PostgreSQL at 100 000), whatever the rate of failures
+    if (counted && (now - this.prunedAt >= PRUNE_EVERY_MS || now < this.prunedAt)) {
+      this.prunedAt = now;
+      await this.prune(now);
+    }
     return counted;
   }
 
