@@ -265,6 +265,19 @@ export class Auth {
   }
 
   /**
+   * A user may see and change their own account, an administrator any. Credentials remembered (by another
+   * process, for up to cacheSeconds) of a removed user are not those of a new user given the same name.
+   */
+  async requireSelfOrAdmin(p: Principal, user: string): Promise<void> {
+    if (p.admin) return;
+    if (p.user !== user) throw new BerthError('DENIED', `${p.user} may not manage user ${user}`);
+    const u = await this.users.find(user);
+    if (u && u.id !== p.userId) {
+      throw new BerthError('UNAUTHORIZED', `these credentials are not those of user ${user}: log in again`);
+    }
+  }
+
+  /**
    * A new API token for user `user`, created by `p`. Through a token with scopes only tokens within those scopes
    * (an administrator's tokens are not limited); through an unscoped token any (it is its user already).
    */

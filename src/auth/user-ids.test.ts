@@ -108,6 +108,8 @@ describe.each(backends())('user ids on %s', (backend: Backend) => {
     expect((await there.authenticate(basic, ADDRESS)).userId).toBe(stale.userId);
     const opts = { name: 'x', scopes: null, expiresAt: null };
     await expect(there.createToken(stale, name, opts)).rejects.toMatchObject({ code: 'UNAUTHORIZED' });
+    await expect(there.requireSelfOrAdmin(stale, name)).rejects.toMatchObject({ code: 'UNAUTHORIZED' });
+    await here.requireSelfOrAdmin(await here.authenticate(basic, ADDRESS), name); // the new user's own
     const t = await there.issue(stale, scope(name));
     await refused(here, bearer(t.token));
     await refused(there, bearer(t.token));

@@ -1,6 +1,10 @@
 // Tokens end with their user (issue 19, point 1): a registry token, an API token, or a registry token obtained
-// with an API token, of a removed user is refused, also once a new user of the same name exists.
+// with an API token, of a removed user is refused, also once a new user of the same name exists; credentials
+// another instance still remembers (cacheSeconds) of the removed user cannot act on the new one.
+import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openBerth } from '../../src/app.js';
+import { buildServer } from '../../src/server.js';
 import { ANONYMOUS, basic, http, startTestServer, type TestServer } from '../helpers/in-process.js';
 import { code, ociImage, Registry } from '../registry/oci.js';
 
@@ -75,5 +79,74 @@ describe('a token of a removed user does not work for a new user of the same nam
     const fresh = await registryToken(basic('mallory', 'mallory-password-2'));
     expect((await read(fresh)).status).toBe(403);
     expect((await http('GET', `${s.url}/v2/${REPO}/tags/list`, undefined, ANONYMOUS)).status).toBe(401);
+  });
+});
+
+describe('credentials another instance remembers of a removed user do not reach the new user of that name', () => {
+  let s: TestServer;
+  let other: FastifyInstance;
+  let otherUrl: string;
+  beforeAll(async () => {
+    s = await startTestServer('token-identity-two');
+    // a second instance on the same database and data, remembering credentials for a minute
+    const berth = await openBerth({
+      data: s.data,
+      database: s.berth.config.database!,
+      auth: { cacheSeconds: 60 },
+    });
+    other = buildServer(berth, { logLevel: 'silent' });
+    await other.listen({ host: '127.0.0.1', port: 0 });
+    const addr = other.server.address();
+    otherUrl = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
+  });
+  afterAll(async () => {
+    await other?.close();
+    await s?.close();
+  });
+
+  it('no password change, API token or registry token for the new user through the old credentials', async () => {
+    const admin = (method: string, path: string, body?: unknown) =>
+      http(method, `${s.url}${path}`, body === undefined ? undefined : JSON.stringify(body), JSON_TYPE);
+    expect(
+      (await admin('POST', '/api/v1/users', { name: 'mallory', password: 'same-password-1' })).status,
+    ).toBe(201);
+    const old = { ...JSON_TYPE, authorization: basic('mallory', 'same-password-1') };
+    expect((await http('GET', `${otherUrl}/api/v1/users/mallory/permissions`, undefined, old)).status).toBe(
+      200,
+    );
+    expect((await admin('DELETE', '/api/v1/users/mallory')).status).toBe(204);
+    // the new mallory even has the same password: the credentials are hers now, the remembered principal not
+    expect(
+      (await admin('POST', '/api/v1/users', { name: 'mallory', password: 'same-password-1' })).status,
+    ).toBe(201);
+
+    const takeover = await http(
+      'PUT',
+      `${otherUrl}/api/v1/users/mallory/password`,
+      JSON.stringify({ password: 'taken-over-1' }),
+      old,
+    );
+    expect(takeover.status, takeover.body.toString()).toBe(401);
+    const made = await http('POST', `${otherUrl}/api/v1/tokens`, JSON.stringify({ name: 'kept' }), old);
+    expect(made.status, made.body.toString()).toBe(401);
+    const r = await http(
+      'GET',
+      `${otherUrl}/token?service=berth&scope=repository:${REPO}:pull`,
+      undefined,
+      old,
+    );
+    expect(r.status, r.body.toString()).toBe(200); // what the old credentials may do, by name: nothing
+    const t = { authorization: `Bearer ${r.json().token as string}` };
+    expect((await http('GET', `${s.url}/v2/`, undefined, t)).status).toBe(401);
+    // nothing changed for the new mallory
+    expect(
+      (await http('GET', `${s.url}/v2/`, undefined, { authorization: basic('mallory', 'same-password-1') }))
+        .status,
+    ).toBe(200);
+    expect(
+      (await http('GET', `${s.url}/v2/`, undefined, { authorization: basic('mallory', 'taken-over-1') }))
+        .status,
+    ).toBe(401);
+    expect((await admin('GET', '/api/v1/tokens?user=mallory')).json().tokens).toEqual([]);
   });
 });
