@@ -11,7 +11,7 @@ import type { BlobStore } from '../storage/blob-store.js';
 import { Keys, promote, receive, storedDiffIds } from '../storage/cas.js';
 import { commitVersion, type ContentChange } from './versions.js';
 import { recordBlobs, recordManifest } from './catalogue.js';
-import { current, heldBlobs } from './held.js';
+import { current, heldBlobs, heldOnlyAsBlobs } from './held.js';
 import { openStored } from './blobs.js';
 import { withClaims } from '../gc/claims.js';
 
@@ -96,8 +96,10 @@ export class Manifests {
       const held = await heldBlobs(db, name, blobs);
       return [...new Set(blobs.filter((d) => !held.has(d)))];
     };
+    const children = parsed.manifests.map((d) => d.digest);
     const absent = await missing(this.db);
     if (absent.length > 0) throw unknownReferences(name, absent);
+    await checkIndexChildren(this.db, name, children);
 
     return withClaims(this.db, [digest], async () => {
       const tmpDir = Keys.uploadDir(randomUUID());
@@ -114,6 +116,7 @@ export class Manifests {
         // Re-checked under the repository's lock.
         const gone = await missing(trx);
         if (gone.length > 0) throw unknownReferences(name, gone);
+        await checkIndexChildren(trx, name, children);
         await recordBlobs(trx, [{ digest, size: bytes.length }]);
         await recordManifest(trx, { digest, size: bytes.length, parsed, diffIds });
         if (blobs.length > 0) {
@@ -176,6 +179,25 @@ export class Manifests {
       ...(r.artifact_type ? { artifactType: r.artifact_type } : {}),
       ...(r.annotations ? { annotations: JSON.parse(r.annotations) as Record<string, string> } : {}),
     }));
+  }
+}
+
+/**
+ * What an index may name as a child manifest, checked alike for a registry push and an archive upload (for the
+ * children the archive leaves out): a manifest of the repository, or one it does not hold at all (a sparse index:
+ * the child stays unknown there until pushed). Not a digest the repository holds only as a blob (an image config,
+ * a layer): those bytes are the repository's and are no manifest of it. Refused with MANIFEST_BLOB_UNKNOWN naming
+ * each; call it inside the commit's transaction too, where the write relies on it.
+ */
+export async function checkIndexChildren(db: Db, name: string, children: Digest[]): Promise<void> {
+  if (children.length === 0) return;
+  const blobs = await heldOnlyAsBlobs(db, name, children);
+  if (blobs.length > 0) {
+    throw new BerthError(
+      'MANIFEST_BLOB_UNKNOWN',
+      `the index names ${blobs.length} child manifest(s) that repository ${name} holds as blobs, not as manifests: ${blobs.join(', ')}`,
+      { repository: name, missing: blobs },
+    );
   }
 }
 
