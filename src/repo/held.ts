@@ -161,3 +161,20 @@ export async function presentBlobs(db: Db, name: string, digests: string[]): Pro
   const asDiffIds = await layersByDiffId(db, name, digests as Digest[]);
   return digests.filter((d) => asBlobs.has(d) || asDiffIds.has(d as Digest));
 }
+
+/**
+ * The manifests of the repository's latest version that need blob `digest` (as their config or a layer), sorted:
+ * while there is one, the blob cannot leave the repository. Asked under the repository's lock.
+ */
+export async function manifestsNeeding(db: Db, name: string, digest: string): Promise<string[]> {
+  const rows = await current(db, name)
+    .innerJoin('manifest_references as mr', 'mr.manifest_digest', 'c.key')
+    .select('mr.manifest_digest as digest')
+    .distinct()
+    .where('c.kind', '=', 'manifest')
+    .where('mr.kind', '=', 'blob')
+    .where('mr.digest', '=', digest)
+    .orderBy('mr.manifest_digest')
+    .execute();
+  return rows.map((r) => r.digest);
+}

@@ -10,8 +10,8 @@ import { buffer } from 'node:stream/consumers';
 import type { BlobStore } from '../storage/blob-store.js';
 import { Keys, promote, receive, storedDiffIds } from '../storage/cas.js';
 import { commitVersion, type ContentChange } from './versions.js';
-import { recordBlobs, recordManifest } from './catalogue.js';
-import { current, heldBlobs, heldOnlyAsBlobs } from './held.js';
+import { recordBlobs, recordManifest, takePendingBlobs } from './catalogue.js';
+import { current, heldBlobs, heldOnlyAsBlobs, inLatestVersion } from './held.js';
 import { openStored } from './blobs.js';
 import { withClaims } from '../gc/claims.js';
 
@@ -113,19 +113,21 @@ export class Manifests {
       // Should the commit below fail, the manifest's file stays, named by no row: harmless, and left to cleanup.
       // Deleting it here could pull it from under a concurrent push of the same bytes that is about to commit.
       const version = await commitVersion(this.db, name, { create: true }, async ({ trx }) => {
-        // Re-checked under the repository's lock.
-        const gone = await missing(trx);
+        // Decided again under the repository's lock, the one a blob DELETE takes: the pushed blobs are taken from
+        // pending (a DELETE that released one first wins, and this push is refused), the rest must be in the
+        // latest version, which nothing changes until this transaction ends.
+        const taken = await takePendingBlobs(trx, name, blobs);
+        const inVersion = await inLatestVersion(
+          trx,
+          name,
+          ['blob'],
+          blobs.filter((d) => !taken.has(d)),
+        );
+        const gone = [...new Set(blobs.filter((d) => !taken.has(d) && !inVersion.has(d)))];
         if (gone.length > 0) throw unknownReferences(name, gone);
         await checkIndexChildren(trx, name, children);
         await recordBlobs(trx, [{ digest, size: bytes.length }]);
         await recordManifest(trx, { digest, size: bytes.length, parsed, diffIds });
-        if (blobs.length > 0) {
-          await trx
-            .deleteFrom('pending_blobs')
-            .where('repository', '=', name)
-            .where('digest', 'in', blobs)
-            .execute();
-        }
         const changes: ContentChange[] = [{ op: 'add', kind: 'manifest', digest }];
         for (const b of blobs) changes.push({ op: 'add', kind: 'blob', digest: b });
         for (const tag of allTags) changes.push({ op: 'add', kind: 'tag', tag, digest });
