@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openBerth, type Berth } from './app.js';
+import { DEFAULT_LOGIN_POLICY } from './auth/login-limits.js';
 import { sha256 } from './core/digest.js';
 import { Keys } from './storage/cas.js';
 import { Jobs, UPLOAD_EXPIRY_EVERY_MS } from './jobs.js';
@@ -80,6 +81,29 @@ describe.each(backends())('background jobs on %s', (backend) => {
     expect(log.lines.filter((l) => l.msg === 'expired upload sessions removed')).toHaveLength(1);
     expect((24 * HOUR) % UPLOAD_EXPIRY_EVERY_MS).toBe(0);
     expect(clock.pending).toBe(0);
+  });
+
+  it('forgets login failures past their window, at start and every ten minutes, by the clock given', async () => {
+    const t0 = Date.now();
+    const window = DEFAULT_LOGIN_POLICY.windowMs;
+    for (let i = 0; i < 3; i++) await berth.auth.limits.failed([`addr:192.0.2.${i}`, `user:gone${i}`], t0);
+    await berth.auth.limits.failed(['addr:192.0.2.9', 'user:later'], t0 + UPLOAD_EXPIRY_EVERY_MS);
+    /** whether a key still has its row */
+    const held = async (key: string) => (await berth.auth.limits.check([key], 0)).failures;
+    const clock = new FakeClock(t0 + window);
+    const log = memoryLog();
+    const jobs = new Jobs(berth, { log, clock });
+    jobs.start(); // at the last moment of the first failures' window: nothing goes
+    clock.advanceTo(t0 + window + UPLOAD_EXPIRY_EVERY_MS); // the sweep after: the first failures go
+    await jobs.stop();
+    expect(await held('user:gone0')).toBe(false);
+    expect(await held('addr:192.0.2.2')).toBe(false);
+    expect(await held('user:later')).toBe(true);
+    expect(log.lines.filter((l) => l.msg === 'old login failures forgotten')).toHaveLength(1);
+    jobs.start();
+    clock.advanceTo(clock.now() + 2 * UPLOAD_EXPIRY_EVERY_MS);
+    await jobs.stop();
+    expect(await held('user:later')).toBe(false);
   });
 
   it('with an interval, the scheduled cleanup runs on the clock and stops with the jobs', async () => {

@@ -1,4 +1,5 @@
-// The background jobs of a serving process, wired in one place: upload expiry, stale staging, trash, scheduled cleanup.
+// The background jobs of a serving process, wired in one place: upload expiry, old login failures, stale staging,
+// trash, scheduled cleanup.
 import type { Berth } from './app.js';
 import { realClock, type Clock, type TimerHandle } from './gc/clock.js';
 import { removeStaleStaging } from './gc/leftovers.js';
@@ -17,11 +18,12 @@ export interface JobsOptions {
   clock?: Clock;
 }
 
-/** How often abandoned upload sessions are swept. */
+/** How often abandoned upload sessions (and login failures past their window) are swept. */
 export const UPLOAD_EXPIRY_EVERY_MS = 10 * 60_000;
 
 /**
- * At start: abandoned upload sessions expire (and every ten minutes after), a crashed process's staging folders
+ * At start: abandoned upload sessions expire and login failures past their window are forgotten (and every ten
+ * minutes after; a counted failure also prunes, this empties the table once failures stop), a crashed process's staging folders
  * older than the protection time go (a fresh one may be another process's upload in progress), and files a cleanup
  * that died left in trash/ are settled as it would have settled them. With an interval, the scheduled cleanup runs
  * (one process per round). stop() waits for what is running, so the database can be closed after it.
@@ -49,8 +51,8 @@ export class Jobs {
   }
 
   start(): void {
-    this.expireUploads();
-    this.timer = this.clock.setInterval(() => this.expireUploads(), UPLOAD_EXPIRY_EVERY_MS);
+    this.sweep();
+    this.timer = this.clock.setInterval(() => this.sweep(), UPLOAD_EXPIRY_EVERY_MS);
     this.track(
       removeStaleStaging(this.berth.store, undefined, this.clock.now()),
       (ids) => ids.length > 0 && this.opts.log.info({ removed: ids.length }, 'stale staging folders removed'),
@@ -72,11 +74,17 @@ export class Jobs {
     await Promise.all(this.running);
   }
 
-  private expireUploads(): void {
+  private sweep(): void {
+    const now = this.clock.now();
     this.track(
-      this.berth.uploads.expire(this.clock.now()),
+      this.berth.uploads.expire(now),
       (n) => n > 0 && this.opts.log.info({ removed: n }, 'expired upload sessions removed'),
       'expiring upload sessions failed',
+    );
+    this.track(
+      this.berth.auth.limits.prune(now),
+      (n) => n > 0 && this.opts.log.info({ removed: n }, 'old login failures forgotten'),
+      'forgetting old login failures failed',
     );
   }
 

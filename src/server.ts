@@ -1,6 +1,7 @@
 // Builds the HTTP server of a berth instance, and starts one from the command line's options.
 import Fastify, { type FastifyInstance } from 'fastify';
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { createSecureContext } from 'node:tls';
 import { openBerth, type Berth } from './app.js';
 import { installErrorHandling } from './http/errors.js';
@@ -15,8 +16,12 @@ export interface ServerOptions {
   logLevel?: string;
   /** PEM certificate chain and key: serve HTTPS */
   tls?: { cert: Buffer; key: Buffer };
-  /** trust X-Forwarded-* headers from a proxy in front (for the client's address and the token realm) */
-  trustProxy?: boolean;
+  /**
+   * The addresses or CIDRs of the proxies in front (as parseTrustedProxies reads them): X-Forwarded-For is
+   * followed from the right through these hops only, and X-Forwarded-Proto/-Host are read only from them (for
+   * the client's address and the token realm). Absent or empty: no X-Forwarded-* header is trusted.
+   */
+  trustProxy?: readonly string[];
   /** run cleanup every this many seconds, on one process at a time (0 or absent: never) */
   cleanupIntervalSeconds?: number;
   /** the scheduled cleanup's protection time (default as for `berth cleanup`: 3600) */
@@ -31,7 +36,9 @@ export function buildServer(berth: Berth, opts: ServerOptions = {}): FastifyInst
       redact: { paths: ['req.headers.authorization', 'req.headers.cookie'], censor: '[redacted]' },
     },
     ...(opts.tls ? { https: { cert: opts.tls.cert, key: opts.tls.key } } : {}),
-    trustProxy: opts.trustProxy ?? false,
+    // fastify (proxy-addr) takes the rightmost address of X-Forwarded-For that none of these proxies is: what the
+    // nearest untrusted hop connected from; whatever a client wrote to the left of it is ignored
+    trustProxy: opts.trustProxy?.length ? [...opts.trustProxy] : false,
     // Archives and blobs are streamed by the handlers; only small JSON bodies are parsed here.
     bodyLimit: 1024 * 1024,
     requestTimeout: 0,
@@ -84,6 +91,31 @@ async function bootstrapAdmin(berth: Berth): Promise<void> {
   }
 }
 
+/** The names proxy-addr knows for address ranges: 127.0.0.1/8 and ::1; 169.254/16 and fe80::/10; private ranges. */
+const RANGE_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+/**
+ * `--trust-proxy`: the comma-separated addresses or CIDRs (`10.0.0.5`, `10.0.0.0/24`, `fd00::/8`; or `loopback`,
+ * `linklocal`, `uniquelocal`) of the proxies in front of berth. Refuses anything else, naming it.
+ */
+export function parseTrustedProxies(value: string): string[] {
+  const entries = value.split(',').map((e) => e.trim());
+  for (const e of entries) {
+    if (RANGE_NAMES.has(e)) continue;
+    const [addr = '', bits, extra] = e.split('/');
+    const family = isIP(addr);
+    const max = family === 4 ? 32 : 128;
+    const okBits = bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= max);
+    if (family === 0 || !okBits || extra !== undefined) {
+      throw new Error(
+        `--trust-proxy takes the addresses or CIDRs of the proxies in front, comma-separated ` +
+          `(e.g. 127.0.0.1 or 10.0.0.0/24, or loopback), not "${e}"`,
+      );
+    }
+  }
+  return entries;
+}
+
 /** Reads the certificate and key of --tls-cert/--tls-key, refusing with a message that names the culprit. */
 function readTls(certFile: string, keyFile: string): { cert: Buffer; key: Buffer } {
   const read = (option: string, file: string): Buffer => {
@@ -112,7 +144,8 @@ export async function startServer(opts: {
   logLevel?: string;
   tlsCert?: string;
   tlsKey?: string;
-  trustProxy?: boolean;
+  /** the proxies in front: see parseTrustedProxies */
+  trustProxy?: string;
   /** lifetime of registry tokens, in seconds */
   tokenTtl?: number;
   cleanupIntervalSeconds?: number;
@@ -122,6 +155,7 @@ export async function startServer(opts: {
     throw new Error('--tls-cert and --tls-key go together: give both, or neither for plain HTTP');
   const tls =
     opts.tlsCert !== undefined && opts.tlsKey !== undefined ? readTls(opts.tlsCert, opts.tlsKey) : undefined;
+  const trustProxy = opts.trustProxy === undefined ? undefined : parseTrustedProxies(opts.trustProxy);
   const berth = await openBerth({
     data: opts.data ?? './berth-data',
     database: opts.database,
@@ -131,7 +165,7 @@ export async function startServer(opts: {
   const app = buildServer(berth, {
     logLevel: opts.logLevel,
     ...(tls ? { tls } : {}),
-    ...(opts.trustProxy ? { trustProxy: true } : {}),
+    ...(trustProxy ? { trustProxy } : {}),
     ...(opts.cleanupIntervalSeconds === undefined
       ? {}
       : { cleanupIntervalSeconds: opts.cleanupIntervalSeconds }),

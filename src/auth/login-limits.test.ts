@@ -1,10 +1,16 @@
 // Failed-login limits on each database backend, with explicit clocks: free attempts, then a doubling wait up to
 // the maximum, per key (user and address apart), forgotten after the window, cleared by a success, shared by
-// every instance on the database.
+// every instance on the database; the table aged out (rows past the window deleted) and bounded (maxRows).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backends, removeTestDatabase, testDatabaseUrl, type Backend } from '../../test/helpers/backend.js';
 import { openDatabase, type Db } from '../db/connect.js';
-import { DEFAULT_LOGIN_POLICY, LoginLimits, type LoginLimitPolicy } from './login-limits.js';
+import {
+  DEFAULT_LOGIN_POLICY,
+  DEFAULT_MAX_ROWS,
+  LoginLimits,
+  PRUNE_EVERY_MS,
+  type LoginLimitPolicy,
+} from './login-limits.js';
 
 const POLICY: LoginLimitPolicy = { free: 3, baseDelayMs: 1000, maxDelayMs: 4000, windowMs: 60_000 };
 const T0 = 1_800_000_000_000;
@@ -204,5 +210,64 @@ describe.each(backends())('login limits on %s', (backend: Backend) => {
     expect(await clocked.failed([user])).toBe(false);
     now += 400;
     expect(await clocked.failed([user])).toBe(true);
+  });
+  /** Every row of the table (of every test so far). */
+  const allRows = () =>
+    db.kysely.selectFrom('login_failures').select(['key', 'last_at']).orderBy('key').execute();
+  /** Far after every time the tests above used: prune(LATE) leaves an empty table. */
+  const LATE = T0 + 1000 * POLICY.windowMs;
+
+  it('deletes the rows of failures older than the window when it counts a failure (or prunes)', async () => {
+    await limits.prune(LATE);
+    expect(await allRows()).toEqual([]);
+    // new names from new addresses: two rows each, as long as they are inside the window
+    for (let i = 0; i < 40; i++)
+      expect(await limits.failed([`addr:198.18.0.${i}`, `user:new${i}`], LATE)).toBe(true);
+    expect((await allRows()).length).toBe(80);
+    const end = LATE + POLICY.windowMs; // the last moment these failures count
+    expect(await limits.failed(['addr:198.18.1.1', 'user:one'], end)).toBe(true);
+    expect((await allRows()).length).toBe(82);
+    // a failure after the window (and a second after the last prune) deletes the 80 rows it no longer counts
+    expect(await limits.failed(['addr:198.18.1.2', 'user:two'], end + PRUNE_EVERY_MS)).toBe(true);
+    expect((await allRows()).map((r) => r.key)).toEqual([
+      'addr:198.18.1.1',
+      'addr:198.18.1.2',
+      'user:one',
+      'user:two',
+    ]);
+    // and prune on its own, by the clock the limits were given
+    let now = end + PRUNE_EVERY_MS;
+    const clocked = new LoginLimits(db.kysely, POLICY, () => now);
+    now += POLICY.windowMs + 1;
+    expect(await clocked.prune()).toBe(4);
+    expect(await allRows()).toEqual([]);
+  });
+
+  it('keeps at most maxRows rows: the keys that failed least recently go first, a wait in force stays', async () => {
+    const at = LATE + 10 * POLICY.windowMs;
+    await limits.prune(at);
+    // (failures a second apart, each followed by a prune, in a window that holds them all)
+    const bounded = new LoginLimits(db.kysely, { ...POLICY, windowMs: 3600_000, maxRows: 50 });
+    // a guessed user whose wait is in force
+    await failN(['user:guessed'], POLICY.free, at + 200 * PRUNE_EVERY_MS);
+    for (let i = 0; i < 200; i++) {
+      const t = at + i * PRUNE_EVERY_MS;
+      expect(await bounded.failed([`addr:198.19.${i >> 8}.${i & 255}`, `user:n${i}`], t)).toBe(true);
+      expect((await allRows()).length).toBeLessThanOrEqual(50);
+    }
+    const rows = await allRows();
+    expect(rows.length).toBe(50);
+    expect(rows.some((r) => r.key === 'user:guessed')).toBe(true);
+    // the 49 others are those of the latest failures
+    expect(Math.min(...rows.filter((r) => r.key !== 'user:guessed').map((r) => Number(r.last_at)))).toBe(
+      at + 175 * PRUNE_EVERY_MS,
+    );
+    expect((await bounded.check(['user:guessed'], at + 200 * PRUNE_EVERY_MS)).wait).toBe(POLICY.baseDelayMs);
+    // within a second of the last prune, counting leaves the bound to the next one (one prune a second)
+    expect(await bounded.failed(['user:extra'], at + 199 * PRUNE_EVERY_MS + 1)).toBe(true);
+    expect((await allRows()).length).toBe(51);
+    expect(await bounded.failed(['user:extra'], at + 200 * PRUNE_EVERY_MS)).toBe(true);
+    expect((await allRows()).length).toBe(50);
+    expect(DEFAULT_MAX_ROWS).toBe(100_000);
   });
 });

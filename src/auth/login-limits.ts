@@ -1,5 +1,5 @@
 // Failed logins, counted per user and per address in the database (so every process sees them): after a few,
-// each further attempt must wait longer, up to a minute; a success clears the count.
+// each further attempt must wait longer, up to a minute; a success clears the count; old and excess rows go.
 import { createHash } from 'node:crypto';
 import { PostgresAdapter, sql, type Kysely, type RawBuilder } from 'kysely';
 import type { Database } from '../db/schema.js';
@@ -10,9 +10,17 @@ export interface LoginLimitPolicy {
   /** the first wait; it doubles with each further failure */
   baseDelayMs: number;
   maxDelayMs: number;
-  /** failures older than this are forgotten */
+  /** failures older than this are forgotten (and their rows deleted) */
   windowMs: number;
+  /** the most rows kept (default DEFAULT_MAX_ROWS): beyond it, the least recently failed keys are forgotten */
+  maxRows?: number;
 }
+
+/**
+ * The default bound of the table. Every failed login costs an argon2 hash, so filling it takes some 50 000
+ * failures (two keys each) within one window; even then only the keys that failed least recently are forgotten.
+ */
+export const DEFAULT_MAX_ROWS = 100_000;
 
 export const DEFAULT_LOGIN_POLICY: LoginLimitPolicy = {
   free: 5,
@@ -25,7 +33,12 @@ export const DEFAULT_LOGIN_POLICY: LoginLimitPolicy = {
 const lockId = (key: string): bigint =>
   createHash('sha256').update(`login:${key}`).digest().readBigInt64BE(0);
 
+/** The least time between two prunes that counting failures starts (prune() itself always runs). */
+export const PRUNE_EVERY_MS = 1000;
+
 export class LoginLimits {
+  private prunedAt = -Infinity;
+
   /** `now`: the clock (ms since the epoch) of the methods' default times; tests pass a fake one. */
   constructor(
     private readonly db: Kysely<Database>,
@@ -70,14 +83,67 @@ export class LoginLimits {
    */
   async failed(keys: string[], now = this.now()): Promise<boolean> {
     if (keys.length === 0) return false;
-    if (!(this.db.getExecutor().adapter instanceof PostgresAdapter))
-      return this.countUnlessWaiting(this.db, keys, now);
-    return this.db.transaction().execute(async (tx) => {
-      // in one order (of the lock ids), so that two attempts sharing keys cannot wait for each other
-      const ids = [...new Set(keys.map(lockId))].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-      for (const id of ids) await sql`select pg_advisory_xact_lock(${id.toString()}::bigint)`.execute(tx);
-      return this.countUnlessWaiting(tx, keys, now);
-    });
+    const counted = !this.postgres
+      ? await this.countUnlessWaiting(this.db, keys, now)
+      : await this.db.transaction().execute(async (tx) => {
+          // in one order (of the lock ids), so that two attempts sharing keys cannot wait for each other
+          const ids = [...new Set(keys.map(lockId))].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+          for (const id of ids) await sql`select pg_advisory_xact_lock(${id.toString()}::bigint)`.execute(tx);
+          return this.countUnlessWaiting(tx, keys, now);
+        });
+    // rows appear only here, so the table stays bounded if counts are followed by a prune: at most one a second
+    // per instance (a prune counts the rows: some 20 ms on PostgreSQL at 100 000), whatever the rate of failures
+    if (counted && (now - this.prunedAt >= PRUNE_EVERY_MS || now < this.prunedAt)) {
+      this.prunedAt = now;
+      await this.prune(now);
+    }
+    return counted;
+  }
+
+  private get postgres(): boolean {
+    return this.db.getExecutor().adapter instanceof PostgresAdapter;
+  }
+
+  /**
+   * Deletes the rows whose failures are older than the window (they count for nothing any more), then, beyond
+   * `maxRows`, those that failed least recently. Answers how many rows went. On PostgreSQL, rows that a count
+   * holds are skipped (SKIP LOCKED): the prune never waits for a login, so the two cannot deadlock.
+   */
+  async prune(now = this.now()): Promise<number> {
+    const stale = now - this.policy.windowMs;
+    const pg = this.postgres;
+    const expired = await this.db
+      .deleteFrom('login_failures')
+      .where('key', 'in', (eb) =>
+        eb
+          .selectFrom('login_failures')
+          .select('key')
+          .where('last_at', '<', stale)
+          .$if(pg, (q) => q.forUpdate().skipLocked()),
+      )
+      .executeTakeFirst();
+    let removed = Number(expired.numDeletedRows);
+    const { rows } = await this.db
+      .selectFrom('login_failures')
+      .select((eb) => eb.fn.countAll().as('rows'))
+      .executeTakeFirstOrThrow();
+    const excess = Number(rows) - (this.policy.maxRows ?? DEFAULT_MAX_ROWS);
+    if (excess > 0) {
+      const evicted = await this.db
+        .deleteFrom('login_failures')
+        .where('key', 'in', (eb) =>
+          eb
+            .selectFrom('login_failures')
+            .select('key')
+            .orderBy('last_at')
+            .orderBy('key')
+            .limit(excess)
+            .$if(pg, (q) => q.forUpdate().skipLocked()),
+        )
+        .executeTakeFirst();
+      removed += Number(evicted.numDeletedRows);
+    }
+    return removed;
   }
 
   private async countUnlessWaiting(db: Kysely<Database>, keys: string[], now: number): Promise<boolean> {

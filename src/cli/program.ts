@@ -86,8 +86,9 @@ export function buildProgram(): Command {
         )
         .addOption(
           new Option(
-            '--trust-proxy',
-            'trust X-Forwarded-For/-Proto/-Host from a proxy in front (client addresses, token realm)',
+            '--trust-proxy <addresses>',
+            'the proxies in front, comma-separated addresses or CIDRs (e.g. 127.0.0.1 or 10.0.0.0/24): ' +
+              'X-Forwarded-For/-Proto/-Host are trusted from them only; the client is the rightmost address they did not add',
           ).env('BERTH_TRUST_PROXY'),
         ),
     ),

@@ -7,7 +7,8 @@ export interface ServeOptions {
   database?: string;
   tlsCert?: string;
   tlsKey?: string;
-  trustProxy?: boolean;
+  /** the addresses or CIDRs of the proxies in front, comma-separated */
+  trustProxy?: string;
   tokenTtl?: number;
   /** seconds between scheduled cleanups; 0 or absent: none */
   cleanupInterval?: number;

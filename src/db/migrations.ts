@@ -245,6 +245,16 @@ function migrations(dialect: DialectName): Record<string, Migration> {
           .execute();
       },
     },
+    '0006_login_failures_last_at': {
+      async up(db: Kysely<unknown>) {
+        // login failures past their window are deleted, and beyond the bound the oldest: both by last_at
+        await db.schema
+          .createIndex('login_failures_last_at')
+          .on('login_failures')
+          .column('last_at')
+          .execute();
+      },
+    },
   };
 }
 

@@ -34,8 +34,8 @@ describe('failed logins are slowed down', () => {
   let s: TestServer;
   let second: Db;
   beforeAll(async () => {
-    // X-Forwarded-For is trusted here, so that requests can come from several addresses
-    s = await startTestServer('abuse-limits', { auth: AUTH, trustProxy: true });
+    // X-Forwarded-For is trusted from 127.0.0.1 (the test is the proxy), so that requests come from several addresses
+    s = await startTestServer('abuse-limits', { auth: AUTH, trustProxy: ['127.0.0.1'] });
     second = await openDatabase(s.berth.config.database!);
     for (const u of [
       'victim',

@@ -84,7 +84,15 @@ suite(`${PROCESSES} berth processes behind nginx`, () => {
       startRealServer(`nginx${i}`, {
         data,
         database,
-        args: ['--cleanup-interval', String(CLEANUP_INTERVAL), '--cleanup-protection', '0'],
+        // nginx connects from 127.0.0.1: its X-Forwarded-For is trusted, as docs/deploy.md says
+        args: [
+          '--cleanup-interval',
+          String(CLEANUP_INTERVAL),
+          '--cleanup-protection',
+          '0',
+          '--trust-proxy',
+          '127.0.0.1',
+        ],
         env: { BERTH_ADMIN_PASSWORD: password, BERTH_LOG_LEVEL: 'info' },
       });
     servers.push(await start(0)); // migrates the database first

@@ -26,8 +26,8 @@ export const basic = (user: string, password: string): string =>
 export const ANONYMOUS = { authorization: '' } as const;
 
 /**
- * `auth`: the instance's authentication options (login policy, token lifetime…); `trustProxy`: take the client's
- * address from X-Forwarded-For, so that a test can speak from several addresses.
+ * `auth`: the instance's authentication options (login policy, token lifetime…); `trustProxy`: the proxies whose
+ * X-Forwarded-For gives the client's address (['127.0.0.1']: the test is the proxy and can speak from several).
  */
 export async function startTestServer(
   label = 'berth',

@@ -61,7 +61,10 @@ ${servers}
     proxy_http_version 1.1;
     proxy_set_header Connection "";
     proxy_set_header Host $http_host;
-    proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+    # the client's address as nginx saw it, replacing any X-Forwarded-For the client sent (berth trusts the
+    # header from nginx's address only: --trust-proxy); X-Forwarded-Host as the client sent it is dropped
+    proxy_set_header X-Forwarded-For $remote_addr;
+    proxy_set_header X-Forwarded-Host "";
     proxy_set_header X-Forwarded-Proto $scheme;
 
     # time between two reads or writes, not for a whole request: a large layer may take long
