@@ -1,6 +1,6 @@
 // The one place errors become HTTP responses: BerthError by the catalogue, framework errors as 4xx, the rest as 500.
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { BerthError, ERROR_CATALOGUE, type ErrorCode } from '../core/errors.js';
+import { answeredCode, BerthError, ERROR_CATALOGUE, type ErrorCode } from '../core/errors.js';
 
 export interface ErrorBody {
   errors: { code: ErrorCode; message: string; detail?: unknown }[];
@@ -27,7 +27,7 @@ export function installErrorHandling(app: FastifyInstance): void {
       const size = (err.detail as { size?: number } | undefined)?.size;
       if (err.code === 'RANGE_INVALID' && size !== undefined)
         reply.header('Content-Range', `bytes */${size}`);
-      return reply.code(err.status).send(errorBody(err.code, err.message, err.detail));
+      return reply.code(err.status).send(errorBody(answeredCode(err.code), err.message, err.detail));
     }
     const status = (err as FastifyError).statusCode;
     if (status !== undefined && status >= 400 && status < 500) {
