@@ -1,6 +1,6 @@
 // Receiving an archive: the tar (plain or gzip) streams entry by entry into temporary objects, hashed on the way.
 import { buffer } from 'node:stream/consumers';
-import { PassThrough, type Readable } from 'node:stream';
+import type { Duplex, Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { randomUUID } from 'node:crypto';
 import { posix } from 'node:path';
@@ -9,6 +9,7 @@ import { BerthError } from '../core/errors.js';
 import type { Digest } from '../core/digest.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import { Keys, receive } from '../storage/cas.js';
+import { ByteCounter, GzipGuard, TarGuard } from './tar-guard.js';
 
 export interface StagedFile {
   name: string;
@@ -23,8 +24,6 @@ export interface StagedArchive {
   /** link entries (symbolic or hard), name → target name, both normalized archive paths */
   links: Map<string, string>;
 }
-
-const MAX_ENTRIES = 100_000;
 
 function archiveError(message: string): BerthError {
   return new BerthError('ARCHIVE_INVALID', message);
@@ -88,33 +87,42 @@ function peek(body: Readable, n: number): Promise<{ head: Buffer; ended: boolean
   });
 }
 
-/** Pipes the body into the tar extractor, through gunzip when it starts with the gzip magic number. */
-async function feed(body: Readable, extract: tar.Extract): Promise<void> {
+/**
+ * Pipes the body into the tar extractor through the guard of tar metadata (tar-guard.ts), and through gunzip and
+ * the guard of its output when it starts with the gzip magic number. Returns how to stop every stage at once.
+ */
+async function feed(body: Readable, extract: tar.Extract): Promise<() => void> {
   const { head, ended } = await peek(body, 512);
   if (head.length === 0)
     throw archiveError('the request body is empty: send a tar archive (plain or gzip-compressed)');
   const gzip = head[0] === 0x1f && head[1] === 0x8b;
   if (ended && !gzip && head.length < 512)
     throw archiveError('the request body is not a tar archive (plain or gzip-compressed)');
+  const counter = new ByteCounter();
+  const stages: Duplex[] = gzip ? [counter, createGunzip(), new GzipGuard(counter)] : [];
+  stages.push(new TarGuard());
+  const stop = () => {
+    body.unpipe();
+    for (const s of stages) s.destroy();
+  };
+  const fail = (e: Error) => {
+    extract.destroy(e);
+    stop();
+  };
+  for (const s of stages) s.once('error', fail);
+  for (let i = 0; i + 1 < stages.length; i++) stages[i]!.pipe(stages[i + 1]!);
+  stages.at(-1)!.pipe(extract);
   if (ended) {
     // the whole body was smaller than one tar block and is already read
-    const rest = gzip ? createGunzip() : new PassThrough();
-    rest.on('error', (e) => extract.destroy(e));
-    rest.pipe(extract);
-    rest.end(head);
-    return;
+    stages[0]!.end(head);
+    return stop;
   }
-  const fail = (e: Error) => extract.destroy(e);
   body.once('error', fail);
+  // The client went away: every stage stops at once, whatever the parser still holds.
   body.once('aborted', () => fail(Object.assign(new Error('aborted'), { code: 'ECONNRESET' })));
-  if (gzip) {
-    const gunzip = createGunzip();
-    gunzip.once('error', fail);
-    body.pipe(gunzip).pipe(extract);
-  } else {
-    body.pipe(extract);
-  }
+  body.pipe(stages[0]!);
   body.resume();
+  return stop;
 }
 
 function tarError(e: unknown, entries: number): BerthError {
@@ -149,8 +157,9 @@ export async function stageArchive(store: BlobStore, body: Readable): Promise<St
   const staged: StagedArchive = { id: randomUUID(), files: new Map(), links: new Map() };
   let count = 0;
   const extract = tar.extract();
+  let stop = (): void => void body.unpipe();
   try {
-    await feed(body, extract).catch((e) => {
+    stop = await feed(body, extract).catch((e) => {
       throw tarError(e, 0);
     });
     try {
@@ -160,7 +169,7 @@ export async function stageArchive(store: BlobStore, body: Readable): Promise<St
         if (h.type !== 'directory' && (staged.files.has(name) || staged.links.has(name))) {
           throw archiveError(`the archive holds "${name}" twice; every entry must be unique`);
         }
-        if (++count > MAX_ENTRIES) throw archiveError(`the archive has more than ${MAX_ENTRIES} entries`);
+        count++;
         switch (h.type) {
           case 'file':
           case 'contiguous-file': {
@@ -195,7 +204,7 @@ export async function stageArchive(store: BlobStore, body: Readable): Promise<St
     return staged;
   } catch (e) {
     // Stop reading: what is left of the body is drained and dropped, so that the refusal can still be answered.
-    body.unpipe();
+    stop();
     extract.destroy();
     body.resume();
     await discardStaged(store, staged);

@@ -25,6 +25,7 @@ export const ERROR_CATALOGUE = {
   UNSUPPORTED: { status: 415, message: 'the operation is unsupported' },
   RANGE_INVALID: { status: 416, message: 'requested range not satisfiable' },
   ARCHIVE_INVALID: { status: 400, message: 'archive invalid' },
+  ARCHIVE_TOO_LARGE: { status: 413, message: 'the archive exceeds a limit of the server' },
   VERSION_UNKNOWN: { status: 404, message: 'repository version unknown' },
   PARAMETER_INVALID: { status: 400, message: 'request parameter invalid' },
   NOT_FOUND: { status: 404, message: 'no such endpoint' },

@@ -1,0 +1,257 @@
+// Bounds on what an archive may make the server hold or compute: tar metadata (names, PAX headers) and gzip output.
+import { Transform, type TransformCallback } from 'node:stream';
+import { BerthError } from '../core/errors.js';
+
+/** The limits of an archive upload (docs/api.md, "Archive limits"). */
+export const ARCHIVE_LIMITS = {
+  /** entries of any kind (files, directories, links), extended headers not counted */
+  entries: 100_000,
+  /** bytes of one entry name or link target (from a PAX `path`/`linkpath` record or a GNU long name) */
+  nameBytes: 4096,
+  /** bytes of one PAX extended header (per entry or global) or GNU long-name block */
+  extendedHeaderBytes: 64 * 1024,
+  /** records of one PAX extended header (per entry or global) */
+  paxRecords: 64,
+  /** bytes of all names and extended headers of one archive together */
+  metadataBytes: 16 * 1024 * 1024,
+  /** a gzip body may expand to at most gzipSlackBytes + gzipRatio × the compressed bytes read so far */
+  gzipRatio: 32,
+  gzipSlackBytes: 16 * 1024 * 1024,
+  /** decompressed bytes of one gzip body in all */
+  gzipTotalBytes: 64 * 1024 * 1024 * 1024,
+};
+
+export type ArchiveLimit = keyof typeof ARCHIVE_LIMITS;
+
+export function limitError(limit: ArchiveLimit, message: string): BerthError {
+  return new BerthError('ARCHIVE_TOO_LARGE', message, { limit, max: ARCHIVE_LIMITS[limit] });
+}
+
+const BLOCK = 512;
+const EXTENDED = new Set(['x', 'g', 'L', 'K']);
+
+/** A header the guard cannot frame, after `entries` good entries (the words of tarError in staging.ts). */
+function corruptError(entries: number): BerthError {
+  return new BerthError(
+    'ARCHIVE_INVALID',
+    entries === 0
+      ? 'the request body is not a tar archive (plain or gzip-compressed)'
+      : `the archive is corrupt: an invalid tar header follows entry ${entries}`,
+  );
+}
+
+/** The size field of a header as tar-stream reads it: octal (leading spaces/NULs), or base-256 when 0x80/0xff. */
+function headerSize(block: Buffer): number {
+  const field = block.subarray(124, 136);
+  if (field[0]! & 0x80) {
+    if (field[0] !== 0x80) return -1;
+    let sum = 0;
+    for (let i = 1; i < field.length; i++) sum = sum * 256 + field[i]!;
+    return sum;
+  }
+  let text = field.toString('latin1');
+  text = text.replace(/^ +/, '');
+  const end = text.indexOf(' ');
+  text = (end === -1 ? text : text.slice(0, end)).replace(/^\0+/, '');
+  return text === '' ? 0 : parseInt(text, 8);
+}
+
+function cstringLength(block: Buffer, offset: number, length: number): number {
+  const end = block.indexOf(0, offset);
+  return (end === -1 || end > offset + length ? offset + length : end) - offset;
+}
+
+/** Parses PAX records as tar-stream does, refusing more than the limit before building anything. */
+function paxRecords(data: Buffer, what: string, corrupt: () => Error): Map<string, string> {
+  const records = new Map<string, string>();
+  let buf = data;
+  let count = 0;
+  while (buf.length > 0) {
+    const space = buf.indexOf(0x20);
+    const len = parseInt(buf.subarray(0, space === -1 ? buf.length : space).toString('latin1'), 10);
+    if (!len) break; // tar-stream ignores what follows (e.g. the padding)
+    if (!(len > space + 1) || len > buf.length) throw corrupt();
+    if (++count > ARCHIVE_LIMITS.paxRecords) {
+      throw limitError(
+        'paxRecords',
+        `${what} has more than ${ARCHIVE_LIMITS.paxRecords} records; at most ${ARCHIVE_LIMITS.paxRecords} are allowed`,
+      );
+    }
+    const record = buf.subarray(space + 1, len - 1).toString('utf8');
+    const eq = record.indexOf('=');
+    if (eq === -1) break;
+    records.set(record.slice(0, eq), record.slice(eq + 1));
+    buf = buf.subarray(len);
+  }
+  return records;
+}
+
+function checkName(bytes: number, what: string): void {
+  if (bytes > ARCHIVE_LIMITS.nameBytes) {
+    throw limitError(
+      'nameBytes',
+      `${what} is ${bytes} bytes long; names and link targets may be at most ${ARCHIVE_LIMITS.nameBytes} bytes`,
+    );
+  }
+}
+
+/**
+ * Sits before tar-stream and reads the same header blocks: refuses, before the parser buffers or merges them,
+ * extended headers (PAX, global PAX, GNU long names) over the limits, too many entries and too much metadata in
+ * all. It follows the stream's framing exactly as tar-stream does (the PAX `size` record included), so that both
+ * see the same headers; anything it cannot frame is refused as corrupt.
+ */
+export class TarGuard extends Transform {
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  /** bytes of entry data (with padding) still to pass through before the next header */
+  private skip = 0;
+  /** the extended header being collected (header block first), and how many bytes of it are still due */
+  private extended: { block: Buffer; type: string; size: number; due: number } | undefined;
+  private global: Map<string, string> | undefined;
+  private pax: Map<string, string> | undefined;
+  private entries = 0;
+  private metadata = 0;
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    try {
+      this.scan(chunk);
+      done();
+    } catch (e) {
+      done(e as Error);
+    }
+  }
+
+  private scan(chunk: Buffer): void {
+    let c = chunk;
+    while (c.length > 0) {
+      if (this.skip > 0) {
+        const n = Math.min(this.skip, c.length);
+        this.push(c.subarray(0, n));
+        this.skip -= n;
+        c = c.subarray(n);
+        continue;
+      }
+      const want = this.extended ? this.extended.due : BLOCK - this.pendingBytes;
+      const n = Math.min(want, c.length);
+      this.pending.push(c.subarray(0, n));
+      this.pendingBytes += n;
+      c = c.subarray(n);
+      if (this.extended) {
+        this.extended.due -= n;
+        if (this.extended.due === 0) this.endExtended();
+      } else if (this.pendingBytes === BLOCK) {
+        this.header(Buffer.concat(this.pending));
+      }
+    }
+  }
+
+  private header(block: Buffer): void {
+    this.pending = [];
+    this.pendingBytes = 0;
+    const flag = block[156] === 0 ? '0' : String.fromCharCode(block[156]!);
+    let sum = 0;
+    for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 32 : block[i]!;
+    if (sum === 8 * 32) {
+      this.push(block); // an end-of-archive block
+      return;
+    }
+    let size = headerSize(block);
+    if (!(size >= 0)) throw corruptError(this.entries);
+    if (EXTENDED.has(flag)) {
+      const what = flag === 'g' ? 'a global PAX header' : flag === 'x' ? 'a PAX header' : 'a GNU long name';
+      if (size > ARCHIVE_LIMITS.extendedHeaderBytes) {
+        throw limitError(
+          'extendedHeaderBytes',
+          `${what} of ${size} bytes follows entry ${this.entries}; at most ${ARCHIVE_LIMITS.extendedHeaderBytes} bytes are allowed`,
+        );
+      }
+      this.count(size);
+      const padded = Math.ceil(size / BLOCK) * BLOCK;
+      this.extended = { block, type: flag, size, due: padded };
+      if (padded === 0) this.endExtended();
+      return;
+    }
+    if (++this.entries > ARCHIVE_LIMITS.entries) {
+      throw limitError('entries', `the archive has more than ${ARCHIVE_LIMITS.entries} entries`);
+    }
+    const ustar = block.subarray(257, 263).toString('latin1') === 'ustar\0';
+    this.count(cstringLength(block, 0, 100) + cstringLength(block, 157, 100));
+    if (ustar) this.count(cstringLength(block, 345, 155));
+    const pax = this.pax && new Map([...(this.global ?? []), ...this.pax]);
+    this.pax = undefined;
+    const paxSize = pax?.get('size');
+    if (paxSize) size = parseInt(paxSize, 10);
+    if (!(size >= 0)) throw corruptError(this.entries);
+    const directory = flag === '5' || (flag === '0' && block[cstringLength(block, 0, 100) - 1] === 0x2f);
+    this.skip = size === 0 || directory ? 0 : Math.ceil(size / BLOCK) * BLOCK;
+    this.push(block);
+  }
+
+  private endExtended(): void {
+    const { block, type, size } = this.extended!;
+    this.extended = undefined;
+    const data = Buffer.concat(this.pending);
+    this.pending = [];
+    this.pendingBytes = 0;
+    const content = data.subarray(0, size);
+    if (type === 'L' || type === 'K') {
+      checkName(cstringLength(content, 0, content.length), `a GNU long name after entry ${this.entries}`);
+    } else {
+      const where = `the ${type === 'g' ? 'global PAX header' : 'PAX header'} after entry ${this.entries}`;
+      const records = paxRecords(content, where, () => corruptError(this.entries));
+      for (const key of ['path', 'linkpath']) {
+        const value = records.get(key);
+        if (value !== undefined) checkName(Buffer.byteLength(value), `the ${key} in ${where}`);
+      }
+      if (type === 'g') this.global = records;
+      else this.pax = records;
+    }
+    this.push(block);
+    this.push(data);
+  }
+
+  private count(bytes: number): void {
+    this.metadata += bytes;
+    if (this.metadata > ARCHIVE_LIMITS.metadataBytes) {
+      throw limitError(
+        'metadataBytes',
+        `the archive's names and extended headers exceed ${ARCHIVE_LIMITS.metadataBytes} bytes in all`,
+      );
+    }
+  }
+}
+
+/** Counts the compressed bytes that enter gunzip; `GzipGuard` compares its output with them. */
+export class ByteCounter extends Transform {
+  bytes = 0;
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    this.bytes += chunk.length;
+    done(null, chunk);
+  }
+}
+
+/** Refuses a gzip stream whose output outgrows the ratio (with a slack for small bodies) or the total bound. */
+export class GzipGuard extends Transform {
+  private out = 0;
+  constructor(private readonly compressed: ByteCounter) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    this.out += chunk.length;
+    const { gzipRatio, gzipSlackBytes, gzipTotalBytes } = ARCHIVE_LIMITS;
+    if (this.out > gzipTotalBytes) {
+      done(limitError('gzipTotalBytes', `the gzip body expands to more than ${gzipTotalBytes} bytes`));
+    } else if (this.out > gzipSlackBytes + gzipRatio * this.compressed.bytes) {
+      done(
+        limitError(
+          'gzipRatio',
+          `the gzip body expands to more than ${gzipRatio} times its size (${this.out} bytes from ${this.compressed.bytes})`,
+        ),
+      );
+    } else {
+      done(null, chunk);
+    }
+  }
+}

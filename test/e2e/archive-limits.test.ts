@@ -1,0 +1,169 @@
+// The archive attacks of issue 19 (points 0, 6, 9) against the real server: refused with 413, nothing staged left,
+// server memory and CPU measured; a client that leaves mid-archive stops the work and its staging goes.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readdirSync, readFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import tar from 'tar-stream';
+import { startRealServer, type RealServer } from '../helpers/real-server.js';
+import { ADMIN, basic } from '../helpers/in-process.js';
+
+const MIB = 1024 * 1024;
+let s: RealServer;
+beforeAll(async () => {
+  s = await startRealServer('limits');
+});
+afterAll(async () => s?.stop());
+
+const rss = (): number =>
+  Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${s.child.pid}/status`, 'utf8'))![1]) * 1024;
+/** The server's CPU time (user + system) in ms. */
+const cpu = (): number => {
+  const f = readFileSync(`/proc/${s.child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return ((Number(f[11]) + Number(f[12])) * 1000) / 100;
+};
+const staging = (): string[] => {
+  try {
+    return readdirSync(join(s.data, 'store', 'staging'), { recursive: true }) as string[];
+  } catch {
+    return [];
+  }
+};
+const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function tarOf(entries: (Partial<tar.Header> & { name: string; content?: Buffer })[]): Promise<Buffer> {
+  const pack = tar.pack();
+  const out: Buffer[] = [];
+  const collected = (async () => {
+    for await (const c of pack) out.push(c as Buffer);
+  })();
+  for (const { content, ...h } of entries)
+    await new Promise<void>((res, rej) =>
+      pack.entry({ ...h, size: content?.length ?? 0 }, content ?? Buffer.alloc(0), (e) =>
+        e ? rej(e) : res(),
+      ),
+    );
+  pack.finalize();
+  await collected;
+  return Buffer.concat(out);
+}
+
+function post(
+  body: Buffer,
+): Promise<{ status: number; json: { errors: { code: string; message: string; detail: unknown }[] } }> {
+  return new Promise((resolve, reject) => {
+    const req = request(`${s.url}/api/v1/repositories/evil/app/-/archives`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-tar', authorization: basic(ADMIN.user, ADMIN.password) },
+    });
+    req.on('response', (res) => {
+      let b = '';
+      res.on('data', (c) => (b += c));
+      res.on('end', () => resolve({ status: res.statusCode!, json: JSON.parse(b) }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** Posts the attack; expects 413 naming `limit`, no staging left; logs and bounds the server's RSS and CPU. */
+async function attack(label: string, body: Buffer, limit: string): Promise<void> {
+  const rss0 = rss();
+  let peak = rss0;
+  const sampler = setInterval(() => (peak = Math.max(peak, rss())), 20);
+  const cpu0 = cpu();
+  const r = await post(body);
+  const cpuAnswer = cpu() - cpu0;
+  await pause(1000);
+  clearInterval(sampler);
+  const cpuAfter = cpu() - cpu0 - cpuAnswer;
+  console.log(
+    `${label}: ${(body.length / MIB).toFixed(2)} MiB body → ${r.status} ${r.json.errors[0]?.code} (${limit}); ` +
+      `server CPU ${cpuAnswer} ms to answer, ${cpuAfter} ms in the second after; RSS ${(rss0 / MIB).toFixed(0)} → peak ${(peak / MIB).toFixed(0)} MiB`,
+  );
+  expect(r.status).toBe(413);
+  expect(r.json.errors[0]).toMatchObject({ code: 'ARCHIVE_TOO_LARGE', detail: { limit } });
+  expect(staging()).toEqual([]);
+  expect(peak - rss0).toBeLessThan(64 * MIB);
+  expect(cpuAfter).toBeLessThan(200);
+}
+
+describe('archive attacks against the real server', () => {
+  it('issue 0: entries with PAX names of 3.9 MB', async () => {
+    const entries = Array.from({ length: 8 }, (_, i) => ({
+      name: `${i}`.padEnd(3_900_000, 'n'),
+      content: Buffer.from('a'),
+    }));
+    await attack('PAX names of 3.9 MB × 8', gzipSync(await tarOf(entries)), 'extendedHeaderBytes');
+  }, 60_000);
+
+  it('issue 6: a global PAX header of 300 000 records, then 20 000 entries with PAX headers', async () => {
+    const global = await tarOf([
+      { name: 'g', pax: Object.fromEntries(Array.from({ length: 300_000 }, (_, i) => [`k${i}`, 'v'])) },
+    ]);
+    // the first block of that tar is the 'x' header: turned into a global one (checksum fixed)
+    const ext = Buffer.from(global.subarray(0, global.length - 1024 - 512));
+    ext[156] = 'g'.charCodeAt(0);
+    ext.fill(0x20, 148, 156);
+    let sum = 0;
+    for (let i = 0; i < 512; i++) sum += ext[i]!;
+    ext.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 'latin1');
+    const entries = await tarOf(
+      Array.from({ length: 20_000 }, (_, i) => ({ name: `e${i}`, pax: { mtime: '1' } })),
+    );
+    await attack(
+      'global PAX header of 300 000 records + 20 000 entries',
+      gzipSync(Buffer.concat([ext, entries])),
+      'extendedHeaderBytes',
+    );
+  }, 60_000);
+
+  it('issue 9: a gzip bomb of zeros', async () => {
+    const size = 256 * MIB;
+    const head = await tarOf([{ name: 'zeros' }]);
+    const header = Buffer.from(head.subarray(0, 512));
+    header.write(size.toString(8).padStart(11, '0') + '\0', 124, 'latin1');
+    header.fill(0x20, 148, 156);
+    let sum = 0;
+    for (let i = 0; i < 512; i++) sum += header[i]!;
+    header.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 'latin1');
+    const bomb = gzipSync(Buffer.concat([header, Buffer.alloc(size), Buffer.alloc(1024)]));
+    await attack('gzip bomb 256 MiB of zeros', bomb, 'gzipRatio');
+  }, 60_000);
+
+  it('a client that leaves mid-archive: its staging goes at once and no work continues', async () => {
+    const size = 64 * MIB;
+    const head = await tarOf([{ name: 'big' }]);
+    const header = Buffer.from(head.subarray(0, 512));
+    header.write(size.toString(8).padStart(11, '0') + '\0', 124, 'latin1');
+    header.fill(0x20, 148, 156);
+    let sum = 0;
+    for (let i = 0; i < 512; i++) sum += header[i]!;
+    header.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 'latin1');
+    const { hostname, port } = new URL(s.url);
+    const socket = connect(Number(port), hostname);
+    await new Promise((r) => socket.once('connect', r));
+    socket.write(
+      `POST /api/v1/repositories/evil/app/-/archives HTTP/1.1\r\nHost: x\r\n` +
+        `Authorization: ${basic(ADMIN.user, ADMIN.password)}\r\nContent-Type: application/x-tar\r\n` +
+        `Content-Length: ${512 + size + 1024}\r\n\r\n`,
+    );
+    socket.write(header);
+    socket.write(Buffer.alloc(4 * MIB, 7));
+    for (let i = 0; i < 100 && staging().length === 0; i++) await pause(50);
+    expect(staging().length, 'the upload is being staged').toBeGreaterThan(0);
+    socket.destroy();
+    const left = Date.now();
+    for (let i = 0; i < 100 && staging().length > 0; i++) await pause(20);
+    const gone = Date.now() - left;
+    const cpu0 = cpu();
+    await pause(500);
+    console.log(
+      `client left mid-archive: staging removed ${gone} ms later; server CPU ${cpu() - cpu0} ms in the next 500 ms`,
+    );
+    expect(staging()).toEqual([]);
+    expect(gone).toBeLessThan(1000);
+  }, 60_000);
+});
