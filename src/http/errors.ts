@@ -1,6 +1,7 @@
 // The one place errors become HTTP responses: BerthError by the catalogue, framework errors as 4xx, the rest as 500.
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { BerthError, ERROR_CATALOGUE, type ErrorCode } from '../core/errors.js';
+import { badUrlError } from './router.js';
 
 export interface ErrorBody {
   errors: { code: ErrorCode; message: string; detail?: unknown }[];
@@ -36,7 +37,24 @@ export function installErrorHandling(app: FastifyInstance): void {
     req.log.error({ err }, 'internal error');
     return reply.code(500).send(errorBody('INTERNAL_ERROR', ERROR_CATALOGUE.INTERNAL_ERROR.message));
   });
+  // an unknown path is answered before fastify reads any body it comes with
+  app.addHook('onRequest', async (req) => {
+    if (req.is404) throw new BerthError('NOT_FOUND', `no endpoint ${req.method} ${req.url.split('?')[0]}`);
+  });
   app.setNotFoundHandler((req, reply) => {
     reply.code(404).send(errorBody('NOT_FOUND', `no endpoint ${req.method} ${req.url.split('?')[0]}`));
   });
+}
+
+/**
+ * fastify's `frameworkErrors`: what it refuses before any route or hook runs (a URL whose percent-encoding is
+ * broken) is answered with an error body like every other refusal.
+ */
+export function answerFrameworkError(err: FastifyError, req: FastifyRequest, reply: FastifyReply): void {
+  const e =
+    err.code === 'FST_ERR_BAD_URL'
+      ? badUrlError(req.server, req.method, req.raw.url ?? req.url)
+      : new BerthError('PARAMETER_INVALID', err.message);
+  reply.header('Connection', 'close');
+  reply.code(e.status).send(errorBody(e.code, e.message, e.detail));
 }
