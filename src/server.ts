@@ -3,7 +3,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
 import { openBerth, type Berth } from './app.js';
-import { answerFrameworkError, installErrorHandling } from './http/errors.js';
+import { answerFrameworkError, installErrorHandling, refuseUnknownPathsEarly } from './http/errors.js';
 import { installBodyParsers } from './http/body.js';
 import { mountRegistry } from './registry/routes.js';
 import { mountApi } from './api/routes.js';
@@ -45,6 +45,7 @@ export function buildServer(berth: Berth, opts: ServerOptions = {}): FastifyInst
   // /metrics, /healthz and /readyz sit beside the two APIs: probes and scrapers carry no credentials
   const metrics = installMetrics(app, berth);
   installHealth(app, berth);
+  refuseUnknownPathsEarly(app);
   // the background jobs: started when the server is ready, stopped (runs finished) before it closes
   const jobs = new Jobs(berth, {
     cleanupIntervalSeconds: opts.cleanupIntervalSeconds,

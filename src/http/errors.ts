@@ -37,10 +37,6 @@ export function installErrorHandling(app: FastifyInstance): void {
     req.log.error({ err }, 'internal error');
     return reply.code(500).send(errorBody('INTERNAL_ERROR', ERROR_CATALOGUE.INTERNAL_ERROR.message));
   });
-  // an unknown path is answered before fastify reads any body it comes with
-  app.addHook('onRequest', async (req) => {
-    if (req.is404) throw new BerthError('NOT_FOUND', `no endpoint ${req.method} ${req.url.split('?')[0]}`);
-  });
   app.setNotFoundHandler((req, reply) => {
     reply.code(404).send(errorBody('NOT_FOUND', `no endpoint ${req.method} ${req.url.split('?')[0]}`));
   });
@@ -57,4 +53,14 @@ export function answerFrameworkError(err: FastifyError, req: FastifyRequest, rep
       : new BerthError('PARAMETER_INVALID', err.message);
   reply.header('Connection', 'close');
   reply.code(e.status).send(errorBody(e.code, e.message, e.detail));
+}
+
+/**
+ * An unknown path is answered before fastify reads any body it comes with. Installed after the hooks that must see
+ * every request (metrics), as a refusal in onRequest skips the hooks after it.
+ */
+export function refuseUnknownPathsEarly(app: FastifyInstance): void {
+  app.addHook('onRequest', async (req) => {
+    if (req.is404) throw new BerthError('NOT_FOUND', `no endpoint ${req.method} ${req.url.split('?')[0]}`);
+  });
 }
