@@ -4,6 +4,7 @@ import { connect, type Socket } from 'node:net';
 import { startTestServer, http, ADMIN, basic, type TestServer } from '../helpers/in-process.js';
 import { sha } from '../helpers/images.js';
 import { Registry } from '../registry/oci.js';
+import { startRealServer } from '../helpers/real-server.js';
 
 const IDLE_SECONDS = 0.5;
 let s: TestServer;
@@ -128,5 +129,28 @@ describe('stalled requests end at the idle limit; slow ones that progress do not
     // a request received whole: while the server works nothing moves on the connection, and that is not the client's doing
     const r = await http('GET', `${s.url}/v2/_catalog`);
     expect(r.status).toBe(200);
+  });
+});
+
+describe('berth serve --idle-timeout', () => {
+  it('closes a stalled body of the real server after the limit it was given', async () => {
+    const real = await startRealServer('idle', { args: ['--idle-timeout', '1'] });
+    try {
+      const u = new URL(real.url);
+      const socket = connect(Number(u.port), u.hostname);
+      socket.on('error', () => {});
+      const closed = new Promise<number>((resolve) => socket.on('close', () => resolve(Date.now())));
+      const sent = Date.now();
+      socket.write(
+        `POST /api/v1/users HTTP/1.1\r\nHost: x\r\nAuthorization: ${basic(ADMIN.user, ADMIN.password)}\r\n` +
+          `Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n{"name":`,
+      );
+      const at = await Promise.race([closed, new Promise<number>((r) => setTimeout(() => r(-1), 10_000))]);
+      expect(at, 'closed by the server').toBeGreaterThan(0);
+      expect(at - sent).toBeGreaterThanOrEqual(950);
+      socket.destroy();
+    } finally {
+      await real.stop();
+    }
   });
 });
