@@ -18,7 +18,9 @@ export const DEFAULT_HEADERS_TIMEOUT_SECONDS = 60;
  * sent resets, so a slow upload or download that keeps moving is never cut, however long it takes; there is no limit
  * on a request's total time. When it fires, the connection is closed unless the server itself is the one working
  * (a request received whole, its answer not started or flowing): a stalled body, a stalled head, an idle
- * connection between requests and an answer the client does not read all end.
+ * connection between requests and an answer the client does not read all end; a server that does not read a body
+ * (backpressure) or works before answering does not count against the client, and is looked at again after each
+ * idle period.
  */
 export function installTimeouts(app: FastifyInstance, opts: TimeoutOptions): void {
   const idle = (opts.idleTimeoutSeconds ?? DEFAULT_IDLE_TIMEOUT_SECONDS) * 1000;
@@ -33,8 +35,13 @@ export function installTimeouts(app: FastifyInstance, opts: TimeoutOptions): voi
   });
   server.setTimeout(idle, (socket: Socket) => {
     const c = current.get(socket);
+    // the server is the one not moving: it works on a request received whole before answering, or has not yet read
+    // (backpressure) what the client sent. Looked at again after another idle period.
     const serverWorking =
-      c !== undefined && c.req.complete && !c.res.writableFinished && socket.writableLength === 0;
-    if (!serverWorking) socket.destroy();
+      c !== undefined &&
+      !c.res.writableFinished &&
+      ((c.req.complete && socket.writableLength === 0) || (!c.req.complete && c.req.readableLength > 0));
+    if (serverWorking) socket.setTimeout(idle);
+    else socket.destroy();
   });
 }

@@ -104,6 +104,23 @@ describe('stalled requests end at the idle limit; slow ones that progress do not
     expect(closedAt).toBeGreaterThan(0);
   });
 
+  it('a client that asks for a large blob and never reads is let go after the idle limit', async () => {
+    const blob = Buffer.alloc(32 * 1024 * 1024, 7);
+    const digest = await new Registry(s.url).pushBlob('slow/big', blob);
+    const c = rawConnection();
+    c.socket.pause(); // reads nothing: the server's writes back up
+    c.socket.write(`GET /v2/slow/big/blobs/${digest} HTTP/1.1\r\nHost: x\r\nAuthorization: ${auth}\r\n\r\n`);
+    // after a few idle limits, read what did arrive: the server cut the answer short and closed the connection
+    await new Promise((r) => setTimeout(r, IDLE_SECONDS * 4000));
+    c.socket.resume();
+    const closedAt = await Promise.race([
+      c.closed,
+      new Promise<number>((r) => setTimeout(() => r(-1), 5_000)),
+    ]);
+    expect(closedAt, 'the server closed the connection nobody read').toBeGreaterThan(0);
+    expect(c.received().length).toBeLessThan(blob.length);
+  });
+
   it('a slow upload that keeps sending, for several times the idle limit, completes', async () => {
     const path = await startUpload('slow/app');
     const chunks = Array.from({ length: 8 }, (_, i) => Buffer.alloc(1000, 65 + i));
@@ -123,12 +140,6 @@ describe('stalled requests end at the idle limit; slow ones that progress do not
     const got = await http('GET', `${s.url}/v2/slow/app/blobs/${sha(blob)}`);
     expect(got.status).toBe(200);
     expect(got.body.equals(blob)).toBe(true);
-  });
-
-  it('a request the server is still working on is not cut by the idle limit', async () => {
-    // a request received whole: while the server works nothing moves on the connection, and that is not the client's doing
-    const r = await http('GET', `${s.url}/v2/_catalog`);
-    expect(r.status).toBe(200);
   });
 });
 
