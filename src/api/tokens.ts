@@ -28,7 +28,7 @@ export async function createToken(berth: Berth, ctx: RouteContext<never, z.infer
   const { body } = ctx;
   const p = ctx.principal;
   const userName = body.user ?? p.user!;
-  requireSelfOrAdmin(p, userName);
+  await requireSelfOrAdmin(berth, p, userName);
   const scopes = body.scopes?.map(parseScope) ?? null;
   const ttl = parseDuration(body.expiresIn ?? '90d');
   const made = await berth.auth.createToken(p, userName, {
@@ -43,13 +43,13 @@ export async function createToken(berth: Berth, ctx: RouteContext<never, z.infer
 /** GET /api/v1/tokens[?user=U]: your tokens; an administrator sees everyone's (or U's). */
 export async function listTokens(berth: Berth, { query, principal }: RouteContext) {
   const user = query.get('user') ?? (principal.admin ? undefined : principal.user!);
-  if (user !== undefined) requireSelfOrAdmin(principal, user);
+  if (user !== undefined) await requireSelfOrAdmin(berth, principal, user);
   return { tokens: await berth.auth.tokens.list(user) };
 }
 
 export async function revokeToken(berth: Berth, ctx: RouteContext<'id'>) {
   const t = await berth.auth.tokens.get(ctx.id);
-  requireSelfOrAdmin(ctx.principal, t.user);
+  await requireSelfOrAdmin(berth, ctx.principal, t.user);
   await berth.auth.tokens.revoke(t.id);
   ctx.auditDetail = { user: t.user };
   return ctx.reply.code(204).send();

@@ -5,10 +5,9 @@ import { BerthError } from '../core/errors.js';
 import type { Principal } from '../auth/principal.js';
 import type { RouteContext } from '../http/router.js';
 
-/** A user may see and change their own account; an administrator any. */
-export function requireSelfOrAdmin(p: Principal, user: string): void {
-  if (!p.admin && p.user !== user) throw new BerthError('DENIED', `${p.user} may not manage user ${user}`);
-}
+/** A user may see and change their own account (the same user, by id); an administrator any. */
+export const requireSelfOrAdmin = (berth: Berth, p: Principal, user: string): Promise<void> =>
+  berth.auth.requireSelfOrAdmin(p, user);
 
 const NewUser = z.object({ name: z.string(), password: z.string(), admin: z.boolean().optional() }).strict();
 export const NewUserBody = { schema: NewUser, expected: '{"name": "…", "password": "…", "admin": false}' };
@@ -23,7 +22,7 @@ export async function createUser(berth: Berth, ctx: RouteContext<never, z.infer<
 export const listUsers = async (berth: Berth) => ({ users: await berth.auth.users.list() });
 
 export async function showUser(berth: Berth, { user, principal }: RouteContext<'user'>) {
-  requireSelfOrAdmin(principal, user);
+  await requireSelfOrAdmin(berth, principal, user);
   return berth.auth.users.show(user);
 }
 
@@ -39,7 +38,7 @@ export async function setPassword(
   berth: Berth,
   { reply, user, body, principal }: RouteContext<'user', z.infer<typeof Password>>,
 ) {
-  requireSelfOrAdmin(principal, user);
+  await requireSelfOrAdmin(berth, principal, user);
   if (!principal.admin && principal.by !== 'password')
     throw new BerthError('DENIED', 'changing your password needs your password, not a token');
   await berth.auth.users.setPassword(user, body.password);
@@ -47,7 +46,7 @@ export async function setPassword(
 }
 
 export async function listPermissions(berth: Berth, { user: userName, principal }: RouteContext<'user'>) {
-  requireSelfOrAdmin(principal, userName);
+  await requireSelfOrAdmin(berth, principal, userName);
   const user = await berth.auth.users.get(userName);
   return { user: user.name, admin: user.admin, permissions: await berth.auth.users.grants(user.id) };
 }

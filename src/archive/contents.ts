@@ -89,6 +89,13 @@ export async function loadManifestTree(
   const parsed = parseManifest(bytes, declaredType, `manifest ${file.name}`);
   const algorithm = named ? algorithmOf(named) : 'sha256';
   const digest = algorithm === 'sha256' ? file.digest : hashOf(algorithm, bytes);
+  // Every file is verified against the digest that names it, whatever the layout calls the file.
+  if (named !== undefined && digest !== named) {
+    throw new BerthError(
+      'DIGEST_INVALID',
+      `the archive's file "${file.name}" does not match the digest ${named} that names it: its content has digest ${digest}`,
+    );
+  }
   const m: ArchiveManifest = { digest, size: file.size, parsed, file };
   into.set(m.digest, m);
   for (const child of parsed.manifests) {

@@ -21,6 +21,9 @@ export async function readDirArchive(store: BlobStore, staged: StagedArchive): P
     else archiveInvalid(`directory transport version ${m[1]} is not supported (1.0 and 1.1 are)`);
   }
   const blobDigest = (name: string) => {
+    // an instance manifest of a multi-image dir, <hex>.manifest.json, is named by its digest too
+    const instance = /^([a-f0-9]+)\.manifest\.json$/.exec(name);
+    if (instance) return digestOfHex(instance[1]!);
     const bare = suffix === '.tar' || suffix === undefined ? name.replace(/\.tar$/, '') : name;
     if (suffix === '' && name.endsWith('.tar')) return undefined;
     return digestOfHex(bare);

@@ -3,17 +3,29 @@ import { describe, expect, it } from 'vitest';
 import { sha256, type Digest } from '../core/digest.js';
 import { parseManifest, type Descriptor } from '../core/manifests.js';
 import { MediaTypes } from '../core/media-types.js';
+import { BerthError } from '../core/errors.js';
 import type { ArchiveContents, ArchiveManifest, DockerImage } from './contents.js';
 import { planImport, type HeldContent, type HeldLayer } from './planner.js';
 import type { StagedFile } from './staging.js';
 
 /** The destination repository's latest version, as a plain object implementing the port. */
 class HeldInMemory implements HeldContent {
-  readonly asked: { holds: Digest[][]; layersByDiffId: Digest[][] } = { holds: [], layersByDiffId: [] };
+  readonly asked: { holds: Digest[][]; layersByDiffId: Digest[][]; checkChildren: Digest[][] } = {
+    holds: [],
+    layersByDiffId: [],
+    checkChildren: [],
+  };
   constructor(
     private readonly digests: Digest[] = [],
     private readonly layers: Record<Digest, HeldLayer> = {},
+    /** children the port refuses (in berth: digests the repository holds only as blobs) */
+    private readonly refusedChildren: Digest[] = [],
   ) {}
+  async checkChildren(children: Digest[]): Promise<void> {
+    this.asked.checkChildren.push(children);
+    const bad = children.filter((d) => this.refusedChildren.includes(d));
+    if (bad.length > 0) throw new BerthError('MANIFEST_BLOB_UNKNOWN', 'not manifests', { missing: bad });
+  }
   async holds(digests: Digest[]): Promise<ReadonlySet<string>> {
     this.asked.holds.push(digests);
     return new Set(digests.filter((d) => this.digests.includes(d)));
@@ -119,7 +131,7 @@ describe('planImport', () => {
     });
   });
 
-  it('plans child manifests before the index, and requires children the archive leaves out', async () => {
+  it('plans child manifests before the index; children left out are checked by the port, not required', async () => {
     const child = manifestOf([desc(layerA, MediaTypes.ociLayerGzip)]);
     const absent: Digest = `sha256:${'c'.repeat(64)}`;
     const indexBytes = Buffer.from(
@@ -140,12 +152,15 @@ describe('planImport', () => {
       file: f,
     };
     const contents = { ...ociArchive([index, child], [config, layerA]), absentManifests: new Set([absent]) };
-    const plan = await planImport(new HeldInMemory([absent]), 'r', contents);
+    const held = new HeldInMemory();
+    const plan = await planImport(held, 'r', contents);
     expect(plan.manifests.map((m) => m.digest)).toEqual([child.digest, index.digest]);
-    expect([...plan.fromRepository]).toEqual([absent]);
-    expect(plan.reused).toBe(0); // a child manifest is not a blob
-    await expect(planImport(new HeldInMemory(), 'r', contents)).rejects.toMatchObject({
-      code: 'BLOB_UNKNOWN',
+    expect([...plan.absentChildren]).toEqual([absent]);
+    expect(plan.fromRepository.size).toBe(0); // a child manifest is not a blob
+    expect(plan.reused).toBe(0);
+    expect(held.asked.checkChildren).toEqual([[absent]]);
+    await expect(planImport(new HeldInMemory([], {}, [absent]), 'r', contents)).rejects.toMatchObject({
+      code: 'MANIFEST_BLOB_UNKNOWN',
       detail: { missing: [absent] },
     });
   });

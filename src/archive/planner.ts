@@ -22,8 +22,13 @@ export interface HeldLayer {
 export interface HeldContent {
   /** For each diff ID, a layer blob of the latest version with that diff ID (a compressed one preferred). */
   layersByDiffId(diffIds: Digest[]): Promise<Map<Digest, HeldLayer>>;
-  /** Of `digests`, those the latest version holds, as blobs or as manifests. */
+  /** Of `digests`, those the latest version holds as blobs. */
   holds(digests: Digest[]): Promise<ReadonlySet<string>>;
+  /**
+   * Checks the child manifests an index names and the archive leaves out exactly as a registry push of the index
+   * checks its children (one validation for both paths, in repo/); throws if one may not be named.
+   */
+  checkChildren(children: Digest[]): Promise<void>;
 }
 
 /** A manifest of the new version, with where its bytes are now. */
@@ -44,11 +49,13 @@ export interface ImportPlan {
   manifests: PlannedManifest[];
   /** blobs whose bytes come from the archive */
   upload: Map<Digest, StagedFile>;
-  /** blobs and child manifests the archive leaves out, which the repository holds (to re-check at commit) */
+  /** blobs the archive leaves out, which the repository holds (to re-check at commit) */
   fromRepository: Set<Digest>;
+  /** child manifests the archive leaves out: checked as a registry push checks an index's (again at commit) */
+  absentChildren: Set<Digest>;
   /** foreign layers: kept in manifests, never stored */
   foreign: Set<Digest>;
-  /** blobs reused from the repository (child manifests left out not counted) */
+  /** blobs reused from the repository */
   reused: number;
 }
 
@@ -62,8 +69,9 @@ export function missingError(repository: string, missing: string[]): BerthError 
 
 /**
  * Plans the import of `contents` into `repository`: every manifest with its tags (and `requestTag`, which must
- * then name one image), the blobs to take from the archive, and those left out, which `held` must hold. Throws
- * when a blob is in neither, naming every missing digest; imports nothing.
+ * then name one image), the blobs to take from the archive, and those left out, which `held` must hold as blobs.
+ * Throws when a blob is in neither, naming every missing digest, or when a child manifest left out may not be
+ * named (as a registry push of the index would be refused); imports nothing.
  */
 export async function planImport(
   held: HeldContent,
@@ -75,7 +83,8 @@ export async function planImport(
     format: contents.format,
     manifests: [],
     upload: new Map(),
-    fromRepository: new Set(contents.absentManifests),
+    fromRepository: new Set(),
+    absentChildren: new Set(contents.absentManifests),
     foreign: new Set(),
     reused: 0,
   };
@@ -87,7 +96,8 @@ export async function planImport(
     const missing = [...plan.fromRepository].filter((d) => !have.has(d));
     if (missing.length > 0) throw missingError(repository, missing);
   }
-  plan.reused = [...plan.fromRepository].filter((d) => !contents.absentManifests.has(d)).length;
+  if (plan.absentChildren.size > 0) await held.checkChildren([...plan.absentChildren]);
+  plan.reused = plan.fromRepository.size;
   return plan;
 }
 

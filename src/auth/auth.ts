@@ -11,7 +11,7 @@ import { AuditLog } from './audit.js';
 import { LoginLimits, type LoginLimitPolicy } from './login-limits.js';
 import { ALL_ACTIONS, type Action } from './permissions.js';
 import { anonymous, registryTokenPrincipal, userPrincipal, type Principal } from './principal.js';
-import { RegistryTokens, type AccessEntry } from './registry-tokens.js';
+import { RegistryTokens, type AccessEntry, type RegistryTokenClaims } from './registry-tokens.js';
 import { Users, type UserRecord } from './users.js';
 import type { Grant } from './permissions.js';
 import { requireWithinScopes } from './token-scopes.js';
@@ -47,6 +47,8 @@ export class Auth {
   private readonly principals: LRUCache<string, Principal>;
   private publicList: readonly string[] = [];
   private publicUntil = 0;
+  /** counts `invalidate` calls: a check that began before one remembers nothing (it may have read what changed) */
+  private generation = 0;
   private readonly publicPatterns = () => this.publicList;
 
   constructor(
@@ -86,6 +88,7 @@ export class Auth {
    */
   invalidate(): void {
     this.principals.clear();
+    this.generation++;
     this.publicUntil = 0;
   }
 
@@ -105,6 +108,7 @@ export class Auth {
    */
   async authenticate(creds: Credentials, address: string): Promise<Principal> {
     const now = this.now();
+    const generation = this.generation;
     await this.refreshPublic(now);
     if (creds.kind === 'none') return this.anonymous();
     const key =
@@ -116,12 +120,9 @@ export class Auth {
       if (!claims) {
         throw new BerthError('UNAUTHORIZED', 'the registry token is invalid or has expired: log in again');
       }
-      // a token issued for an API token since revoked, or for a user since removed, ends with them
-      const gone =
-        claims.tokenId !== undefined
-          ? !(await this.tokens.byId(claims.tokenId, now)).ok
-          : claims.user !== null && (await this.users.find(claims.user)) === undefined;
-      if (gone) {
+      // a token issued for an API token since revoked, or for a user since removed, ends with them: also when
+      // a new user has the name since (the token names its user's id, which is never given again)
+      if (!(await this.stillValid(claims, now))) {
         throw new BerthError(
           'UNAUTHORIZED',
           'the registry token was issued for an API token or a user that is no longer valid: log in again',
@@ -129,11 +130,12 @@ export class Auth {
       }
       const p = registryTokenPrincipal({
         user: claims.user,
+        ...(claims.userId === undefined ? {} : { userId: claims.userId }),
         ...(claims.tokenId === undefined ? {} : { tokenId: claims.tokenId }),
         access: claims.repositories,
         publicPatterns: this.publicPatterns,
       });
-      this.remember(key, p, claims.expiresAt, now);
+      this.remember(key, p, claims.expiresAt, now, generation);
       return p;
     }
     const user = creds.kind === 'basic' ? creds.user : undefined;
@@ -168,12 +170,29 @@ export class Auth {
     // A success clears the user's count, not the address's: one valid account must not reset the count of an
     // address guessing other users' passwords.
     await this.limits.succeeded(keys.filter((k) => k.startsWith('user:')));
-    this.remember(key, found.principal, found.until ?? Infinity, at);
+    this.remember(key, found.principal, found.until ?? Infinity, at, generation);
     return found.principal;
   }
 
-  /** Remembers a principal until `until` and for at most `cacheMs` (nothing when that time is up already). */
-  private remember(key: string, p: Principal, until: number, now: number): void {
+  /**
+   * Whether the user (by id and name) and the API token a registry token was issued for are still there. A token
+   * of a user without the id (issued before ids were written; at most a token lifetime ago) is refused.
+   */
+  private async stillValid(claims: RegistryTokenClaims, now: number): Promise<boolean> {
+    if (claims.user === null) return claims.tokenId === undefined;
+    if (claims.userId === undefined) return false;
+    if (claims.tokenId === undefined)
+      return (await this.users.findById(claims.userId, claims.user)) !== undefined;
+    const t = await this.tokens.byId(claims.tokenId, now);
+    return t.ok && t.user.id === claims.userId && t.user.name === claims.user;
+  }
+
+  /**
+   * Remembers a principal until `until` and for at most `cacheMs` (nothing when that time is up already, or when
+   * something changed since the check began).
+   */
+  private remember(key: string, p: Principal, until: number, now: number, generation: number): void {
+    if (generation !== this.generation) return; // a user or token changed while it was checked
     const ttl = Math.floor(Math.min(until, now + this.cacheMs) - now);
     if (ttl > 0) this.principals.set(key, p, { ttl, start: now });
   }
@@ -237,11 +256,25 @@ export class Auth {
   ): Promise<Principal> {
     return userPrincipal({
       user: u.name,
+      userId: u.id,
       admin: u.admin,
       grants: u.admin ? [] : await this.users.grants(u.id),
       publicPatterns: this.publicPatterns,
       ...(token ? { tokenId: token.id, scopes: token.scopes } : {}),
     });
+  }
+
+  /**
+   * A user may see and change their own account, an administrator any. Credentials remembered (by another
+   * process, for up to cacheSeconds) of a removed user are not those of a new user given the same name.
+   */
+  async requireSelfOrAdmin(p: Principal, user: string): Promise<void> {
+    if (p.admin) return;
+    if (p.user !== user) throw new BerthError('DENIED', `${p.user} may not manage user ${user}`);
+    const u = await this.users.find(user);
+    if (u && u.id !== p.userId) {
+      throw new BerthError('UNAUTHORIZED', `these credentials are not those of user ${user}: log in again`);
+    }
   }
 
   /**
@@ -257,7 +290,13 @@ export class Auth {
       const own = await this.tokens.byId(p.tokenId);
       if (own.ok) requireWithinScopes(opts.scopes, own.scopes);
     }
-    return this.tokens.create(await this.users.get(user), opts);
+    const target = await this.users.get(user);
+    // credentials remembered (by another process) from a removed user must not make a token for a new user
+    // of the same name
+    if (!p.admin && p.userId !== target.id) {
+      throw new BerthError('UNAUTHORIZED', `these credentials are not those of user ${user}: log in again`);
+    }
+    return this.tokens.create(target, opts);
   }
 
   /**
@@ -267,12 +306,14 @@ export class Auth {
    */
   async behind(p: Principal): Promise<Principal> {
     if (p.by !== 'registry-token') return p;
-    if (p.user === null) return this.anonymous();
-    const u = await this.users.find(p.user);
+    if (p.user === null || p.userId === undefined) return this.anonymous();
+    const u = await this.users.findById(p.userId, p.user);
     if (!u) return this.anonymous();
     if (p.tokenId === undefined) return this.principalOf(u);
     const t = await this.tokens.byId(p.tokenId);
-    return t.ok ? this.principalOf(t.user, { id: t.id, scopes: t.scopes }) : this.anonymous();
+    return t.ok && t.user.id === u.id
+      ? this.principalOf(t.user, { id: t.id, scopes: t.scopes })
+      : this.anonymous();
   }
 
   /**
@@ -304,6 +345,6 @@ export class Auth {
         access.push({ type: 'registry', name: 'catalog', actions: ['*'] });
       }
     }
-    return this.registryTokens.issue(p.user, access, p.tokenId);
+    return this.registryTokens.issue(p.user, access, p.tokenId, p.userId);
   }
 }

@@ -6,6 +6,11 @@ export type AuthenticatedBy = 'anonymous' | 'password' | 'api-token' | 'registry
 export interface Principal {
   /** the user's name; null for an anonymous caller */
   readonly user: string | null;
+  /**
+   * the user's id, which is never reused (a name is: a removed user's name may be given to a new user); set
+   * for every principal of a user made by Auth
+   */
+  readonly userId?: number;
   readonly by: AuthenticatedBy;
   /** the API token used (directly, or to obtain the registry token) */
   readonly tokenId?: string;
@@ -42,6 +47,7 @@ export function anonymous(publicPatterns: PublicPatterns): Principal {
  */
 export function userPrincipal(opts: {
   user: string;
+  userId?: number;
   admin: boolean;
   grants: readonly Grant[];
   publicPatterns: PublicPatterns;
@@ -51,6 +57,7 @@ export function userPrincipal(opts: {
   const scoped = opts.scopes != null;
   return {
     user: opts.user,
+    ...(opts.userId === undefined ? {} : { userId: opts.userId }),
     by: opts.tokenId === undefined ? 'password' : 'api-token',
     ...(opts.tokenId === undefined ? {} : { tokenId: opts.tokenId }),
     admin: opts.admin && !scoped,
@@ -68,12 +75,14 @@ export function userPrincipal(opts: {
 /** A registry token: exactly the access it was issued with (for named repositories), plus public pull. */
 export function registryTokenPrincipal(opts: {
   user: string | null;
+  userId?: number;
   tokenId?: string;
   access: ReadonlyMap<string, ReadonlySet<Action>>;
   publicPatterns: PublicPatterns;
 }): Principal {
   return {
     user: opts.user,
+    ...(opts.userId === undefined ? {} : { userId: opts.userId }),
     by: 'registry-token',
     ...(opts.tokenId === undefined ? {} : { tokenId: opts.tokenId }),
     admin: false,

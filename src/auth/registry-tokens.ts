@@ -17,6 +17,8 @@ export interface AccessEntry {
 
 export interface RegistryTokenClaims {
   user: string | null;
+  /** the user's id (never reused, unlike a name); absent from anonymous tokens */
+  userId?: number;
   tokenId?: string;
   /** repository name → actions granted */
   repositories: Map<string, Set<Action>>;
@@ -59,15 +61,21 @@ export class RegistryTokens {
     if (newest) this.current = { kid: newest.kid, key: this.keys.get(newest.kid)! };
   }
 
+  /** `userId`: the user's id, written as the `uid` claim (a name can belong to another user later; an id not). */
   async issue(
     user: string | null,
     access: AccessEntry[],
     tokenId?: string,
+    userId?: number,
   ): Promise<{ token: string; expiresIn: number; issuedAt: string }> {
     if (!this.current) await this.init();
     const { kid, key } = this.current!;
     const now = Math.floor(this.now() / 1000);
-    let jwt = new SignJWT({ access, ...(tokenId === undefined ? {} : { tid: tokenId }) })
+    let jwt = new SignJWT({
+      access,
+      ...(tokenId === undefined ? {} : { tid: tokenId }),
+      ...(userId === undefined ? {} : { uid: userId }),
+    })
       .setProtectedHeader({ alg: 'HS256', typ: 'JWT', kid })
       .setIssuer(ISSUER)
       .setAudience(this.service)
@@ -112,6 +120,7 @@ export class RegistryTokens {
       }
       return {
         user: payload.sub ?? null,
+        ...(Number.isSafeInteger(payload.uid) ? { userId: payload.uid as number } : {}),
         ...(typeof payload.tid === 'string' ? { tokenId: payload.tid } : {}),
         repositories,
         expiresAt: (payload.exp ?? 0) * 1000,

@@ -103,6 +103,20 @@ export class Users {
     return r && { id: r.id, name: r.name, admin: r.admin === 1 };
   }
 
+  /**
+   * The user of id `id` if they are still called `name`. Ids are never reused (AUTOINCREMENT on SQLite, a
+   * sequence on PostgreSQL): what was given to a removed user is never found again, even under the same name.
+   */
+  async findById(id: number, name: string): Promise<UserRecord | undefined> {
+    const r = await this.db
+      .selectFrom('users')
+      .select(['id', 'name', 'admin'])
+      .where('id', '=', id)
+      .where('name', '=', name)
+      .executeTakeFirst();
+    return r && { id: r.id, name: r.name, admin: r.admin === 1 };
+  }
+
   async get(name: string): Promise<UserRecord> {
     const r = await this.find(name);
     if (!r) throw new BerthError('USER_UNKNOWN', `user ${name} does not exist`);

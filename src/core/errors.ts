@@ -30,9 +30,21 @@ export const ERROR_CATALOGUE = {
   NOT_FOUND: { status: 404, message: 'no such endpoint' },
   METHOD_NOT_ALLOWED: { status: 405, message: 'method not allowed on this endpoint' },
   INTERNAL_ERROR: { status: 500, message: 'internal server error' },
-} as const satisfies Record<string, { status: number; message: string }>;
+  // answered as OCI's DENIED with 405, as zot does: the status the OCI conformance suites accept for a blob delete
+  BLOB_IN_USE: {
+    status: 405,
+    message: 'the blob is needed by manifests of the repository',
+    answeredAs: 'DENIED',
+  },
+} as const satisfies Record<string, { status: number; message: string; answeredAs?: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;
+
+/** The code an error is answered with: its own, or the OCI code it stands for (BLOB_IN_USE is DENIED). */
+export function answeredCode(code: ErrorCode): ErrorCode {
+  const entry = ERROR_CATALOGUE[code];
+  return 'answeredAs' in entry ? entry.answeredAs : code;
+}
 
 /** A typed error of the domain; `message` is written for the user and says what to fix. */
 export class BerthError extends Error {

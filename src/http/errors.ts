@@ -1,6 +1,6 @@
 // The one place errors become HTTP responses: BerthError by the catalogue, framework errors as 4xx, the rest as 500.
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { BerthError, ERROR_CATALOGUE, type ErrorCode } from '../core/errors.js';
+import { answeredCode, BerthError, ERROR_CATALOGUE, type ErrorCode } from '../core/errors.js';
 import { badUrlError } from './router.js';
 
 export interface ErrorBody {
@@ -28,7 +28,7 @@ export function installErrorHandling(app: FastifyInstance): void {
       const size = (err.detail as { size?: number } | undefined)?.size;
       if (err.code === 'RANGE_INVALID' && size !== undefined)
         reply.header('Content-Range', `bytes */${size}`);
-      return reply.code(err.status).send(errorBody(err.code, err.message, err.detail));
+      return reply.code(err.status).send(errorBody(answeredCode(err.code), err.message, err.detail));
     }
     const status = (err as FastifyError).statusCode;
     if (status !== undefined && status >= 400 && status < 500) {
@@ -52,7 +52,7 @@ export function answerFrameworkError(err: FastifyError, req: FastifyRequest, rep
       ? badUrlError(req.server, req.method, req.raw.url ?? req.url)
       : new BerthError('PARAMETER_INVALID', err.message);
   reply.header('Connection', 'close');
-  reply.code(e.status).send(errorBody(e.code, e.message, e.detail));
+  reply.code(e.status).send(errorBody(answeredCode(e.code), e.message, e.detail));
 }
 
 /**

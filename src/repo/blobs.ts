@@ -6,7 +6,7 @@ import type { Digest } from '../core/digest.js';
 import { BerthError } from '../core/errors.js';
 import { StoreNotFoundError, type BlobStore, type ByteRange } from '../storage/blob-store.js';
 import { Keys } from '../storage/cas.js';
-import { blobSize, heldBlobs, inLatestVersion, presentBlobs } from './held.js';
+import { blobSize, heldBlobs, inLatestVersion, manifestsNeeding, presentBlobs } from './held.js';
 import { addPendingBlob } from './catalogue.js';
 import { withClaims } from '../gc/claims.js';
 import { commitVersionIn, lockRepository } from './versions.js';
@@ -73,21 +73,36 @@ export class Blobs {
 
   /**
    * Removes a blob from the repository: a new version when its latest version held it (undefined when it was only
-   * pushed, awaiting a manifest). One transaction under the repository's lock: concurrent deletes of one blob make
-   * one version, and a failure leaves everything as it was.
+   * pushed, awaiting a manifest). A blob that a manifest of the latest version needs (its config or a layer) stays:
+   * BLOB_IN_USE names those manifests, and nothing changes. One transaction under the repository's lock, the one
+   * a manifest push commits under: concurrent deletes of one blob make one version, a push and a delete of one of
+   * its blobs serialize (the push finds the blob gone, or the delete finds the manifest), and a failure leaves
+   * everything as it was.
    */
   async delete(name: string, digest: Digest): Promise<number | undefined> {
     return this.db.transaction().execute(async (trx) => {
-      const repo = await lockRepository(trx, name);
+      let repo = await lockRepository(trx, name);
       const pending = await trx
         .deleteFrom('pending_blobs')
         .where('repository', '=', name)
         .where('digest', '=', digest)
         .executeTakeFirst();
+      const released = Number(pending.numDeletedRows) > 0;
+      // No repository a moment ago: a first push may have created it since, taking the pending row (its delete
+      // waited for that push). Nothing of ours is locked then, so the lock can be taken now, in the usual order.
+      if (!repo && !released) repo = await lockRepository(trx, name);
       if (!repo || !(await inLatestVersion(trx, name, ['blob'], [digest])).has(digest)) {
-        if (Number(pending.numDeletedRows) > 0) return undefined;
+        if (released) return undefined;
         if (!repo) throw new BerthError('NAME_UNKNOWN', `repository ${name} does not exist`);
         throw new BerthError('BLOB_UNKNOWN', `repository ${name} has no blob ${digest}`, { digest });
+      }
+      const needing = await manifestsNeeding(trx, name, digest);
+      if (needing.length > 0) {
+        throw new BerthError(
+          'BLOB_IN_USE',
+          `blob ${digest} is needed by ${needing.length} manifest(s) of repository ${name}: ${needing.join(', ')}; delete them first`,
+          { digest, manifests: needing },
+        );
       }
       const v = await commitVersionIn(trx, name, { create: false }, async () => [
         { op: 'remove', kind: 'blob', key: digest },

@@ -115,3 +115,33 @@ export async function addPendingBlob(db: Kysely<Database>, name: string, digest:
     .onConflict((oc) => oc.columns(['repository', 'digest']).doUpdateSet({ created_at: Date.now() }))
     .execute();
 }
+
+/**
+ * Takes the pending rows of `digests` in repository `name` (a manifest committing them into a version) and
+ * returns those taken whose blob row lives. Taking rather than reading: a concurrent DELETE of one of them either
+ * took it first (then it is not returned) or waits for this transaction and finds it gone.
+ */
+export async function takePendingBlobs(trx: Trx, name: string, digests: string[]): Promise<Set<string>> {
+  const taken = new Set<string>();
+  const unique = [...new Set(digests)].sort(byKey);
+  for (let i = 0; i < unique.length; i += BATCH) {
+    const rows = await trx
+      .deleteFrom('pending_blobs')
+      .where('repository', '=', name)
+      .where('digest', 'in', unique.slice(i, i + BATCH))
+      .returning('digest')
+      .execute();
+    if (rows.length === 0) continue;
+    const live = await trx
+      .selectFrom('blobs')
+      .select('digest')
+      .where(
+        'digest',
+        'in',
+        rows.map((r) => r.digest),
+      )
+      .execute();
+    for (const r of live) taken.add(r.digest);
+  }
+  return taken;
+}

@@ -71,11 +71,22 @@ export async function heldBlobs(db: Db, name: string, digests: string[]): Promis
 }
 
 /**
- * Of `digests`, those the repository's latest version holds as a blob or a manifest: what an archive may leave
- * out. Pending blobs do not count (an archive's layers left out must be in the version it builds on).
+ * Of `digests`, those the repository's latest version holds as blobs: the blobs an archive may leave out. Pending
+ * blobs do not count (an archive's layers left out must be in the version it builds on).
  */
 export async function holds(db: Db, name: string, digests: string[]): Promise<Set<string>> {
-  return inLatestVersion(db, name, ['blob', 'manifest'], digests);
+  return inLatestVersion(db, name, ['blob'], digests);
+}
+
+/**
+ * Of `digests`, those the repository holds as blobs (latest version or pending) and not as manifests of its latest
+ * version: content of another kind, which no index may name as a child manifest.
+ */
+export async function heldOnlyAsBlobs(db: Db, name: string, digests: string[]): Promise<string[]> {
+  const asBlobs = await heldBlobs(db, name, digests);
+  if (asBlobs.size === 0) return [];
+  const asManifests = await inLatestVersion(db, name, ['manifest'], [...asBlobs]);
+  return [...asBlobs].filter((d) => !asManifests.has(d)).sort();
 }
 
 /**
@@ -149,4 +160,21 @@ export async function presentBlobs(db: Db, name: string, digests: string[]): Pro
   const asBlobs = await inLatestVersion(db, name, ['blob'], digests);
   const asDiffIds = await layersByDiffId(db, name, digests as Digest[]);
   return digests.filter((d) => asBlobs.has(d) || asDiffIds.has(d as Digest));
+}
+
+/**
+ * The manifests of the repository's latest version that need blob `digest` (as their config or a layer), sorted:
+ * while there is one, the blob cannot leave the repository. Asked under the repository's lock.
+ */
+export async function manifestsNeeding(db: Db, name: string, digest: string): Promise<string[]> {
+  const rows = await current(db, name)
+    .innerJoin('manifest_references as mr', 'mr.manifest_digest', 'c.key')
+    .select('mr.manifest_digest as digest')
+    .distinct()
+    .where('c.kind', '=', 'manifest')
+    .where('mr.kind', '=', 'blob')
+    .where('mr.digest', '=', digest)
+    .orderBy('mr.manifest_digest')
+    .execute();
+  return rows.map((r) => r.digest);
 }

@@ -15,6 +15,7 @@ import { commitVersion, type ContentChange } from './versions.js';
 import { recordBlobs, recordManifest } from './catalogue.js';
 import { withClaims } from '../gc/claims.js';
 import { holds, layersByDiffId } from './held.js';
+import { checkIndexChildren } from './manifests.js';
 
 export interface ImportResult {
   repository: string;
@@ -63,6 +64,7 @@ export class Imports {
     return {
       layersByDiffId: (diffIds) => layersByDiffId(this.db, name, diffIds),
       holds: (digests) => holds(this.db, name, digests),
+      checkChildren: (children) => checkIndexChildren(this.db, name, children),
     };
   }
 
@@ -83,6 +85,7 @@ export class Imports {
         const still = await holds(trx, name, [...plan.fromRepository]);
         const gone = [...plan.fromRepository].filter((d) => !still.has(d));
         if (gone.length > 0) throw missingError(name, gone);
+        await checkIndexChildren(trx, name, [...plan.absentChildren]);
         // Shared rows are written in digest order (recordBlobs sorts), so concurrent uploads never deadlock.
         await recordBlobs(trx, [
           // by the digest the archive names each blob by (sha256 or sha512), not staging's sha256 of the file

@@ -10,8 +10,8 @@ import { buffer } from 'node:stream/consumers';
 import type { BlobStore } from '../storage/blob-store.js';
 import { Keys, promote, receive, storedDiffIds } from '../storage/cas.js';
 import { commitVersion, type ContentChange } from './versions.js';
-import { recordBlobs, recordManifest } from './catalogue.js';
-import { current, heldBlobs } from './held.js';
+import { recordBlobs, recordManifest, takePendingBlobs } from './catalogue.js';
+import { current, heldBlobs, heldOnlyAsBlobs, inLatestVersion } from './held.js';
 import { openStored } from './blobs.js';
 import { withClaims } from '../gc/claims.js';
 
@@ -96,8 +96,10 @@ export class Manifests {
       const held = await heldBlobs(db, name, blobs);
       return [...new Set(blobs.filter((d) => !held.has(d)))];
     };
+    const children = parsed.manifests.map((d) => d.digest);
     const absent = await missing(this.db);
     if (absent.length > 0) throw unknownReferences(name, absent);
+    await checkIndexChildren(this.db, name, children);
 
     return withClaims(this.db, [digest], async () => {
       const tmpDir = Keys.uploadDir(randomUUID());
@@ -111,18 +113,21 @@ export class Manifests {
       // Should the commit below fail, the manifest's file stays, named by no row: harmless, and left to cleanup.
       // Deleting it here could pull it from under a concurrent push of the same bytes that is about to commit.
       const version = await commitVersion(this.db, name, { create: true }, async ({ trx }) => {
-        // Re-checked under the repository's lock.
-        const gone = await missing(trx);
+        // Decided again under the repository's lock, the one a blob DELETE takes: the pushed blobs are taken from
+        // pending (a DELETE that released one first wins, and this push is refused), the rest must be in the
+        // latest version, which nothing changes until this transaction ends.
+        const taken = await takePendingBlobs(trx, name, blobs);
+        const inVersion = await inLatestVersion(
+          trx,
+          name,
+          ['blob'],
+          blobs.filter((d) => !taken.has(d)),
+        );
+        const gone = [...new Set(blobs.filter((d) => !taken.has(d) && !inVersion.has(d)))];
         if (gone.length > 0) throw unknownReferences(name, gone);
+        await checkIndexChildren(trx, name, children);
         await recordBlobs(trx, [{ digest, size: bytes.length }]);
         await recordManifest(trx, { digest, size: bytes.length, parsed, diffIds });
-        if (blobs.length > 0) {
-          await trx
-            .deleteFrom('pending_blobs')
-            .where('repository', '=', name)
-            .where('digest', 'in', blobs)
-            .execute();
-        }
         const changes: ContentChange[] = [{ op: 'add', kind: 'manifest', digest }];
         for (const b of blobs) changes.push({ op: 'add', kind: 'blob', digest: b });
         for (const tag of allTags) changes.push({ op: 'add', kind: 'tag', tag, digest });
@@ -176,6 +181,25 @@ export class Manifests {
       ...(r.artifact_type ? { artifactType: r.artifact_type } : {}),
       ...(r.annotations ? { annotations: JSON.parse(r.annotations) as Record<string, string> } : {}),
     }));
+  }
+}
+
+/**
+ * What an index may name as a child manifest, checked alike for a registry push and an archive upload (for the
+ * children the archive leaves out): a manifest of the repository, or one it does not hold at all (a sparse index:
+ * the child stays unknown there until pushed). Not a digest the repository holds only as a blob (an image config,
+ * a layer): those bytes are the repository's and are no manifest of it. Refused with MANIFEST_BLOB_UNKNOWN naming
+ * each; call it inside the commit's transaction too, where the write relies on it.
+ */
+export async function checkIndexChildren(db: Db, name: string, children: Digest[]): Promise<void> {
+  if (children.length === 0) return;
+  const blobs = await heldOnlyAsBlobs(db, name, children);
+  if (blobs.length > 0) {
+    throw new BerthError(
+      'MANIFEST_BLOB_UNKNOWN',
+      `the index names ${blobs.length} child manifest(s) that repository ${name} holds as blobs, not as manifests: ${blobs.join(', ')}`,
+      { repository: name, missing: blobs },
+    );
   }
 }
 

@@ -156,10 +156,28 @@ export class Uploads {
     await this.finish(name, id, digest, body);
   }
 
-  /** Cancels a session (DELETE), removing its bytes. */
+  /**
+   * Cancels a session (DELETE), removing its bytes. A writer like any other: the session goes only when no request
+   * holds its lease (one statement, so a PUT finishing it meanwhile either found it gone or is waited for); while
+   * one does, BLOB_UPLOAD_INVALID says to retry, and a finished session answers BLOB_UPLOAD_UNKNOWN.
+   */
   async cancel(name: string, id: string): Promise<void> {
-    await this.status(name, id);
-    await this.remove(id);
+    const gone = await this.db
+      .deleteFrom('upload_sessions')
+      .where('id', '=', id)
+      .where('repository', '=', name)
+      .where('busy_until', '<', Date.now())
+      .returning('id')
+      .executeTakeFirst();
+    if (!gone) {
+      await this.status(name, id); // BLOB_UPLOAD_UNKNOWN when there is no such session (any more)
+      throw new BerthError(
+        'BLOB_UPLOAD_INVALID',
+        `upload ${id} is being written by another request; cancel it once that request has ended`,
+      );
+    }
+    this.hashes.drop(id);
+    await this.store.deletePrefix(Keys.uploadDir(id));
   }
 
   /** How many sessions are open (finished, cancelled and expired ones are gone). */

@@ -305,7 +305,16 @@ describe('tokens berth did not issue as they are', () => {
     opts: { exp?: number; iat?: number; aud?: string; actions?: string[] } = {},
   ) => {
     const now = Math.floor(Date.now() / 1000);
-    return new SignJWT({ access: [{ type: 'repository', name: REPO, actions: opts.actions ?? ['pull'] }] })
+    // berth's tokens name their user by id too (a name can be given to a new user; an id is never)
+    const admin = await db.kysely
+      .selectFrom('users')
+      .select('id')
+      .where('name', '=', 'admin')
+      .executeTakeFirstOrThrow();
+    return new SignJWT({
+      access: [{ type: 'repository', name: REPO, actions: opts.actions ?? ['pull'] }],
+      uid: admin.id,
+    })
       .setProtectedHeader({ alg: 'HS256', typ: 'JWT', kid })
       .setIssuer('berth')
       .setAudience(opts.aud ?? 'berth')

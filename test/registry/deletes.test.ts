@@ -126,6 +126,10 @@ describe('DELETE /v2/<name>/blobs/<digest>', () => {
     const img = ociImage({ n: 2 });
     await reg.pushImage(repo, img, 'v1');
     const layer = sha(img.layers[0]!);
+    const other = ociImage({ n: 1 });
+    await reg.pushImage(repo, other, 'v2');
+    // once its manifest is deleted, no manifest of the latest version needs the layer
+    expect((await del(`${repo}/manifests/${img.digest}`)).status).toBe(202);
     const versions = await reg.versions(repo);
     const r = await del(`${repo}/blobs/${layer}`);
     expect(r.status, r.body.toString()).toBe(202);
@@ -137,9 +141,9 @@ describe('DELETE /v2/<name>/blobs/<digest>', () => {
     const content = await reg.versionContent(repo, after.at(-1)!.number);
     expect(content.blobs.map((b) => b.digest)).not.toContain(layer);
     expect(content.blobs.map((b) => b.digest)).toContain(sha(img.layers[1]!));
-    // the other blobs and the manifest stay
+    // the other blobs and the other manifest stay
     expect((await head(`${repo}/blobs/${sha(img.layers[1]!)}`)).status).toBe(200);
-    expect((await get(`${repo}/manifests/v1`)).status).toBe(200);
+    expect((await get(`${repo}/manifests/v2`)).status).toBe(200);
   });
 
   it('a blob only pushed, awaiting a manifest: 202, then 404; no version is made for it', async () => {
@@ -157,7 +161,8 @@ describe('DELETE /v2/<name>/blobs/<digest>', () => {
     const repo = 'del/blob';
     expectError(await del(`${repo}/blobs/${sha('never pushed')}`), 404, 'BLOB_UNKNOWN');
     const img = ociImage();
-    await reg.pushImage(repo, img, 'v2');
+    await reg.pushImage(repo, img, 'v3');
+    expect((await del(`${repo}/manifests/${img.digest}`)).status).toBe(202);
     expect((await del(`${repo}/blobs/${sha(img.config!)}`)).status).toBe(202);
     expectError(await del(`${repo}/blobs/${sha(img.config!)}`), 404, 'BLOB_UNKNOWN');
   });
@@ -166,6 +171,7 @@ describe('DELETE /v2/<name>/blobs/<digest>', () => {
     const repo = 'del/concurrent';
     const img = ociImage({ n: 1 });
     await reg.pushImage(repo, img, 'v1');
+    expect((await del(`${repo}/manifests/${img.digest}`)).status).toBe(202);
     const layer = sha(img.layers[0]!);
     const versions = await reg.versionCount(repo);
     // called side by side in one process, so that their statements interleave on either backend
