@@ -4,15 +4,16 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { createSecureContext } from 'node:tls';
 import { openBerth, type Berth } from './app.js';
-import { installErrorHandling } from './http/errors.js';
+import { answerFrameworkError, installErrorHandling, refuseUnknownPathsEarly } from './http/errors.js';
 import { installBodyParsers } from './http/body.js';
 import { mountRegistry } from './registry/routes.js';
 import { mountApi } from './api/routes.js';
 import { installHealth } from './http/health.js';
 import { installMetrics } from './http/metrics.js';
+import { installTimeouts, type TimeoutOptions } from './http/timeouts.js';
 import { Jobs } from './jobs.js';
 
-export interface ServerOptions {
+export interface ServerOptions extends TimeoutOptions {
   logLevel?: string;
   /** PEM certificate chain and key: serve HTTPS */
   tls?: { cert: Buffer; key: Buffer };
@@ -43,12 +44,15 @@ export function buildServer(berth: Berth, opts: ServerOptions = {}): FastifyInst
     bodyLimit: 1024 * 1024,
     requestTimeout: 0,
     return503OnClosing: true,
+    frameworkErrors: answerFrameworkError,
   });
+  installTimeouts(app, opts);
   installBodyParsers(app);
   installErrorHandling(app);
   // /metrics, /healthz and /readyz sit beside the two APIs: probes and scrapers carry no credentials
   const metrics = installMetrics(app, berth);
   installHealth(app, berth);
+  refuseUnknownPathsEarly(app);
   // the background jobs: started when the server is ready, stopped (runs finished) before it closes
   const jobs = new Jobs(berth, {
     cleanupIntervalSeconds: opts.cleanupIntervalSeconds,
@@ -150,6 +154,8 @@ export async function startServer(opts: {
   tokenTtl?: number;
   cleanupIntervalSeconds?: number;
   cleanupProtectionSeconds?: number;
+  idleTimeoutSeconds?: number;
+  headersTimeoutSeconds?: number;
 }): Promise<{ url: string; close(): Promise<void>; app: FastifyInstance }> {
   if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined))
     throw new Error('--tls-cert and --tls-key go together: give both, or neither for plain HTTP');
@@ -172,6 +178,10 @@ export async function startServer(opts: {
     ...(opts.cleanupProtectionSeconds === undefined
       ? {}
       : { cleanupProtectionSeconds: opts.cleanupProtectionSeconds }),
+    ...(opts.idleTimeoutSeconds === undefined ? {} : { idleTimeoutSeconds: opts.idleTimeoutSeconds }),
+    ...(opts.headersTimeoutSeconds === undefined
+      ? {}
+      : { headersTimeoutSeconds: opts.headersTimeoutSeconds }),
   });
   const { host, port } = splitListen(opts.listen ?? '127.0.0.1:5000');
   await app.listen({ host, port });

@@ -1,4 +1,4 @@
-// `berth serve`'s scheduled-cleanup options: shown in its help with their environment variables, bad values exit 2.
+// `berth serve`'s scheduled-cleanup and time-limit options: shown in its help with their environment variables, bad values exit 2.
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { run } from './program.js';
 
@@ -28,6 +28,23 @@ describe('berth serve --cleanup-interval / --cleanup-protection', () => {
       const r = await berth('serve', option, 'hourly');
       expect(r.code).toBe(2);
       expect(r.err).toContain('"hourly" is not a number of seconds');
+    },
+  );
+});
+
+describe('berth serve --idle-timeout / --headers-timeout', () => {
+  it('are listed in the help, with their environment variables', async () => {
+    const r = await berth('serve', '--help');
+    expect(r.out).toMatch(/--idle-timeout <seconds>[\s\S]*env: BERTH_IDLE_TIMEOUT/);
+    expect(r.out).toMatch(/--headers-timeout <seconds>[\s\S]*env: BERTH_HEADERS_TIMEOUT/);
+  });
+
+  it.each([['--idle-timeout'], ['--headers-timeout']])(
+    'refuse %s that is not a number of seconds',
+    async (option) => {
+      const r = await berth('serve', option, '1m');
+      expect(r.code).toBe(2);
+      expect(r.err).toContain('"1m" is not a number of seconds');
     },
   );
 });

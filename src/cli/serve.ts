@@ -14,12 +14,34 @@ export interface ServeOptions {
   cleanupInterval?: number;
   /** the scheduled cleanup's protection time, seconds */
   cleanupProtection?: number;
+  /** seconds a connection may stay without progress */
+  idleTimeout?: number;
+  /** seconds a request's head may take */
+  headersTimeout?: number;
 }
 
 const seconds = (s: string): number => {
   if (!/^\d+$/.test(s)) throw new InvalidArgumentError(`"${s}" is not a number of seconds (0, 60, 3600, …)`);
   return Number(s);
 };
+
+/** The time limits of `berth serve`'s connections. */
+export function timeoutOptions(cmd: Command): Command {
+  return cmd
+    .addOption(
+      new Option(
+        '--idle-timeout <seconds>',
+        'close a connection on which no byte moves for SECONDS (a stalled body or head, an answer not read); progress resets it, 0: never (default: 60)',
+      )
+        .env('BERTH_IDLE_TIMEOUT')
+        .argParser(seconds),
+    )
+    .addOption(
+      new Option('--headers-timeout <seconds>', 'the time a request head may take to arrive (default: 60)')
+        .env('BERTH_HEADERS_TIMEOUT')
+        .argParser(seconds),
+    );
+}
 
 /** The scheduled cleanup's options of `berth serve`. */
 export function cleanupScheduleOptions(cmd: Command): Command {
@@ -45,9 +67,11 @@ export function cleanupScheduleOptions(cmd: Command): Command {
 export async function serve(opts: ServeOptions): Promise<void> {
   // loaded here so that client commands never load the server's modules (database drivers and all)
   const { startServer } = await import('../server.js');
-  const { cleanupInterval, cleanupProtection, ...rest } = opts;
+  const { cleanupInterval, cleanupProtection, idleTimeout, headersTimeout, ...rest } = opts;
   const server = await startServer({
     ...rest,
+    idleTimeoutSeconds: idleTimeout,
+    headersTimeoutSeconds: headersTimeout,
     cleanupIntervalSeconds: cleanupInterval,
     cleanupProtectionSeconds: cleanupProtection,
   });

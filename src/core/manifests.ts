@@ -73,6 +73,21 @@ function list(v: unknown, field: string): Descriptor[] {
   return v.map((x, i) => descriptor(x, `${field}[${i}]`));
 }
 
+/**
+ * Where a string (key or value) of parsed JSON holds U+0000, e.g. "manifest.annotations.a": PostgreSQL keeps no
+ * NUL in text, and no manifest needs one. Other control characters (a newline in a description) stay allowed.
+ */
+function nulAt(v: unknown, path: string): string | undefined {
+  if (typeof v === 'string') return v.includes('\u0000') ? path : undefined;
+  if (typeof v !== 'object' || v === null) return undefined;
+  for (const [k, x] of Object.entries(v)) {
+    if (k.includes('\u0000')) return `${path} (a key)`;
+    const at = nulAt(x, Array.isArray(v) ? `${path}[${k}]` : `${path}.${k}`);
+    if (at !== undefined) return at;
+  }
+  return undefined;
+}
+
 /** Parses JSON of an archive or request; says which file or field is wrong. */
 export function parseJson(bytes: Buffer, what: string): unknown {
   try {
@@ -91,6 +106,8 @@ export function parseManifest(bytes: Buffer, declaredType?: string, what = 'mani
   const json = parseJson(bytes, what);
   if (typeof json !== 'object' || json === null || Array.isArray(json))
     invalid(`${what} must be a JSON object`);
+  const nul = nulAt(json, what);
+  if (nul !== undefined) invalid(`${nul} holds a NUL character (\\u0000), which berth does not store`);
   const o = json as Json;
   if (o.schemaVersion === 1) {
     throw new BerthError(

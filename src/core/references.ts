@@ -7,6 +7,10 @@ const NAME = new RegExp(`^${COMPONENT}(?:/${COMPONENT})*$`);
 const TAG = /^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$/;
 export const MAX_NAME_LENGTH = 255;
 
+/** True when `s` holds a control character (U+0000–U+001F, U+007F–U+009F): never part of a name, tag or parameter. */
+// eslint-disable-next-line no-control-regex
+export const hasControl = (s: string): boolean => /[\u0000-\u001f\u007f-\u009f]/.test(s);
+
 export function isRepositoryName(s: string): boolean {
   return s.length <= MAX_NAME_LENGTH && NAME.test(s);
 }

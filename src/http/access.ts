@@ -3,7 +3,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Auth, Credentials } from '../auth/auth.js';
 import { can, type Principal } from '../auth/principal.js';
 import { BerthError } from '../core/errors.js';
-import { isRepositoryName } from '../core/references.js';
+import { hasControl, isRepositoryName } from '../core/references.js';
 import type { Access, RouteContext } from './router.js';
 import type { Action } from '../auth/permissions.js';
 
@@ -17,8 +17,12 @@ export function credentialsOf(req: FastifyRequest): Credentials {
   if (scheme === 'basic') {
     const decoded = Buffer.from(value, 'base64').toString('utf8');
     const colon = decoded.indexOf(':');
-    if (colon > 0)
-      return { kind: 'basic', user: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
+    if (colon > 0) {
+      const user = decoded.slice(0, colon);
+      // no user name holds one (and PostgreSQL refuses NUL in text): refused before any lookup
+      if (hasControl(user)) throw new BerthError('UNAUTHORIZED', 'the user name holds a control character');
+      return { kind: 'basic', user, password: decoded.slice(colon + 1) };
+    }
     throw new BerthError('UNAUTHORIZED', 'the Authorization header is not Basic base64(user:password)');
   }
   if (scheme === 'bearer' && value !== '') return { kind: 'bearer', token: value };

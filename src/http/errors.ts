@@ -1,6 +1,7 @@
 // The one place errors become HTTP responses: BerthError by the catalogue, framework errors as 4xx, the rest as 500.
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { answeredCode, BerthError, ERROR_CATALOGUE, type ErrorCode } from '../core/errors.js';
+import { badUrlError } from './router.js';
 
 export interface ErrorBody {
   errors: { code: ErrorCode; message: string; detail?: unknown }[];
@@ -38,5 +39,28 @@ export function installErrorHandling(app: FastifyInstance): void {
   });
   app.setNotFoundHandler((req, reply) => {
     reply.code(404).send(errorBody('NOT_FOUND', `no endpoint ${req.method} ${req.url.split('?')[0]}`));
+  });
+}
+
+/**
+ * fastify's `frameworkErrors`: what it refuses before any route or hook runs (a URL whose percent-encoding is
+ * broken) is answered with an error body like every other refusal.
+ */
+export function answerFrameworkError(err: FastifyError, req: FastifyRequest, reply: FastifyReply): void {
+  const e =
+    err.code === 'FST_ERR_BAD_URL'
+      ? badUrlError(req.server, req.method, req.raw.url ?? req.url)
+      : new BerthError('PARAMETER_INVALID', err.message);
+  reply.header('Connection', 'close');
+  reply.code(e.status).send(errorBody(answeredCode(e.code), e.message, e.detail));
+}
+
+/**
+ * An unknown path is answered before fastify reads any body it comes with. Installed after the hooks that must see
+ * every request (metrics), as a refusal in onRequest skips the hooks after it.
+ */
+export function refuseUnknownPathsEarly(app: FastifyInstance): void {
+  app.addHook('onRequest', async (req) => {
+    if (req.is404) throw new BerthError('NOT_FOUND', `no endpoint ${req.method} ${req.url.split('?')[0]}`);
   });
 }

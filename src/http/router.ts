@@ -5,7 +5,7 @@ import { BerthError } from '../core/errors.js';
 import type { Action } from '../auth/permissions.js';
 import type { Principal } from '../auth/principal.js';
 import { compilePath, parsePathParams, type ParamNames, type PathParams } from './route-params.js';
-import { validBody } from './validate.js';
+import { hasControl, validBody } from './validate.js';
 
 export type Method = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
@@ -141,24 +141,76 @@ function match(req: FastifyRequest, routes: Route[]): Match {
   return { path, query, ...findRoute(routes, req.method, path) };
 }
 
+/** A request whose access was checked: its route, decoded parameters and caller. */
+const authorized = new WeakMap<
+  FastifyRequest,
+  { route: Route; params: Record<string, string>; principal: Principal }
+>();
+
+/** The path parameters URL-decoded; bad encoding or a control character (NUL…) in one is refused. */
 function decoded(groups: Record<string, string>): Record<string, string> {
   const params: Record<string, string> = {};
   for (const [k, v] of Object.entries(groups)) {
+    let d: string;
     try {
-      params[k] = decodeURIComponent(v);
+      d = decodeURIComponent(v);
     } catch {
+      if (k === 'name')
+        throw new BerthError('NAME_INVALID', `the repository name "${v}" is not valid URL encoding`);
       throw new BerthError('PARAMETER_INVALID', `the path segment "${v}" is not valid URL encoding`);
     }
+    if (hasControl(d)) {
+      const what =
+        k === 'name'
+          ? 'NAME_INVALID'
+          : k === 'reference' || k === 'tagOrDigest'
+            ? 'TAG_INVALID'
+            : 'PARAMETER_INVALID';
+      throw new BerthError(what, `the path segment "${v}" holds a control character`);
+    }
+
+    params[k] = d;
   }
   return params;
 }
 
+/** Query parameters are text: one holding a control character (NUL, …) is refused before anything reads it. */
+function refuseControlsInQuery(query: URLSearchParams): void {
+  for (const [k, v] of query) {
+    if (hasControl(k) || hasControl(v))
+      throw new BerthError(
+        'PARAMETER_INVALID',
+        `the query parameter ${JSON.stringify(k)} holds a control character`,
+      );
+  }
+}
+
 const ALL: HTTPMethods[] = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'];
+
+/** The route tables mounted on each server, for the requests fastify refuses before any route runs. */
+const mounted = new WeakMap<FastifyInstance, Route[]>();
+
+/**
+ * Why fastify could not route `url` (its percent-encoding is broken): the refusal of the parameter that holds the
+ * bad encoding (NAME_INVALID for a repository name), as the route would have answered it.
+ */
+export function badUrlError(app: FastifyInstance, method: string, url: string): BerthError {
+  const q = url.indexOf('?');
+  const path = q < 0 ? url : url.slice(0, q);
+  const found = findRoute(mounted.get(app) ?? [], method, path);
+  try {
+    decoded(found.groups);
+  } catch (e) {
+    if (e instanceof BerthError) return e;
+  }
+  return new BerthError('PARAMETER_INVALID', `the path ${path} is not valid URL encoding`);
+}
 
 /**
  * Registers `routes` under `prefix`: the first pattern matching the path wins; a known path with another method
- * is 405. The caller's access is checked before the path parameters are parsed and the body validated, so a
- * refusal reveals nothing of what exists; then the handler runs with typed values.
+ * is 405. The caller's access is checked before any body is read and before the path parameters are parsed and
+ * the body validated, so a refusal reveals nothing of what exists and holds nothing; then the handler runs with
+ * typed values.
  */
 export function mountRoutes(
   app: FastifyInstance,
@@ -175,19 +227,26 @@ export function mountRoutes(
     if (a && opts.audit && reply.statusCode < 400) await opts.audit(a.ctx, a.action);
     return payload;
   };
-  const onRequest = async (req: FastifyRequest) => {
-    matches.set(req, match(req, routes));
-  };
-  const handler = async (req: FastifyRequest, reply: FastifyReply) => {
+  // Access is checked when the request arrives (onRequest), before fastify reads any body: a caller without the
+  // right is answered at once, and its body is never read nor held.
+  const onRequest = async (req: FastifyRequest, reply: FastifyReply) => {
+    const m = match(req, routes);
+    matches.set(req, m);
     opts.onEvery?.(reply);
-    const { path, query, route: r, groups, pathKnown } = matches.get(req) ?? match(req, routes);
+    const { path, query, route: r, groups, pathKnown } = m;
     if (!r) {
       // An unknown path or method is answered the same to everyone.
       if (pathKnown) throw new BerthError('METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${path}`);
       throw new BerthError('NOT_FOUND', `no endpoint ${req.method} ${path}`);
     }
     const params = decoded(groups);
+    refuseControlsInQuery(query);
     const principal = await opts.authorize({ req, reply, params, query }, r.access);
+    authorized.set(req, { route: r, params, principal });
+  };
+  const handler = async (req: FastifyRequest, reply: FastifyReply) => {
+    const { query } = matches.get(req)!;
+    const { route: r, params, principal } = authorized.get(req)!;
     const ctx: RequestContext = { req, reply, params, query, principal };
     const typed = parsePathParams(params);
     const body = r.body && validBody(r.body.schema, req.body, r.body.expected);
@@ -197,6 +256,7 @@ export function mountRoutes(
       Object.assign(ctx, typed, r.body ? { body } : {}) as RouteContext<keyof PathParams, unknown>,
     );
   };
+  mounted.set(app, [...(mounted.get(app) ?? []), ...routes]);
   app.route({ method: ALL, url: prefix, handler, onRequest, onSend });
   app.route({ method: ALL, url: `${prefix}/*`, handler, onRequest, onSend });
 }
