@@ -1,27 +1,14 @@
 // Auth on each backend: its own changes take effect at once, others' after cacheSeconds; token scopes.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { backends, removeTestDatabase, testDatabaseUrl, type Backend } from '../../test/helpers/backend.js';
-import { openDatabase, type Db } from '../db/connect.js';
+import { describe, expect, it } from 'vitest';
+import { backends, twoConnections, type Backend } from '../../test/helpers/backend.js';
 import { Auth, type Credentials } from './auth.js';
 import { can } from './principal.js';
 
 describe.each(backends())('Auth on %s', (backend: Backend) => {
-  let url: string;
-  let db: Db;
-  let other: Db;
+  const conn = twoConnections(`auth_${backend}`, backend);
   let n = 0;
   let clock = 1_800_000_000_000;
   const now = () => clock;
-  beforeAll(async () => {
-    url = await testDatabaseUrl(`auth_${backend}`, backend);
-    db = await openDatabase(url);
-    other = await openDatabase(url);
-  });
-  afterAll(async () => {
-    await other?.close();
-    await db?.close();
-    if (url) await removeTestDatabase(url);
-  });
 
   /** A user no other test touches, with a password. */
   const fresh = async (auth: Auth) => {
@@ -33,7 +20,7 @@ describe.each(backends())('Auth on %s', (backend: Backend) => {
     expect(auth.authenticate(creds, '192.0.2.1')).rejects.toMatchObject({ code: 'UNAUTHORIZED' });
 
   it('permissions, passwords and removals through its services take effect at once', async () => {
-    const auth = new Auth(db.kysely, { now });
+    const auth = new Auth(conn.db.kysely, { now });
     const { name, basic } = await fresh(auth);
     await auth.users.grant(name, 'team/*', ['push']);
     expect(can(await auth.authenticate(basic, '192.0.2.1'), 'team/app', 'push')).toBe(true); // remembered now
@@ -50,7 +37,7 @@ describe.each(backends())('Auth on %s', (backend: Backend) => {
   });
 
   it('public patterns and revoked tokens take effect at once', async () => {
-    const auth = new Auth(db.kysely, { now });
+    const auth = new Auth(conn.db.kysely, { now });
     const { name } = await fresh(auth);
     const none: Credentials = { kind: 'none' };
     expect(can(await auth.authenticate(none, '192.0.2.1'), `open${n}/app`, 'pull')).toBe(false);
@@ -71,8 +58,8 @@ describe.each(backends())('Auth on %s', (backend: Backend) => {
   });
 
   it('another process forgets what it remembered after cacheSeconds (its own clock)', async () => {
-    const here = new Auth(db.kysely, { now, cacheSeconds: 10 });
-    const there = new Auth(other.kysely, { now, cacheSeconds: 10 });
+    const here = new Auth(conn.db.kysely, { now, cacheSeconds: 10 });
+    const there = new Auth(conn.other.kysely, { now, cacheSeconds: 10 });
     const { name, basic } = await fresh(here);
     await here.users.grant(name, 'team/*', ['pull']);
     expect(can(await there.authenticate(basic, '192.0.2.1'), 'team/app', 'pull')).toBe(true);
@@ -84,16 +71,16 @@ describe.each(backends())('Auth on %s', (backend: Backend) => {
   });
 
   it('remembers nothing with cacheSeconds 0', async () => {
-    const auth = new Auth(db.kysely, { now, cacheSeconds: 0 });
+    const auth = new Auth(conn.db.kysely, { now, cacheSeconds: 0 });
     const { name, basic } = await fresh(auth);
     await auth.users.grant(name, 'team/*', ['pull']);
     expect(can(await auth.authenticate(basic, '192.0.2.1'), 'team/app', 'pull')).toBe(true);
-    await db.kysely.deleteFrom('user_permissions').execute(); // behind its back
+    await conn.db.kysely.deleteFrom('user_permissions').execute(); // behind its back
     expect(can(await auth.authenticate(basic, '192.0.2.1'), 'team/app', 'pull')).toBe(false);
   });
 
   it('a token with scopes creates tokens within them only; an unscoped one and an administrator any', async () => {
-    const auth = new Auth(db.kysely, { now });
+    const auth = new Auth(conn.db.kysely, { now });
     const { name } = await fresh(auth);
     const user = await auth.users.get(name);
     const scoped = await auth.tokens.create(user, {

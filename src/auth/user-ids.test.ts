@@ -1,31 +1,18 @@
 // Credentials end with their user (issue 19, point 1), on each backend: user ids are never reused, and registry
 // tokens and remembered credentials are bound to the id, so a new user given a removed user's name gets nothing.
 import { SignJWT } from 'jose';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { backends, removeTestDatabase, testDatabaseUrl, type Backend } from '../../test/helpers/backend.js';
-import { openDatabase, type Db } from '../db/connect.js';
+import { describe, expect, it } from 'vitest';
+import { backends, twoConnections, type Backend } from '../../test/helpers/backend.js';
 import { Auth, type Credentials } from './auth.js';
 import { can } from './principal.js';
 
 const ADDRESS = '192.0.2.1';
 
 describe.each(backends())('user ids on %s', (backend: Backend) => {
-  let url: string;
-  let db: Db;
-  let other: Db;
+  const conn = twoConnections(`user_ids_${backend}`, backend);
   let n = 0;
   const clock = 1_800_000_000_000;
   const now = () => clock;
-  beforeAll(async () => {
-    url = await testDatabaseUrl(`user_ids_${backend}`, backend);
-    db = await openDatabase(url);
-    other = await openDatabase(url);
-  });
-  afterAll(async () => {
-    await other?.close();
-    await db?.close();
-    if (url) await removeTestDatabase(url);
-  });
 
   const fresh = async (auth: Auth) => {
     const name = `m${++n}`;
@@ -39,7 +26,7 @@ describe.each(backends())('user ids on %s', (backend: Backend) => {
   const scope = (name: string) => [`repository:${name}-ns/app:pull,push`];
 
   it('the id of a removed user is never given again, not even the highest one', async () => {
-    const auth = new Auth(db.kysely, { now });
+    const auth = new Auth(conn.db.kysely, { now });
     const { name } = await fresh(auth);
     const first = (await auth.users.get(name)).id;
     await auth.users.remove(name); // the highest id: without AUTOINCREMENT SQLite would give it again
@@ -48,7 +35,7 @@ describe.each(backends())('user ids on %s', (backend: Backend) => {
   });
 
   it('a registry token, by password or by API token, ends with its user even when the name is given again', async () => {
-    const auth = new Auth(db.kysely, { now });
+    const auth = new Auth(conn.db.kysely, { now });
     const { name, basic } = await fresh(auth);
     const api = await auth.tokens.create(await auth.users.get(name), {
       name: 't',
@@ -66,16 +53,16 @@ describe.each(backends())('user ids on %s', (backend: Backend) => {
     await auth.users.create(name, `${name}-password`); // even the same password
     for (const t of [byPassword.token, byToken.token, api.token]) await refused(auth, bearer(t));
     // and another process, which never saw them
-    const there = new Auth(other.kysely, { now });
+    const there = new Auth(conn.other.kysely, { now });
     for (const t of [byPassword.token, byToken.token]) await refused(there, bearer(t));
   });
 
   it('a registry token naming a user without an id, or with the id of another user, is refused', async () => {
-    const auth = new Auth(db.kysely, { now });
+    const auth = new Auth(conn.db.kysely, { now });
     await auth.init();
     const { name } = await fresh(auth);
     const { name: otherName } = await fresh(auth);
-    const key = await db.kysely
+    const key = await conn.db.kysely
       .selectFrom('signing_keys')
       .select('secret')
       .where('kid', '=', 'key-1')
@@ -97,8 +84,8 @@ describe.each(backends())('user ids on %s', (backend: Backend) => {
   });
 
   it('credentials another process still remembers of a removed user make no token for the new user', async () => {
-    const here = new Auth(db.kysely, { now, cacheSeconds: 10 });
-    const there = new Auth(other.kysely, { now, cacheSeconds: 10 });
+    const here = new Auth(conn.db.kysely, { now, cacheSeconds: 10 });
+    const there = new Auth(conn.other.kysely, { now, cacheSeconds: 10 });
     const { name, basic } = await fresh(here);
     const stale = await there.authenticate(basic, ADDRESS); // remembered there
     await here.users.remove(name);
@@ -117,7 +104,7 @@ describe.each(backends())('user ids on %s', (backend: Backend) => {
   });
 
   it('a check that overlapped a removal remembers nothing (password and registry token)', async () => {
-    const auth = new Auth(db.kysely, { now, cacheSeconds: 10 });
+    const auth = new Auth(conn.db.kysely, { now, cacheSeconds: 10 });
     const { name, basic } = await fresh(auth);
     const t = await auth.issue(await auth.authenticate(basic, ADDRESS), scope(name));
     auth.invalidate(); // nothing remembered from the line above

@@ -13,7 +13,8 @@ import { createRequire } from 'node:module';
 import { hostname, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import pg from 'pg';
-import { describe, it, type TestContext } from 'vitest';
+import { afterAll, beforeAll, describe, it, type TestContext } from 'vitest';
+import { openDatabase, type Db } from '../../src/db/connect.js';
 
 export type Backend = 'sqlite' | 'postgres';
 
@@ -285,4 +286,32 @@ export function requireOrSkip(cond: boolean, reason: string, ctx: Pick<TestConte
   if (cond) return;
   if (inCI()) throw new Error(ciMessage(reason));
   ctx.skip(reason);
+}
+
+/**
+ * Two connections to one new database of `backend` (two processes' worth of state), opened before the describe
+ * block's tests and closed and removed after them: `db` and `other` are read inside tests.
+ */
+export function twoConnections(label: string, backend: Backend): { readonly db: Db; readonly other: Db } {
+  let url: string | undefined;
+  let db: Db | undefined;
+  let other: Db | undefined;
+  beforeAll(async () => {
+    url = await testDatabaseUrl(label, backend);
+    db = await openDatabase(url);
+    other = await openDatabase(url);
+  });
+  afterAll(async () => {
+    await other?.close();
+    await db?.close();
+    if (url) await removeTestDatabase(url);
+  });
+  return {
+    get db() {
+      return db!;
+    },
+    get other() {
+      return other!;
+    },
+  };
 }

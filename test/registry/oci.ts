@@ -235,3 +235,28 @@ export function indexOf(
 
 /** The descriptor of an image's manifest, as a `subject` or index entry names it. */
 export const descriptorOf = (img: Image): Descriptor => desc(img.mediaType, img.bytes);
+
+/** A manifest push answered 201 with its location and digest. */
+export function expectPushed(r: HttpResult, repo: string, img: { digest: string }): void {
+  expect(r.status, r.body.toString()).toBe(201);
+  expect(r.headers.location).toBe(`/v2/${repo}/manifests/${img.digest}`);
+  expect(r.headers['docker-content-digest']).toBe(img.digest);
+}
+
+/** GET and HEAD of a manifest answer its exact bytes, type, digest and length. */
+export async function expectServed(
+  reg: Registry,
+  repo: string,
+  ref: string,
+  img: { bytes: Buffer; digest: string },
+  type: string,
+): Promise<void> {
+  for (const method of ['GET', 'HEAD']) {
+    const r = await reg.req(method, `/v2/${repo}/manifests/${ref}`, undefined, { accept: type });
+    expect(r.status, `${method} ${ref}`).toBe(200);
+    expect(r.headers['content-type']).toBe(type);
+    expect(r.headers['docker-content-digest']).toBe(img.digest);
+    expect(r.headers['content-length']).toBe(String(img.bytes.length));
+    if (method === 'GET') expect(r.body.equals(img.bytes)).toBe(true);
+  }
+}

@@ -22,6 +22,8 @@ import {
   OCI_MANIFEST,
   ociImage,
   Registry,
+  expectPushed,
+  expectServed,
 } from './oci.js';
 
 let s: TestServer;
@@ -32,23 +34,6 @@ beforeAll(async () => {
   reg = new Registry(s.url);
 });
 afterAll(async () => s?.close());
-
-function expectPushed(r: HttpResult, repo: string, img: { digest: string }) {
-  expect(r.status, r.body.toString()).toBe(201);
-  expect(r.headers.location).toBe(`/v2/${repo}/manifests/${img.digest}`);
-  expect(r.headers['docker-content-digest']).toBe(img.digest);
-}
-
-async function expectServed(repo: string, ref: string, img: { bytes: Buffer; digest: string }, type: string) {
-  for (const method of ['GET', 'HEAD']) {
-    const r = await reg.req(method, `/v2/${repo}/manifests/${ref}`, undefined, { accept: type });
-    expect(r.status, `${method} ${ref}`).toBe(200);
-    expect(r.headers['content-type']).toBe(type);
-    expect(r.headers['docker-content-digest']).toBe(img.digest);
-    expect(r.headers['content-length']).toBe(String(img.bytes.length));
-    if (method === 'GET') expect(r.body.equals(img.bytes)).toBe(true);
-  }
-}
 
 const refused = (r: HttpResult, status: number, errorCode: string) => {
   expect(r.status, r.body.toString()).toBe(status);
@@ -82,8 +67,8 @@ describe('PUT /v2/<name>/manifests/<reference>: every manifest type, by tag and 
         .replace(/[^a-z0-9-]/g, '')}`;
       const r = await reg.putManifest(repo, tag, img.bytes, type);
       expectPushed(r, repo, img);
-      await expectServed(repo, tag, img, type);
-      await expectServed(repo, img.digest, img, type);
+      await expectServed(reg, repo, tag, img, type);
+      await expectServed(reg, repo, img.digest, img, type);
       const viaLocation = await http('GET', reg.url(r.headers.location));
       expect(viaLocation.body.equals(img.bytes)).toBe(true);
       expect(await reg.tags(repo)).toContain(tag);
@@ -100,7 +85,7 @@ describe('PUT /v2/<name>/manifests/<reference>: every manifest type, by tag and 
       for (const b of img.blobs) await reg.pushBlob(repo, b);
       const r = await reg.putManifest(repo, img.digest, img.bytes, type);
       expectPushed(r, repo, img);
-      await expectServed(repo, img.digest, img, type);
+      await expectServed(reg, repo, img.digest, img, type);
       expect(await reg.tags(repo)).toEqual(tagsBefore);
     });
   }
@@ -110,7 +95,7 @@ describe('PUT /v2/<name>/manifests/<reference>: every manifest type, by tag and 
     await reg.pushImage(repo, child);
     const idx = indexOf([child]);
     expectPushed(await reg.putManifest(repo, idx.digest, idx.bytes, OCI_INDEX), repo, idx);
-    await expectServed(repo, idx.digest, idx, OCI_INDEX);
+    await expectServed(reg, repo, idx.digest, idx, OCI_INDEX);
   });
 
   it('an image manifest with no layers and no mediaType field, typed by Content-Type: 201', async () => {
@@ -118,7 +103,7 @@ describe('PUT /v2/<name>/manifests/<reference>: every manifest type, by tag and 
     for (const b of img.blobs) await reg.pushBlob(repo, b);
     const r = await reg.putManifest(repo, 'emptylayer', img.bytes, OCI_MANIFEST);
     expectPushed(r, repo, img);
-    await expectServed(repo, 'emptylayer', img, OCI_MANIFEST);
+    await expectServed(reg, repo, 'emptylayer', img, OCI_MANIFEST);
   });
 
   it('pushing again to a tag moves it to the new manifest', async () => {
@@ -158,7 +143,7 @@ describe('bytes are kept exactly', () => {
     for (const b of img.blobs) await reg.pushBlob('exact/app', b);
     const r = await reg.putManifest('exact/app', 'odd', bytes, OCI_MANIFEST);
     expectPushed(r, 'exact/app', { digest: sha(bytes) });
-    await expectServed('exact/app', 'odd', { bytes, digest: sha(bytes) }, OCI_MANIFEST);
+    await expectServed(reg, 'exact/app', 'odd', { bytes, digest: sha(bytes) }, OCI_MANIFEST);
   });
 
   it('the Content-Type of a GET is the media type the manifest was pushed with, for every type', async () => {
@@ -306,7 +291,7 @@ describe('foreign layers', () => {
     for (const b of img.blobs) await reg.pushBlob('foreign/app', b); // never the foreign layer
     const r = await reg.putManifest('foreign/app', 'win', img.bytes, DOCKER_MANIFEST);
     expectPushed(r, 'foreign/app', img);
-    await expectServed('foreign/app', 'win', img, DOCKER_MANIFEST);
+    await expectServed(reg, 'foreign/app', 'win', img, DOCKER_MANIFEST);
     expect((await reg.req('HEAD', `/v2/foreign/app/blobs/${sha(foreign)}`)).status).toBe(404);
   });
 

@@ -1,7 +1,16 @@
 // Sparse image indexes: accepted without their children; the children the repository does not hold answer 404 there.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestServer, type HttpResult, type TestServer } from '../helpers/in-process.js';
-import { code, dockerImage, indexOf, OCI_INDEX, ociImage, Registry } from './oci.js';
+import { startTestServer, type TestServer } from '../helpers/in-process.js';
+import {
+  code,
+  dockerImage,
+  indexOf,
+  OCI_INDEX,
+  ociImage,
+  Registry,
+  expectPushed,
+  expectServed,
+} from './oci.js';
 
 let s: TestServer;
 let reg: Registry;
@@ -11,22 +20,6 @@ beforeAll(async () => {
   reg = new Registry(s.url);
 });
 afterAll(async () => s?.close());
-
-function expectPushed(r: HttpResult, repo: string, img: { digest: string }) {
-  expect(r.status, r.body.toString()).toBe(201);
-  expect(r.headers.location).toBe(`/v2/${repo}/manifests/${img.digest}`);
-  expect(r.headers['docker-content-digest']).toBe(img.digest);
-}
-
-async function expectServed(repo: string, ref: string, img: { bytes: Buffer; digest: string }, type: string) {
-  for (const method of ['GET', 'HEAD']) {
-    const r = await reg.req(method, `/v2/${repo}/manifests/${ref}`, undefined, { accept: type });
-    expect(r.status, `${method} ${ref}`).toBe(200);
-    expect(r.headers['content-type']).toBe(type);
-    expect(r.headers['docker-content-digest']).toBe(img.digest);
-    if (method === 'GET') expect(r.body.equals(img.bytes)).toBe(true);
-  }
-}
 
 describe('sparse indexes', () => {
   const repo = 'sparse/app';
@@ -43,9 +36,9 @@ describe('sparse indexes', () => {
       const tag = docker ? 'list' : 'index';
       const before = await reg.versionCount(repo);
       expectPushed(await reg.putManifest(repo, tag, idx.bytes, idx.mediaType), repo, idx);
-      await expectServed(repo, tag, idx, idx.mediaType);
-      await expectServed(repo, idx.digest, idx, idx.mediaType);
-      await expectServed(repo, child.digest, child, child.mediaType);
+      await expectServed(reg, repo, tag, idx, idx.mediaType);
+      await expectServed(reg, repo, idx.digest, idx, idx.mediaType);
+      await expectServed(reg, repo, child.digest, child, child.mediaType);
       for (const method of ['GET', 'HEAD']) {
         const r = await reg.req(method, `/v2/${repo}/manifests/${absent.digest}`);
         expect(r.status, `${method} of the absent child`).toBe(404);
@@ -76,6 +69,6 @@ describe('sparse indexes', () => {
       'sparse/fresh',
       idx,
     );
-    await expectServed('sparse/fresh', idx.digest, idx, OCI_INDEX);
+    await expectServed(reg, 'sparse/fresh', idx.digest, idx, OCI_INDEX);
   });
 });

@@ -3,7 +3,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type HttpResult, type TestServer } from '../helpers/in-process.js';
 import { snapshot } from '../helpers/state.js';
 import { MAX_TAGS_PER_PUSH } from '../../src/core/references.js';
-import { code, indexOf, OCI_INDEX, OCI_MANIFEST, ociImage, Registry } from './oci.js';
+import {
+  code,
+  indexOf,
+  OCI_INDEX,
+  OCI_MANIFEST,
+  ociImage,
+  Registry,
+  expectPushed,
+  expectServed,
+} from './oci.js';
 
 let s: TestServer;
 let reg: Registry;
@@ -13,22 +22,6 @@ beforeAll(async () => {
   reg = new Registry(s.url);
 });
 afterAll(async () => s?.close());
-
-function expectPushed(r: HttpResult, repo: string, img: { digest: string }) {
-  expect(r.status, r.body.toString()).toBe(201);
-  expect(r.headers.location).toBe(`/v2/${repo}/manifests/${img.digest}`);
-  expect(r.headers['docker-content-digest']).toBe(img.digest);
-}
-
-async function expectServed(repo: string, ref: string, img: { bytes: Buffer; digest: string }, type: string) {
-  for (const method of ['GET', 'HEAD']) {
-    const r = await reg.req(method, `/v2/${repo}/manifests/${ref}`, undefined, { accept: type });
-    expect(r.status, `${method} ${ref}`).toBe(200);
-    expect(r.headers['content-type']).toBe(type);
-    expect(r.headers['docker-content-digest']).toBe(img.digest);
-    if (method === 'GET') expect(r.body.equals(img.bytes)).toBe(true);
-  }
-}
 
 const refused = (r: HttpResult, status: number, errorCode: string) => {
   expect(r.status, r.body.toString()).toBe(status);
@@ -64,7 +57,7 @@ describe('tag parameters: PUT /v2/<name>/manifests/<digest>?tag=a&tag=b', () => 
     const content = await reg.versionContent(repo, before);
     for (const t of ['a', 'b', '1.2.3']) {
       expect(content.tags).toContainEqual({ name: t, digest: img.digest });
-      await expectServed(repo, t, img, OCI_MANIFEST);
+      await expectServed(reg, repo, t, img, OCI_MANIFEST);
     }
     expect((await reg.req('HEAD', `/v2/${repo}/manifests/${old.digest}`)).status).toBe(200);
   });
@@ -80,8 +73,8 @@ describe('tag parameters: PUT /v2/<name>/manifests/<digest>?tag=a&tag=b', () => 
     expectPushed(r, repo, idx);
     expect(ociTags(r)).toEqual(['idx', 'idx-1']);
     expect(await reg.versionCount(repo)).toBe(before + 1);
-    await expectServed(repo, 'idx-1', idx, OCI_INDEX);
-    await expectServed(repo, 'child-0', child, OCI_MANIFEST);
+    await expectServed(reg, repo, 'idx-1', idx, OCI_INDEX);
+    await expectServed(reg, repo, 'child-0', child, OCI_MANIFEST);
   });
 
   it('with a tag as the reference, the tag parameters are applied beside it', async () => {
@@ -90,8 +83,8 @@ describe('tag parameters: PUT /v2/<name>/manifests/<digest>?tag=a&tag=b', () => 
     const r = await reg.putManifest(repo, 'main?tag=extra', img.bytes, OCI_MANIFEST);
     expectPushed(r, repo, img);
     expect(ociTags(r)).toEqual(['extra']);
-    await expectServed(repo, 'main', img, OCI_MANIFEST);
-    await expectServed(repo, 'extra', img, OCI_MANIFEST);
+    await expectServed(reg, repo, 'main', img, OCI_MANIFEST);
+    await expectServed(reg, repo, 'extra', img, OCI_MANIFEST);
   });
 
   it(`${MAX_TAGS_PER_PUSH} tags in one push: all applied in one version`, async () => {
