@@ -50,6 +50,22 @@ async function tarOf(entries: (Partial<tar.Header> & { name: string; content?: B
   return Buffer.concat(out);
 }
 
+/** Recomputes the checksum of a 512-byte tar header block after it was edited. */
+function fixChecksum(block: Buffer): void {
+  block.fill(0x20, 148, 156);
+  let sum = 0;
+  for (let i = 0; i < 512; i++) sum += block[i]!;
+  block.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 'latin1');
+}
+
+/** The header block of a file entry that declares `size` bytes (its content is sent separately, or never). */
+async function headerOfSize(name: string, size: number): Promise<Buffer> {
+  const header = Buffer.from((await tarOf([{ name }])).subarray(0, 512));
+  header.write(size.toString(8).padStart(11, '0') + '\0', 124, 'latin1');
+  fixChecksum(header);
+  return header;
+}
+
 function post(
   body: Buffer,
 ): Promise<{ status: number; json: { errors: { code: string; message: string; detail: unknown }[] } }> {
@@ -106,10 +122,7 @@ describe('archive attacks against the real server', () => {
     // the first block of that tar is the 'x' header: turned into a global one (checksum fixed)
     const ext = Buffer.from(global.subarray(0, global.length - 1024 - 512));
     ext[156] = 'g'.charCodeAt(0);
-    ext.fill(0x20, 148, 156);
-    let sum = 0;
-    for (let i = 0; i < 512; i++) sum += ext[i]!;
-    ext.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 'latin1');
+    fixChecksum(ext);
     const entries = await tarOf(
       Array.from({ length: 20_000 }, (_, i) => ({ name: `e${i}`, pax: { mtime: '1' } })),
     );
@@ -122,26 +135,14 @@ describe('archive attacks against the real server', () => {
 
   it('issue 9: a gzip bomb of zeros', async () => {
     const size = 256 * MIB;
-    const head = await tarOf([{ name: 'zeros' }]);
-    const header = Buffer.from(head.subarray(0, 512));
-    header.write(size.toString(8).padStart(11, '0') + '\0', 124, 'latin1');
-    header.fill(0x20, 148, 156);
-    let sum = 0;
-    for (let i = 0; i < 512; i++) sum += header[i]!;
-    header.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 'latin1');
+    const header = await headerOfSize('zeros', size);
     const bomb = gzipSync(Buffer.concat([header, Buffer.alloc(size), Buffer.alloc(1024)]));
     await attack('gzip bomb 256 MiB of zeros', bomb, 'gzipRatio');
   }, 60_000);
 
   it('a client that leaves mid-archive: its staging goes at once and no work continues', async () => {
     const size = 64 * MIB;
-    const head = await tarOf([{ name: 'big' }]);
-    const header = Buffer.from(head.subarray(0, 512));
-    header.write(size.toString(8).padStart(11, '0') + '\0', 124, 'latin1');
-    header.fill(0x20, 148, 156);
-    let sum = 0;
-    for (let i = 0; i < 512; i++) sum += header[i]!;
-    header.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 'latin1');
+    const header = await headerOfSize('big', size);
     const { hostname, port } = new URL(s.url);
     const socket = connect(Number(port), hostname);
     await new Promise((r) => socket.once('connect', r));
