@@ -14,6 +14,8 @@ import { Fsck } from './gc/fsck/index.js';
 import { Leases } from './db/leases.js';
 import { Imports } from './repo/imports.js';
 import { Auth, type AuthOptions } from './auth/auth.js';
+import { Quotas } from './repo/quotas.js';
+import { DiskUsage } from './repo/disk-usage.js';
 
 export interface BerthConfig {
   /** folder of the filesystem blob store (and of the default SQLite database) */
@@ -41,6 +43,10 @@ export interface Berth {
   /** archive uploads */
   imports: Imports;
   auth: Auth;
+  /** storage quotas per repository or name pattern */
+  quotas: Quotas;
+  /** the bytes `berth du` reports */
+  diskUsage: DiskUsage;
   close(): Promise<void>;
 }
 
@@ -65,6 +71,8 @@ export async function openBerth(config: BerthConfig): Promise<Berth> {
     leases: new Leases(db.kysely),
     imports: new Imports(db.kysely, store),
     auth,
+    quotas: new Quotas(db.kysely),
+    diskUsage: new DiskUsage(db.kysely, store),
     close: () => db.close(),
   };
 }
