@@ -33,13 +33,15 @@ export function patternsMatching(name: string): string[] {
  * repository that does not exist yet holds its pending pushes.
  */
 function heldPairs(db: Db, pattern: string) {
+  // the repositories first (a scan of names at worst), then their rows through the index on repository_id
+  const ids = db.selectFrom('repositories as m').select('m.id').where(nameMatches('m.name', pattern));
   return db
     .selectFrom('repository_content as c')
     .innerJoin('repositories as r', 'r.id', 'c.repository_id')
     .select(['r.name as repository', 'c.key as digest'])
+    .where('c.repository_id', 'in', ids)
     .where('c.version_removed', 'is', null)
     .where('c.kind', 'in', ['blob', 'manifest'])
-    .where(nameMatches('r.name', pattern))
     .union(
       db
         .selectFrom('pending_blobs as p')
@@ -60,17 +62,6 @@ export async function usageOf(db: Db, pattern: string): Promise<number> {
     .select((eb) => eb.fn.sum<number | string | null>('b.size').as('bytes'))
     .executeTakeFirst();
   return Number(row?.bytes ?? 0);
-}
-
-/** Per repository, its usage as `usageOf` counts it (repositories holding nothing are left out). */
-export async function usageByRepository(db: Db): Promise<Map<string, number>> {
-  const rows = await db
-    .selectFrom(heldPairs(db, '*').as('h'))
-    .innerJoin('blobs as b', 'b.digest', 'h.digest')
-    .select((eb) => ['h.repository', eb.fn.sum<number | string>('b.size').as('bytes')])
-    .groupBy('h.repository')
-    .execute();
-  return new Map(rows.map((r) => [r.repository, Number(r.bytes)]));
 }
 
 export interface Sized {
