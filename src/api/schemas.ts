@@ -131,3 +131,4 @@ export type Whoami = z.infer<typeof Whoami>;
 export type QuotaInfo = z.infer<typeof QuotaInfo>;
 export type RepositoryDiskUsage = z.infer<typeof RepositoryDiskUsage>;
 export type DiskUsage = z.infer<typeof DiskUsage>;
+export type RepositoryDiskUsageWithQuotas = z.infer<typeof RepositoryDiskUsageWithQuotas>;

@@ -11,6 +11,7 @@ import { fsck, type FsckCommandOptions } from './fsck.js';
 import { upload } from './upload.js';
 import { argument, clientOptions } from './options.js';
 import { addAccessCommands } from './access-commands.js';
+import { addQuotaCommands } from './quotas.js';
 
 const retention = argument((s): number | null => {
   if (s === 'none') return null;
@@ -176,6 +177,7 @@ export function buildProgram(): Command {
     .action((n: string, v: number, opts: Opts) => versionRestore(n, v, opts));
 
   addAccessCommands(program);
+  addQuotaCommands(program);
 
   return program;
 }

@@ -4,6 +4,7 @@ import { expect } from './api-types.js';
 import { repositoryPath } from './client.js';
 import { clientFor } from './credentials.js';
 import { diffLines, repositoryDetails, repositoryTable, versionTable } from './format.js';
+import { usageRows } from './usage-format.js';
 
 export interface RepoOptions {
   server: string;
@@ -28,7 +29,7 @@ export async function repoShow(name: string, opts: RepoOptions): Promise<void> {
   const versionAnswer = repo.latestVersion ? await client.getJson(versionPath) : null;
   if (opts.json) return printJson({ repository: repoAnswer, latestVersion: versionAnswer });
   const latest = versionAnswer === null ? undefined : expect(Version, versionAnswer, `GET /${versionPath}`);
-  console.log(repositoryDetails(repo, latest));
+  console.log(repositoryDetails(repo, latest, usageRows(repo)));
 }
 
 export async function repoVersions(name: string, opts: RepoOptions): Promise<void> {
