@@ -125,6 +125,8 @@ let database: string;
 let work: string;
 let cwd: string;
 let env: NodeJS.ProcessEnv;
+/** what each block printed, by its README line */
+const outputs = new Map<number, string>();
 
 /** Runs one block in bash; resolves with its exit code, output, and its environment at the end. */
 function runBlock(script: string): Promise<{ code: number | null; output: string; env: NodeJS.ProcessEnv }> {
@@ -222,6 +224,7 @@ describe('the README runs as written', () => {
         );
       }
       env = r.env;
+      outputs.set(block.line, r.output);
     });
   }
 
@@ -235,5 +238,15 @@ describe('the README runs as written', () => {
     expect(await tags('team/multi')).toEqual(['1.0']);
     expect(await tags('library/app')).toEqual(expect.arrayContaining(['base', '1.0', '1.1']));
     expect(await tags('other/app')).toBe(404);
+    // the upload block's refusal said why, and its untagged upload how to pull the image
+    const uploads = RUN.find((b) => /\.\/berth upload/.test(b.text))!;
+    const said = outputs.get(uploads.line) ?? '';
+    expect(said).toMatch(
+      /berth: BLOB_UNKNOWN: 2 blob\(s\) are neither in the archive nor in repository other\/app/,
+    );
+    expect(said).toMatch(/warning: the image is untagged: team\/app version 1/);
+    expect(said).toMatch(
+      /pull it: skopeo copy --src-tls-verify=false docker:\/\/[\d.:]+\/team\/app@sha256:[0-9a-f]{64} oci:app/,
+    );
   });
 });
