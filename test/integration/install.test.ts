@@ -1,7 +1,15 @@
 // The `berth` command and the install: `./berth --version` from anywhere, `npm ci` without a warning (no unknown
 // config, no dependency whose engines exclude the running Node), better-sqlite3 still built from source.
 import { execFile } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -40,11 +48,10 @@ describe('npm ci', () => {
   it('prints no warning for the lock file (dry run, offline: nothing fetched, nothing built)', async () => {
     const dir = join(work, 'ci');
     rmSync(dir, { recursive: true, force: true });
-    await exec('mkdir', ['-p', dir]);
+    mkdirSync(dir);
     // (.npmrc too, should one come back: npm reads it, and its unknown keys are warnings)
     for (const f of ['package.json', 'package-lock.json', '.npmrc', '.prebuild-installrc'])
       if (existsSync(join(ROOT, f))) copyFileSync(join(ROOT, f), join(dir, f));
-    copyFileSync(join(ROOT, f), join(dir, f));
     // no user or global npmrc of this machine: only the project's own configuration counts
     const [user, global] = [join(work, 'user-npmrc'), join(work, 'global-npmrc')];
     for (const f of [user, global]) writeFileSync(f, '');
