@@ -3,6 +3,7 @@
 # package `skopeo`; also jq and python3) from small deterministic OCI images written by mkimage.py. The same
 # recipe as ../../shared/fixtures/build.sh, with smaller layers: the archives are committed, and this script
 # is how they were made (running it again gives the same files, byte for byte, but for the times inside multi.oci.tar).
+# The layers hold pseudo-random bytes and nothing else: the archives are berth's own (Apache-2.0, as the project).
 # usage: examples/make.sh [OUTDIR]   (default: this folder)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
