@@ -4,6 +4,7 @@
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_UPLOAD_OPTIONS } from '../../src/repo/uploads.js';
 import { startServer } from '../../src/server.js';
@@ -140,6 +141,42 @@ describe('the bounds of open upload sessions', () => {
       maxPerUser: 1000,
       expireAfterMs: 24 * 3600_000,
     });
+  });
+});
+
+describe('the defaults, against one user leaving sessions open (issue 19: 5 000 of 1 byte each)', () => {
+  let s: TestServer;
+  beforeAll(async () => {
+    s = await startTestServer('upload-defaults');
+    await s.berth.auth.users.create('hoarder', 'hoarder-password');
+  });
+  afterAll(async () => s?.close());
+
+  it('1000 open in a repository, then refused; 1000 by the user in all, then refused; expiry frees them', async () => {
+    const id = (await s.berth.auth.users.get('hoarder')).id;
+    const uploads = s.berth.uploads;
+    const byte = () => Readable.from([Buffer.from('x')]);
+    const t0 = performance.now();
+    for (let i = 0; i < 1000; i++) {
+      const { id: session } = await uploads.start('hoard/one', id);
+      if (i % 100 === 0) await uploads.append('hoard/one', session, byte());
+    }
+    const ms = Math.round(performance.now() - t0);
+    await expect(uploads.start('hoard/one', id)).rejects.toMatchObject({
+      code: 'TOOMANYREQUESTS',
+      message: expect.stringMatching(/^repository hoard\/one has 1000 upload sessions open/),
+    });
+    // the user's bound counts every repository: a new one is refused for this user, not for another
+    await expect(uploads.start('hoard/two', id)).rejects.toMatchObject({
+      message: expect.stringMatching(/^you have 1000 upload sessions open, the most allowed per user/),
+    });
+    expect(await uploads.openCount()).toBe(1000);
+    const other = (await s.berth.auth.users.get('admin')).id;
+    await uploads.start('hoard/two', other);
+    // sessions untouched for 24 h expire, and their slots with them
+    expect(await uploads.expire(Date.now() + 24 * 3600_000 + 60_000)).toBe(1001);
+    await uploads.start('hoard/one', id);
+    console.info(`upload bounds: 1000 sessions opened in ${ms} ms, the 1001st refused`);
   });
 });
 
