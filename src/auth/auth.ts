@@ -104,7 +104,8 @@ export class Auth {
 
   /**
    * Who the credentials belong to. Wrong credentials are UNAUTHORIZED (never treated as anonymous); after
-   * repeated failures for a user or from an address, TOOMANYREQUESTS until the wait is over.
+   * repeated failures for a user or from an address, TOOMANYREQUESTS until the wait is over (which counts hold
+   * back which attempts: loginKeys).
    */
   async authenticate(creds: Credentials, address: string): Promise<Principal> {
     const now = this.now();

@@ -1,5 +1,6 @@
 // Failed logins, counted per user and per address in the database (so every process sees them): after a few,
-// each further attempt must wait longer, up to a minute; a success clears the count; old and excess rows go.
+// each further attempt must wait longer, up to a minute; a success clears a count whose wait is over; old and
+// excess rows go.
 // Which keys an attempt counts under, and which waits hold it back, is decided here (loginKeys).
 import { createHash } from 'node:crypto';
 import { PostgresAdapter, sql, type Kysely, type RawBuilder } from 'kysely';
