@@ -1,6 +1,7 @@
 // Failed-login limits on each database backend, with explicit clocks: free attempts, then a doubling wait up to
-// the maximum, per key (user and address apart), forgotten after the window, cleared by a success, shared by
-// every instance on the database; the table aged out (rows past the window deleted) and bounded (maxRows).
+// the maximum, per key (user and address apart), forgotten after the window, cleared by a success once the wait
+// is over, shared by every instance on the database; gated and check-only keys; the table aged out (rows past the
+// window deleted) and bounded (maxRows).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backends, removeTestDatabase, testDatabaseUrl, type Backend } from '../../test/helpers/backend.js';
 import { openDatabase, type Db } from '../db/connect.js';
