@@ -17,6 +17,7 @@ import { fsck, type FsckCommandOptions } from './fsck.js';
 import { upload } from './upload.js';
 import { argument, clientOptions } from './options.js';
 import { addAccessCommands } from './access-commands.js';
+import { berthVersion } from './package-version.js';
 
 const retention = argument((s): number | null => {
   if (s === 'none') return null;
@@ -65,6 +66,7 @@ function instanceOptions(cmd: Command): Command {
 export function buildProgram(): Command {
   const program = new Command('berth')
     .description('a container image registry with versioned repositories and archive uploads')
+    .version(berthVersion(), '-V, --version', 'print the version of berth')
     .exitOverride()
     .configureOutput({ outputError: (text, write) => write(text.replace(/^error: /, 'berth: ')) })
     .showHelpAfterError('(run with --help for usage)');
