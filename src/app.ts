@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import { openDatabase, type Db } from './db/connect.js';
 import { FsBlobStore } from './storage/fs-blob-store.js';
 import type { BlobStore } from './storage/blob-store.js';
+import { checkDataWritable } from './storage/probe.js';
 import { Repositories } from './repo/repositories.js';
 import { Blobs } from './repo/blobs.js';
 import { Manifests } from './repo/manifests.js';
@@ -46,8 +47,10 @@ export interface Berth {
 
 export async function openBerth(config: BerthConfig): Promise<Berth> {
   const data = resolve(config.data);
-  const db = await openDatabase(config.database ?? join(data, 'berth.db'));
   const store = new FsBlobStore(join(data, 'store'));
+  // before the database: a read-only data folder is named as such, not as "unable to open database file"
+  await checkDataWritable(data, store, store.root);
+  const db = await openDatabase(config.database ?? join(data, 'berth.db'));
   const auth = new Auth(db.kysely, config.auth);
   await auth.init();
   return {

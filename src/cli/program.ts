@@ -9,8 +9,9 @@ import { repoRetain, versionDelete, versionRestore } from './version.js';
 import { cleanup, type CleanupCommandOptions } from './cleanup.js';
 import { fsck, type FsckCommandOptions } from './fsck.js';
 import { upload } from './upload.js';
-import { argument, clientOptions } from './options.js';
+import { argument, clientOptions, instanceOptions } from './options.js';
 import { addAccessCommands } from './access-commands.js';
+import { addAdminCommands } from './admin.js';
 
 const retention = argument((s): number | null => {
   if (s === 'none') return null;
@@ -39,22 +40,6 @@ const versionNumber = argument((s) => {
   if (!/^\d+$/.test(s)) throw new Error(`"${s}" is not a version number (1, 2, …)`);
   return Number(s);
 });
-
-/** Where the instance's data and database are, for the commands that open it directly (serve, fsck). */
-function instanceOptions(cmd: Command): Command {
-  return cmd
-    .addOption(
-      new Option('--data <dir>', 'where blobs and the SQLite database live (default: ./berth-data)').env(
-        'BERTH_DATA',
-      ),
-    )
-    .addOption(
-      new Option(
-        '--database <url>',
-        'database: a postgres:// URL or a SQLite file (default: in the data dir)',
-      ).env('BERTH_DATABASE'),
-    );
-}
 
 export function buildProgram(): Command {
   const program = new Command('berth')
@@ -176,6 +161,7 @@ export function buildProgram(): Command {
     .action((n: string, v: number, opts: Opts) => versionRestore(n, v, opts));
 
   addAccessCommands(program);
+  addAdminCommands(program);
 
   return program;
 }
