@@ -14,6 +14,7 @@ import { Cleanup } from './gc/cleanup.js';
 import { Fsck } from './gc/fsck/index.js';
 import { Leases } from './db/leases.js';
 import { Imports } from './repo/imports.js';
+import { Removals } from './repo/removals.js';
 import { Auth, type AuthOptions } from './auth/auth.js';
 
 export interface BerthConfig {
@@ -41,6 +42,8 @@ export interface Berth {
   leases: Leases;
   /** archive uploads */
   imports: Imports;
+  /** deleting a tag, an image or a repository */
+  removals: Removals;
   auth: Auth;
   close(): Promise<void>;
 }
@@ -67,6 +70,7 @@ export async function openBerth(config: BerthConfig): Promise<Berth> {
     fsck: new Fsck(db.kysely, store),
     leases: new Leases(db.kysely),
     imports: new Imports(db.kysely, store),
+    removals: new Removals(db.kysely),
     auth,
     close: () => db.close(),
   };

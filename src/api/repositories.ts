@@ -3,13 +3,15 @@ import type { Berth } from '../app.js';
 import { can } from '../auth/principal.js';
 import { intParam, type RouteContext } from '../http/router.js';
 import { versionNumber } from '../http/route-params.js';
+import { includeDeleted } from './removals.js';
 
-/** The repositories the caller may pull from. */
+/** The repositories the caller may pull from; deleted ones with `includeDeleted=true`. */
 export async function listRepositories(berth: Berth, { query, principal }: RouteContext) {
   return {
     repositories: await berth.repositories.listWhere((name) => can(principal, name, 'pull'), {
       n: intParam(query, 'n'),
       last: query.get('last') ?? undefined,
+      includeDeleted: includeDeleted(query),
     }),
   };
 }

@@ -12,6 +12,7 @@ import { upload } from './upload.js';
 import { argument, clientOptions, instanceOptions } from './options.js';
 import { addAccessCommands } from './access-commands.js';
 import { addAdminCommands } from './admin.js';
+import { addDeleteCommands } from './deletes.js';
 
 const retention = argument((s): number | null => {
   if (s === 'none') return null;
@@ -162,6 +163,7 @@ export function buildProgram(): Command {
 
   addAccessCommands(program);
   addAdminCommands(program);
+  addDeleteCommands(program);
 
   return program;
 }
