@@ -1,6 +1,6 @@
 // The `berth` program: its commands and options, and its exit codes (failure 1, usage error 2).
 import { Command, CommanderError, Option } from 'commander';
-import { parseRepoAndTag, parseRepositoryName } from '../core/references.js';
+import { parseRepositoryName } from '../core/references.js';
 import type { ClientOptions } from './credentials.js';
 import { errorLines, UsageError } from './report.js';
 import { repoDiff, repoList, repoShow, repoVersions } from './repo.js';
@@ -8,7 +8,7 @@ import { cleanupScheduleOptions, serve, timeoutOptions, type ServeOptions } from
 import { repoRetain, versionDelete, versionRestore } from './version.js';
 import { cleanup, type CleanupCommandOptions } from './cleanup.js';
 import { fsck, type FsckCommandOptions } from './fsck.js';
-import { upload } from './upload.js';
+import { parseUploadTarget, upload } from './upload.js';
 import { argument, clientOptions, instanceOptions } from './options.js';
 import { addAccessCommands } from './access-commands.js';
 import { addAdminCommands } from './admin.js';
@@ -105,7 +105,7 @@ export function buildProgram(): Command {
         '<archive>',
         'a tar from skopeo dir:/docker-archive:/oci-archive: or docker save, or a skopeo dir',
       )
-      .argument('<repo[:tag]>', 'the destination repository, and a tag to apply', argument(parseRepoAndTag))
+      .argument('<repo[:tag]>', 'the destination repository, and a tag to apply', argument(parseUploadTarget))
       .option('--only-missing', 'leave out the layers the repository’s latest version already holds'),
   ).action((archive: string, target: { name: string; tag?: string }, opts) =>
     upload(
