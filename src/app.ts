@@ -23,6 +23,8 @@ export interface BerthConfig {
   /** a SQLite file path or postgres://… URL; default: <data>/berth.db */
   database?: string;
   auth?: AuthOptions;
+  /** check at open that the data folder and its store take a write (default true; false: touch no file) */
+  checkWritable?: boolean;
 }
 
 export interface Berth {
@@ -52,7 +54,7 @@ export async function openBerth(config: BerthConfig): Promise<Berth> {
   const data = resolve(config.data);
   const store = new FsBlobStore(join(data, 'store'));
   // before the database: a read-only data folder is named as such, not as "unable to open database file"
-  await checkDataWritable(data, store, store.root);
+  if (config.checkWritable !== false) await checkDataWritable(data, store, store.root);
   const db = await openDatabase(config.database ?? join(data, 'berth.db'));
   const auth = new Auth(db.kysely, config.auth);
   await auth.init();

@@ -61,7 +61,12 @@ export async function resetPassword(user: string, opts: ResetPasswordOptions): P
   const chosen = password ?? generatePassword();
   // loaded here, as in serve: client commands never load database drivers
   const { openBerth } = await import('../app.js');
-  const berth = await openBerth({ data: opts.data ?? './berth-data', database: opts.database });
+  // only the database is written: no data folder is made or probed (with PostgreSQL there may be none here)
+  const berth = await openBerth({
+    data: opts.data ?? './berth-data',
+    database: opts.database,
+    checkWritable: false,
+  });
   let revoked = 0;
   try {
     await berth.auth.users.setPassword(user, chosen);
