@@ -8,7 +8,7 @@ import { Repositories } from './repo/repositories.js';
 import { Blobs } from './repo/blobs.js';
 import { Manifests } from './repo/manifests.js';
 import { Tags } from './repo/tags.js';
-import { Uploads } from './repo/uploads.js';
+import { DEFAULT_UPLOAD_OPTIONS, Uploads, type UploadOptions } from './repo/uploads.js';
 import { History } from './repo/history.js';
 import { Cleanup } from './gc/cleanup.js';
 import { Fsck } from './gc/fsck/index.js';
@@ -23,6 +23,8 @@ export interface BerthConfig {
   /** a SQLite file path or postgres://… URL; default: <data>/berth.db */
   database?: string;
   auth?: AuthOptions;
+  /** upload sessions: the bounds of open sessions per repository and per user, expiry (defaults: DEFAULT_UPLOAD_OPTIONS) */
+  uploads?: Partial<UploadOptions>;
   /** check at open that the data folder and its store take a write (default true; false: touch no file) */
   checkWritable?: boolean;
 }
@@ -66,7 +68,7 @@ export async function openBerth(config: BerthConfig): Promise<Berth> {
     blobs: new Blobs(db.kysely, store),
     manifests: new Manifests(db.kysely, store),
     tags: new Tags(db.kysely),
-    uploads: new Uploads(db.kysely, store),
+    uploads: new Uploads(db.kysely, store, { ...DEFAULT_UPLOAD_OPTIONS, ...config.uploads }),
     history: new History(db.kysely),
     cleanup: new Cleanup(db.kysely, store),
     fsck: new Fsck(db.kysely, store),

@@ -11,6 +11,7 @@ import { findLayers, layerDigestsHeld, type ArchiveView } from '../archive/layer
 import { chooseOmissions, NO_OMISSIONS, type Omissions } from './omissions.js';
 import { progressBar } from './progress.js';
 import { parseRepoAndTag } from '../core/references.js';
+import { untaggedUploadWarning } from './untagged.js';
 import { filteredTar, isGzip, rawTar, scanTar, type TarFile } from './tar-file.js';
 
 export interface UploadOptions {
@@ -115,4 +116,5 @@ export async function upload(path: string, repository: string, tag: string | und
   console.log(
     result.success ? uploadSummary(result.data) : `uploaded ${formatBytes(total)}: ${JSON.stringify(answer)}`,
   );
+  if (result.success) for (const line of untaggedUploadWarning(result.data, opts.server)) console.error(line);
 }
