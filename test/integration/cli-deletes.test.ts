@@ -128,7 +128,9 @@ describe('berth repo delete', () => {
     expect((await http('GET', `${s.url}/api/v1/repositories?includeDeleted=maybe`)).status).toBe(400);
     // its pages link on with the deleted ones
     const page = await http('GET', `${s.url}/api/v1/repositories?includeDeleted=true&n=1`);
-    expect(page.headers.link).toBe('</api/v1/repositories?n=1&last=team%2Fapp&includeDeleted=true>; rel="next"');
+    expect(page.headers.link).toBe(
+      '</api/v1/repositories?n=1&last=team%2Fapp&includeDeleted=true>; rel="next"',
+    );
     // the history is there: the latest version is empty, the one before still holds 3.0
     const versions = (await http('GET', `${s.url}/api/v1/repositories/team/app/-/versions`)).json().versions;
     expect(versions.at(-1).number).toBe(before + 1);
