@@ -11,6 +11,8 @@ export const Repository = z.object({
   latestVersion: z.number().nullable(),
   createdAt: z.string(),
   retainVersions: z.number().nullable().optional(),
+  /** the version that deleted it (hidden from the listings), or null */
+  deletedInVersion: z.number().nullable().optional(),
   /** what quotas count for it (its latest version and pending pushes, in bytes), and the quotas that govern it */
   usage: z.object({ bytes: z.number(), quotas: z.array(Quota) }).optional(),
 });
@@ -24,6 +26,15 @@ export const VersionSummary = z.object({
   removed: z.unknown(),
 });
 export const VersionList = z.object({ versions: z.array(VersionSummary) });
+
+/** The answer of a DELETE of a tag, an image or a repository: the version it made. */
+export const Deletion = z.object({
+  repository: z.string(),
+  tag: z.string().optional(),
+  digest: z.string().optional(),
+  tags: z.array(z.string()).optional(),
+  version: VersionSummary,
+});
 
 export const Content = z.object({
   manifests: z.array(z.object({ digest: z.string(), mediaType: z.string() })),
@@ -131,6 +142,7 @@ export const Whoami = z.object({
 
 export type Repository = z.infer<typeof Repository>;
 export type VersionSummary = z.infer<typeof VersionSummary>;
+export type Deletion = z.infer<typeof Deletion>;
 export type Content = z.infer<typeof Content>;
 export type Version = z.infer<typeof Version>;
 export type VersionDiff = z.infer<typeof VersionDiff>;

@@ -1,6 +1,6 @@
 // The `berth` program: its commands and options, and its exit codes (failure 1, usage error 2).
 import { Command, CommanderError, Option } from 'commander';
-import { parseRepoAndTag, parseRepositoryName } from '../core/references.js';
+import { parseRepositoryName } from '../core/references.js';
 import type { ClientOptions } from './credentials.js';
 import { errorLines, UsageError } from './report.js';
 import { repoDiff, repoList, repoShow, repoVersions } from './repo.js';
@@ -14,9 +14,11 @@ import {
 import { repoRetain, versionDelete, versionRestore } from './version.js';
 import { cleanup, type CleanupCommandOptions } from './cleanup.js';
 import { fsck, type FsckCommandOptions } from './fsck.js';
-import { upload } from './upload.js';
-import { argument, clientOptions } from './options.js';
+import { parseUploadTarget, upload } from './upload.js';
+import { argument, clientOptions, instanceOptions } from './options.js';
 import { addAccessCommands } from './access-commands.js';
+import { addAdminCommands } from './admin.js';
+import { addDeleteCommands } from './deletes.js';
 import { berthVersion } from './package-version.js';
 import { addQuotaCommands } from './quotas.js';
 
@@ -47,22 +49,6 @@ const versionNumber = argument((s) => {
   if (!/^\d+$/.test(s)) throw new Error(`"${s}" is not a version number (1, 2, …)`);
   return Number(s);
 });
-
-/** Where the instance's data and database are, for the commands that open it directly (serve, fsck). */
-function instanceOptions(cmd: Command): Command {
-  return cmd
-    .addOption(
-      new Option('--data <dir>', 'where blobs and the SQLite database live (default: ./berth-data)').env(
-        'BERTH_DATA',
-      ),
-    )
-    .addOption(
-      new Option(
-        '--database <url>',
-        'database: a postgres:// URL or a SQLite file (default: in the data dir)',
-      ).env('BERTH_DATABASE'),
-    );
-}
 
 export function buildProgram(): Command {
   const program = new Command('berth')
@@ -132,7 +118,7 @@ export function buildProgram(): Command {
         '<archive>',
         'a tar from skopeo dir:/docker-archive:/oci-archive: or docker save, or a skopeo dir',
       )
-      .argument('<repo[:tag]>', 'the destination repository, and a tag to apply', argument(parseRepoAndTag))
+      .argument('<repo[:tag]>', 'the destination repository, and a tag to apply', argument(parseUploadTarget))
       .option('--only-missing', 'leave out the layers the repository’s latest version already holds'),
   ).action((archive: string, target: { name: string; tag?: string }, opts) =>
     upload(
@@ -189,6 +175,8 @@ export function buildProgram(): Command {
     .action((n: string, v: number, opts: Opts) => versionRestore(n, v, opts));
 
   addAccessCommands(program);
+  addAdminCommands(program);
+  addDeleteCommands(program);
   addQuotaCommands(program);
 
   return program;

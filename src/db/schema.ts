@@ -8,6 +8,8 @@ export interface RepositoriesTable {
   created_at: number;
   /** keep only the latest N versions (null: all) */
   retain_versions: Generated<number | null>;
+  /** the version `berth repo delete` made, emptying it and hiding it from the listings (null: not deleted) */
+  deleted_version: Generated<number | null>;
 }
 
 export interface RepositoryVersionsTable {

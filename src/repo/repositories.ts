@@ -9,6 +9,8 @@ export interface RepositoryInfo {
   createdAt: string;
   /** how many of the latest versions are kept (null: all) */
   retainVersions: number | null;
+  /** the version that deleted it (`berth repo delete`), hiding it from the listings; null: not deleted */
+  deletedInVersion: number | null;
 }
 
 const iso = (ms: number): string => new Date(Number(ms)).toISOString();
@@ -18,21 +20,31 @@ const info = (r: {
   latest_version: number;
   created_at: number;
   retain_versions: number | null;
+  deleted_version: number | null;
 }): RepositoryInfo => ({
   name: r.name,
   latestVersion: r.latest_version,
   createdAt: iso(r.created_at),
   retainVersions: r.retain_versions,
+  deletedInVersion: r.deleted_version,
 });
+
+const COLUMNS = ['name', 'latest_version', 'created_at', 'retain_versions', 'deleted_version'] as const;
+
+export interface ListOptions {
+  last?: string;
+  n?: number;
+  /** also the deleted repositories (hidden by default) */
+  includeDeleted?: boolean;
+}
 
 export class Repositories {
   constructor(private readonly db: Kysely<Database>) {}
 
-  async list(opts: { last?: string; n?: number } = {}): Promise<RepositoryInfo[]> {
-    let q = this.db
-      .selectFrom('repositories')
-      .select(['name', 'latest_version', 'created_at', 'retain_versions'])
-      .orderBy('name');
+  /** The repositories in lexical order, after `last`, at most `n`; deleted ones only if asked for. */
+  async list(opts: ListOptions = {}): Promise<RepositoryInfo[]> {
+    let q = this.db.selectFrom('repositories').select(COLUMNS).orderBy('name');
+    if (!opts.includeDeleted) q = q.where('deleted_version', 'is', null);
     if (opts.last !== undefined) q = q.where('name', '>', opts.last);
     if (opts.n !== undefined) q = q.limit(opts.n);
     const rows = await q.execute();
@@ -43,14 +55,11 @@ export class Repositories {
    * Like `list`, keeping only the repositories `visible` accepts (the caller's permissions), paged over the
    * visible ones: `n` of them after `last`.
    */
-  async listWhere(
-    visible: (name: string) => boolean,
-    opts: { last?: string; n?: number } = {},
-  ): Promise<RepositoryInfo[]> {
+  async listWhere(visible: (name: string) => boolean, opts: ListOptions = {}): Promise<RepositoryInfo[]> {
     const out: RepositoryInfo[] = [];
     let last = opts.last;
     for (;;) {
-      const page = await this.list({ last, n: 1000 });
+      const page = await this.list({ last, n: 1000, includeDeleted: opts.includeDeleted });
       for (const r of page) {
         if (!visible(r.name)) continue;
         out.push(r);
@@ -64,7 +73,7 @@ export class Repositories {
   async find(name: string): Promise<{ id: number; info: RepositoryInfo } | undefined> {
     const r = await this.db
       .selectFrom('repositories')
-      .select(['id', 'name', 'latest_version', 'created_at', 'retain_versions'])
+      .select(['id', ...COLUMNS])
       .where('name', '=', name)
       .executeTakeFirst();
     return r && { id: r.id, info: info(r) };
