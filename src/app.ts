@@ -14,6 +14,7 @@ import { Fsck } from './gc/fsck/index.js';
 import { Leases } from './db/leases.js';
 import { Imports } from './repo/imports.js';
 import { Auth, type AuthOptions } from './auth/auth.js';
+import { ARCHIVE_LIMITS, type ArchiveLimits } from './archive/tar-guard.js';
 
 export interface BerthConfig {
   /** folder of the filesystem blob store (and of the default SQLite database) */
@@ -21,6 +22,8 @@ export interface BerthConfig {
   /** a SQLite file path or postgres://… URL; default: <data>/berth.db */
   database?: string;
   auth?: AuthOptions;
+  /** the archive limits that differ from ARCHIVE_LIMITS (`berth serve --archive-max-…`) */
+  archiveLimits?: Partial<ArchiveLimits>;
 }
 
 export interface Berth {
@@ -63,7 +66,7 @@ export async function openBerth(config: BerthConfig): Promise<Berth> {
     cleanup: new Cleanup(db.kysely, store),
     fsck: new Fsck(db.kysely, store),
     leases: new Leases(db.kysely),
-    imports: new Imports(db.kysely, store),
+    imports: new Imports(db.kysely, store, { ...ARCHIVE_LIMITS, ...config.archiveLimits }),
     auth,
     close: () => db.close(),
   };

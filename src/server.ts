@@ -12,6 +12,7 @@ import { installHealth } from './http/health.js';
 import { installMetrics } from './http/metrics.js';
 import { installTimeouts, type TimeoutOptions } from './http/timeouts.js';
 import { Jobs } from './jobs.js';
+import type { ArchiveLimits } from './archive/tar-guard.js';
 
 export interface ServerOptions extends TimeoutOptions {
   logLevel?: string;
@@ -156,6 +157,8 @@ export async function startServer(opts: {
   cleanupProtectionSeconds?: number;
   idleTimeoutSeconds?: number;
   headersTimeoutSeconds?: number;
+  /** the archive limits given (`--archive-max-…`); the others keep their defaults */
+  archiveLimits?: Partial<ArchiveLimits>;
 }): Promise<{ url: string; close(): Promise<void>; app: FastifyInstance }> {
   if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined))
     throw new Error('--tls-cert and --tls-key go together: give both, or neither for plain HTTP');
@@ -166,6 +169,7 @@ export async function startServer(opts: {
     data: opts.data ?? './berth-data',
     database: opts.database,
     ...(opts.tokenTtl === undefined ? {} : { auth: { tokenTtlSeconds: opts.tokenTtl } }),
+    ...(opts.archiveLimits ? { archiveLimits: opts.archiveLimits } : {}),
   });
   await bootstrapAdmin(berth);
   const app = buildServer(berth, {
