@@ -71,10 +71,15 @@ export class Uploads {
     const now = Date.now();
     const w = await this.store.writer(Keys.upload(id));
     await new Promise<void>((resolve, reject) => w.end(() => resolve()).on('error', reject));
-    await this.db
-      .insertInto('upload_sessions')
-      .values({ id, repository: name, size: 0, created_at: now, updated_at: now, busy_until: 0 })
-      .execute();
+    try {
+      await this.db
+        .insertInto('upload_sessions')
+        .values({ id, repository: name, size: 0, created_at: now, updated_at: now, busy_until: 0 })
+        .execute();
+    } catch (e) {
+      await this.store.deletePrefix(Keys.uploadDir(id)); // (e.g. a full disk): no file without its row
+      throw e;
+    }
     return { id };
   }
 
@@ -153,7 +158,13 @@ export class Uploads {
   /** A whole blob in one request (POST ?digest=). */
   async monolithic(name: string, digest: Digest, body: Readable): Promise<void> {
     const { id } = await this.start(name);
-    await this.finish(name, id, digest, body);
+    try {
+      await this.finish(name, id, digest, body);
+    } catch (e) {
+      // nobody can resume a session never named to the client: its bytes go now (a full disk gets them back)
+      await this.remove(id).catch(() => undefined);
+      throw e;
+    }
   }
 
   /**
@@ -280,7 +291,15 @@ export class Uploads {
       },
     });
     const sink = await this.store.writer(Keys.upload(id), { offset: size });
-    await pipeline(body, hashing, sink);
+    try {
+      await pipeline(body, hashing, sink);
+    } catch (e) {
+      // the session stays as the client last saw it: bytes of the failed chunk are cut off (on a full disk,
+      // they are its space), best effort; a later chunk or PUT writes from `size` again anyway
+      const cut = await this.store.writer(Keys.upload(id), { offset: size }).catch(() => undefined);
+      cut?.on('error', () => undefined).end();
+      throw e;
+    }
     if (range && written !== range.end - range.start + 1) {
       throw new BerthError(
         'BLOB_UPLOAD_INVALID',
