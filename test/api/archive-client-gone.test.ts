@@ -119,6 +119,14 @@ describe('an archive upload whose client goes', () => {
     await leave(socket);
     hold.release();
     await until('the staging folder is removed', () => staging().length === 0);
+    // no work goes on: this process (the server) is idle but for its timers
+    const cpu0 = process.cpuUsage();
+    await new Promise((r) => setTimeout(r, 500));
+    const cpu = process.cpuUsage(cpu0);
+    console.log(
+      `client gone after its body: CPU ${((cpu.user + cpu.system) / 1000).toFixed(0)} ms in the next 500 ms`,
+    );
+    expect((cpu.user + cpu.system) / 1000).toBeLessThan(150);
     expect(await snapshot(s.berth, s.data)).toEqual(before);
     expect(await versions('gone/after')).toEqual([]);
   });
