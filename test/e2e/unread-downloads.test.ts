@@ -118,7 +118,7 @@ describe('GETs of a large blob that are never read', () => {
     const opened = socketsOf(pid) - sockets0;
     expect(opened, 'the server holds the connections').toBe(CLIENTS);
     // the server lets them go after its idle limit: its own sockets tell (the clients read nothing meanwhile)
-    while (socketsOf(pid) > sockets0 && Date.now() - sent < IDLE_SECONDS * 5000) await pause(50);
+    while (socketsOf(pid) > sockets0 && Date.now() - sent < IDLE_SECONDS * 8000) await pause(50);
     const closedAfter = Date.now() - sent;
     clearInterval(sampler);
     expect(socketsOf(pid), 'the server closed every connection').toBe(sockets0);
@@ -141,10 +141,11 @@ describe('GETs of a large blob that are never read', () => {
         `at most ${(most / MIB).toFixed(1)} MiB reached a client`,
     );
     expect(peak - rss0).toBeLessThan(CLIENTS * MAX_GROWTH_PER_CLIENT);
-    // Node counts a write the kernel is still taking as progress: the limit runs from the last byte that moved,
-    // and is checked once per idle period, so the close comes between one and two periods after that byte
+    // Node counts a write the kernel is still taking as progress: the limit runs from the last byte that moved
+    // (the socket buffers take a moment to fill), and is checked once per idle period, so the close comes one to
+    // two periods after that byte — never later, however large the blob
     expect(closedAfter).toBeGreaterThanOrEqual(IDLE_SECONDS * 1000 - 100);
-    expect(closedAfter).toBeLessThan(IDLE_SECONDS * 3500);
+    expect(closedAfter).toBeLessThan(IDLE_SECONDS * 5000);
     for (const c of clients) expect(c.received).toBeLessThan(SIZE);
   }, 120_000);
 });
