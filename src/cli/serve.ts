@@ -1,4 +1,4 @@
-// `berth serve`: its scheduling options; starts the server, prints where it listens, closes cleanly on SIGINT/SIGTERM.
+// `berth serve`: its scheduling, time-limit and archive-limit options; starts the server, prints where it listens, closes cleanly on SIGINT/SIGTERM.
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import {
   ARCHIVE_LIMIT_OPTIONS,
@@ -132,10 +132,16 @@ export function cleanupScheduleOptions(cmd: Command): Command {
 export async function serve(opts: ServeOptions): Promise<void> {
   // loaded here so that client commands never load the server's modules (database drivers and all)
   const { startServer } = await import('../server.js');
-  const { cleanupInterval, cleanupProtection, idleTimeout, headersTimeout, ...given } = opts;
-  const { listen, data, database, tlsCert, tlsKey, trustProxy, tokenTtl } = given;
+  const { cleanupInterval, cleanupProtection, idleTimeout, headersTimeout } = opts;
+  const { listen, data, database, tlsCert, tlsKey, trustProxy, tokenTtl } = opts;
   const server = await startServer({
-    ...{ listen, data, database, tlsCert, tlsKey, trustProxy, tokenTtl },
+    listen,
+    data,
+    database,
+    tlsCert,
+    tlsKey,
+    trustProxy,
+    tokenTtl,
     archiveLimits: archiveLimitsOf(opts),
     idleTimeoutSeconds: idleTimeout,
     headersTimeoutSeconds: headersTimeout,
