@@ -159,6 +159,9 @@ export async function startServer(opts: {
   headersTimeoutSeconds?: number;
   /** the archive limits given (`--archive-max-…`); the others keep their defaults */
   archiveLimits?: Partial<ArchiveLimits>;
+  /** the most upload sessions open at once per repository, per user (0: no bound) */
+  maxUploadsPerRepository?: number;
+  maxUploadsPerUser?: number;
 }): Promise<{ url: string; close(): Promise<void>; app: FastifyInstance }> {
   if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined))
     throw new Error('--tls-cert and --tls-key go together: give both, or neither for plain HTTP');
@@ -170,6 +173,12 @@ export async function startServer(opts: {
     database: opts.database,
     ...(opts.tokenTtl === undefined ? {} : { auth: { tokenTtlSeconds: opts.tokenTtl } }),
     ...(opts.archiveLimits ? { archiveLimits: opts.archiveLimits } : {}),
+    uploads: {
+      ...(opts.maxUploadsPerRepository === undefined
+        ? {}
+        : { maxPerRepository: opts.maxUploadsPerRepository }),
+      ...(opts.maxUploadsPerUser === undefined ? {} : { maxPerUser: opts.maxUploadsPerUser }),
+    },
   });
   await bootstrapAdmin(berth);
   const app = buildServer(berth, {

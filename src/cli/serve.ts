@@ -1,4 +1,4 @@
-// `berth serve`: its scheduling, time-limit and archive-limit options; starts the server, prints where it listens, closes cleanly on SIGINT/SIGTERM.
+// `berth serve`: its scheduling, time, upload and archive limits; starts the server, prints where it listens, closes cleanly on SIGINT/SIGTERM.
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import {
   ARCHIVE_LIMIT_OPTIONS,
@@ -25,6 +25,9 @@ export interface ServeOptions {
   idleTimeout?: number;
   /** seconds a request's head may take */
   headersTimeout?: number;
+  /** the most upload sessions open at once per repository, per user (0: no bound) */
+  maxUploadsPerRepository?: number;
+  maxUploadsPerUser?: number;
   /** the archive limits given, by the camel-cased name of their option (archiveMaxEntries, …) */
   [archiveLimit: `archive${string}`]: number | undefined;
 }
@@ -108,6 +111,32 @@ export function archiveLimitsOf(opts: ServeOptions): Partial<ArchiveLimits> {
   return limits;
 }
 
+const count = (s: string): number => {
+  if (!/^\d+$/.test(s)) throw new InvalidArgumentError(`"${s}" is not a whole number (0, 100, 1000, …)`);
+  return Number(s);
+};
+
+/** The bounds of open upload sessions of `berth serve`. */
+export function uploadLimitOptions(cmd: Command): Command {
+  return cmd
+    .addOption(
+      new Option(
+        '--max-uploads-per-repository <count>',
+        'the most upload sessions open at once in one repository; more are refused (429) until some finish, are cancelled or expire (default: 1000, 0: no bound)',
+      )
+        .env('BERTH_MAX_UPLOADS_PER_REPOSITORY')
+        .argParser(count),
+    )
+    .addOption(
+      new Option(
+        '--max-uploads-per-user <count>',
+        'the most upload sessions one user has open at once, in all repositories (default: 1000, 0: no bound)',
+      )
+        .env('BERTH_MAX_UPLOADS_PER_USER')
+        .argParser(count),
+    );
+}
+
 /** The scheduled cleanup's options of `berth serve`. */
 export function cleanupScheduleOptions(cmd: Command): Command {
   return cmd
@@ -134,6 +163,7 @@ export async function serve(opts: ServeOptions): Promise<void> {
   const { startServer } = await import('../server.js');
   const { cleanupInterval, cleanupProtection, idleTimeout, headersTimeout } = opts;
   const { listen, data, database, tlsCert, tlsKey, trustProxy, tokenTtl } = opts;
+  const { maxUploadsPerRepository, maxUploadsPerUser } = opts;
   const server = await startServer({
     listen,
     data,
@@ -142,6 +172,8 @@ export async function serve(opts: ServeOptions): Promise<void> {
     tlsKey,
     trustProxy,
     tokenTtl,
+    maxUploadsPerRepository,
+    maxUploadsPerUser,
     archiveLimits: archiveLimitsOf(opts),
     idleTimeoutSeconds: idleTimeout,
     headersTimeoutSeconds: headersTimeout,
