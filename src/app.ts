@@ -18,6 +18,7 @@ import { Removals } from './repo/removals.js';
 import { Auth, type AuthOptions } from './auth/auth.js';
 import { Quotas } from './repo/quotas.js';
 import { DiskUsage } from './repo/disk-usage.js';
+import { ARCHIVE_LIMITS, type ArchiveLimits } from './archive/tar-guard.js';
 
 export interface BerthConfig {
   /** folder of the filesystem blob store (and of the default SQLite database) */
@@ -25,6 +26,8 @@ export interface BerthConfig {
   /** a SQLite file path or postgres://… URL; default: <data>/berth.db */
   database?: string;
   auth?: AuthOptions;
+  /** the archive limits that differ from ARCHIVE_LIMITS (`berth serve --archive-max-…`) */
+  archiveLimits?: Partial<ArchiveLimits>;
   /** upload sessions: the bounds of open sessions per repository and per user, expiry (defaults: DEFAULT_UPLOAD_OPTIONS) */
   uploads?: Partial<UploadOptions>;
   /** check at open that the data folder and its store take a write (default true; false: touch no file) */
@@ -79,7 +82,7 @@ export async function openBerth(config: BerthConfig): Promise<Berth> {
     cleanup: new Cleanup(db.kysely, store),
     fsck: new Fsck(db.kysely, store),
     leases: new Leases(db.kysely),
-    imports: new Imports(db.kysely, store),
+    imports: new Imports(db.kysely, store, { ...ARCHIVE_LIMITS, ...config.archiveLimits }),
     removals: new Removals(db.kysely),
     auth,
     quotas: new Quotas(db.kysely),

@@ -13,6 +13,7 @@ import { installMetrics } from './http/metrics.js';
 import { installTimeouts, type TimeoutOptions } from './http/timeouts.js';
 import { Jobs } from './jobs.js';
 import type { Clock } from './gc/clock.js';
+import type { ArchiveLimits } from './archive/tar-guard.js';
 
 export interface ServerOptions extends TimeoutOptions {
   logLevel?: string;
@@ -168,6 +169,8 @@ export async function startServer(opts: {
   cleanupProtectionSeconds?: number;
   idleTimeoutSeconds?: number;
   headersTimeoutSeconds?: number;
+  /** the archive limits given (`--archive-max-…`); the others keep their defaults */
+  archiveLimits?: Partial<ArchiveLimits>;
   /** the most upload sessions open at once per repository, per user (0: no bound) */
   maxUploadsPerRepository?: number;
   maxUploadsPerUser?: number;
@@ -181,6 +184,7 @@ export async function startServer(opts: {
     data: opts.data ?? './berth-data',
     database: opts.database,
     ...(opts.tokenTtl === undefined ? {} : { auth: { tokenTtlSeconds: opts.tokenTtl } }),
+    ...(opts.archiveLimits ? { archiveLimits: opts.archiveLimits } : {}),
     uploads: {
       ...(opts.maxUploadsPerRepository === undefined
         ? {}
