@@ -21,6 +21,7 @@ import { addAccessCommands } from './access-commands.js';
 import { addAdminCommands } from './admin.js';
 import { addDeleteCommands } from './deletes.js';
 import { berthVersion } from './package-version.js';
+import { addQuotaCommands } from './quotas.js';
 
 const retention = argument((s): number | null => {
   if (s === 'none') return null;
@@ -179,6 +180,7 @@ export function buildProgram(): Command {
   addAccessCommands(program);
   addAdminCommands(program);
   addDeleteCommands(program);
+  addQuotaCommands(program);
 
   return program;
 }
