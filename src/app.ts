@@ -14,6 +14,11 @@ import { Fsck } from './gc/fsck/index.js';
 import { Leases } from './db/leases.js';
 import { Imports } from './repo/imports.js';
 import { Auth, type AuthOptions } from './auth/auth.js';
+import { realClock, type Clock } from './gc/clock.js';
+import { DEFAULT_RETENTION, type RetentionRule } from './repo/retention.js';
+import { Retention } from './repo/retention-settings.js';
+import { ImmutableTags } from './repo/immutability.js';
+import type { CommitSettings } from './repo/versions.js';
 
 export interface BerthConfig {
   /** folder of the filesystem blob store (and of the default SQLite database) */
@@ -21,6 +26,10 @@ export interface BerthConfig {
   /** a SQLite file path or postgres://… URL; default: <data>/berth.db */
   database?: string;
   auth?: AuthOptions;
+  /** the retention rule new repositories start with (default: the last 10 versions and 30 days) */
+  retention?: RetentionRule;
+  /** the time versions are stamped and aged by (tests inject a fake one) */
+  clock?: Clock;
 }
 
 export interface Berth {
@@ -33,6 +42,10 @@ export interface Berth {
   tags: Tags;
   uploads: Uploads;
   history: History;
+  /** version retention: every repository's rule, applied by cleanup */
+  retention: Retention;
+  /** tag immutability rules */
+  immutableTags: ImmutableTags;
   cleanup: Cleanup;
   /** the consistency check of `berth fsck` */
   fsck: Fsck;
@@ -50,20 +63,34 @@ export async function openBerth(config: BerthConfig): Promise<Berth> {
   const store = new FsBlobStore(join(data, 'store'));
   const auth = new Auth(db.kysely, config.auth);
   await auth.init();
+  const settings: CommitSettings = {
+    clock: config.clock ?? realClock,
+    newRepositories: config.retention ?? DEFAULT_RETENTION,
+  };
+  const repositories = new Repositories(db.kysely);
+  const retention = new Retention(db.kysely, settings.clock, repositories);
   return {
     config: { ...config, data },
     db,
     store,
-    repositories: new Repositories(db.kysely),
-    blobs: new Blobs(db.kysely, store),
-    manifests: new Manifests(db.kysely, store),
+    repositories,
+    blobs: new Blobs(db.kysely, store, settings),
+    manifests: new Manifests(db.kysely, store, settings),
     tags: new Tags(db.kysely),
     uploads: new Uploads(db.kysely, store),
-    history: new History(db.kysely),
-    cleanup: new Cleanup(db.kysely, store),
+    history: new History(db.kysely, repositories, settings),
+    retention,
+    immutableTags: new ImmutableTags(db.kysely),
+    // retention first: blobs only the removed versions needed are collected in the same run
+    cleanup: new Cleanup(db.kysely, store, {
+      beforeRun: async ({ dryRun }) => {
+        const removed = await retention.applyEverywhere({ dryRun });
+        return removed.reduce((n, r) => n + r.removedVersions.length, 0);
+      },
+    }),
     fsck: new Fsck(db.kysely, store),
     leases: new Leases(db.kysely),
-    imports: new Imports(db.kysely, store),
+    imports: new Imports(db.kysely, store, settings),
     auth,
     close: () => db.close(),
   };

@@ -6,6 +6,10 @@ export const Repository = z.object({
   latestVersion: z.number().nullable(),
   createdAt: z.string(),
   retainVersions: z.number().nullable().optional(),
+  retainDays: z.number().nullable().optional(),
+  /** PATCH's answer: the versions the retention rule removed (or, in a dry run, would remove) */
+  removedVersions: z.array(z.number()).optional(),
+  dryRun: z.boolean().optional(),
 });
 export const RepositoryList = z.object({ repositories: z.array(Repository) });
 
@@ -45,6 +49,8 @@ export const CleanupReport = z.object({
     manifests: z.number(),
     strayFiles: z.number().optional(),
     strayBytes: z.number().optional(),
+    /** versions retention removed (every repository's own rule, applied first) */
+    versions: z.number().optional(),
   }),
   keptForWriters: z.number(),
   digests: z.array(z.string()),

@@ -9,7 +9,7 @@ import { Keys } from '../storage/cas.js';
 import { blobSize, heldBlobs, inLatestVersion, manifestsNeeding, presentBlobs } from './held.js';
 import { addPendingBlob } from './catalogue.js';
 import { withClaims } from '../gc/claims.js';
-import { commitVersionIn, lockRepository } from './versions.js';
+import { commitVersionIn, DEFAULT_COMMIT_SETTINGS, lockRepository, type CommitSettings } from './versions.js';
 
 type Db = Kysely<Database>;
 
@@ -54,6 +54,7 @@ export class Blobs {
   constructor(
     private readonly db: Db,
     private readonly store: BlobStore,
+    private readonly settings: CommitSettings = DEFAULT_COMMIT_SETTINGS,
   ) {}
 
   /**
@@ -104,7 +105,7 @@ export class Blobs {
           { digest, manifests: needing },
         );
       }
-      const v = await commitVersionIn(trx, name, { create: false }, async () => [
+      const v = await commitVersionIn(trx, name, { create: false, settings: this.settings }, async () => [
         { op: 'remove', kind: 'blob', key: digest },
       ]);
       return v.number;

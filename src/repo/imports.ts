@@ -11,7 +11,13 @@ import { discardStaged, stageArchive, type StagedArchive } from '../archive/stag
 import { readArchive } from '../archive/detect.js';
 import type { ArchiveFormat } from '../archive/layout.js';
 import { missingError, planImport, type HeldContent, type ImportPlan } from '../archive/planner.js';
-import { commitVersion, type ContentChange } from './versions.js';
+import {
+  commitVersion,
+  DEFAULT_COMMIT_SETTINGS,
+  type CommitSettings,
+  type ContentChange,
+} from './versions.js';
+import { refuseImmutableChanges } from './immutability.js';
 import { recordBlobs, recordManifest } from './catalogue.js';
 import { withClaims } from '../gc/claims.js';
 import { holds, layersByDiffId } from './held.js';
@@ -29,6 +35,7 @@ export class Imports {
   constructor(
     private readonly db: Kysely<Database>,
     private readonly store: BlobStore,
+    private readonly settings: CommitSettings = DEFAULT_COMMIT_SETTINGS,
   ) {}
 
   /**
@@ -76,37 +83,47 @@ export class Imports {
   private async commit(name: string, staged: StagedArchive, plan: ImportPlan): Promise<number> {
     const { db, store } = this;
     const claimed = [...plan.upload.keys(), ...plan.manifests.map((m) => m.digest)];
+    // Before any file moves, so that a refusal leaves the store as it was; checked again under the lock.
+    const tagChanges = plan.manifests.flatMap((m) =>
+      m.tags.map((tag): ContentChange => ({ op: 'add', kind: 'tag', tag, digest: m.digest })),
+    );
+    await refuseImmutableChanges(db, name, tagChanges);
     return withClaims(db, claimed, async () => {
       await moveIntoPlace(store, staged, plan);
       const diffIds = new Map<Digest, Digest[] | undefined>();
       for (const m of plan.manifests) diffIds.set(m.digest, await storedDiffIds(store, m.parsed.config));
-      const version = await commitVersion(db, name, { create: true }, async ({ trx }) => {
-        // Re-checked under the repository's lock: a layer left out must still be in the latest version.
-        const still = await holds(trx, name, [...plan.fromRepository]);
-        const gone = [...plan.fromRepository].filter((d) => !still.has(d));
-        if (gone.length > 0) throw missingError(name, gone);
-        await checkIndexChildren(trx, name, [...plan.absentChildren]);
-        // Shared rows are written in digest order (recordBlobs sorts), so concurrent uploads never deadlock.
-        await recordBlobs(trx, [
-          // by the digest the archive names each blob by (sha256 or sha512), not staging's sha256 of the file
-          ...[...plan.upload].map(([digest, f]) => ({ digest, size: f.size })),
-          ...plan.manifests.map((m) => ({ digest: m.digest, size: m.size })),
-        ]);
-        const changes: ContentChange[] = [];
-        for (const m of [...plan.manifests].sort((x, y) => (x.digest < y.digest ? -1 : 1))) {
-          await recordManifest(trx, {
-            digest: m.digest,
-            size: m.size,
-            parsed: m.parsed,
-            diffIds: diffIds.get(m.digest),
-          });
-          changes.push({ op: 'add', kind: 'manifest', digest: m.digest });
-          for (const b of requiredBlobs(m.parsed))
-            changes.push({ op: 'add', kind: 'blob', digest: b.digest });
-          for (const t of m.tags) changes.push({ op: 'add', kind: 'tag', tag: t, digest: m.digest });
-        }
-        return changes;
-      });
+      const version = await commitVersion(
+        db,
+        name,
+        { create: true, settings: this.settings },
+        async ({ trx }) => {
+          // Re-checked under the repository's lock: a layer left out must still be in the latest version.
+          const still = await holds(trx, name, [...plan.fromRepository]);
+          const gone = [...plan.fromRepository].filter((d) => !still.has(d));
+          if (gone.length > 0) throw missingError(name, gone);
+          await checkIndexChildren(trx, name, [...plan.absentChildren]);
+          // Shared rows are written in digest order (recordBlobs sorts), so concurrent uploads never deadlock.
+          await recordBlobs(trx, [
+            // by the digest the archive names each blob by (sha256 or sha512), not staging's sha256 of the file
+            ...[...plan.upload].map(([digest, f]) => ({ digest, size: f.size })),
+            ...plan.manifests.map((m) => ({ digest: m.digest, size: m.size })),
+          ]);
+          const changes: ContentChange[] = [];
+          for (const m of [...plan.manifests].sort((x, y) => (x.digest < y.digest ? -1 : 1))) {
+            await recordManifest(trx, {
+              digest: m.digest,
+              size: m.size,
+              parsed: m.parsed,
+              diffIds: diffIds.get(m.digest),
+            });
+            changes.push({ op: 'add', kind: 'manifest', digest: m.digest });
+            for (const b of requiredBlobs(m.parsed))
+              changes.push({ op: 'add', kind: 'blob', digest: b.digest });
+            for (const t of m.tags) changes.push({ op: 'add', kind: 'tag', tag: t, digest: m.digest });
+          }
+          return changes;
+        },
+      );
       return version.number;
     });
   }

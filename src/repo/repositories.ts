@@ -9,6 +9,8 @@ export interface RepositoryInfo {
   createdAt: string;
   /** how many of the latest versions are kept (null: all) */
   retainVersions: number | null;
+  /** versions younger than this many days are kept too (null: no age rule) */
+  retainDays: number | null;
 }
 
 const iso = (ms: number): string => new Date(Number(ms)).toISOString();
@@ -18,11 +20,13 @@ const info = (r: {
   latest_version: number;
   created_at: number;
   retain_versions: number | null;
+  retain_days: number | null;
 }): RepositoryInfo => ({
   name: r.name,
   latestVersion: r.latest_version,
   createdAt: iso(r.created_at),
   retainVersions: r.retain_versions,
+  retainDays: r.retain_days,
 });
 
 export class Repositories {
@@ -31,7 +35,7 @@ export class Repositories {
   async list(opts: { last?: string; n?: number } = {}): Promise<RepositoryInfo[]> {
     let q = this.db
       .selectFrom('repositories')
-      .select(['name', 'latest_version', 'created_at', 'retain_versions'])
+      .select(['name', 'latest_version', 'created_at', 'retain_versions', 'retain_days'])
       .orderBy('name');
     if (opts.last !== undefined) q = q.where('name', '>', opts.last);
     if (opts.n !== undefined) q = q.limit(opts.n);
@@ -64,7 +68,7 @@ export class Repositories {
   async find(name: string): Promise<{ id: number; info: RepositoryInfo } | undefined> {
     const r = await this.db
       .selectFrom('repositories')
-      .select(['id', 'name', 'latest_version', 'created_at', 'retain_versions'])
+      .select(['id', 'name', 'latest_version', 'created_at', 'retain_versions', 'retain_days'])
       .where('name', '=', name)
       .executeTakeFirst();
     return r && { id: r.id, info: info(r) };
