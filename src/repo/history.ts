@@ -2,13 +2,8 @@
 import type { Kysely, Transaction } from 'kysely';
 import type { ContentKind, Database } from '../db/schema.js';
 import { BerthError } from '../core/errors.js';
-import {
-  dropVersionsBefore,
-  missingVersion,
-  Retention,
-  type RetentionResult,
-  type RetentionRule,
-} from './retention.js';
+import { dropVersionsBefore, missingVersion, type RetentionRule } from './retention.js';
+import { Retention, type RetentionResult } from './retention-settings.js';
 import { holds, rowsBetween, unit, type RangeRow } from './version-rows.js';
 import { Repositories } from './repositories.js';
 import {
