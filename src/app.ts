@@ -26,8 +26,8 @@ export interface BerthConfig {
   /** a SQLite file path or postgres://… URL; default: <data>/berth.db */
   database?: string;
   auth?: AuthOptions;
-  /** the retention rule new repositories start with (default: the last 10 versions and 30 days) */
-  retention?: RetentionRule;
+  /** the retention rule new repositories start with; a part left out is the default's (the latest 10 versions and 30 days) */
+  retention?: Partial<RetentionRule>;
   /** the time versions are stamped and aged by (tests inject a fake one) */
   clock?: Clock;
 }
@@ -65,7 +65,7 @@ export async function openBerth(config: BerthConfig): Promise<Berth> {
   await auth.init();
   const settings: CommitSettings = {
     clock: config.clock ?? realClock,
-    newRepositories: config.retention ?? DEFAULT_RETENTION,
+    newRepositories: { ...DEFAULT_RETENTION, ...config.retention },
   };
   const repositories = new Repositories(db.kysely);
   const retention = new Retention(db.kysely, settings.clock, repositories);

@@ -3,7 +3,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { createSecureContext } from 'node:tls';
-import { openBerth, type Berth } from './app.js';
+import { openBerth, type Berth, type BerthConfig } from './app.js';
 import { answerFrameworkError, installErrorHandling, refuseUnknownPathsEarly } from './http/errors.js';
 import { installBodyParsers } from './http/body.js';
 import { mountRegistry } from './registry/routes.js';
@@ -156,6 +156,8 @@ export async function startServer(opts: {
   cleanupProtectionSeconds?: number;
   idleTimeoutSeconds?: number;
   headersTimeoutSeconds?: number;
+  /** the retention rule new repositories start with */
+  retention?: BerthConfig['retention'];
 }): Promise<{ url: string; close(): Promise<void>; app: FastifyInstance }> {
   if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined))
     throw new Error('--tls-cert and --tls-key go together: give both, or neither for plain HTTP');
@@ -165,6 +167,7 @@ export async function startServer(opts: {
   const berth = await openBerth({
     data: opts.data ?? './berth-data',
     database: opts.database,
+    ...(opts.retention ? { retention: opts.retention } : {}),
     ...(opts.tokenTtl === undefined ? {} : { auth: { tokenTtlSeconds: opts.tokenTtl } }),
   });
   await bootstrapAdmin(berth);

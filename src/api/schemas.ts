@@ -56,6 +56,14 @@ export const CleanupReport = z.object({
   digests: z.array(z.string()),
 });
 
+export const ImmutableRule = z.object({
+  repository: z.string(),
+  tag: z.string(),
+  createdAt: z.string(),
+  createdBy: z.string().nullable(),
+});
+export const ImmutableRuleList = z.object({ rules: z.array(ImmutableRule) });
+
 export const User = z.object({ name: z.string(), admin: z.boolean(), createdAt: z.string() });
 export const UserList = z.object({ users: z.array(User) });
 
@@ -104,6 +112,7 @@ export type VersionDiff = z.infer<typeof VersionDiff>;
 export type ArchiveResult = z.infer<typeof ArchiveResult>;
 export type CleanupReport = z.infer<typeof CleanupReport>;
 export type User = z.infer<typeof User>;
+export type ImmutableRule = z.infer<typeof ImmutableRule>;
 export type Grant = z.infer<typeof Grant>;
 export type UserDetails = z.infer<typeof UserDetails>;
 export type Token = z.infer<typeof Token>;

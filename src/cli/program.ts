@@ -4,13 +4,20 @@ import { parseRepoAndTag, parseRepositoryName } from '../core/references.js';
 import type { ClientOptions } from './credentials.js';
 import { errorLines, UsageError } from './report.js';
 import { repoDiff, repoList, repoShow, repoVersions } from './repo.js';
-import { cleanupScheduleOptions, serve, timeoutOptions, type ServeOptions } from './serve.js';
+import {
+  cleanupScheduleOptions,
+  retentionOptions,
+  serve,
+  timeoutOptions,
+  type ServeOptions,
+} from './serve.js';
 import { repoRetain, versionDelete, versionRestore } from './version.js';
 import { cleanup, type CleanupCommandOptions } from './cleanup.js';
 import { fsck, type FsckCommandOptions } from './fsck.js';
 import { upload } from './upload.js';
 import { argument, clientOptions } from './options.js';
 import { addAccessCommands } from './access-commands.js';
+import { addImmutableCommands } from './immutable.js';
 
 const retention = argument((s): number | null => {
   if (s === 'none') return null;
@@ -18,6 +25,27 @@ const retention = argument((s): number | null => {
     throw new Error(`"${s}" is not a number of versions (1, 2, …) or none`);
   return Number(s);
 });
+
+const days = argument((s): number | null => {
+  if (s === 'none') return null;
+  if (!/^\d+$/.test(s) || Number(s) < 1) throw new Error(`"${s}" is not a number of days (1, 2, …) or none`);
+  return Number(s);
+});
+
+/** `repo retain NAME N` (N versions, no age rule) or `--versions N` and/or `--days D`; what is left out: no limit. */
+function retentionRule(
+  keep: number | null | undefined,
+  o: { versions?: number | null; days?: number | null },
+): { versions: number | null; days: number | null } {
+  if (keep !== undefined && (o.versions !== undefined || o.days !== undefined)) {
+    throw new UsageError('give either N, or --versions and/or --days, not both');
+  }
+  if (keep !== undefined) return { versions: keep, days: null };
+  if (o.versions === undefined && o.days === undefined) {
+    throw new UsageError('say what to keep: --versions N and/or --days D (none: no limit), or N');
+  }
+  return { versions: o.versions ?? null, days: o.days ?? null };
+}
 
 const seconds = argument((s) => {
   if (!/^\d+$/.test(s)) throw new Error(`"${s}" is not a number of seconds (0, 60, 3600, …)`);
@@ -63,35 +91,39 @@ export function buildProgram(): Command {
     .configureOutput({ outputError: (text, write) => write(text.replace(/^error: /, 'berth: ')) })
     .showHelpAfterError('(run with --help for usage)');
 
-  timeoutOptions(
-    cleanupScheduleOptions(
-      instanceOptions(
-        program
-          .command('serve')
-          .description('run the server (registry at /v2/, management API at /api/v1/)')
-          .addOption(
-            new Option('--listen <host:port>', 'address to listen on (default: 127.0.0.1:5000)').env(
-              'BERTH_LISTEN',
+  retentionOptions(
+    timeoutOptions(
+      cleanupScheduleOptions(
+        instanceOptions(
+          program
+            .command('serve')
+            .description('run the server (registry at /v2/, management API at /api/v1/)')
+            .addOption(
+              new Option('--listen <host:port>', 'address to listen on (default: 127.0.0.1:5000)').env(
+                'BERTH_LISTEN',
+              ),
+            )
+            .addOption(
+              new Option('--tls-cert <file>', 'serve HTTPS with this PEM certificate (chain)').env(
+                'BERTH_TLS_CERT',
+              ),
+            )
+            .addOption(
+              new Option('--tls-key <file>', 'the PEM private key of --tls-cert').env('BERTH_TLS_KEY'),
+            )
+            .addOption(
+              new Option('--token-ttl <seconds>', 'lifetime of registry tokens, 60 to 3600 (default: 300)')
+                .env('BERTH_TOKEN_TTL')
+                .argParser(tokenTtl),
+            )
+            .addOption(
+              new Option(
+                '--trust-proxy <addresses>',
+                'the proxies in front, comma-separated addresses or CIDRs (e.g. 127.0.0.1 or 10.0.0.0/24): ' +
+                  'X-Forwarded-For/-Proto/-Host are trusted from them only; the client is the rightmost address they did not add',
+              ).env('BERTH_TRUST_PROXY'),
             ),
-          )
-          .addOption(
-            new Option('--tls-cert <file>', 'serve HTTPS with this PEM certificate (chain)').env(
-              'BERTH_TLS_CERT',
-            ),
-          )
-          .addOption(new Option('--tls-key <file>', 'the PEM private key of --tls-cert').env('BERTH_TLS_KEY'))
-          .addOption(
-            new Option('--token-ttl <seconds>', 'lifetime of registry tokens, 60 to 3600 (default: 300)')
-              .env('BERTH_TOKEN_TTL')
-              .argParser(tokenTtl),
-          )
-          .addOption(
-            new Option(
-              '--trust-proxy <addresses>',
-              'the proxies in front, comma-separated addresses or CIDRs (e.g. 127.0.0.1 or 10.0.0.0/24): ' +
-                'X-Forwarded-For/-Proto/-Host are trusted from them only; the client is the rightmost address they did not add',
-            ).env('BERTH_TRUST_PROXY'),
-          ),
+        ),
       ),
     ),
   ).action((opts: ServeOptions) => serve(opts));
@@ -148,11 +180,28 @@ export function buildProgram(): Command {
     .argument('<b>', 'the newer version', versionNumber)
     .action((n: string, a: number, b: number, opts: Opts) => repoDiff(n, a, b, opts));
   clientOptions(
-    repo.command('retain').description('keep only the latest N versions of a repository (none: keep all)'),
+    repo
+      .command('retain')
+      .description(
+        'set which versions a repository keeps: the latest N and those younger than D days (whichever keeps more); prints the versions removed',
+      ),
   )
     .argument('<name>', 'repository', name)
-    .argument('<n>', 'how many versions to keep, or none', retention)
-    .action((n: string, keep: number | null, opts: Opts) => repoRetain(n, keep, opts));
+    .argument(
+      '[n]',
+      'the older form: keep the latest N versions (none: keep all), with no age rule',
+      retention,
+    )
+    .option('--versions <n>', 'keep the latest N versions (none: no count limit)', retention)
+    .option('--days <d>', 'keep versions younger than D days (none: no age limit)', days)
+    .option('--dry-run', 'show which versions would be removed, change nothing')
+    .action(
+      (
+        n: string,
+        keep: number | null | undefined,
+        o: Opts & { versions?: number | null; days?: number | null; dryRun?: boolean },
+      ) => repoRetain(n, retentionRule(keep, o), o),
+    );
 
   clientOptions(
     program.command('cleanup').description('remove content no version refers to and no upload claims'),
@@ -176,6 +225,7 @@ export function buildProgram(): Command {
     .action((n: string, v: number, opts: Opts) => versionRestore(n, v, opts));
 
   addAccessCommands(program);
+  addImmutableCommands(program);
 
   return program;
 }
