@@ -6,7 +6,7 @@ import { request } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
-import { openBerth, type Berth } from '../../src/app.js';
+import { openBerth, type Berth, type BerthConfig } from '../../src/app.js';
 import type { AuthOptions } from '../../src/auth/auth.js';
 import { buildServer, type ServerOptions } from '../../src/server.js';
 import { removeTestDatabase, testDatabaseUrl } from './backend.js';
@@ -26,17 +26,18 @@ export const basic = (user: string, password: string): string =>
 export const ANONYMOUS = { authorization: '' } as const;
 
 /**
- * `auth`: the instance's authentication options (login policy, token lifetime…); `trustProxy`: the proxies whose
+ * `auth`: the instance's authentication options (login policy, token lifetime…); `clock`: the time versions are
+ * stamped and aged by; `retention`: the rule of new repositories; `trustProxy`: the proxies whose
  * X-Forwarded-For gives the client's address (['127.0.0.1']: the test is the proxy and can speak from several).
  */
 export async function startTestServer(
   label = 'berth',
-  opts: { auth?: AuthOptions } & ServerOptions = {},
+  opts: { auth?: AuthOptions } & Pick<BerthConfig, 'clock' | 'retention'> & ServerOptions = {},
 ): Promise<TestServer> {
   const data = mkdtempSync(join(tmpdir(), `${label}-`));
   const database = await testDatabaseUrl(label);
-  const { auth, ...serverOptions } = opts;
-  const berth = await openBerth({ data, database, ...(auth ? { auth } : {}) });
+  const { auth, clock, retention, ...serverOptions } = opts;
+  const berth = await openBerth({ data, database, ...(auth ? { auth } : {}), clock, retention });
   await berth.auth.users.ensureAdmin(ADMIN.password);
   const app = buildServer(berth, { logLevel: process.env.BERTH_TEST_LOG ?? 'silent', ...serverOptions });
   await app.listen({ host: '127.0.0.1', port: 0 });
