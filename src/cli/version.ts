@@ -39,5 +39,8 @@ export async function repoRetain(
     ...(opts.dryRun ? { dryRun: true } : {}),
   });
   if (opts.json) return printJson(answer);
-  for (const line of retentionLines(expect(Repository, answer, `PATCH /${path}`))) console.log(line);
+  const repo = expect(Repository, answer, `PATCH /${path}`);
+  // a dry run answers the repository as it is: the lines speak of the rule asked for
+  const shown = repo.dryRun ? { ...repo, retainVersions: rule.versions, retainDays: rule.days } : repo;
+  for (const line of retentionLines(shown)) console.log(line);
 }
