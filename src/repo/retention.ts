@@ -96,8 +96,13 @@ export async function oldestKept(
   if (rule.versions === null && rule.days === null) return undefined;
   const versions = trx
     .selectFrom('repository_versions')
-    .select('number')
+    .select(['number', 'created_at'])
     .where('repository_id', '=', repositoryId);
+  // The common case in one query: the oldest version is young enough, so the age rule keeps them all.
+  const first = await versions.orderBy('number', 'asc').limit(1).executeTakeFirst();
+  if (!first) return undefined;
+  const cutoff = rule.days === null ? undefined : now - rule.days * DAY_MS;
+  if (cutoff !== undefined && first.created_at >= cutoff) return undefined;
   let byCount: number | undefined;
   if (rule.versions !== null) {
     const nth = await versions
@@ -105,13 +110,13 @@ export async function oldestKept(
       .limit(1)
       .offset(rule.versions - 1)
       .executeTakeFirst();
-    if (!nth) return undefined; // fewer versions than the count keeps
+    if (!nth || nth.number <= first.number) return undefined; // the count keeps them all
     byCount = nth.number;
   }
   let byAge: number | undefined;
-  if (rule.days !== null) {
+  if (cutoff !== undefined) {
     const young = await versions
-      .where('created_at', '>=', now - rule.days * DAY_MS)
+      .where('created_at', '>=', cutoff)
       .orderBy('number', 'asc')
       .limit(1)
       .executeTakeFirst();
