@@ -346,32 +346,28 @@ export class History {
   }
 
   private async restoreChanges(name: string, number: number): Promise<CommittedVersion> {
-    return commitVersion(
-      this.db,
-      name,
-      { create: false, settings: this.settings },
-      async ({ trx, repositoryId, number: made }) => {
-        await requireVersion(trx, name, repositoryId, number);
-        const latest = made - 1;
-        const rows = await rowsBetween(trx, repositoryId, number, latest);
-        const removes: ContentChange[] = [];
-        const adds: ContentChange[] = [];
-        for (const r of rows) {
-          const inOld = holds(r, number);
-          const inLatest = holds(r, latest);
-          if (inOld && !inLatest) {
-            adds.push(
-              r.kind === 'tag'
-                ? { op: 'add', kind: 'tag', tag: r.key, digest: r.value ?? '' }
-                : { op: 'add', kind: r.kind, digest: r.key },
-            );
-          } else if (inLatest && !inOld) {
-            removes.push({ op: 'remove', kind: r.kind, key: r.key });
-          }
+    const commit = { create: false, settings: this.settings };
+    return commitVersion(this.db, name, commit, async ({ trx, repositoryId, number: made }) => {
+      await requireVersion(trx, name, repositoryId, number);
+      const latest = made - 1;
+      const rows = await rowsBetween(trx, repositoryId, number, latest);
+      const removes: ContentChange[] = [];
+      const adds: ContentChange[] = [];
+      for (const r of rows) {
+        const inOld = holds(r, number);
+        const inLatest = holds(r, latest);
+        if (inOld && !inLatest) {
+          adds.push(
+            r.kind === 'tag'
+              ? { op: 'add', kind: 'tag', tag: r.key, digest: r.value ?? '' }
+              : { op: 'add', kind: r.kind, digest: r.key },
+          );
+        } else if (inLatest && !inOld) {
+          removes.push({ op: 'remove', kind: r.kind, key: r.key });
         }
-        // Removes first: a tag that pointed elsewhere then is added back after its current target is removed.
-        return [...removes, ...adds];
-      },
-    );
+      }
+      // Removes first: a tag that pointed elsewhere then is added back after its current target is removed.
+      return [...removes, ...adds];
+    });
   }
 }

@@ -88,42 +88,38 @@ export class Imports {
       m.tags.map((tag): ContentChange => ({ op: 'add', kind: 'tag', tag, digest: m.digest })),
     );
     await refuseImmutableChanges(db, name, tagChanges);
+    const create = { create: true, settings: this.settings };
     return withClaims(db, claimed, async () => {
       await moveIntoPlace(store, staged, plan);
       const diffIds = new Map<Digest, Digest[] | undefined>();
       for (const m of plan.manifests) diffIds.set(m.digest, await storedDiffIds(store, m.parsed.config));
-      const version = await commitVersion(
-        db,
-        name,
-        { create: true, settings: this.settings },
-        async ({ trx }) => {
-          // Re-checked under the repository's lock: a layer left out must still be in the latest version.
-          const still = await holds(trx, name, [...plan.fromRepository]);
-          const gone = [...plan.fromRepository].filter((d) => !still.has(d));
-          if (gone.length > 0) throw missingError(name, gone);
-          await checkIndexChildren(trx, name, [...plan.absentChildren]);
-          // Shared rows are written in digest order (recordBlobs sorts), so concurrent uploads never deadlock.
-          await recordBlobs(trx, [
-            // by the digest the archive names each blob by (sha256 or sha512), not staging's sha256 of the file
-            ...[...plan.upload].map(([digest, f]) => ({ digest, size: f.size })),
-            ...plan.manifests.map((m) => ({ digest: m.digest, size: m.size })),
-          ]);
-          const changes: ContentChange[] = [];
-          for (const m of [...plan.manifests].sort((x, y) => (x.digest < y.digest ? -1 : 1))) {
-            await recordManifest(trx, {
-              digest: m.digest,
-              size: m.size,
-              parsed: m.parsed,
-              diffIds: diffIds.get(m.digest),
-            });
-            changes.push({ op: 'add', kind: 'manifest', digest: m.digest });
-            for (const b of requiredBlobs(m.parsed))
-              changes.push({ op: 'add', kind: 'blob', digest: b.digest });
-            for (const t of m.tags) changes.push({ op: 'add', kind: 'tag', tag: t, digest: m.digest });
-          }
-          return changes;
-        },
-      );
+      const version = await commitVersion(db, name, create, async ({ trx }) => {
+        // Re-checked under the repository's lock: a layer left out must still be in the latest version.
+        const still = await holds(trx, name, [...plan.fromRepository]);
+        const gone = [...plan.fromRepository].filter((d) => !still.has(d));
+        if (gone.length > 0) throw missingError(name, gone);
+        await checkIndexChildren(trx, name, [...plan.absentChildren]);
+        // Shared rows are written in digest order (recordBlobs sorts), so concurrent uploads never deadlock.
+        await recordBlobs(trx, [
+          // by the digest the archive names each blob by (sha256 or sha512), not staging's sha256 of the file
+          ...[...plan.upload].map(([digest, f]) => ({ digest, size: f.size })),
+          ...plan.manifests.map((m) => ({ digest: m.digest, size: m.size })),
+        ]);
+        const changes: ContentChange[] = [];
+        for (const m of [...plan.manifests].sort((x, y) => (x.digest < y.digest ? -1 : 1))) {
+          await recordManifest(trx, {
+            digest: m.digest,
+            size: m.size,
+            parsed: m.parsed,
+            diffIds: diffIds.get(m.digest),
+          });
+          changes.push({ op: 'add', kind: 'manifest', digest: m.digest });
+          for (const b of requiredBlobs(m.parsed))
+            changes.push({ op: 'add', kind: 'blob', digest: b.digest });
+          for (const t of m.tags) changes.push({ op: 'add', kind: 'tag', tag: t, digest: m.digest });
+        }
+        return changes;
+      });
       return version.number;
     });
   }

@@ -111,6 +111,7 @@ export class Manifests {
     // under the lock by the commit.
     const tagChanges = allTags.map((tag): ContentChange => ({ op: 'add', kind: 'tag', tag, digest }));
     await refuseImmutableChanges(this.db, name, tagChanges);
+    const commit = { create: true, settings: this.settings };
 
     return withClaims(this.db, [digest], async () => {
       const tmpDir = Keys.uploadDir(randomUUID());
@@ -123,64 +124,52 @@ export class Manifests {
       const diffIds = await storedDiffIds(this.store, parsed.config);
       // Should the commit below fail, the manifest's file stays, named by no row: harmless, and left to cleanup.
       // Deleting it here could pull it from under a concurrent push of the same bytes that is about to commit.
-      const version = await commitVersion(
-        this.db,
-        name,
-        { create: true, settings: this.settings },
-        async ({ trx }) => {
-          // Decided again under the repository's lock, the one a blob DELETE takes: the pushed blobs are taken from
-          // pending (a DELETE that released one first wins, and this push is refused), the rest must be in the
-          // latest version, which nothing changes until this transaction ends.
-          const taken = await takePendingBlobs(trx, name, blobs);
-          const inVersion = await inLatestVersion(
-            trx,
-            name,
-            ['blob'],
-            blobs.filter((d) => !taken.has(d)),
-          );
-          const gone = [...new Set(blobs.filter((d) => !taken.has(d) && !inVersion.has(d)))];
-          if (gone.length > 0) throw unknownReferences(name, gone);
-          await checkIndexChildren(trx, name, children);
-          await recordBlobs(trx, [{ digest, size: bytes.length }]);
-          await recordManifest(trx, { digest, size: bytes.length, parsed, diffIds });
-          const changes: ContentChange[] = [{ op: 'add', kind: 'manifest', digest }];
-          for (const b of blobs) changes.push({ op: 'add', kind: 'blob', digest: b });
-          return [...changes, ...tagChanges];
-        },
-      );
+      const version = await commitVersion(this.db, name, commit, async ({ trx }) => {
+        // Decided again under the repository's lock, the one a blob DELETE takes: the pushed blobs are taken from
+        // pending (a DELETE that released one first wins, and this push is refused), the rest must be in the
+        // latest version, which nothing changes until this transaction ends.
+        const taken = await takePendingBlobs(trx, name, blobs);
+        const inVersion = await inLatestVersion(
+          trx,
+          name,
+          ['blob'],
+          blobs.filter((d) => !taken.has(d)),
+        );
+        const gone = [...new Set(blobs.filter((d) => !taken.has(d) && !inVersion.has(d)))];
+        if (gone.length > 0) throw unknownReferences(name, gone);
+        await checkIndexChildren(trx, name, children);
+        await recordBlobs(trx, [{ digest, size: bytes.length }]);
+        await recordManifest(trx, { digest, size: bytes.length, parsed, diffIds });
+        const changes: ContentChange[] = [{ op: 'add', kind: 'manifest', digest }];
+        for (const b of blobs) changes.push({ op: 'add', kind: 'blob', digest: b });
+        return [...changes, ...tagChanges];
+      });
       return { digest, subject: parsed.subject?.digest, version: version.number };
     });
   }
 
   /** Deletes a manifest (by digest) and the tags pointing at it, or a tag alone: one new version. */
   async delete(name: string, ref: Reference): Promise<number> {
-    const v = await commitVersion(
-      this.db,
-      name,
-      { create: false, settings: this.settings },
-      async ({ trx, repositoryId }) => {
-        const current = trx
-          .selectFrom('repository_content')
-          .select(['key', 'value'])
-          .where('repository_id', '=', repositoryId)
-          .where('version_removed', 'is', null);
-        if (ref.kind === 'tag') {
-          const tag = await current.where('kind', '=', 'tag').where('key', '=', ref.tag).executeTakeFirst();
-          if (!tag) throw new BerthError('MANIFEST_UNKNOWN', `repository ${name} has no tag ${ref.tag}`);
-          return [{ op: 'remove', kind: 'tag', key: ref.tag }];
-        }
-        const m = await current
-          .where('kind', '=', 'manifest')
-          .where('key', '=', ref.digest)
-          .executeTakeFirst();
-        if (!m) throw new BerthError('MANIFEST_UNKNOWN', `repository ${name} has no manifest ${ref.digest}`);
-        const tags = await current.where('kind', '=', 'tag').where('value', '=', ref.digest).execute();
-        return [
-          { op: 'remove', kind: 'manifest', key: ref.digest },
-          ...tags.map((t): ContentChange => ({ op: 'remove', kind: 'tag', key: t.key })),
-        ];
-      },
-    );
+    const commit = { create: false, settings: this.settings };
+    const v = await commitVersion(this.db, name, commit, async ({ trx, repositoryId }) => {
+      const current = trx
+        .selectFrom('repository_content')
+        .select(['key', 'value'])
+        .where('repository_id', '=', repositoryId)
+        .where('version_removed', 'is', null);
+      if (ref.kind === 'tag') {
+        const tag = await current.where('kind', '=', 'tag').where('key', '=', ref.tag).executeTakeFirst();
+        if (!tag) throw new BerthError('MANIFEST_UNKNOWN', `repository ${name} has no tag ${ref.tag}`);
+        return [{ op: 'remove', kind: 'tag', key: ref.tag }];
+      }
+      const m = await current.where('kind', '=', 'manifest').where('key', '=', ref.digest).executeTakeFirst();
+      if (!m) throw new BerthError('MANIFEST_UNKNOWN', `repository ${name} has no manifest ${ref.digest}`);
+      const tags = await current.where('kind', '=', 'tag').where('value', '=', ref.digest).execute();
+      return [
+        { op: 'remove', kind: 'manifest', key: ref.digest },
+        ...tags.map((t): ContentChange => ({ op: 'remove', kind: 'tag', key: t.key })),
+      ];
+    });
     return v.number;
   }
 
