@@ -35,6 +35,7 @@ const removal = (r: { repository_pattern: string; tag_pattern: string }): string
  * that move files first (manifest push, archive upload), so that a refusal leaves the store as it was.
  */
 export async function refuseImmutableChanges(db: Db, name: string, changes: ContentChange[]): Promise<void> {
+  if (!changes.some((c) => c.kind === 'tag' || (c.kind === 'manifest' && c.op === 'remove'))) return;
   const rules = (
     await db.selectFrom('immutable_tags').select(['repository_pattern', 'tag_pattern']).execute()
   ).filter((r) => repositoryPatternMatches(r.repository_pattern, name));
