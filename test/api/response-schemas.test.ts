@@ -80,6 +80,9 @@ describe('API answers and their schemas', () => {
     await call('DELETE', `/tokens/${token.id}`);
     await call('DELETE', '/users/ann/permissions?pattern=schemas/*');
     await call('DELETE', '/users/ann');
+    await call('POST', '/immutable-tags', json({ repository: 'schemas/*', tag: 'v*' }));
+    await call('GET', '/immutable-tags');
+    await call('DELETE', '/immutable-tags?repository=schemas/*&tag=v*');
     await call('GET', '/audit');
     const declared = routes.filter((r) => r.response !== undefined).map((r) => r.name);
     expect([...parsed].sort()).toEqual(declared.sort());
