@@ -7,7 +7,7 @@ import { Repositories } from './repo/repositories.js';
 import { Blobs } from './repo/blobs.js';
 import { Manifests } from './repo/manifests.js';
 import { Tags } from './repo/tags.js';
-import { Uploads } from './repo/uploads.js';
+import { DEFAULT_UPLOAD_OPTIONS, Uploads, type UploadOptions } from './repo/uploads.js';
 import { History } from './repo/history.js';
 import { Cleanup } from './gc/cleanup.js';
 import { Fsck } from './gc/fsck/index.js';
@@ -30,6 +30,8 @@ export interface BerthConfig {
   retention?: Partial<RetentionRule>;
   /** the time versions are stamped and aged by (tests inject a fake one) */
   clock?: Clock;
+  /** upload sessions: the bounds of open sessions per repository and per user, expiry (defaults: DEFAULT_UPLOAD_OPTIONS) */
+  uploads?: Partial<UploadOptions>;
 }
 
 export interface Berth {
@@ -77,7 +79,7 @@ export async function openBerth(config: BerthConfig): Promise<Berth> {
     blobs: new Blobs(db.kysely, store, settings),
     manifests: new Manifests(db.kysely, store, settings),
     tags: new Tags(db.kysely),
-    uploads: new Uploads(db.kysely, store),
+    uploads: new Uploads(db.kysely, store, { ...DEFAULT_UPLOAD_OPTIONS, ...config.uploads }),
     history: new History(db.kysely, repositories, settings),
     retention,
     immutableTags: new ImmutableTags(db.kysely),

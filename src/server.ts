@@ -158,6 +158,9 @@ export async function startServer(opts: {
   headersTimeoutSeconds?: number;
   /** the retention rule new repositories start with */
   retention?: BerthConfig['retention'];
+  /** the most upload sessions open at once per repository, per user (0: no bound) */
+  maxUploadsPerRepository?: number;
+  maxUploadsPerUser?: number;
 }): Promise<{ url: string; close(): Promise<void>; app: FastifyInstance }> {
   if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined))
     throw new Error('--tls-cert and --tls-key go together: give both, or neither for plain HTTP');
@@ -169,6 +172,12 @@ export async function startServer(opts: {
     database: opts.database,
     ...(opts.retention ? { retention: opts.retention } : {}),
     ...(opts.tokenTtl === undefined ? {} : { auth: { tokenTtlSeconds: opts.tokenTtl } }),
+    uploads: {
+      ...(opts.maxUploadsPerRepository === undefined
+        ? {}
+        : { maxPerRepository: opts.maxUploadsPerRepository }),
+      ...(opts.maxUploadsPerUser === undefined ? {} : { maxPerUser: opts.maxUploadsPerUser }),
+    },
   });
   await bootstrapAdmin(berth);
   const app = buildServer(berth, {

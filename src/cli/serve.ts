@@ -22,6 +22,9 @@ export interface ServeOptions {
   retainVersions?: number | null;
   /** … and versions younger than D days (null: no age limit) */
   retainDays?: number | null;
+  /** the most upload sessions open at once per repository, per user (0: no bound) */
+  maxUploadsPerRepository?: number;
+  maxUploadsPerUser?: number;
 }
 
 const seconds = (s: string): number => {
@@ -72,6 +75,32 @@ export function retentionOptions(cmd: Command): Command {
       )
         .env('BERTH_RETAIN_DAYS')
         .argParser(limit('days')),
+    );
+}
+
+const count = (s: string): number => {
+  if (!/^\d+$/.test(s)) throw new InvalidArgumentError(`"${s}" is not a whole number (0, 100, 1000, …)`);
+  return Number(s);
+};
+
+/** The bounds of open upload sessions of `berth serve`. */
+export function uploadLimitOptions(cmd: Command): Command {
+  return cmd
+    .addOption(
+      new Option(
+        '--max-uploads-per-repository <count>',
+        'the most upload sessions open at once in one repository; more are refused (429) until some finish, are cancelled or expire (default: 1000, 0: no bound)',
+      )
+        .env('BERTH_MAX_UPLOADS_PER_REPOSITORY')
+        .argParser(count),
+    )
+    .addOption(
+      new Option(
+        '--max-uploads-per-user <count>',
+        'the most upload sessions one user has open at once, in all repositories (default: 1000, 0: no bound)',
+      )
+        .env('BERTH_MAX_UPLOADS_PER_USER')
+        .argParser(count),
     );
 }
 

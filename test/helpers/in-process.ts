@@ -32,12 +32,20 @@ export const ANONYMOUS = { authorization: '' } as const;
  */
 export async function startTestServer(
   label = 'berth',
-  opts: { auth?: AuthOptions } & Pick<BerthConfig, 'clock' | 'retention'> & ServerOptions = {},
+  opts: { auth?: AuthOptions; uploads?: BerthConfig['uploads'] } & Pick<BerthConfig, 'clock' | 'retention'> &
+    ServerOptions = {},
 ): Promise<TestServer> {
   const data = mkdtempSync(join(tmpdir(), `${label}-`));
   const database = await testDatabaseUrl(label);
-  const { auth, clock, retention, ...serverOptions } = opts;
-  const berth = await openBerth({ data, database, ...(auth ? { auth } : {}), clock, retention });
+  const { auth, uploads, clock, retention, ...serverOptions } = opts;
+  const berth = await openBerth({
+    data,
+    database,
+    ...(auth ? { auth } : {}),
+    ...(uploads ? { uploads } : {}),
+    clock,
+    retention,
+  });
   await berth.auth.users.ensureAdmin(ADMIN.password);
   const app = buildServer(berth, { logLevel: process.env.BERTH_TEST_LOG ?? 'silent', ...serverOptions });
   await app.listen({ host: '127.0.0.1', port: 0 });
