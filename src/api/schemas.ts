@@ -10,6 +10,8 @@ export const Repository = z.object({
   /** PATCH's answer: the versions the retention rule removed (or, in a dry run, would remove) */
   removedVersions: z.array(z.number()).optional(),
   dryRun: z.boolean().optional(),
+  /** the version that deleted it (hidden from the listings), or null */
+  deletedInVersion: z.number().nullable().optional(),
 });
 export const RepositoryList = z.object({ repositories: z.array(Repository) });
 
@@ -22,19 +24,42 @@ export const VersionSummary = z.object({
 });
 export const VersionList = z.object({ versions: z.array(VersionSummary) });
 
+/** The answer of a DELETE of a tag, an image or a repository: the version it made. */
+export const Deletion = z.object({
+  repository: z.string(),
+  tag: z.string().optional(),
+  digest: z.string().optional(),
+  tags: z.array(z.string()).optional(),
+  version: VersionSummary,
+});
+
 export const Content = z.object({
   manifests: z.array(z.object({ digest: z.string(), mediaType: z.string() })),
   blobs: z.array(z.object({ digest: z.string(), size: z.number() })),
   tags: z.array(z.object({ name: z.string(), digest: z.string() })),
 });
-export const Version = z.object({ number: z.number(), createdAt: z.string(), content: Content });
+export const Version = z.object({
+  number: z.number(),
+  createdAt: z.string(),
+  content: Content,
+  /** the manifests no tag names and no index of the version refers to: pulled by digest only */
+  untagged: z.array(z.object({ digest: z.string(), mediaType: z.string() })).optional(),
+});
 export const VersionDiff = z.object({ from: z.number(), to: z.number(), added: Content, removed: Content });
 
 export const ArchiveResult = z.object({
   repository: z.string(),
   version: z.number(),
   format: z.string(),
-  manifests: z.array(z.object({ digest: z.string(), mediaType: z.string(), tags: z.array(z.string()) })),
+  manifests: z.array(
+    z.object({
+      digest: z.string(),
+      mediaType: z.string(),
+      tags: z.array(z.string()),
+      /** an image of its own (not a child of an index of the archive) */
+      root: z.boolean().optional(),
+    }),
+  ),
   blobs: z.object({ uploaded: z.number(), reused: z.number(), foreign: z.number() }),
 });
 
@@ -106,6 +131,7 @@ export const Whoami = z.object({
 
 export type Repository = z.infer<typeof Repository>;
 export type VersionSummary = z.infer<typeof VersionSummary>;
+export type Deletion = z.infer<typeof Deletion>;
 export type Content = z.infer<typeof Content>;
 export type Version = z.infer<typeof Version>;
 export type VersionDiff = z.infer<typeof VersionDiff>;

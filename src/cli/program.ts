@@ -1,6 +1,6 @@
 // The `berth` program: its commands and options, and its exit codes (failure 1, usage error 2).
 import { Command, CommanderError, Option } from 'commander';
-import { parseRepoAndTag, parseRepositoryName } from '../core/references.js';
+import { parseRepositoryName } from '../core/references.js';
 import type { ClientOptions } from './credentials.js';
 import { errorLines, UsageError } from './report.js';
 import { repoDiff, repoList, repoShow, repoVersions } from './repo.js';
@@ -15,9 +15,12 @@ import {
 import { repoRetain, versionDelete, versionRestore } from './version.js';
 import { cleanup, type CleanupCommandOptions } from './cleanup.js';
 import { fsck, type FsckCommandOptions } from './fsck.js';
-import { upload } from './upload.js';
-import { argument, clientOptions } from './options.js';
+import { parseUploadTarget, upload } from './upload.js';
+import { argument, clientOptions, instanceOptions } from './options.js';
 import { addAccessCommands } from './access-commands.js';
+import { addAdminCommands } from './admin.js';
+import { addDeleteCommands } from './deletes.js';
+import { berthVersion } from './package-version.js';
 import { addImmutableCommands } from './immutable.js';
 
 const retention = argument((s): number | null => {
@@ -69,25 +72,10 @@ const versionNumber = argument((s) => {
   return Number(s);
 });
 
-/** Where the instance's data and database are, for the commands that open it directly (serve, fsck). */
-function instanceOptions(cmd: Command): Command {
-  return cmd
-    .addOption(
-      new Option('--data <dir>', 'where blobs and the SQLite database live (default: ./berth-data)').env(
-        'BERTH_DATA',
-      ),
-    )
-    .addOption(
-      new Option(
-        '--database <url>',
-        'database: a postgres:// URL or a SQLite file (default: in the data dir)',
-      ).env('BERTH_DATABASE'),
-    );
-}
-
 export function buildProgram(): Command {
   const program = new Command('berth')
     .description('a container image registry with versioned repositories and archive uploads')
+    .version(berthVersion(), '-V, --version', 'print the version of berth')
     .exitOverride()
     .configureOutput({ outputError: (text, write) => write(text.replace(/^error: /, 'berth: ')) })
     .showHelpAfterError('(run with --help for usage)');
@@ -153,7 +141,7 @@ export function buildProgram(): Command {
         '<archive>',
         'a tar from skopeo dir:/docker-archive:/oci-archive: or docker save, or a skopeo dir',
       )
-      .argument('<repo[:tag]>', 'the destination repository, and a tag to apply', argument(parseRepoAndTag))
+      .argument('<repo[:tag]>', 'the destination repository, and a tag to apply', argument(parseUploadTarget))
       .option('--only-missing', 'leave out the layers the repository’s latest version already holds'),
   ).action((archive: string, target: { name: string; tag?: string }, opts) =>
     upload(
@@ -227,6 +215,8 @@ export function buildProgram(): Command {
     .action((n: string, v: number, opts: Opts) => versionRestore(n, v, opts));
 
   addAccessCommands(program);
+  addAdminCommands(program);
+  addDeleteCommands(program);
   addImmutableCommands(program);
 
   return program;

@@ -14,6 +14,8 @@ export interface RepositoriesTable {
   retired_before: Generated<number | null>;
   /** the retention rule that removed them, in words */
   retired_by: Generated<string | null>;
+  /** the version `berth repo delete` made, emptying it and hiding it from the listings (null: not deleted) */
+  deleted_version: Generated<number | null>;
 }
 
 export interface RepositoryVersionsTable {

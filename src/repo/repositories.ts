@@ -11,6 +11,8 @@ export interface RepositoryInfo {
   retainVersions: number | null;
   /** versions younger than this many days are kept too (null: no age rule) */
   retainDays: number | null;
+  /** the version that deleted it (`berth repo delete`), hiding it from the listings; null: not deleted */
+  deletedInVersion: number | null;
 }
 
 const iso = (ms: number): string => new Date(Number(ms)).toISOString();
@@ -21,22 +23,39 @@ const info = (r: {
   created_at: number;
   retain_versions: number | null;
   retain_days: number | null;
+  deleted_version: number | null;
 }): RepositoryInfo => ({
   name: r.name,
   latestVersion: r.latest_version,
   createdAt: iso(r.created_at),
   retainVersions: r.retain_versions,
   retainDays: r.retain_days,
+  deletedInVersion: r.deleted_version,
 });
+
+const COLUMNS = [
+  'name',
+  'latest_version',
+  'created_at',
+  'retain_versions',
+  'retain_days',
+  'deleted_version',
+] as const;
+
+export interface ListOptions {
+  last?: string;
+  n?: number;
+  /** also the deleted repositories (hidden by default) */
+  includeDeleted?: boolean;
+}
 
 export class Repositories {
   constructor(private readonly db: Kysely<Database>) {}
 
-  async list(opts: { last?: string; n?: number } = {}): Promise<RepositoryInfo[]> {
-    let q = this.db
-      .selectFrom('repositories')
-      .select(['name', 'latest_version', 'created_at', 'retain_versions', 'retain_days'])
-      .orderBy('name');
+  /** The repositories in lexical order, after `last`, at most `n`; deleted ones only if asked for. */
+  async list(opts: ListOptions = {}): Promise<RepositoryInfo[]> {
+    let q = this.db.selectFrom('repositories').select(COLUMNS).orderBy('name');
+    if (!opts.includeDeleted) q = q.where('deleted_version', 'is', null);
     if (opts.last !== undefined) q = q.where('name', '>', opts.last);
     if (opts.n !== undefined) q = q.limit(opts.n);
     const rows = await q.execute();
@@ -47,14 +66,11 @@ export class Repositories {
    * Like `list`, keeping only the repositories `visible` accepts (the caller's permissions), paged over the
    * visible ones: `n` of them after `last`.
    */
-  async listWhere(
-    visible: (name: string) => boolean,
-    opts: { last?: string; n?: number } = {},
-  ): Promise<RepositoryInfo[]> {
+  async listWhere(visible: (name: string) => boolean, opts: ListOptions = {}): Promise<RepositoryInfo[]> {
     const out: RepositoryInfo[] = [];
     let last = opts.last;
     for (;;) {
-      const page = await this.list({ last, n: 1000 });
+      const page = await this.list({ last, n: 1000, includeDeleted: opts.includeDeleted });
       for (const r of page) {
         if (!visible(r.name)) continue;
         out.push(r);
@@ -68,7 +84,7 @@ export class Repositories {
   async find(name: string): Promise<{ id: number; info: RepositoryInfo } | undefined> {
     const r = await this.db
       .selectFrom('repositories')
-      .select(['id', 'name', 'latest_version', 'created_at', 'retain_versions', 'retain_days'])
+      .select(['id', ...COLUMNS])
       .where('name', '=', name)
       .executeTakeFirst();
     return r && { id: r.id, info: info(r) };
