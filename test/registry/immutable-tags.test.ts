@@ -114,6 +114,14 @@ describe('every write path that would move or delete a protected tag is refused 
     expect(m).toContain('cannot be deleted');
   });
 
+  it("the management API's tag and image deletes (berth tag delete, berth image delete)", async () => {
+    const api = `${s.url}/api/v1/repositories/${REPO}`;
+    await denied(() => http('DELETE', `${api}/-/tags/v1`), 'v1');
+    await denied(() => http('DELETE', `${api}/-/manifests/${one.digest}`), 'v1');
+    await denied(() => http('DELETE', `${api}/-/manifests/v1`), 'v1');
+    await denied(() => http('DELETE', api), 'v1');
+  });
+
   it('an archive upload that would retag it', async () => {
     const img = dirImage({ n: 1 });
     const tar = await tarOf(img.entries);
