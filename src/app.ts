@@ -21,6 +21,7 @@ import { DEFAULT_RETENTION, type RetentionRule } from './repo/retention.js';
 import { Retention } from './repo/retention-settings.js';
 import { ImmutableTags } from './repo/immutability.js';
 import type { CommitSettings } from './repo/versions.js';
+import { ARCHIVE_LIMITS, type ArchiveLimits } from './archive/tar-guard.js';
 
 export interface BerthConfig {
   /** folder of the filesystem blob store (and of the default SQLite database) */
@@ -32,6 +33,8 @@ export interface BerthConfig {
   retention?: Partial<RetentionRule>;
   /** the time versions are stamped and aged by (tests inject a fake one) */
   clock?: Clock;
+  /** the archive limits that differ from ARCHIVE_LIMITS (`berth serve --archive-max-…`) */
+  archiveLimits?: Partial<ArchiveLimits>;
   /** upload sessions: the bounds of open sessions per repository and per user, expiry (defaults: DEFAULT_UPLOAD_OPTIONS) */
   uploads?: Partial<UploadOptions>;
   /** check at open that the data folder and its store take a write (default true; false: touch no file) */
@@ -100,7 +103,7 @@ export async function openBerth(config: BerthConfig): Promise<Berth> {
     }),
     fsck: new Fsck(db.kysely, store),
     leases: new Leases(db.kysely),
-    imports: new Imports(db.kysely, store, settings),
+    imports: new Imports(db.kysely, store, { ...ARCHIVE_LIMITS, ...config.archiveLimits }, settings),
     removals: new Removals(db.kysely),
     auth,
     close: () => db.close(),

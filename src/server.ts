@@ -13,6 +13,7 @@ import { installMetrics } from './http/metrics.js';
 import { installTimeouts, type TimeoutOptions } from './http/timeouts.js';
 import { Jobs } from './jobs.js';
 import type { Clock } from './gc/clock.js';
+import type { ArchiveLimits } from './archive/tar-guard.js';
 
 export interface ServerOptions extends TimeoutOptions {
   logLevel?: string;
@@ -170,6 +171,8 @@ export async function startServer(opts: {
   headersTimeoutSeconds?: number;
   /** the retention rule new repositories start with */
   retention?: BerthConfig['retention'];
+  /** the archive limits given (`--archive-max-…`); the others keep their defaults */
+  archiveLimits?: Partial<ArchiveLimits>;
   /** the most upload sessions open at once per repository, per user (0: no bound) */
   maxUploadsPerRepository?: number;
   maxUploadsPerUser?: number;
@@ -184,6 +187,7 @@ export async function startServer(opts: {
     database: opts.database,
     ...(opts.retention ? { retention: opts.retention } : {}),
     ...(opts.tokenTtl === undefined ? {} : { auth: { tokenTtlSeconds: opts.tokenTtl } }),
+    ...(opts.archiveLimits ? { archiveLimits: opts.archiveLimits } : {}),
     uploads: {
       ...(opts.maxUploadsPerRepository === undefined
         ? {}

@@ -133,10 +133,14 @@ function reusingStatements(database: SQLite.Database): SqliteDatabase {
         s = database.prepare(sql);
         kept.set(sql, s);
       }
+      // SQLite rolls a transaction back by itself on some errors (SQLITE_FULL: a full disk); the ROLLBACK that
+      // follows would then fail ("no transaction is active") and hide the error that says what happened
+      const rollback = /^\s*rollback\s*$/i.test(sql);
       return {
         reader: s.reader,
         all: (parameters) => s.all(parameters),
-        run: (parameters) => s.run(parameters),
+        run: (parameters) =>
+          rollback && !database.inTransaction ? { changes: 0, lastInsertRowid: 0 } : s.run(parameters),
         iterate: (parameters) => database.prepare(sql).iterate(parameters),
       };
     },

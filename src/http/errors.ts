@@ -1,6 +1,6 @@
 // The one place errors become HTTP responses: BerthError by the catalogue, framework errors as 4xx, the rest as 500.
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { answeredCode, BerthError, ERROR_CATALOGUE, type ErrorCode } from '../core/errors.js';
+import { answeredCode, BerthError, ERROR_CATALOGUE, isOutOfSpace, type ErrorCode } from '../core/errors.js';
 import { badUrlError } from './router.js';
 
 export interface ErrorBody {
@@ -26,9 +26,15 @@ function frameworkCode(status: number): ErrorCode {
 const LOGGED_AS_WARNING = new Set([401, 403, 429]);
 
 export function installErrorHandling(app: FastifyInstance): void {
-  app.setErrorHandler((err: FastifyError | BerthError, req: FastifyRequest, reply: FastifyReply) => {
+  app.setErrorHandler((error: FastifyError | BerthError, req: FastifyRequest, reply: FastifyReply) => {
     // A refusal before the body was read whole: the rest is drained, and the connection not reused.
     if (!req.raw.complete) reply.header('Connection', 'close');
+    let err = error;
+    if (!(err instanceof BerthError) && isOutOfSpace(err)) {
+      // the operator must hear of it: logged as an error (with what failed), answered 507 with what to do
+      req.log.error({ err }, 'out of storage space');
+      err = new BerthError('STORAGE_FULL');
+    }
     if (err instanceof BerthError) {
       // one `msg` per line: what was wrong goes in `reason` (a `msg` field would make a second msg key)
       const level = LOGGED_AS_WARNING.has(err.status) ? 'warn' : 'info';
