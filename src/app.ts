@@ -18,6 +18,11 @@ import { Removals } from './repo/removals.js';
 import { Auth, type AuthOptions } from './auth/auth.js';
 import { Quotas } from './repo/quotas.js';
 import { DiskUsage } from './repo/disk-usage.js';
+import { realClock, type Clock } from './gc/clock.js';
+import { DEFAULT_RETENTION, type RetentionRule } from './repo/retention.js';
+import { Retention } from './repo/retention-settings.js';
+import { ImmutableTags } from './repo/immutability.js';
+import type { CommitSettings } from './repo/versions.js';
 import { ARCHIVE_LIMITS, type ArchiveLimits } from './archive/tar-guard.js';
 
 export interface BerthConfig {
@@ -26,6 +31,10 @@ export interface BerthConfig {
   /** a SQLite file path or postgres://… URL; default: <data>/berth.db */
   database?: string;
   auth?: AuthOptions;
+  /** the retention rule new repositories start with; a part left out is the default's (the latest 10 versions and 30 days) */
+  retention?: Partial<RetentionRule>;
+  /** the time versions are stamped and aged by (tests inject a fake one) */
+  clock?: Clock;
   /** the archive limits that differ from ARCHIVE_LIMITS (`berth serve --archive-max-…`) */
   archiveLimits?: Partial<ArchiveLimits>;
   /** upload sessions: the bounds of open sessions per repository and per user, expiry (defaults: DEFAULT_UPLOAD_OPTIONS) */
@@ -44,6 +53,10 @@ export interface Berth {
   tags: Tags;
   uploads: Uploads;
   history: History;
+  /** version retention: every repository's rule, applied by cleanup */
+  retention: Retention;
+  /** tag immutability rules */
+  immutableTags: ImmutableTags;
   cleanup: Cleanup;
   /** the consistency check of `berth fsck` */
   fsck: Fsck;
@@ -69,20 +82,34 @@ export async function openBerth(config: BerthConfig): Promise<Berth> {
   const db = await openDatabase(config.database ?? join(data, 'berth.db'));
   const auth = new Auth(db.kysely, config.auth);
   await auth.init();
+  const settings: CommitSettings = {
+    clock: config.clock ?? realClock,
+    newRepositories: { ...DEFAULT_RETENTION, ...config.retention },
+  };
+  const repositories = new Repositories(db.kysely);
+  const retention = new Retention(db.kysely, settings.clock, repositories);
   return {
     config: { ...config, data },
     db,
     store,
-    repositories: new Repositories(db.kysely),
-    blobs: new Blobs(db.kysely, store),
-    manifests: new Manifests(db.kysely, store),
+    repositories,
+    blobs: new Blobs(db.kysely, store, settings),
+    manifests: new Manifests(db.kysely, store, settings),
     tags: new Tags(db.kysely),
     uploads: new Uploads(db.kysely, store, { ...DEFAULT_UPLOAD_OPTIONS, ...config.uploads }),
-    history: new History(db.kysely),
-    cleanup: new Cleanup(db.kysely, store),
+    history: new History(db.kysely, repositories, settings),
+    retention,
+    immutableTags: new ImmutableTags(db.kysely),
+    // retention first: blobs only the removed versions needed are collected in the same run
+    cleanup: new Cleanup(db.kysely, store, {
+      beforeRun: async ({ dryRun }) => {
+        const removed = await retention.applyEverywhere({ dryRun });
+        return removed.reduce((n, r) => n + r.removedVersions.length, 0);
+      },
+    }),
     fsck: new Fsck(db.kysely, store),
     leases: new Leases(db.kysely),
-    imports: new Imports(db.kysely, store, { ...ARCHIVE_LIMITS, ...config.archiveLimits }),
+    imports: new Imports(db.kysely, store, { ...ARCHIVE_LIMITS, ...config.archiveLimits }, settings),
     removals: new Removals(db.kysely),
     auth,
     quotas: new Quotas(db.kysely),

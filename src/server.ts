@@ -3,7 +3,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { createSecureContext } from 'node:tls';
-import { openBerth, type Berth } from './app.js';
+import { openBerth, type Berth, type BerthConfig } from './app.js';
 import { answerFrameworkError, installErrorHandling, refuseUnknownPathsEarly } from './http/errors.js';
 import { installBodyParsers } from './http/body.js';
 import { mountRegistry } from './registry/routes.js';
@@ -169,6 +169,8 @@ export async function startServer(opts: {
   cleanupProtectionSeconds?: number;
   idleTimeoutSeconds?: number;
   headersTimeoutSeconds?: number;
+  /** the retention rule new repositories start with */
+  retention?: BerthConfig['retention'];
   /** the archive limits given (`--archive-max-…`); the others keep their defaults */
   archiveLimits?: Partial<ArchiveLimits>;
   /** the most upload sessions open at once per repository, per user (0: no bound) */
@@ -183,6 +185,7 @@ export async function startServer(opts: {
   const berth = await openBerth({
     data: opts.data ?? './berth-data',
     database: opts.database,
+    ...(opts.retention ? { retention: opts.retention } : {}),
     ...(opts.tokenTtl === undefined ? {} : { auth: { tokenTtlSeconds: opts.tokenTtl } }),
     ...(opts.archiveLimits ? { archiveLimits: opts.archiveLimits } : {}),
     uploads: {

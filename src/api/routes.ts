@@ -29,6 +29,7 @@ import {
   GrantBody,
   PublicBody,
 } from './users.js';
+import { addImmutable, listImmutable, removeImmutable, RuleBody } from './immutable.js';
 import { createToken, listAudit, listTokens, NewTokenBody, revokeToken } from './tokens.js';
 import { diskUsage, listQuotas, QuotaBody, removeQuota, repositoryDiskUsage, setQuota } from './quotas.js';
 
@@ -258,6 +259,32 @@ export function apiRoutes(berth: Berth): Route[] {
       access: 'administrator',
       audit: 'public.remove',
       handler: (c) => removePublic(berth, c),
+    }),
+    route({
+      name: 'immutable.list',
+      methods: ['GET'],
+      path: '/api/v1/immutable-tags',
+      access: 'administrator',
+      response: S.ImmutableRuleList,
+      handler: () => listImmutable(berth),
+    }),
+    route({
+      name: 'immutable.add',
+      methods: ['POST'],
+      path: '/api/v1/immutable-tags',
+      access: 'administrator',
+      audit: 'immutable.add',
+      body: RuleBody,
+      response: S.ImmutableRule,
+      handler: (c) => addImmutable(berth, c),
+    }),
+    route({
+      name: 'immutable.remove',
+      methods: ['DELETE'],
+      path: '/api/v1/immutable-tags',
+      access: 'administrator',
+      audit: 'immutable.remove',
+      handler: (c) => removeImmutable(berth, c),
     }),
     route({
       name: 'token.create',

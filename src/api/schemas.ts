@@ -11,6 +11,10 @@ export const Repository = z.object({
   latestVersion: z.number().nullable(),
   createdAt: z.string(),
   retainVersions: z.number().nullable().optional(),
+  retainDays: z.number().nullable().optional(),
+  /** PATCH's answer: the versions the retention rule removed (or, in a dry run, would remove) */
+  removedVersions: z.array(z.number()).optional(),
+  dryRun: z.boolean().optional(),
   /** the version that deleted it (hidden from the listings), or null */
   deletedInVersion: z.number().nullable().optional(),
   /** what quotas count for it (its latest version and pending pushes, in bytes), and the quotas that govern it */
@@ -77,10 +81,20 @@ export const CleanupReport = z.object({
     manifests: z.number(),
     strayFiles: z.number().optional(),
     strayBytes: z.number().optional(),
+    /** versions retention removed (every repository's own rule, applied first) */
+    versions: z.number().optional(),
   }),
   keptForWriters: z.number(),
   digests: z.array(z.string()),
 });
+
+export const ImmutableRule = z.object({
+  repository: z.string(),
+  tag: z.string(),
+  createdAt: z.string(),
+  createdBy: z.string().nullable(),
+});
+export const ImmutableRuleList = z.object({ rules: z.array(ImmutableRule) });
 
 export const User = z.object({ name: z.string(), admin: z.boolean(), createdAt: z.string() });
 export const UserList = z.object({ users: z.array(User) });
@@ -149,6 +163,7 @@ export type VersionDiff = z.infer<typeof VersionDiff>;
 export type ArchiveResult = z.infer<typeof ArchiveResult>;
 export type CleanupReport = z.infer<typeof CleanupReport>;
 export type User = z.infer<typeof User>;
+export type ImmutableRule = z.infer<typeof ImmutableRule>;
 export type Grant = z.infer<typeof Grant>;
 export type UserDetails = z.infer<typeof UserDetails>;
 export type Token = z.infer<typeof Token>;

@@ -3,19 +3,37 @@ import { z } from 'zod';
 import type { Berth } from '../app.js';
 import type { RouteContext } from '../http/router.js';
 
-const Settings = z.object({ retainVersions: z.number().int().min(1).max(1_000_000_000).nullable() }).strict();
+const limit = z.number().int().min(1).max(1_000_000_000).nullable();
+const Settings = z
+  .object({ retainVersions: limit.optional(), retainDays: limit.optional(), dryRun: z.boolean().optional() })
+  .strict()
+  .refine((b) => b.retainVersions !== undefined || b.retainDays !== undefined, {
+    message: 'give retainVersions, retainDays or both',
+  });
 
 export const SettingsBody = {
   schema: Settings,
-  expected: '{"retainVersions": N} with N an integer of at least 1, or null to keep every version',
+  expected:
+    '{"retainVersions": N, "retainDays": D, "dryRun": true|false} with N and D whole numbers of at least 1, or null for no limit; ' +
+    'a field left out is no limit (give at least one of retainVersions and retainDays)',
 };
 
-/** PATCH /api/v1/repositories/<name> `{"retainVersions": N | null}`: answers the repository's info. */
-export async function updateRepository(
-  berth: Berth,
-  { name, body }: RouteContext<'name', z.infer<typeof Settings>>,
-) {
-  return berth.history.setRetention(name, body.retainVersions);
+/**
+ * PATCH /api/v1/repositories/<name> `{"retainVersions", "retainDays", "dryRun"}`: sets the retention rule as a
+ * whole and applies it; answers the repository's info with the versions removed (or that would be, in a dry run).
+ * The audit records the new rule and what it removed.
+ */
+export async function updateRepository(berth: Berth, c: RouteContext<'name', z.infer<typeof Settings>>) {
+  const { name, body } = c;
+  const rule = { versions: body.retainVersions ?? null, days: body.retainDays ?? null };
+  const r = await berth.history.setRetention(name, rule, { dryRun: body.dryRun ?? false });
+  c.auditDetail = {
+    retainVersions: rule.versions,
+    retainDays: rule.days,
+    dryRun: r.dryRun,
+    removedVersions: r.removedVersions,
+  };
+  return { ...r.repository, removedVersions: r.removedVersions, dryRun: r.dryRun };
 }
 
 /** DELETE /api/v1/repositories/<name>/-/versions/<n>: 204; the latest version cannot be deleted. */

@@ -22,6 +22,9 @@ export async function cleanup(opts: CleanupCommandOptions): Promise<void> {
   const report = expect(CleanupReport, answer, 'POST /api/v1/cleanup');
   const verb = report.dryRun ? 'would remove' : 'removed';
   for (const d of report.digests) console.log(`${verb} ${d}`);
+  const versions = report.removed.versions ?? 0;
+  if (versions > 0)
+    console.log(`retention ${verb} ${versions} repository version${versions === 1 ? '' : 's'}`);
   console.log(
     `cleanup ${verb} ${report.removed.blobs} blobs (${mib(report.removed.bytes)}), ${report.removed.manifests} of them manifests` +
       `${report.removed.strayFiles ? `, and ${report.removed.strayFiles} files no row named (${mib(report.removed.strayBytes ?? 0)})` : ''}; ` +

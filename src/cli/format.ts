@@ -141,10 +141,26 @@ export function repositoryDetails(
   return [table(lines).trimEnd(), ...tags].join('\n');
 }
 
-/** `berth repo retain`: `library/app keeps the latest 5 versions` / `library/app keeps every version` */
-export function retentionLine(repo: Repository): string {
+/**
+ * `berth repo retain`: `library/app keeps the latest 5 versions and versions younger than 30 days` (or `every
+ * version`), then the versions removed: `removed 2 versions: 3, 4` / `removed no version`; a dry run says `would`.
+ */
+export function retentionLines(repo: Repository): string[] {
   const n = repo.retainVersions ?? null;
-  return `${repo.name} keeps ${n === null ? 'every version' : `the latest ${plural(n, 'version')}`}`;
+  const d = repo.retainDays ?? null;
+  const parts = [
+    ...(n === null ? [] : [`the latest ${plural(n, 'version')}`]),
+    ...(d === null ? [] : [`versions younger than ${plural(d, 'day')}`]),
+  ];
+  const rule = parts.length === 0 ? 'every version' : parts.join(' and ');
+  const removed = repo.removedVersions ?? [];
+  const dry = repo.dryRun === true;
+  return [
+    dry ? `${repo.name} would keep ${rule} (dry run: nothing changed)` : `${repo.name} keeps ${rule}`,
+    removed.length === 0
+      ? `${dry ? 'would remove' : 'removed'} no version`
+      : `${dry ? 'would remove' : 'removed'} ${plural(removed.length, 'version')}: ${removed.join(', ')}`,
+  ];
 }
 
 /** `berth version restore`: `library/app version 7 restores version 3: 2 added, 5 removed` */

@@ -7,6 +7,7 @@ import { repoDiff, repoList, repoShow, repoVersions } from './repo.js';
 import {
   archiveLimitOptions,
   cleanupScheduleOptions,
+  retentionOptions,
   serve,
   timeoutOptions,
   uploadLimitOptions,
@@ -22,6 +23,7 @@ import { addAdminCommands } from './admin.js';
 import { addDeleteCommands } from './deletes.js';
 import { berthVersion } from './package-version.js';
 import { addQuotaCommands } from './quotas.js';
+import { addImmutableCommands } from './immutable.js';
 
 const retention = argument((s): number | null => {
   if (s === 'none') return null;
@@ -29,6 +31,27 @@ const retention = argument((s): number | null => {
     throw new Error(`"${s}" is not a number of versions (1, 2, …) or none`);
   return Number(s);
 });
+
+const days = argument((s): number | null => {
+  if (s === 'none') return null;
+  if (!/^\d+$/.test(s) || Number(s) < 1) throw new Error(`"${s}" is not a number of days (1, 2, …) or none`);
+  return Number(s);
+});
+
+/** `repo retain NAME N` (N versions, no age rule) or `--versions N` and/or `--days D`; what is left out: no limit. */
+function retentionRule(
+  keep: number | null | undefined,
+  o: { versions?: number | null; days?: number | null },
+): { versions: number | null; days: number | null } {
+  if (keep !== undefined && (o.versions !== undefined || o.days !== undefined)) {
+    throw new UsageError('give either N, or --versions and/or --days, not both');
+  }
+  if (keep !== undefined) return { versions: keep, days: null };
+  if (o.versions === undefined && o.days === undefined) {
+    throw new UsageError('say what to keep: --versions N and/or --days D (none: no limit), or N');
+  }
+  return { versions: o.versions ?? null, days: o.days ?? null };
+}
 
 const seconds = argument((s) => {
   if (!/^\d+$/.test(s)) throw new Error(`"${s}" is not a number of seconds (0, 60, 3600, …)`);
@@ -97,6 +120,7 @@ export function buildProgram(): Command {
       ),
     ),
   ).action((opts: ServeOptions) => serve(opts));
+  retentionOptions(program.commands.find((c) => c.name() === 'serve')!);
 
   instanceOptions(program.command('fsck'))
     .description('check the database against the blob store (run on the server’s machine, like serve)')
@@ -150,11 +174,28 @@ export function buildProgram(): Command {
     .argument('<b>', 'the newer version', versionNumber)
     .action((n: string, a: number, b: number, opts: Opts) => repoDiff(n, a, b, opts));
   clientOptions(
-    repo.command('retain').description('keep only the latest N versions of a repository (none: keep all)'),
+    repo
+      .command('retain')
+      .description(
+        'set which versions a repository keeps: the latest N and those younger than D days (whichever keeps more); prints the versions removed',
+      ),
   )
     .argument('<name>', 'repository', name)
-    .argument('<n>', 'how many versions to keep, or none', retention)
-    .action((n: string, keep: number | null, opts: Opts) => repoRetain(n, keep, opts));
+    .argument(
+      '[n]',
+      'the older form: keep the latest N versions (none: keep all), with no age rule',
+      retention,
+    )
+    .option('--versions <n>', 'keep the latest N versions (none: no count limit)', retention)
+    .option('--days <d>', 'keep versions younger than D days (none: no age limit)', days)
+    .option('--dry-run', 'show which versions would be removed, change nothing')
+    .action(
+      (
+        n: string,
+        keep: number | null | undefined,
+        o: Opts & { versions?: number | null; days?: number | null; dryRun?: boolean },
+      ) => repoRetain(n, retentionRule(keep, o), o),
+    );
 
   clientOptions(
     program.command('cleanup').description('remove content no version refers to and no upload claims'),
@@ -181,6 +222,7 @@ export function buildProgram(): Command {
   addAdminCommands(program);
   addDeleteCommands(program);
   addQuotaCommands(program);
+  addImmutableCommands(program);
 
   return program;
 }

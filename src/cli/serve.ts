@@ -25,6 +25,10 @@ export interface ServeOptions {
   idleTimeout?: number;
   /** seconds a request's head may take */
   headersTimeout?: number;
+  /** the retention rule of new repositories: the latest N versions (null: no count limit) */
+  retainVersions?: number | null;
+  /** … and versions younger than D days (null: no age limit) */
+  retainDays?: number | null;
   /** the most upload sessions open at once per repository, per user (0: no bound) */
   maxUploadsPerRepository?: number;
   maxUploadsPerUser?: number;
@@ -52,6 +56,34 @@ export function timeoutOptions(cmd: Command): Command {
       new Option('--headers-timeout <seconds>', 'the time a request head may take to arrive (default: 60)')
         .env('BERTH_HEADERS_TIMEOUT')
         .argParser(seconds),
+    );
+}
+
+const limit = (what: string) => (s: string) => {
+  if (s === 'none') return null;
+  if (!/^\d{1,9}$/.test(s) || Number(s) < 1)
+    throw new InvalidArgumentError(`"${s}" is not a number of ${what} (1, 2, …) or none`);
+  return Number(s);
+};
+
+/** The retention rule new repositories start with (`berth repo retain` changes a repository's own). */
+export function retentionOptions(cmd: Command): Command {
+  return cmd
+    .addOption(
+      new Option(
+        '--retain-versions <n>',
+        'new repositories keep the latest N versions, and (--retain-days) the younger ones; none: no count limit (default: 10)',
+      )
+        .env('BERTH_RETAIN_VERSIONS')
+        .argParser(limit('versions')),
+    )
+    .addOption(
+      new Option(
+        '--retain-days <d>',
+        'new repositories keep versions younger than D days, and the latest --retain-versions; none: no age limit (default: 30)',
+      )
+        .env('BERTH_RETAIN_DAYS')
+        .argParser(limit('days')),
     );
 }
 
@@ -163,7 +195,7 @@ export async function serve(opts: ServeOptions): Promise<void> {
   const { startServer } = await import('../server.js');
   const { cleanupInterval, cleanupProtection, idleTimeout, headersTimeout } = opts;
   const { listen, data, database, tlsCert, tlsKey, trustProxy, tokenTtl } = opts;
-  const { maxUploadsPerRepository, maxUploadsPerUser } = opts;
+  const { maxUploadsPerRepository, maxUploadsPerUser, retainVersions, retainDays } = opts;
   const server = await startServer({
     listen,
     data,
@@ -175,6 +207,10 @@ export async function serve(opts: ServeOptions): Promise<void> {
     maxUploadsPerRepository,
     maxUploadsPerUser,
     archiveLimits: archiveLimitsOf(opts),
+    retention: {
+      ...(retainVersions === undefined ? {} : { versions: retainVersions }),
+      ...(retainDays === undefined ? {} : { days: retainDays }),
+    },
     idleTimeoutSeconds: idleTimeout,
     headersTimeoutSeconds: headersTimeout,
     cleanupIntervalSeconds: cleanupInterval,

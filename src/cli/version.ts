@@ -3,7 +3,7 @@ import { Repository, VersionSummary } from '../api/schemas.js';
 import { expect } from './api-types.js';
 import { repositoryPath } from './client.js';
 import { clientFor } from './credentials.js';
-import { restoreLine, retentionLine } from './format.js';
+import { restoreLine, retentionLines } from './format.js';
 import type { RepoOptions } from './repo.js';
 
 const printJson = (value: unknown): void => console.log(JSON.stringify(value, null, 2));
@@ -23,10 +23,24 @@ export async function versionRestore(name: string, number: number, opts: RepoOpt
   console.log(restoreLine(name, number, expect(VersionSummary, answer, `POST /${path}`)));
 }
 
-/** Sets how many of the latest versions a repository keeps (`null`: all). */
-export async function repoRetain(name: string, keep: number | null, opts: RepoOptions): Promise<void> {
+/**
+ * Sets a repository's retention rule as a whole (a part left null: no limit) and prints the versions it removed;
+ * with `dryRun`, only what it would remove.
+ */
+export async function repoRetain(
+  name: string,
+  rule: { versions: number | null; days: number | null },
+  opts: RepoOptions & { dryRun?: boolean },
+): Promise<void> {
   const path = repositoryPath(name);
-  const answer = await clientFor(opts).patchJson(path, { retainVersions: keep });
+  const answer = await clientFor(opts).patchJson(path, {
+    retainVersions: rule.versions,
+    retainDays: rule.days,
+    ...(opts.dryRun ? { dryRun: true } : {}),
+  });
   if (opts.json) return printJson(answer);
-  console.log(retentionLine(expect(Repository, answer, `PATCH /${path}`)));
+  const repo = expect(Repository, answer, `PATCH /${path}`);
+  // a dry run answers the repository as it is: the lines speak of the rule asked for
+  const shown = repo.dryRun ? { ...repo, retainVersions: rule.versions, retainDays: rule.days } : repo;
+  for (const line of retentionLines(shown)) console.log(line);
 }

@@ -255,6 +255,26 @@ function migrations(dialect: DialectName): Record<string, Migration> {
           .execute();
       },
     },
+    '0007_retention_immutability': {
+      async up(db: Kysely<unknown>) {
+        // Retention by age beside retention by count (null: no limit on that axis), and what retention removed:
+        // versions below retired_before are gone, by the rule written in retired_by (restores of them are refused
+        // naming it). Existing repositories keep what they had: retain_days starts null everywhere.
+        await db.schema.alterTable('repositories').addColumn('retain_days', 'integer').execute();
+        await db.schema.alterTable('repositories').addColumn('retired_before', 'integer').execute();
+        await db.schema.alterTable('repositories').addColumn('retired_by', 'text').execute();
+        // Immutable tags: a tag of a repository matching repository_pattern whose name matches tag_pattern is
+        // never moved or deleted. One row per pair, created if absent through the primary key.
+        await db.schema
+          .createTable('immutable_tags')
+          .addColumn('repository_pattern', 'text', (c) => c.notNull())
+          .addColumn('tag_pattern', 'text', (c) => c.notNull())
+          .addColumn('created_at', big, (c) => c.notNull())
+          .addColumn('created_by', 'text')
+          .addPrimaryKeyConstraint('immutable_tags_pk', ['repository_pattern', 'tag_pattern'])
+          .execute();
+      },
+    },
     '0010_upload_session_owners': {
       async up(db: Kysely<unknown>) {
         // Open upload sessions are bounded per repository and per user (the id, never reused; null: no user):

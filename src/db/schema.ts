@@ -8,6 +8,12 @@ export interface RepositoriesTable {
   created_at: number;
   /** keep only the latest N versions (null: all) */
   retain_versions: Generated<number | null>;
+  /** keep versions younger than D days too (null: no age rule); a version is dropped only when no rule keeps it */
+  retain_days: Generated<number | null>;
+  /** versions below this number were removed by retention (null: none was) */
+  retired_before: Generated<number | null>;
+  /** the retention rule that removed them, in words */
+  retired_by: Generated<string | null>;
   /** the version `berth repo delete` made, emptying it and hiding it from the listings (null: not deleted) */
   deleted_version: Generated<number | null>;
 }
@@ -178,6 +184,16 @@ export interface QuotasTable {
   created_at: number;
 }
 
+/** A tag immutability rule: tags matching tag_pattern of repositories matching repository_pattern never move. */
+export interface ImmutableTagsTable {
+  /** a repository name, a prefix "team/*", or "*" */
+  repository_pattern: string;
+  /** a tag, or a pattern where "*" stands for any characters ("v*", "*") */
+  tag_pattern: string;
+  created_at: number;
+  created_by: string | null;
+}
+
 export interface Database {
   repositories: RepositoriesTable;
   repository_versions: RepositoryVersionsTable;
@@ -198,4 +214,5 @@ export interface Database {
   audit_log: AuditLogTable;
   leases: LeasesTable;
   quotas: QuotasTable;
+  immutable_tags: ImmutableTagsTable;
 }

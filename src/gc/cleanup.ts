@@ -30,7 +30,15 @@ export interface CleanupReport {
   dryRun: boolean;
   protectionSeconds: number;
   /** blobs (rows and files) removed, and files under blobs/ that no row named (strays: left by a failed commit) */
-  removed: { blobs: number; bytes: number; manifests: number; strayFiles: number; strayBytes: number };
+  removed: {
+    blobs: number;
+    bytes: number;
+    manifests: number;
+    strayFiles: number;
+    strayBytes: number;
+    /** repository versions that retention removed (or would) before the blobs were looked at */
+    versions?: number;
+  };
   /** files put back because a writer claimed the blob again while it was being removed */
   keptForWriters: number;
   digests: string[];
@@ -38,6 +46,12 @@ export interface CleanupReport {
 
 export interface CleanupLog {
   info(obj: object, msg: string): void;
+}
+
+/** What runs before cleanup looks for blobs: version retention (composed in app.ts; gc calls no repo service). */
+export interface CleanupHooks {
+  /** answers how many versions it removed (or would, in a dry run) */
+  beforeRun?: (opts: { dryRun: boolean }) => Promise<number>;
 }
 
 export const DEFAULT_PROTECTION_SECONDS = 3600;
@@ -74,6 +88,7 @@ export class Cleanup {
   constructor(
     private readonly db: Db,
     private readonly store: BlobStore,
+    private readonly hooks: CleanupHooks = {},
   ) {
     this.trash = new Trash(db, store);
   }
@@ -99,6 +114,12 @@ export class Cleanup {
     if (!dryRun) {
       await this.recoverTrash();
       await this.expireClaims(now, opts.pendingExpirySeconds ?? 24 * 3600);
+    }
+    if (this.hooks.beforeRun) {
+      report.removed.versions = await this.hooks.beforeRun({ dryRun });
+      if (report.removed.versions > 0) {
+        opts.log?.info({ versions: report.removed.versions, dryRun }, 'retention removed versions');
+      }
     }
     let after = '';
     for (;;) {

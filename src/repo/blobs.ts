@@ -9,8 +9,8 @@ import { Keys } from '../storage/cas.js';
 import { blobSize, heldBlobs, inLatestVersion, manifestsNeeding, presentBlobs } from './held.js';
 import { addPendingBlob } from './catalogue.js';
 import { withClaims } from '../gc/claims.js';
-import { commitVersionIn, lockRepository } from './versions.js';
 import { checkQuotas } from './quotas.js';
+import { commitVersionIn, DEFAULT_COMMIT_SETTINGS, lockRepository, type CommitSettings } from './versions.js';
 
 type Db = Kysely<Database>;
 
@@ -55,6 +55,7 @@ export class Blobs {
   constructor(
     private readonly db: Db,
     private readonly store: BlobStore,
+    private readonly settings: CommitSettings = DEFAULT_COMMIT_SETTINGS,
   ) {}
 
   /**
@@ -105,7 +106,7 @@ export class Blobs {
           { digest, manifests: needing },
         );
       }
-      const v = await commitVersionIn(trx, name, { create: false }, async () => [
+      const v = await commitVersionIn(trx, name, { create: false, settings: this.settings }, async () => [
         { op: 'remove', kind: 'blob', key: digest },
       ]);
       return v.number;

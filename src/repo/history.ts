@@ -2,10 +2,18 @@
 import type { Kysely, Transaction } from 'kysely';
 import type { ContentKind, Database } from '../db/schema.js';
 import { BerthError } from '../core/errors.js';
-import { applyRetention, dropVersionsBefore } from './retention.js';
+import { dropVersionsBefore, missingVersion, type RetentionRule } from './retention.js';
+import { Retention, type RetentionResult } from './retention-settings.js';
 import { holds, rowsBetween, unit, type RangeRow } from './version-rows.js';
-import { Repositories, type RepositoryInfo } from './repositories.js';
-import { commitVersion, lockRepository, type CommittedVersion, type ContentChange } from './versions.js';
+import { Repositories } from './repositories.js';
+import {
+  commitVersion,
+  DEFAULT_COMMIT_SETTINGS,
+  lockRepository,
+  type CommitSettings,
+  type CommittedVersion,
+  type ContentChange,
+} from './versions.js';
 import { untaggedImages } from './untagged.js';
 
 export interface VersionInfo {
@@ -33,15 +41,12 @@ interface LockedRepository {
   id: number;
   latest_version: number;
   retain_versions: number | null;
+  retain_days: number | null;
 }
 
 /** Takes the repository's row lock (the one commitVersion takes), so history changes and commits serialize. */
-async function lockExisting(
-  trx: Transaction<Database>,
-  name: string,
-  set: { retain_versions?: number | null } = {},
-): Promise<LockedRepository> {
-  const repo = await lockRepository(trx, name, set);
+async function lockExisting(trx: Transaction<Database>, name: string): Promise<LockedRepository> {
+  const repo = await lockRepository(trx, name);
   if (!repo) throw new BerthError('NAME_UNKNOWN', `repository ${name} does not exist`);
   return repo;
 }
@@ -58,13 +63,14 @@ async function requireVersion(
     .where('repository_id', '=', repositoryId)
     .where('number', '=', number)
     .executeTakeFirst();
-  if (!v) throw new BerthError('VERSION_UNKNOWN', `repository ${name} has no version ${number}`);
+  if (!v) throw await missingVersion(trx, name, number);
 }
 
 export class History {
   constructor(
     private readonly db: Kysely<Database>,
     private readonly repositories = new Repositories(db),
+    private readonly settings: CommitSettings = DEFAULT_COMMIT_SETTINGS,
   ) {}
 
   async versions(name: string): Promise<VersionInfo[]> {
@@ -91,7 +97,7 @@ export class History {
       .where('repository_id', '=', id)
       .where('number', '=', number)
       .executeTakeFirst();
-    if (!r) throw new BerthError('VERSION_UNKNOWN', `repository ${name} has no version ${number}`);
+    if (!r) throw await missingVersion(this.db, name, number);
     return { repositoryId: id, number, createdAt: iso(r.created_at), added: r.added, removed: r.removed };
   }
 
@@ -326,16 +332,13 @@ export class History {
       .execute();
   }
 
-  /** Sets how many of the latest versions the repository keeps (null: all) and applies it at once. */
-  async setRetention(name: string, keep: number | null): Promise<RepositoryInfo> {
-    if (keep !== null && (!Number.isInteger(keep) || keep < 1)) {
-      throw new BerthError('PARAMETER_INVALID', `retainVersions must be an integer of at least 1, or null`);
-    }
-    await this.db.transaction().execute(async (trx) => {
-      const repo = await lockExisting(trx, name, { retain_versions: keep });
-      if (keep !== null) await applyRetention(trx, repo.id, keep);
-    });
-    return (await this.repositories.get(name)).info;
+  /** Sets the repository's retention rule and applies it at once (retention.ts); a dry run only reports. */
+  async setRetention(
+    name: string,
+    rule: RetentionRule,
+    opts: { dryRun?: boolean } = {},
+  ): Promise<RetentionResult> {
+    return new Retention(this.db, this.settings.clock, this.repositories).set(name, rule, opts);
   }
 
   /**
@@ -348,7 +351,8 @@ export class History {
   }
 
   private async restoreChanges(name: string, number: number): Promise<CommittedVersion> {
-    return commitVersion(this.db, name, { create: false }, async ({ trx, repositoryId, number: made }) => {
+    const commit = { create: false, settings: this.settings };
+    return commitVersion(this.db, name, commit, async ({ trx, repositoryId, number: made }) => {
       await requireVersion(trx, name, repositoryId, number);
       const latest = made - 1;
       const rows = await rowsBetween(trx, repositoryId, number, latest);

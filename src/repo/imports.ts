@@ -12,7 +12,13 @@ import { ARCHIVE_LIMITS, type ArchiveLimits } from '../archive/tar-guard.js';
 import { readArchive } from '../archive/detect.js';
 import type { ArchiveFormat } from '../archive/layout.js';
 import { missingError, planImport, type HeldContent, type ImportPlan } from '../archive/planner.js';
-import { commitVersion, type ContentChange } from './versions.js';
+import {
+  commitVersion,
+  DEFAULT_COMMIT_SETTINGS,
+  type CommitSettings,
+  type ContentChange,
+} from './versions.js';
+import { refuseImmutableChanges } from './immutability.js';
 import { recordBlobs, recordManifest } from './catalogue.js';
 import { withClaims } from '../gc/claims.js';
 import { holds, layersByDiffId } from './held.js';
@@ -33,6 +39,7 @@ export class Imports {
     private readonly db: Kysely<Database>,
     private readonly store: BlobStore,
     private readonly limits: ArchiveLimits = ARCHIVE_LIMITS,
+    private readonly settings: CommitSettings = DEFAULT_COMMIT_SETTINGS,
   ) {}
 
   /**
@@ -105,6 +112,12 @@ export class Imports {
   ): Promise<number> {
     const { db, store } = this;
     const claimed = [...plan.upload.keys(), ...plan.manifests.map((m) => m.digest)];
+    // Before any file moves, so that a refusal leaves the store as it was; checked again under the lock.
+    const tagChanges = plan.manifests.flatMap((m) =>
+      m.tags.map((tag): ContentChange => ({ op: 'add', kind: 'tag', tag, digest: m.digest })),
+    );
+    await refuseImmutableChanges(db, name, tagChanges);
+    const create = { create: true, settings: this.settings };
     return withClaims(db, claimed, async () => {
       // The last point a client that left stops the upload: from here on (renames, then one transaction) the
       // commit completes, so that no file is moved into place for a version that is not made.
@@ -112,7 +125,7 @@ export class Imports {
       await moveIntoPlace(store, staged, plan);
       const diffIds = new Map<Digest, Digest[] | undefined>();
       for (const m of plan.manifests) diffIds.set(m.digest, await storedDiffIds(store, m.parsed.config));
-      const version = await commitVersion(db, name, { create: true }, async ({ trx }) => {
+      const version = await commitVersion(db, name, create, async ({ trx }) => {
         // Re-checked under the repository's lock: a layer left out must still be in the latest version.
         const still = await holds(trx, name, [...plan.fromRepository]);
         const gone = [...plan.fromRepository].filter((d) => !still.has(d));

@@ -9,7 +9,13 @@ import type { Reference } from '../core/references.js';
 import { buffer } from 'node:stream/consumers';
 import type { BlobStore } from '../storage/blob-store.js';
 import { Keys, promote, receive, storedDiffIds } from '../storage/cas.js';
-import { commitVersion, type ContentChange } from './versions.js';
+import {
+  commitVersion,
+  DEFAULT_COMMIT_SETTINGS,
+  type CommitSettings,
+  type ContentChange,
+} from './versions.js';
+import { refuseImmutableChanges } from './immutability.js';
 import { recordBlobs, recordManifest, takePendingBlobs } from './catalogue.js';
 import { current, heldBlobs, heldOnlyAsBlobs, inLatestVersion } from './held.js';
 import { openStored } from './blobs.js';
@@ -34,6 +40,7 @@ export class Manifests {
   constructor(
     private readonly db: Db,
     private readonly store: BlobStore,
+    private readonly settings: CommitSettings = DEFAULT_COMMIT_SETTINGS,
   ) {}
 
   /** A manifest of the repository by tag or digest, with its exact bytes unless only `head` is wanted. */
@@ -104,6 +111,11 @@ export class Manifests {
     // Before the manifest's file is written, so that a push refused for a quota stores nothing; commitVersion
     // checks again under the quotas' locks (a push losing that race leaves the file to cleanup, as below).
     await checkQuotas(this.db, name, [{ digest, size: bytes.length }], `manifest ${digest}`, { lock: false });
+    // Checked before the manifest's file is stored, so that a refusal leaves the store as it was; checked again
+    // under the lock by the commit.
+    const tagChanges = allTags.map((tag): ContentChange => ({ op: 'add', kind: 'tag', tag, digest }));
+    await refuseImmutableChanges(this.db, name, tagChanges);
+    const commit = { create: true, settings: this.settings };
 
     return withClaims(this.db, [digest], async () => {
       const tmpDir = Keys.uploadDir(randomUUID());
@@ -116,7 +128,7 @@ export class Manifests {
       const diffIds = await storedDiffIds(this.store, parsed.config);
       // Should the commit below fail, the manifest's file stays, named by no row: harmless, and left to cleanup.
       // Deleting it here could pull it from under a concurrent push of the same bytes that is about to commit.
-      const version = await commitVersion(this.db, name, { create: true }, async ({ trx }) => {
+      const version = await commitVersion(this.db, name, commit, async ({ trx }) => {
         // Decided again under the repository's lock, the one a blob DELETE takes: the pushed blobs are taken from
         // pending (a DELETE that released one first wins, and this push is refused), the rest must be in the
         // latest version, which nothing changes until this transaction ends.
@@ -134,8 +146,7 @@ export class Manifests {
         await recordManifest(trx, { digest, size: bytes.length, parsed, diffIds });
         const changes: ContentChange[] = [{ op: 'add', kind: 'manifest', digest }];
         for (const b of blobs) changes.push({ op: 'add', kind: 'blob', digest: b });
-        for (const tag of allTags) changes.push({ op: 'add', kind: 'tag', tag, digest });
-        return changes;
+        return [...changes, ...tagChanges];
       });
       return { digest, subject: parsed.subject?.digest, version: version.number };
     });
@@ -143,7 +154,8 @@ export class Manifests {
 
   /** Deletes a manifest (by digest) and the tags pointing at it, or a tag alone: one new version. */
   async delete(name: string, ref: Reference): Promise<number> {
-    const v = await commitVersion(this.db, name, { create: false }, async ({ trx, repositoryId }) => {
+    const commit = { create: false, settings: this.settings };
+    const v = await commitVersion(this.db, name, commit, async ({ trx, repositoryId }) => {
       const current = trx
         .selectFrom('repository_content')
         .select(['key', 'value'])

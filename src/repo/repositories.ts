@@ -9,6 +9,8 @@ export interface RepositoryInfo {
   createdAt: string;
   /** how many of the latest versions are kept (null: all) */
   retainVersions: number | null;
+  /** versions younger than this many days are kept too (null: no age rule) */
+  retainDays: number | null;
   /** the version that deleted it (`berth repo delete`), hiding it from the listings; null: not deleted */
   deletedInVersion: number | null;
 }
@@ -20,16 +22,25 @@ const info = (r: {
   latest_version: number;
   created_at: number;
   retain_versions: number | null;
+  retain_days: number | null;
   deleted_version: number | null;
 }): RepositoryInfo => ({
   name: r.name,
   latestVersion: r.latest_version,
   createdAt: iso(r.created_at),
   retainVersions: r.retain_versions,
+  retainDays: r.retain_days,
   deletedInVersion: r.deleted_version,
 });
 
-const COLUMNS = ['name', 'latest_version', 'created_at', 'retain_versions', 'deleted_version'] as const;
+const COLUMNS = [
+  'name',
+  'latest_version',
+  'created_at',
+  'retain_versions',
+  'retain_days',
+  'deleted_version',
+] as const;
 
 export interface ListOptions {
   last?: string;

@@ -2,9 +2,11 @@
 import type { Kysely, Transaction } from 'kysely';
 import type { ContentKind, Database } from '../db/schema.js';
 import { BerthError } from '../core/errors.js';
-import { applyRetention } from './retention.js';
 import { assertRoom, lockQuotas } from './quotas.js';
 import { usageOf } from './usage.js';
+import { realClock, type Clock } from '../gc/clock.js';
+import { applyRetention, DEFAULT_RETENTION, type RetentionRule } from './retention.js';
+import { refuseImmutableChanges } from './immutability.js';
 
 export type ContentChange =
   | { op: 'add'; kind: 'blob' | 'manifest'; digest: string }
@@ -25,6 +27,17 @@ export interface VersionContext {
   number: number;
 }
 
+/** What every commit needs besides its changes: the time, and the retention rule a new repository starts with. */
+export interface CommitSettings {
+  clock: Clock;
+  newRepositories: RetentionRule;
+}
+
+export const DEFAULT_COMMIT_SETTINGS: CommitSettings = {
+  clock: realClock,
+  newRepositories: DEFAULT_RETENTION,
+};
+
 const BATCH = 500;
 
 /**
@@ -32,12 +45,13 @@ const BATCH = 500;
  * latest_version first, so concurrent writers queue here rather than interleave), lets `build` check
  * its preconditions against the locked latest version and return the changes, applies them as range rows and
  * records the version, then drops the versions that the repository's retention no longer keeps. Anything `build`
- * throws rolls the whole version back, as does a version that adds bytes past a quota of the repository (DENIED).
+ * throws rolls the whole version back, as does a version that adds bytes past a quota of the repository (DENIED). Every write path passes here, so this is where the tag immutability rules are
+ * enforced: changes that would move or delete a protected tag are refused before anything is written.
  */
 export async function commitVersion(
   db: Kysely<Database>,
   name: string,
-  opts: { create: boolean },
+  opts: { create: boolean; settings?: CommitSettings },
   build: (ctx: VersionContext) => Promise<ContentChange[]>,
 ): Promise<CommittedVersion> {
   return db.transaction().execute((trx) => commitVersionIn(trx, name, opts, build));
@@ -47,14 +61,22 @@ export async function commitVersion(
 export async function commitVersionIn(
   trx: Transaction<Database>,
   name: string,
-  opts: { create: boolean },
+  opts: { create: boolean; settings?: CommitSettings },
   build: (ctx: VersionContext) => Promise<ContentChange[]>,
 ): Promise<CommittedVersion> {
-  const now = Date.now();
+  const settings = opts.settings ?? DEFAULT_COMMIT_SETTINGS;
+  const now = settings.clock.now();
   if (opts.create) {
+    const rule = settings.newRepositories;
     const created = await trx
       .insertInto('repositories')
-      .values({ name, latest_version: 0, created_at: now })
+      .values({
+        name,
+        latest_version: 0,
+        created_at: now,
+        retain_versions: rule.versions,
+        retain_days: rule.days,
+      })
       .onConflict((oc) => oc.column('name').doNothing())
       .returning('id')
       .executeTakeFirst();
@@ -70,7 +92,7 @@ export async function commitVersionIn(
     // a new version brings a deleted repository back (a repository deletion sets deleted_version again after this)
     .set((eb) => ({ latest_version: eb('latest_version', '+', 1), deleted_version: null }))
     .where('name', '=', name)
-    .returning(['id', 'latest_version', 'retain_versions'])
+    .returning(['id', 'latest_version', 'retain_versions', 'retain_days'])
     .executeTakeFirst();
   if (!repo) throw new BerthError('NAME_UNKNOWN', `repository ${name} does not exist`);
   const ctx: VersionContext = { trx, repositoryId: repo.id, number: repo.latest_version };
@@ -78,6 +100,7 @@ export async function commitVersionIn(
   const quotas = await lockQuotas(trx, name);
   const before = quotas.length > 0 ? await usageOf(trx, name) : 0;
   const changes = await build(ctx);
+  await refuseImmutableChanges(trx, name, changes);
   const counts = await applyChanges(ctx, changes);
   if (quotas.length > 0) {
     assertRoom(name, quotas, (await usageOf(trx, name)) - before, `the new version ${ctx.number}`);
@@ -86,7 +109,7 @@ export async function commitVersionIn(
     .insertInto('repository_versions')
     .values({ repository_id: repo.id, number: ctx.number, created_at: now, ...counts })
     .execute();
-  if (repo.retain_versions !== null) await applyRetention(trx, repo.id, repo.retain_versions);
+  await applyRetention(trx, repo.id, { versions: repo.retain_versions, days: repo.retain_days }, now);
   return { repositoryId: repo.id, number: ctx.number, ...counts };
 }
 
@@ -97,13 +120,16 @@ export async function commitVersionIn(
 export async function lockRepository(
   trx: Transaction<Database>,
   name: string,
-  set: { retain_versions?: number | null } = {},
-): Promise<{ id: number; latest_version: number; retain_versions: number | null } | undefined> {
+  set: { retain_versions?: number | null; retain_days?: number | null } = {},
+): Promise<
+  | { id: number; latest_version: number; retain_versions: number | null; retain_days: number | null }
+  | undefined
+> {
   return trx
     .updateTable('repositories')
     .set((eb) => ({ latest_version: eb.ref('latest_version'), ...set }))
     .where('name', '=', name)
-    .returning(['id', 'latest_version', 'retain_versions'])
+    .returning(['id', 'latest_version', 'retain_versions', 'retain_days'])
     .executeTakeFirst();
 }
 

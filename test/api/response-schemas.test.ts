@@ -90,6 +90,9 @@ describe('API answers and their schemas', () => {
     await call('GET', `/repositories/${REPO}/-/usage`);
     await call('GET', '/usage');
     await call('DELETE', '/quotas?pattern=schemas/*');
+    await call('POST', '/immutable-tags', json({ repository: 'schemas/*', tag: 'v*' }));
+    await call('GET', '/immutable-tags');
+    await call('DELETE', '/immutable-tags?repository=schemas/*&tag=v*');
     await call('GET', '/audit');
     const declared = routes.filter((r) => r.response !== undefined).map((r) => r.name);
     expect([...parsed].sort()).toEqual(declared.sort());

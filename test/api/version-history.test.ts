@@ -82,8 +82,13 @@ describe('bad input changes nothing', () => {
 });
 
 describe('history endpoints', () => {
-  it('GET of a repository shows retainVersions (null: every version is kept)', async () => {
-    expect(await get()).toMatchObject({ name: 'team/app', latestVersion: 3, retainVersions: null });
+  it('GET of a repository shows its retention: a new one keeps the latest 10 versions and those of 30 days', async () => {
+    expect(await get()).toMatchObject({
+      name: 'team/app',
+      latestVersion: 3,
+      retainVersions: 10,
+      retainDays: 30,
+    });
   });
 
   it('DELETE of a version: 204; its changes fold into the next one', async () => {
@@ -119,7 +124,14 @@ describe('history endpoints', () => {
     const v4 = await get('/-/versions/4');
     const r = await patch('{"retainVersions": 2}');
     expect(r.status, r.body.toString()).toBe(200);
-    expect(r.json()).toMatchObject({ name: 'team/app', latestVersion: 4, retainVersions: 2 });
+    // the rule is set as a whole: retainDays left out is no age rule
+    expect(r.json()).toMatchObject({
+      name: 'team/app',
+      latestVersion: 4,
+      retainVersions: 2,
+      retainDays: null,
+    });
+    expect(r.json().removedVersions).toEqual([0, 1]);
     expect(await numbers()).toEqual([3, 4]);
     expect((await get('/-/versions/4')).content).toEqual(v4.content);
     expect(await upload(b, 'latest')).toBe(5);

@@ -16,6 +16,8 @@ interface Model {
   retain: number | null;
 }
 
+/** The rule of today's `berth repo retain NAME N`: the latest N versions, no age rule (null: keep all). */
+const keepLatest = (versions: number | null) => ({ versions, days: null });
 const BLOBS = ['sha256:b0', 'sha256:b1', 'sha256:b2', 'sha256:b3', 'sha256:b4'];
 const MANIFESTS = ['sha256:m0', 'sha256:m1', 'sha256:m2'];
 const TAGS = ['t0', 't1', 't2'];
@@ -214,7 +216,7 @@ describe.each(backends())('version history on %s', (backend) => {
           await check(name, m, `${label}: delete ${k}`);
         } else if (op < 8) {
           m.retain = r(3) === 0 ? null : 1 + r(4);
-          await history.setRetention(name, m.retain);
+          await history.setRetention(name, keepLatest(m.retain));
           retainModel(m);
           expect((await repos.get(name)).info.retainVersions).toBe(m.retain);
           await check(name, m, `${label}: retain ${m.retain}`);
@@ -247,8 +249,8 @@ describe.each(backends())('version history on %s', (backend) => {
     expect((await errorOf(history.deleteVersion('refuse/app', 9))).code).toBe('VERSION_UNKNOWN');
     expect((await errorOf(history.deleteVersion('no/such', 0))).code).toBe('NAME_UNKNOWN');
     expect((await errorOf(history.restore('refuse/app', 9))).code).toBe('VERSION_UNKNOWN');
-    expect((await errorOf(history.setRetention('no/such', 2))).code).toBe('NAME_UNKNOWN');
-    expect((await errorOf(history.setRetention('refuse/app', 0))).code).toBe('PARAMETER_INVALID');
+    expect((await errorOf(history.setRetention('no/such', keepLatest(2)))).code).toBe('NAME_UNKNOWN');
+    expect((await errorOf(history.setRetention('refuse/app', keepLatest(0)))).code).toBe('PARAMETER_INVALID');
     await check('refuse/app', m, 'after refusals'); // nothing changed, and no version was made
   });
 
@@ -278,7 +280,7 @@ describe.each(backends())('version history on %s', (backend) => {
       m.versions.set(m.latest, applyModel(m.versions.get(m.latest - 1)!, changes));
     }
     expect(await rowCount(name)).toBe(12); // own0..own5 and latest→m0..m5
-    await history.setRetention(name, 2);
+    await history.setRetention(name, keepLatest(2));
     m.retain = 2;
     retainModel(m);
     expect([...m.versions.keys()]).toEqual([6, 7]);
@@ -292,7 +294,7 @@ describe.each(backends())('version history on %s', (backend) => {
     await check(name, m, 'commit under retain 2');
     expect(await rowCount(name)).toBe(2); // own5 (in 7), latest→m5
     expect((await history.versions(name))[0]).toMatchObject({ number: 7, added: 2, removed: 0 });
-    await history.setRetention(name, null);
+    await history.setRetention(name, keepLatest(null));
     await commit(name, []);
     expect((await history.versions(name)).map((v) => v.number)).toEqual([7, 8, 9]);
   });
@@ -345,7 +347,7 @@ describe.each(backends())('version history on %s', (backend) => {
             const list = await history.versions(name);
             await history.deleteVersion(name, list[r(list.length)]!.number);
           } else if (op < 8) {
-            await history.setRetention(name, r(2) === 0 ? null : 3 + r(4));
+            await history.setRetention(name, keepLatest(r(2) === 0 ? null : 3 + r(4)));
           } else {
             const list = await history.versions(name);
             const from = list[r(list.length)]!.number;

@@ -28,21 +28,25 @@ export const basic = (user: string, password: string): string =>
 export const ANONYMOUS = { authorization: '' } as const;
 
 /**
- * `auth`: the instance's authentication options (login policy, token lifetime…); `trustProxy`: the proxies whose
+ * `auth`: the instance's authentication options (login policy, token lifetime…); `clock`: the time versions are
+ * stamped and aged by; `retention`: the rule of new repositories; `trustProxy`: the proxies whose
  * X-Forwarded-For gives the client's address (['127.0.0.1']: the test is the proxy and can speak from several).
  */
 export async function startTestServer(
   label = 'berth',
-  opts: { auth?: AuthOptions; uploads?: BerthConfig['uploads'] } & ServerOptions = {},
+  opts: { auth?: AuthOptions; uploads?: BerthConfig['uploads'] } & Pick<BerthConfig, 'clock' | 'retention'> &
+    ServerOptions = {},
 ): Promise<TestServer> {
   const data = mkdtempSync(join(tmpdir(), `${label}-`));
   const database = await testDatabaseUrl(label);
-  const { auth, uploads, ...serverOptions } = opts;
+  const { auth, uploads, clock, retention, ...serverOptions } = opts;
   const berth = await openBerth({
     data,
     database,
     ...(auth ? { auth } : {}),
     ...(uploads ? { uploads } : {}),
+    clock,
+    retention,
   });
   await berth.auth.users.ensureAdmin(ADMIN.password);
   const app = buildServer(berth, { logLevel: process.env.BERTH_TEST_LOG ?? 'silent', ...serverOptions });

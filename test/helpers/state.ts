@@ -30,6 +30,7 @@ const TABLES: Record<keyof Database, true> = {
   audit_log: true,
   leases: true,
   quotas: true,
+  immutable_tags: true,
 };
 
 export const SNAPSHOT_TABLES = Object.keys(TABLES).sort() as (keyof Database)[];

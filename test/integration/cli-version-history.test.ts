@@ -55,10 +55,19 @@ describe('berth version and berth repo retain', () => {
     expect(v3.removed).toEqual({ manifests: [], blobs: [], tags: [] });
   });
 
-  it('repo retain N keeps the latest N; none keeps all; bad values are usage errors (exit 2)', async () => {
+  it('repo retain --dry-run shows which versions would go and changes nothing', async () => {
+    const r = await berth('repo', 'retain', 'library/app', '--versions', '2', '--dry-run');
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toBe(
+      'library/app would keep the latest 2 versions (dry run: nothing changed)\nwould remove 3 versions: 0, 1, 3\n',
+    );
+    expect(await versions()).toEqual([0, 1, 3, 4, 5]);
+  });
+
+  it('repo retain N keeps the latest N and prints the versions it removed; none keeps all; bad values are usage errors (exit 2)', async () => {
     const r = await berth('repo', 'retain', 'library/app', '2');
     expect(r.code, r.err).toBe(0);
-    expect(r.out).toBe('library/app keeps the latest 2 versions\n');
+    expect(r.out).toBe('library/app keeps the latest 2 versions\nremoved 3 versions: 0, 1, 3\n');
     expect(await versions()).toEqual([4, 5]);
     const j = await berth('repo', 'retain', '--json', 'library/app', 'none');
     expect(j.code, j.err).toBe(0);
@@ -67,6 +76,21 @@ describe('berth version and berth repo retain', () => {
       const b = await berth('repo', 'retain', 'library/app', bad);
       expect(b.code, bad).toBe(2);
       expect(b.err).toMatch(/is not a number of versions/);
+    }
+    const days = await berth('repo', 'retain', 'library/app', '--versions', '5', '--days', '7');
+    expect(days.code, days.err).toBe(0);
+    expect(days.out).toBe(
+      'library/app keeps the latest 5 versions and versions younger than 7 days\nremoved no version\n',
+    );
+    for (const [args, said] of [
+      [['library/app', '2', '--days', '3'], /either N, or --versions/],
+      [['library/app'], /say what to keep/],
+      [['library/app', '--days', '0'], /is not a number of days/],
+      [['library/app', '--versions', 'x'], /is not a number of versions/],
+    ] as const) {
+      const b = await berth('repo', 'retain', ...args);
+      expect(b.code, args.join(' ')).toBe(2);
+      expect(b.err).toMatch(said);
     }
     const missing = await berth('version', 'restore', 'no/such', '1');
     expect(missing.code).toBe(1);
