@@ -14,6 +14,7 @@ import { Fsck } from './gc/fsck/index.js';
 import { Leases } from './db/leases.js';
 import { Imports } from './repo/imports.js';
 import { Auth, type AuthOptions } from './auth/auth.js';
+import { Pruner, type PruneDefaults } from './repo/prune.js';
 
 export interface BerthConfig {
   /** folder of the filesystem blob store (and of the default SQLite database) */
@@ -21,6 +22,8 @@ export interface BerthConfig {
   /** a SQLite file path or postgres://… URL; default: <data>/berth.db */
   database?: string;
   auth?: AuthOptions;
+  /** cleanup's defaults for repositories with no policy of their own (untagged manifests: kept unless set) */
+  cleanup?: PruneDefaults;
 }
 
 export interface Berth {
@@ -60,7 +63,7 @@ export async function openBerth(config: BerthConfig): Promise<Berth> {
     tags: new Tags(db.kysely),
     uploads: new Uploads(db.kysely, store),
     history: new History(db.kysely),
-    cleanup: new Cleanup(db.kysely, store),
+    cleanup: new Cleanup(db.kysely, store, new Pruner(db.kysely, config.cleanup)),
     fsck: new Fsck(db.kysely, store),
     leases: new Leases(db.kysely),
     imports: new Imports(db.kysely, store),

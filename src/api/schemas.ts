@@ -15,6 +15,8 @@ export const VersionSummary = z.object({
   createdAt: z.string(),
   added: z.unknown(),
   removed: z.unknown(),
+  /** why the version was made when no client asked for it (cleanup), else null */
+  message: z.string().nullable().optional(),
 });
 export const VersionList = z.object({ versions: z.array(VersionSummary) });
 
@@ -48,6 +50,18 @@ export const CleanupReport = z.object({
   }),
   keptForWriters: z.number(),
   digests: z.array(z.string()),
+  /** the repositories whose latest version let go of unreferenced blobs or untagged manifests, one version each */
+  repositories: z
+    .array(
+      z.object({
+        repository: z.string(),
+        version: z.number().nullable(),
+        blobs: z.number(),
+        bytes: z.number(),
+        manifests: z.number(),
+      }),
+    )
+    .optional(),
 });
 
 export const User = z.object({ name: z.string(), admin: z.boolean(), createdAt: z.string() });

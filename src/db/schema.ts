@@ -8,7 +8,12 @@ export interface RepositoriesTable {
   created_at: number;
   /** keep only the latest N versions (null: all) */
   retain_versions: Generated<number | null>;
+  /** untagged manifests: null (the server's default), 'keep', or 'remove' (after untagged_after_hours) */
+  untagged_policy: Generated<UntaggedPolicy | null>;
+  untagged_after_hours: Generated<number | null>;
 }
+
+export type UntaggedPolicy = 'keep' | 'remove';
 
 export interface RepositoryVersionsTable {
   repository_id: number;
@@ -17,6 +22,8 @@ export interface RepositoryVersionsTable {
   /** content units added and removed by this version, against the one before */
   added: number;
   removed: number;
+  /** why the version was made when no client asked for it (e.g. "cleanup: removed 3 unreferenced blobs") */
+  message: Generated<string | null>;
 }
 
 /**

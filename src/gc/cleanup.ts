@@ -1,4 +1,5 @@
-// Online cleanup: removes blobs (and the manifests among them) that nothing refers to or claims, while berth serves.
+// Online cleanup: repositories let go of what they no longer need, then blobs (and the manifests among them) that nothing
+// refers to or claims are removed, while berth serves.
 import { randomUUID } from 'node:crypto';
 import { sql, type Kysely, type Selectable } from 'kysely';
 import type {
@@ -13,6 +14,7 @@ import type { BlobStore } from '../storage/blob-store.js';
 import { Keys } from '../storage/cas.js';
 import { CleanupFileError, Trash } from './trash.js';
 import { sweepStrays } from './strays.js';
+import type { PrunedRepository, RepositoryPruning } from './pruning.js';
 
 export interface CleanupOptions {
   dryRun?: boolean;
@@ -22,6 +24,8 @@ export interface CleanupOptions {
   pendingExpirySeconds?: number;
   /** a hook between deciding (rows deleted) and letting go of the files: tests use it to interleave a writer */
   afterDecision?: (digests: Digest[]) => Promise<void>;
+  /** a hook before a repository's latest version is locked to let go of what it no longer needs (tests) */
+  beforePruneLock?: (repository: string) => Promise<void>;
   /** where each decision is logged */
   log?: CleanupLog;
 }
@@ -34,6 +38,8 @@ export interface CleanupReport {
   /** files put back because a writer claimed the blob again while it was being removed */
   keptForWriters: number;
   digests: string[];
+  /** the repositories whose latest version let go of unreferenced blobs or untagged manifests (one version each) */
+  repositories: PrunedRepository[];
 }
 
 export interface CleanupLog {
@@ -74,6 +80,8 @@ export class Cleanup {
   constructor(
     private readonly db: Db,
     private readonly store: BlobStore,
+    /** removes from each repository's latest version what it no longer needs, before the sweep (repo/prune.ts) */
+    private readonly pruning?: RepositoryPruning,
   ) {
     this.trash = new Trash(db, store);
   }
@@ -95,11 +103,22 @@ export class Cleanup {
       removed: { blobs: 0, bytes: 0, manifests: 0, strayFiles: 0, strayBytes: 0 },
       keptForWriters: 0,
       digests: [],
+      repositories: [],
     };
     if (!dryRun) {
       await this.recoverTrash();
       await this.expireClaims(now, opts.pendingExpirySeconds ?? 24 * 3600);
     }
+    // (0) what the repositories' latest versions no longer need leaves them (one version each), so that the sweep
+    // below finds it unreferenced once no retained version keeps it
+    if (this.pruning)
+      report.repositories = await this.pruning.prune({
+        now,
+        cutoff,
+        dryRun,
+        log: opts.log,
+        beforeLock: opts.beforePruneLock,
+      });
     let after = '';
     for (;;) {
       const batch = await this.candidates(now, cutoff, after);

@@ -32,10 +32,16 @@ const BATCH = 500;
  * records the version, then drops the versions that the repository's retention no longer keeps. Anything `build`
  * throws rolls the whole version back.
  */
+export interface CommitOptions {
+  create: boolean;
+  /** why the version is made, recorded with it (cleanup's versions say what they removed) */
+  message?: string;
+}
+
 export async function commitVersion(
   db: Kysely<Database>,
   name: string,
-  opts: { create: boolean },
+  opts: CommitOptions,
   build: (ctx: VersionContext) => Promise<ContentChange[]>,
 ): Promise<CommittedVersion> {
   return db.transaction().execute((trx) => commitVersionIn(trx, name, opts, build));
@@ -45,7 +51,7 @@ export async function commitVersion(
 export async function commitVersionIn(
   trx: Transaction<Database>,
   name: string,
-  opts: { create: boolean },
+  opts: CommitOptions,
   build: (ctx: VersionContext) => Promise<ContentChange[]>,
 ): Promise<CommittedVersion> {
   const now = Date.now();
@@ -75,7 +81,13 @@ export async function commitVersionIn(
   const counts = await applyChanges(ctx, changes);
   await trx
     .insertInto('repository_versions')
-    .values({ repository_id: repo.id, number: ctx.number, created_at: now, ...counts })
+    .values({
+      repository_id: repo.id,
+      number: ctx.number,
+      created_at: now,
+      ...counts,
+      message: opts.message ?? null,
+    })
     .execute();
   if (repo.retain_versions !== null) await applyRetention(trx, repo.id, repo.retain_versions);
   return { repositoryId: repo.id, number: ctx.number, ...counts };
