@@ -6,6 +6,10 @@ export const Repository = z.object({
   latestVersion: z.number().nullable(),
   createdAt: z.string(),
   retainVersions: z.number().nullable().optional(),
+  /** what cleanup does with untagged manifests: the server's default, keep, or remove after afterHours */
+  untagged: z
+    .object({ policy: z.enum(['default', 'keep', 'remove']), afterHours: z.number().nullable() })
+    .optional(),
 });
 export const RepositoryList = z.object({ repositories: z.array(Repository) });
 

@@ -11,6 +11,7 @@ import { fsck, type FsckCommandOptions } from './fsck.js';
 import { upload } from './upload.js';
 import { argument, clientOptions } from './options.js';
 import { addAccessCommands } from './access-commands.js';
+import { addUntaggedCommand } from './untagged.js';
 
 const retention = argument((s): number | null => {
   if (s === 'none') return null;
@@ -153,6 +154,7 @@ export function buildProgram(): Command {
     .argument('<name>', 'repository', name)
     .argument('<n>', 'how many versions to keep, or none', retention)
     .action((n: string, keep: number | null, opts: Opts) => repoRetain(n, keep, opts));
+  addUntaggedCommand(repo);
 
   clientOptions(
     program.command('cleanup').description('remove content no version refers to and no upload claims'),

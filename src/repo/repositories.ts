@@ -1,7 +1,14 @@
-// Repositories as the registry and the management API list them: names, latest version, retention.
+// Repositories as the registry and the management API list them: names, latest version, retention, untagged policy.
 import type { Kysely } from 'kysely';
-import type { Database } from '../db/schema.js';
+import type { Database, UntaggedPolicy } from '../db/schema.js';
 import { BerthError } from '../core/errors.js';
+
+/** What cleanup does with the repository's untagged manifests: the server's default, keep them, or remove them. */
+export interface UntaggedSetting {
+  policy: 'default' | UntaggedPolicy;
+  /** for 'remove': the hours a manifest stays untagged before cleanup takes it */
+  afterHours: number | null;
+}
 
 export interface RepositoryInfo {
   name: string;
@@ -9,6 +16,7 @@ export interface RepositoryInfo {
   createdAt: string;
   /** how many of the latest versions are kept (null: all) */
   retainVersions: number | null;
+  untagged: UntaggedSetting;
 }
 
 const iso = (ms: number): string => new Date(Number(ms)).toISOString();
@@ -18,12 +26,27 @@ const info = (r: {
   latest_version: number;
   created_at: number;
   retain_versions: number | null;
+  untagged_policy: UntaggedPolicy | null;
+  untagged_after_hours: number | null;
 }): RepositoryInfo => ({
   name: r.name,
   latestVersion: r.latest_version,
   createdAt: iso(r.created_at),
   retainVersions: r.retain_versions,
+  untagged: {
+    policy: r.untagged_policy ?? 'default',
+    afterHours: r.untagged_policy === 'remove' ? r.untagged_after_hours : null,
+  },
 });
+
+const COLUMNS = [
+  'name',
+  'latest_version',
+  'created_at',
+  'retain_versions',
+  'untagged_policy',
+  'untagged_after_hours',
+] as const;
 
 export class Repositories {
   constructor(private readonly db: Kysely<Database>) {}
@@ -31,7 +54,7 @@ export class Repositories {
   async list(opts: { last?: string; n?: number } = {}): Promise<RepositoryInfo[]> {
     let q = this.db
       .selectFrom('repositories')
-      .select(['name', 'latest_version', 'created_at', 'retain_versions'])
+      .select([...COLUMNS])
       .orderBy('name');
     if (opts.last !== undefined) q = q.where('name', '>', opts.last);
     if (opts.n !== undefined) q = q.limit(opts.n);
@@ -64,7 +87,7 @@ export class Repositories {
   async find(name: string): Promise<{ id: number; info: RepositoryInfo } | undefined> {
     const r = await this.db
       .selectFrom('repositories')
-      .select(['id', 'name', 'latest_version', 'created_at', 'retain_versions'])
+      .select(['id', ...COLUMNS])
       .where('name', '=', name)
       .executeTakeFirst();
     return r && { id: r.id, info: info(r) };
@@ -74,5 +97,27 @@ export class Repositories {
     const r = await this.find(name);
     if (!r) throw new BerthError('NAME_UNKNOWN', `repository ${name} does not exist`);
     return r;
+  }
+
+  /** Sets what cleanup does with the repository's untagged manifests; answers the repository's info. */
+  async setUntagged(name: string, setting: UntaggedSetting): Promise<RepositoryInfo> {
+    const remove = setting.policy === 'remove';
+    if (remove && !(Number.isInteger(setting.afterHours) && setting.afterHours! >= 0)) {
+      throw new BerthError(
+        'PARAMETER_INVALID',
+        'removing untagged manifests needs afterHours: the whole hours (0 or more) a manifest stays untagged first',
+      );
+    }
+    const r = await this.db
+      .updateTable('repositories')
+      .set({
+        untagged_policy: setting.policy === 'default' ? null : setting.policy,
+        untagged_after_hours: remove ? setting.afterHours : null,
+      })
+      .where('name', '=', name)
+      .returning([...COLUMNS])
+      .executeTakeFirst();
+    if (!r) throw new BerthError('NAME_UNKNOWN', `repository ${name} does not exist`);
+    return info(r);
   }
 }
