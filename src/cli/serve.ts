@@ -1,4 +1,4 @@
-// `berth serve`: its scheduling options; starts the server, prints where it listens, closes cleanly on SIGINT/SIGTERM.
+// `berth serve`: its scheduling and cleanup options; starts the server, prints where it listens, closes cleanly on SIGINT/SIGTERM.
 import { InvalidArgumentError, Option, type Command } from 'commander';
 
 export interface ServeOptions {
@@ -14,6 +14,8 @@ export interface ServeOptions {
   cleanupInterval?: number;
   /** the scheduled cleanup's protection time, seconds */
   cleanupProtection?: number;
+  /** the default untagged policy: remove untagged manifests after this many hours (absent: keep them) */
+  untaggedAfter?: number;
   /** seconds a connection may stay without progress */
   idleTimeout?: number;
   /** seconds a request's head may take */
@@ -22,6 +24,11 @@ export interface ServeOptions {
 
 const seconds = (s: string): number => {
   if (!/^\d+$/.test(s)) throw new InvalidArgumentError(`"${s}" is not a number of seconds (0, 60, 3600, …)`);
+  return Number(s);
+};
+
+const hours = (s: string): number => {
+  if (!/^\d+$/.test(s)) throw new InvalidArgumentError(`"${s}" is not a number of hours (0, 24, 168, …)`);
   return Number(s);
 };
 
@@ -49,7 +56,7 @@ export function cleanupScheduleOptions(cmd: Command): Command {
     .addOption(
       new Option(
         '--cleanup-interval <seconds>',
-        'run cleanup every SECONDS, on one process at a time when several share the database (default: 0, never)',
+        'run cleanup every SECONDS, on one process at a time when several share the database; 0: never (default: 3600, hourly)',
       )
         .env('BERTH_CLEANUP_INTERVAL')
         .argParser(seconds),
@@ -61,15 +68,24 @@ export function cleanupScheduleOptions(cmd: Command): Command {
       )
         .env('BERTH_CLEANUP_PROTECTION')
         .argParser(seconds),
+    )
+    .addOption(
+      new Option(
+        '--untagged-after <hours>',
+        'cleanup removes manifests no tag points to (and no tagged index or kept subject needs) HOURS after they were pushed or lost their last tag, in repositories with no policy of their own (`berth repo untagged`); default: keep them',
+      )
+        .env('BERTH_UNTAGGED_AFTER')
+        .argParser(hours),
     );
 }
 
 export async function serve(opts: ServeOptions): Promise<void> {
   // loaded here so that client commands never load the server's modules (database drivers and all)
   const { startServer } = await import('../server.js');
-  const { cleanupInterval, cleanupProtection, idleTimeout, headersTimeout, ...rest } = opts;
+  const { cleanupInterval, cleanupProtection, untaggedAfter, idleTimeout, headersTimeout, ...rest } = opts;
   const server = await startServer({
     ...rest,
+    untaggedAfterHours: untaggedAfter,
     idleTimeoutSeconds: idleTimeout,
     headersTimeoutSeconds: headersTimeout,
     cleanupIntervalSeconds: cleanupInterval,
