@@ -18,10 +18,10 @@ describe('berth serve --cleanup-interval / --cleanup-protection', () => {
   it('are listed in the help, with their environment variables', async () => {
     const r = await berth('serve', '--help');
     expect(r.code).toBe(0);
-    expect(r.out).toMatch(/--cleanup-interval <seconds>[\s\S]*env: BERTH_CLEANUP_INTERVAL/);
-    expect(r.out).toMatch(/--cleanup-protection <seconds>[\s\S]*env: BERTH_CLEANUP_PROTECTION/);
-    expect(r.out).toMatch(/--cleanup-interval <seconds>[\s\S]*default: 3600, hourly/);
-    expect(r.out).toMatch(/--untagged-after <hours>[\s\S]*env: BERTH_UNTAGGED_AFTER/);
+    expect(r.out).toMatch(/--cleanup-interval <seconds>[\s\S]*env:\s+BERTH_CLEANUP_INTERVAL/);
+    expect(r.out).toMatch(/--cleanup-protection <seconds>[\s\S]*env:\s+BERTH_CLEANUP_PROTECTION/);
+    expect(r.out).toMatch(/--cleanup-interval <seconds>[\s\S]*default:\s+3600,\s+hourly/);
+    expect(r.out).toMatch(/--untagged-after <hours>[\s\S]*env:\s+BERTH_UNTAGGED_AFTER/);
   });
 
   it('refuses --untagged-after that is not a number of hours (exit 2)', async () => {
