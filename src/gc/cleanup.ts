@@ -63,6 +63,11 @@ interface Decided {
  * to (any version still kept), that a pushed-and-pending upload holds (pending_blobs), or that an operation in
  * flight has claimed (blob_claims), is never deleted.
  *
+ * Before any of this, (0) each repository lets go of what its latest version no longer needs (`RepositoryPruning`,
+ * repo/prune.ts): one new version per repository, decided under the repository's row lock, the lock every commit
+ * takes; what leaves the latest version is still referred to by the older versions retention keeps, so step (1)
+ * finds it unreferenced only once no kept version names it.
+ *
  * How: (1) the decision is one DELETE statement per batch whose WHERE re-checks every reference, claim and the
  * protection time at delete time, in the same transaction that removes the rows; (2) only then are the files let
  * go of, by moving each to trash/ first, then (3) checking again whether a writer has claimed or recorded the blob
