@@ -38,8 +38,9 @@ async function inBatches<T>(keys: string[], ask: (part: string[]) => Promise<T[]
  * Kept manifests: those a tag points to; when untagged manifests are kept (the default), every manifest; else
  * also those that entered the version, or lost a tag, within the grace period; and, repeatedly, the children of
  * a kept index and the referrers of a kept manifest (their subject). A blob is needed when a kept manifest names
- * it (config or layer); one that is not, but entered the version or was touched (pushed, mounted, claimed) after
- * the cutoff, pending for this repository again (a push re-sending it), or claimed by an operation in flight, stays.
+ * it (config or layer); one that is not, but entered the version, was touched (pushed, mounted, claimed) or was
+ * last named by a manifest of the version after the cutoff, is pending for this repository again (a push re-sending
+ * it), or is claimed by an operation in flight, stays.
  */
 export async function unneeded(
   db: Db,
@@ -79,9 +80,34 @@ export async function unneeded(
       )
     ).map((r) => r.digest),
   );
-  const candidates = blobRows.filter(
+  const unreferenced = blobRows.filter(
     (r) => !referenced.has(r.key) && Number(r.created_at ?? 0) < opts.cutoff,
   );
+  // a blob whose last manifest left the version within the protection time stays too: a client that deleted an
+  // image and pushes it again at once (its HEAD finding the blob) must not lose it between HEAD and manifest
+  const lastNeeded = new Map(
+    (
+      await inBatches(
+        unreferenced.map((r) => r.key),
+        (part) =>
+          db
+            .selectFrom('repository_content as c')
+            .innerJoin('manifest_references as mr', 'mr.manifest_digest', 'c.key')
+            .innerJoin('repository_versions as v', (j) =>
+              j.onRef('v.repository_id', '=', 'c.repository_id').onRef('v.number', '=', 'c.version_removed'),
+            )
+            .select((eb) => ['mr.digest', eb.fn.max('v.created_at').as('at')])
+            .where('c.repository_id', '=', repositoryId)
+            .where('c.kind', '=', 'manifest')
+            .where('c.version_removed', 'is not', null)
+            .where('mr.kind', '=', 'blob')
+            .where('mr.digest', 'in', part)
+            .groupBy('mr.digest')
+            .execute(),
+      )
+    ).map((r) => [r.digest, Number(r.at)]),
+  );
+  const candidates = unreferenced.filter((r) => (lastNeeded.get(r.key) ?? 0) < opts.cutoff);
   const blobs = (
     await inBatches(
       candidates.map((r) => r.key),

@@ -143,6 +143,28 @@ describe.each(backends())('cleanup of what latest versions no longer need (%s)',
     expect((await latest('unref/app')).number).toBe(after.number);
   });
 
+  it('blobs pushed long ago stay while their manifest left the version within the protection time', async () => {
+    const img = ociImage({ n: 1 });
+    await push('unref/recent', img, 'v1');
+    await age('unref/recent', 2 * HOUR);
+    await berth.db.kysely
+      .updateTable('blobs')
+      .set((eb) => ({ touched_at: eb('touched_at', '-', 2 * HOUR) }))
+      .where(
+        'digest',
+        'in',
+        img.blobs.map((b) => sha(b)),
+      )
+      .execute();
+    await berth.manifests.delete('unref/recent', { kind: 'tag', tag: 'v1' });
+    await berth.manifests.delete('unref/recent', { kind: 'digest', digest: img.digest as Digest });
+    // deleted just now: a client pushing the image again at once still finds its blobs
+    expect((await berth.cleanup.run({ protectionSeconds: 3600 })).repositories).toEqual([]);
+    await age('unref/recent', 2 * HOUR);
+    const r = await berth.cleanup.run({ protectionSeconds: 3600 });
+    expect(r.repositories).toEqual([expect.objectContaining({ repository: 'unref/recent', blobs: 2 })]);
+  });
+
   it('without retention the bytes stay while an older version refers to them; a dry run changes nothing', async () => {
     const img = ociImage({ n: 2 });
     await push('unref/history', img, 'v1');
