@@ -7,14 +7,14 @@
 # See docs/deploy.md (a container image) for PostgreSQL, a shared store and the settings that matter.
 
 FROM node:20-bookworm-slim AS build
-# better-sqlite3 is compiled from source (.npmrc: build_from_source=true): node-gyp needs python3, make and g++
+# better-sqlite3 is compiled from source (.prebuild-installrc: buildFromSource=true): node-gyp needs python3, make and g++
 RUN apt-get update \
   && apt-get install -y --no-install-recommends python3 make g++ \
   && rm -rf /var/lib/apt/lists/*
 # the Node.js headers the image ships, so that node-gyp does not download them
 ENV npm_config_nodedir=/usr/local
 WORKDIR /src
-COPY package.json package-lock.json .npmrc ./
+COPY package.json package-lock.json .prebuild-installrc ./
 # dependencies first, in a layer of their own (rebuilt only when the lock file changes); --ignore-scripts holds
 # back `prepare` (the build, which needs the sources), so better-sqlite3's install script is run by itself after
 RUN npm ci --ignore-scripts && npm rebuild better-sqlite3

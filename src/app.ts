@@ -7,7 +7,7 @@ import { Repositories } from './repo/repositories.js';
 import { Blobs } from './repo/blobs.js';
 import { Manifests } from './repo/manifests.js';
 import { Tags } from './repo/tags.js';
-import { Uploads } from './repo/uploads.js';
+import { DEFAULT_UPLOAD_OPTIONS, Uploads, type UploadOptions } from './repo/uploads.js';
 import { History } from './repo/history.js';
 import { Cleanup } from './gc/cleanup.js';
 import { Fsck } from './gc/fsck/index.js';
@@ -24,6 +24,8 @@ export interface BerthConfig {
   auth?: AuthOptions;
   /** cleanup's defaults for repositories with no policy of their own (untagged manifests: kept unless set) */
   cleanup?: PruneDefaults;
+  /** upload sessions: the bounds of open sessions per repository and per user, expiry (defaults: DEFAULT_UPLOAD_OPTIONS) */
+  uploads?: Partial<UploadOptions>;
 }
 
 export interface Berth {
@@ -61,7 +63,7 @@ export async function openBerth(config: BerthConfig): Promise<Berth> {
     blobs: new Blobs(db.kysely, store),
     manifests: new Manifests(db.kysely, store),
     tags: new Tags(db.kysely),
-    uploads: new Uploads(db.kysely, store),
+    uploads: new Uploads(db.kysely, store, { ...DEFAULT_UPLOAD_OPTIONS, ...config.uploads }),
     history: new History(db.kysely),
     cleanup: new Cleanup(db.kysely, store, new Pruner(db.kysely, config.cleanup)),
     fsck: new Fsck(db.kysely, store),

@@ -160,6 +160,9 @@ export async function startServer(opts: {
   untaggedAfterHours?: number;
   idleTimeoutSeconds?: number;
   headersTimeoutSeconds?: number;
+  /** the most upload sessions open at once per repository, per user (0: no bound) */
+  maxUploadsPerRepository?: number;
+  maxUploadsPerUser?: number;
 }): Promise<{ url: string; close(): Promise<void>; app: FastifyInstance }> {
   if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined))
     throw new Error('--tls-cert and --tls-key go together: give both, or neither for plain HTTP');
@@ -171,6 +174,12 @@ export async function startServer(opts: {
     database: opts.database,
     ...(opts.tokenTtl === undefined ? {} : { auth: { tokenTtlSeconds: opts.tokenTtl } }),
     cleanup: { untaggedAfterHours: opts.untaggedAfterHours ?? null },
+    uploads: {
+      ...(opts.maxUploadsPerRepository === undefined
+        ? {}
+        : { maxPerRepository: opts.maxUploadsPerRepository }),
+      ...(opts.maxUploadsPerUser === undefined ? {} : { maxPerUser: opts.maxUploadsPerUser }),
+    },
   });
   await bootstrapAdmin(berth);
   const app = buildServer(berth, {

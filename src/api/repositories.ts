@@ -1,17 +1,24 @@
 // /api/v1/repositories: list, show, versions, a version's content and the diff between two versions.
 import type { Berth } from '../app.js';
 import { can } from '../auth/principal.js';
+import { nextLink } from '../http/pagination.js';
 import { intParam, type RouteContext } from '../http/router.js';
 import { versionNumber } from '../http/route-params.js';
 
-/** The repositories the caller may pull from. */
-export async function listRepositories(berth: Berth, { query, principal }: RouteContext) {
-  return {
-    repositories: await berth.repositories.listWhere((name) => can(principal, name, 'pull'), {
-      n: intParam(query, 'n'),
-      last: query.get('last') ?? undefined,
-    }),
-  };
+/**
+ * The repositories the caller may pull from, in lexical order; with `n`, a page of at most n after `last`, and a
+ * `Link: <…?n=N&last=L>; rel="next"` header when more follow (as the registry's catalog).
+ */
+export async function listRepositories(berth: Berth, { query, principal, reply }: RouteContext) {
+  const n = intParam(query, 'n');
+  const repos = await berth.repositories.listWhere((name) => can(principal, name, 'pull'), {
+    n: n === undefined ? undefined : n + 1,
+    last: query.get('last') ?? undefined,
+  });
+  const page = n === undefined ? repos : repos.slice(0, n);
+  if (n !== undefined && n > 0 && repos.length > n)
+    reply.header('Link', nextLink('/api/v1/repositories', n, page.at(-1)!.name));
+  return { repositories: page };
 }
 
 export async function showRepository(berth: Berth, { name }: RouteContext<'name'>) {

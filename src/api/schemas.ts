@@ -29,14 +29,28 @@ export const Content = z.object({
   blobs: z.array(z.object({ digest: z.string(), size: z.number() })),
   tags: z.array(z.object({ name: z.string(), digest: z.string() })),
 });
-export const Version = z.object({ number: z.number(), createdAt: z.string(), content: Content });
+export const Version = z.object({
+  number: z.number(),
+  createdAt: z.string(),
+  content: Content,
+  /** the manifests no tag names and no index of the version refers to: pulled by digest only */
+  untagged: z.array(z.object({ digest: z.string(), mediaType: z.string() })).optional(),
+});
 export const VersionDiff = z.object({ from: z.number(), to: z.number(), added: Content, removed: Content });
 
 export const ArchiveResult = z.object({
   repository: z.string(),
   version: z.number(),
   format: z.string(),
-  manifests: z.array(z.object({ digest: z.string(), mediaType: z.string(), tags: z.array(z.string()) })),
+  manifests: z.array(
+    z.object({
+      digest: z.string(),
+      mediaType: z.string(),
+      tags: z.array(z.string()),
+      /** an image of its own (not a child of an index of the archive) */
+      root: z.boolean().optional(),
+    }),
+  ),
   blobs: z.object({ uploaded: z.number(), reused: z.number(), foreign: z.number() }),
 });
 

@@ -8,7 +8,7 @@ import { isRepositoryName } from '../core/references.js';
 import type { Database } from '../db/schema.js';
 import { ApiTokens, looksLikeApiToken, type TokenInfo } from './api-tokens.js';
 import { AuditLog } from './audit.js';
-import { LoginLimits, type LoginLimitPolicy } from './login-limits.js';
+import { limitedWhat, loginKeys, LoginLimits, type LimitKey, type LoginLimitPolicy } from './login-limits.js';
 import { ALL_ACTIONS, type Action } from './permissions.js';
 import { anonymous, registryTokenPrincipal, userPrincipal, type Principal } from './principal.js';
 import { RegistryTokens, type AccessEntry, type RegistryTokenClaims } from './registry-tokens.js';
@@ -104,7 +104,8 @@ export class Auth {
 
   /**
    * Who the credentials belong to. Wrong credentials are UNAUTHORIZED (never treated as anonymous); after
-   * repeated failures for a user or from an address, TOOMANYREQUESTS until the wait is over.
+   * repeated failures for a user or from an address, TOOMANYREQUESTS until the wait is over (which counts hold
+   * back which attempts: loginKeys).
    */
   async authenticate(creds: Credentials, address: string): Promise<Principal> {
     const now = this.now();
@@ -140,13 +141,16 @@ export class Auth {
     }
     const user = creds.kind === 'basic' ? creds.user : undefined;
     const secret = creds.kind === 'basic' ? creds.password : creds.token;
-    const keys = [`addr:${address}`, ...(user === undefined ? [] : [`user:${user}`])];
+    const cached = this.principals.get(key);
+    // which counts hold the attempt back depends on whether the name is a user's (see loginKeys)
+    const known = user !== undefined && (cached !== undefined || (await this.users.find(user)) !== undefined);
+    const keys = loginKeys(address, user, known);
+    const userKeys = user === undefined ? [] : [`user:${user}`];
     // The wait applies to remembered credentials too: answering them otherwise would tell a guesser which
     // guess was right while every wrong one is refused at once.
-    const { failures } = await this.checkLimits(keys, user, address, now);
-    const cached = this.principals.get(key);
+    const { failures } = await this.checkLimits(keys, address, now);
     if (cached) {
-      if (failures) await this.limits.succeeded(keys.filter((k) => k.startsWith('user:')));
+      if (failures) await this.limits.succeeded(userKeys, now);
       return cached;
     }
     const found = looksLikeApiToken(secret)
@@ -158,7 +162,7 @@ export class Auth {
     if (!found || 'why' in found) {
       // Counted only while no wait applies, in one step with the check for every process: of parallel wrong
       // guesses (here or in other processes) the free ones are 401, the others wait.
-      await this.countFailure(keys, user, address, at);
+      await this.countFailure(keys, address, at);
       throw new BerthError(
         'UNAUTHORIZED',
         found?.why ??
@@ -166,10 +170,10 @@ export class Auth {
       );
     }
     // A wait that began while these credentials were checked (other guesses failed meanwhile) applies to them.
-    await this.checkLimits(keys, user, address, at);
-    // A success clears the user's count, not the address's: one valid account must not reset the count of an
-    // address guessing other users' passwords.
-    await this.limits.succeeded(keys.filter((k) => k.startsWith('user:')));
+    await this.checkLimits(keys, address, at);
+    // A success clears the user's count (once its wait is over), not the address's: one valid account must not
+    // reset the count of an address guessing other users' passwords.
+    await this.limits.succeeded(userKeys, at);
     this.remember(key, found.principal, found.until ?? Infinity, at, generation);
     return found.principal;
   }
@@ -197,34 +201,30 @@ export class Auth {
     if (ttl > 0) this.principals.set(key, p, { ttl, start: now });
   }
 
-  private tooMany(user: string | undefined, address: string, wait: number): BerthError {
+  /** TOOMANYREQUESTS naming what was limited: the user (`for NAME`) or the address (`from ADDRESS`). */
+  private tooMany(by: string | undefined, address: string, wait: number): BerthError {
     const seconds = Math.max(1, Math.ceil(wait / 1000));
     return new BerthError(
       'TOOMANYREQUESTS',
-      `too many failed logins${user === undefined ? '' : ` for ${user}`} or from ${address}: try again in ${seconds} s`,
+      `too many failed logins ${by === undefined ? `from ${address}` : limitedWhat(by)}: try again in ${seconds} s`,
       { retryAfterSeconds: seconds },
     );
   }
 
-  private async checkLimits(
-    keys: string[],
-    user: string | undefined,
-    address: string,
-    now: number,
-  ): Promise<{ failures: boolean }> {
-    const { wait, failures } = await this.limits.check(keys, now);
-    if (wait > 0) throw this.tooMany(user, address, wait);
+  private async checkLimits(keys: LimitKey[], address: string, now: number): Promise<{ failures: boolean }> {
+    const { wait, failures, by } = await this.limits.check(keys, now);
+    if (wait > 0) throw this.tooMany(by, address, wait);
     return { failures };
   }
 
   /** Counts a failure, or throws TOOMANYREQUESTS when a wait applies (and counts nothing). */
-  private async countFailure(keys: string[], user: string | undefined, address: string, at: number) {
+  private async countFailure(keys: LimitKey[], address: string, at: number) {
     // the wait that refused the count may be over when asked about (a success cleared it): count again
     for (let i = 0; i < 3; i++) {
       if (await this.limits.failed(keys, at)) return;
-      await this.checkLimits(keys, user, address, at);
+      await this.checkLimits(keys, address, at);
     }
-    throw this.tooMany(user, address, 1000);
+    throw this.tooMany(undefined, address, 1000);
   }
 
   private async byPassword(

@@ -1,6 +1,7 @@
 // Failed-login limits on each database backend, with explicit clocks: free attempts, then a doubling wait up to
-// the maximum, per key (user and address apart), forgotten after the window, cleared by a success, shared by
-// every instance on the database; the table aged out (rows past the window deleted) and bounded (maxRows).
+// the maximum, per key (user and address apart), forgotten after the window, cleared by a success once the wait
+// is over, shared by every instance on the database; gated and check-only keys; the table aged out (rows past the
+// window deleted) and bounded (maxRows).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backends, removeTestDatabase, testDatabaseUrl, type Backend } from '../../test/helpers/backend.js';
 import { openDatabase, type Db } from '../db/connect.js';
@@ -51,7 +52,7 @@ describe.each(backends())('login limits on %s', (backend: Backend) => {
     await failN(keys, 2, T0);
     expect(await limits.check(keys, T0)).toEqual({ wait: 0, failures: true });
     await limits.failed(keys, T0 + 100); // the third
-    expect(await limits.check(keys, T0 + 100)).toEqual({ wait: 1000, failures: true });
+    expect(await limits.check(keys, T0 + 100)).toEqual({ wait: 1000, failures: true, by: addr });
     expect((await limits.check(keys, T0 + 700)).wait).toBe(400);
     expect((await limits.check(keys, T0 + 1100)).wait).toBe(0);
   });
@@ -116,17 +117,56 @@ describe.each(backends())('login limits on %s', (backend: Backend) => {
     expect((await limits.check([user], later)).wait).toBe(1000);
   });
 
-  it('a success clears the keys it names, and only those', async () => {
+  it('a success clears the keys it names whose wait is over, and only those', async () => {
     const { user, addr } = fresh();
     const bystander = `user:bystander-${n}`;
     await failN([addr, user], 3, T0);
     await failN([addr, bystander], 1, T0 + 1000);
-    await limits.succeeded([user]);
+    // the user's wait (1000 ms from T0) is in force until T0 + 1000: a success before then keeps the count
+    await limits.succeeded([user], T0 + 999);
+    expect((await limits.check([user], T0 + 999)).wait).toBe(1);
+    await limits.succeeded([user], T0 + 1000);
     expect(await limits.check([user], T0 + 1000)).toEqual({ wait: 0, failures: false });
     expect((await limits.check([addr], T0 + 1000)).wait).toBe(2000); // 4 failures from the address
-    await limits.succeeded([addr, user]);
-    expect(await limits.check([addr], T0 + 1000)).toEqual({ wait: 0, failures: false });
+    await limits.succeeded([addr, user], T0 + 3000);
+    expect(await limits.check([addr], T0 + 3000)).toEqual({ wait: 0, failures: false });
     expect((await limits.check([bystander], T0)).failures).toBe(true);
+  });
+
+  it("a gated key's wait applies only while one of its gate keys has failures in the window", async () => {
+    const { user, addr } = fresh();
+    const clean = `addr:clean-${n}`;
+    const gated = (a: string) => [{ key: user, gate: [a] }, a];
+    await failN([addr, user], 3, T0);
+    expect(await limits.check(gated(addr), T0)).toEqual({ wait: 1000, failures: true, by: user });
+    // from an address without failures, the user's wait does not hold the attempt back, and it is counted
+    expect((await limits.check(gated(clean), T0)).wait).toBe(0);
+    expect(await limits.failed(gated(clean), T0)).toBe(true);
+    // from then on it has failed: the user's wait (now 2000 ms) applies there too, and nothing more is counted
+    expect(await limits.check(gated(clean), T0)).toEqual({ wait: 2000, failures: true, by: user });
+    expect(await limits.failed(gated(clean), T0)).toBe(false);
+    // once the address's failure is out of the window, it is clean again (the user's count is still in it)
+    await failN([user], 1, T0 + POLICY.windowMs - 1000);
+    expect((await limits.check(gated(clean), T0 + POLICY.windowMs + 1)).wait).toBe(0);
+    expect((await limits.check([user], T0 + POLICY.windowMs + 1)).wait).toBeGreaterThan(0);
+  });
+
+  it('a check-only key holds the attempt back but is not counted under', async () => {
+    const { user, addr } = fresh();
+    const other = `unknown:${addr}`;
+    await failN([addr], 3, T0);
+    const keys = [user, other, { key: addr, checkOnly: true }];
+    expect(await limits.check(keys, T0)).toEqual({ wait: 1000, failures: false, by: addr });
+    expect(await limits.failed(keys, T0)).toBe(false);
+    expect(await limits.failed(keys, T0 + 1000)).toBe(true);
+    expect((await limits.check([addr], T0 + 1000)).failures).toBe(true);
+    const row = await db.kysely
+      .selectFrom('login_failures')
+      .select('failures')
+      .where('key', '=', addr)
+      .executeTakeFirstOrThrow();
+    expect(Number(row.failures)).toBe(3);
+    expect((await limits.check([other, user], T0 + 1000)).failures).toBe(true);
   });
 
   it('lives in the database: another instance (connection) sees and adds to the same counts', async () => {
@@ -136,8 +176,8 @@ describe.each(backends())('login limits on %s', (backend: Backend) => {
     await failN([addr, user], 1, T0, second);
     expect((await second.check([user], T0)).wait).toBe(1000);
     expect((await limits.check([addr], T0)).wait).toBe(1000);
-    await second.succeeded([user, addr]);
-    expect((await limits.check([user, addr], T0)).failures).toBe(false);
+    await second.succeeded([user, addr], T0 + 1000);
+    expect((await limits.check([user, addr], T0 + 1000)).failures).toBe(false);
   });
 
   it('loses no failure to concurrent attempts from two instances', async () => {
@@ -204,7 +244,7 @@ describe.each(backends())('login limits on %s', (backend: Backend) => {
     expect(await clocked.failed([user])).toBe(true);
     expect(await clocked.failed([user])).toBe(true);
     expect(await clocked.failed([user])).toBe(true);
-    expect(await clocked.check([user])).toEqual({ wait: 1000, failures: true });
+    expect(await clocked.check([user])).toEqual({ wait: 1000, failures: true, by: user });
     now += 600;
     expect((await clocked.check([user])).wait).toBe(400);
     expect(await clocked.failed([user])).toBe(false);

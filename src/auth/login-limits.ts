@@ -1,5 +1,7 @@
 // Failed logins, counted per user and per address in the database (so every process sees them): after a few,
-// each further attempt must wait longer, up to a minute; a success clears the count; old and excess rows go.
+// each further attempt must wait longer, up to a minute; a success clears a count whose wait is over; old and
+// excess rows go.
+// Which keys an attempt counts under, and which waits hold it back, is decided here (loginKeys).
 import { createHash } from 'node:crypto';
 import { PostgresAdapter, sql, type Kysely, type RawBuilder } from 'kysely';
 import type { Database } from '../db/schema.js';
@@ -28,6 +30,43 @@ export const DEFAULT_LOGIN_POLICY: LoginLimitPolicy = {
   maxDelayMs: 60_000,
   windowMs: 15 * 60_000,
 };
+
+/**
+ * A key an attempt is held back by (and counted under). `gate`: its wait applies only while one of these keys has
+ * failures in the window; `checkOnly`: its wait applies, but the attempt is not counted under it.
+ */
+export type LimitKey = string | { key: string; gate?: string[]; checkOnly?: boolean };
+
+const keyOf = (k: LimitKey): string => (typeof k === 'string' ? k : k.key);
+const gateOf = (k: LimitKey): string[] => (typeof k === 'string' ? [] : (k.gate ?? []));
+const countedKeys = (keys: LimitKey[]): string[] =>
+  keys.filter((k) => typeof k === 'string' || !k.checkOnly).map(keyOf);
+
+/**
+ * The keys of a login attempt from `address`, as `user` (absent: an API token as Bearer) that exists or not
+ * (`known`), the user's first (it names the wait when the waits are equal):
+ * - `addr:ADDRESS` counts the failures of an address with the names of existing users (and API tokens): it holds
+ *   back every attempt from there (guessing many users' passwords);
+ * - `unknown:ADDRESS` counts the failures of an address with names no user has: it holds back only such attempts,
+ *   so that mistyped or made-up names never lock a real user out of that address;
+ * - `user:NAME` counts the failures as that name, from any address: it holds back attempts from addresses that
+ *   have failed logins themselves (either count), never from an address without any. An attacker failing as a
+ *   victim from many addresses gets one guess per address without failures (then that address is held back),
+ *   and cannot keep the victim out of an address that has not failed.
+ */
+export function loginKeys(address: string, user: string | undefined, known: boolean): LimitKey[] {
+  const addr = `addr:${address}`;
+  const unknown = `unknown:${address}`;
+  if (user === undefined) return [addr];
+  const userKey = { key: `user:${user}`, gate: [addr, unknown] };
+  return known ? [userKey, addr] : [userKey, unknown, { key: addr, checkOnly: true }];
+}
+
+/** What a key limits, for a message: `for NAME` or `from ADDRESS`. */
+export function limitedWhat(key: string): string {
+  const i = key.indexOf(':');
+  return key.startsWith('user:') ? `for ${key.slice(i + 1)}` : `from ${key.slice(i + 1)}`;
+}
 
 /** The PostgreSQL advisory lock of a login-limit key (a signed 64-bit integer). */
 const lockId = (key: string): bigint =>
@@ -60,34 +99,51 @@ export class LoginLimits {
     return sql<number>`(case ${sql.join(steps, sql` `)} else ${sql.lit(maxDelayMs)} end)`;
   }
 
-  /** Milliseconds the caller must still wait before another attempt (0: go ahead), and whether any failed. */
-  async check(keys: string[], now = this.now()): Promise<{ wait: number; failures: boolean }> {
+  /**
+   * Milliseconds the caller must still wait before another attempt (0: go ahead), the key whose wait that is
+   * (the first of the longest), and whether any key counted under has failures.
+   */
+  async check(keys: LimitKey[], now = this.now()): Promise<{ wait: number; failures: boolean; by?: string }> {
+    const names = [...new Set([...keys.map(keyOf), ...keys.flatMap(gateOf)])];
     const rows = await this.db
       .selectFrom('login_failures')
-      .select(['failures', 'last_at'])
-      .where('key', 'in', keys)
+      .select(['key', 'failures', 'last_at'])
+      .where('key', 'in', names)
       .execute();
+    const live = new Map(
+      rows.filter((r) => now - r.last_at <= this.policy.windowMs).map((r) => [r.key, r] as const),
+    );
     let wait = 0;
-    for (const r of rows) {
-      if (now - r.last_at > this.policy.windowMs) continue;
-      wait = Math.max(wait, r.last_at + this.delay(r.failures) - now);
+    let by: string | undefined;
+    for (const k of keys) {
+      const r = live.get(keyOf(k));
+      const gate = gateOf(k);
+      if (!r || (gate.length > 0 && !gate.some((g) => live.has(g)))) continue;
+      const w = r.last_at + this.delay(r.failures) - now;
+      if (w > wait) [wait, by] = [w, keyOf(k)];
     }
-    return { wait: Math.max(0, wait), failures: rows.length > 0 };
+    const counted = new Set(countedKeys(keys));
+    return {
+      wait,
+      failures: rows.some((r) => counted.has(r.key)),
+      ...(by === undefined ? {} : { by }),
+    };
   }
 
   /**
-   * Counts a failure under every key, unless a wait applies to one of them at `now`: then counts nothing and
-   * answers false. The check and the count are one step for every process on the database (one statement,
+   * Counts a failure under every key (but the check-only ones), unless a wait applies to one of them at `now`
+   * (as `check` has it): then counts nothing and answers false. The check and the count are one step for every process on the database (one statement,
    * which SQLite runs under its write lock; on PostgreSQL, after taking an advisory lock per key), so parallel
    * wrong guesses, in one process or many, count exactly the free failures and are refused from then on.
    */
-  async failed(keys: string[], now = this.now()): Promise<boolean> {
-    if (keys.length === 0) return false;
+  async failed(keys: LimitKey[], now = this.now()): Promise<boolean> {
+    if (countedKeys(keys).length === 0) return false;
     const counted = !this.postgres
       ? await this.countUnlessWaiting(this.db, keys, now)
       : await this.db.transaction().execute(async (tx) => {
           // in one order (of the lock ids), so that two attempts sharing keys cannot wait for each other
-          const ids = [...new Set(keys.map(lockId))].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+          const all = [...keys.map(keyOf), ...keys.flatMap(gateOf)];
+          const ids = [...new Set(all.map(lockId))].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
           for (const id of ids) await sql`select pg_advisory_xact_lock(${id.toString()}::bigint)`.execute(tx);
           return this.countUnlessWaiting(tx, keys, now);
         });
@@ -146,18 +202,29 @@ export class LoginLimits {
     return removed;
   }
 
-  private async countUnlessWaiting(db: Kysely<Database>, keys: string[], now: number): Promise<boolean> {
+  private async countUnlessWaiting(db: Kysely<Database>, keys: LimitKey[], now: number): Promise<boolean> {
     const stale = now - this.policy.windowMs;
     const each = sql.join(
-      keys.map((k) => sql`select cast(${k} as text) as key`),
+      countedKeys(keys).map((k) => sql`select cast(${k} as text) as key`),
       sql` union all `,
+    );
+    // the keys whose wait applies: each, or while one of its gate keys has failures in the window
+    const applies = sql.join(
+      keys.map((k) => {
+        const gate = gateOf(k);
+        return gate.length === 0
+          ? sql`f.key = ${keyOf(k)}`
+          : sql`(f.key = ${keyOf(k)} and exists (select 1 from login_failures as g
+              where g.key in (${sql.join(gate)}) and g.last_at >= ${stale}))`;
+      }),
+      sql` or `,
     );
     const { rows } = await sql<{ key: string }>`
       insert into login_failures (key, failures, last_at)
       select k.key, 1, cast(${now} as bigint) from (${each}) as k
       where not exists (
         select 1 from login_failures as f
-        where f.key in (${sql.join(keys)}) and f.last_at >= ${stale}
+        where (${applies}) and f.last_at >= ${stale}
           and f.last_at + ${this.delaySql(sql<number>`f.failures`)} > ${now}
       )
       on conflict (key) do update set
@@ -167,8 +234,20 @@ export class LoginLimits {
     return rows.length > 0;
   }
 
-  async succeeded(keys: string[]): Promise<void> {
+  /**
+   * After a successful login: forgets the counts of `keys` whose wait is over (or never began). A count whose
+   * wait is in force stays: a login that passed it (from an address without failures) must not give the guessers
+   * at other addresses their free failures again.
+   */
+  async succeeded(keys: string[], now = this.now()): Promise<void> {
     if (keys.length === 0) return;
-    await this.db.deleteFrom('login_failures').where('key', 'in', keys).execute();
+    const stale = now - this.policy.windowMs;
+    await this.db
+      .deleteFrom('login_failures')
+      .where('key', 'in', keys)
+      .where(
+        sql<boolean>`not (last_at >= ${stale} and last_at + ${this.delaySql(sql<number>`failures`)} > ${now})`,
+      )
+      .execute();
   }
 }

@@ -4,14 +4,21 @@ import { parseRepoAndTag, parseRepositoryName } from '../core/references.js';
 import type { ClientOptions } from './credentials.js';
 import { errorLines, UsageError } from './report.js';
 import { repoDiff, repoList, repoShow, repoVersions } from './repo.js';
-import { cleanupScheduleOptions, serve, timeoutOptions, type ServeOptions } from './serve.js';
+import {
+  cleanupScheduleOptions,
+  serve,
+  timeoutOptions,
+  uploadLimitOptions,
+  type ServeOptions,
+} from './serve.js';
 import { repoRetain, versionDelete, versionRestore } from './version.js';
 import { cleanup, type CleanupCommandOptions } from './cleanup.js';
 import { fsck, type FsckCommandOptions } from './fsck.js';
 import { upload } from './upload.js';
 import { argument, clientOptions } from './options.js';
 import { addAccessCommands } from './access-commands.js';
-import { addUntaggedCommand } from './untagged.js';
+import { addUntaggedCommand } from './untagged-policy.js';
+import { berthVersion } from './package-version.js';
 
 const retention = argument((s): number | null => {
   if (s === 'none') return null;
@@ -60,39 +67,44 @@ function instanceOptions(cmd: Command): Command {
 export function buildProgram(): Command {
   const program = new Command('berth')
     .description('a container image registry with versioned repositories and archive uploads')
+    .version(berthVersion(), '-V, --version', 'print the version of berth')
     .exitOverride()
     .configureOutput({ outputError: (text, write) => write(text.replace(/^error: /, 'berth: ')) })
     .showHelpAfterError('(run with --help for usage)');
 
-  timeoutOptions(
-    cleanupScheduleOptions(
-      instanceOptions(
-        program
-          .command('serve')
-          .description('run the server (registry at /v2/, management API at /api/v1/)')
-          .addOption(
-            new Option('--listen <host:port>', 'address to listen on (default: 127.0.0.1:5000)').env(
-              'BERTH_LISTEN',
+  uploadLimitOptions(
+    timeoutOptions(
+      cleanupScheduleOptions(
+        instanceOptions(
+          program
+            .command('serve')
+            .description('run the server (registry at /v2/, management API at /api/v1/)')
+            .addOption(
+              new Option('--listen <host:port>', 'address to listen on (default: 127.0.0.1:5000)').env(
+                'BERTH_LISTEN',
+              ),
+            )
+            .addOption(
+              new Option('--tls-cert <file>', 'serve HTTPS with this PEM certificate (chain)').env(
+                'BERTH_TLS_CERT',
+              ),
+            )
+            .addOption(
+              new Option('--tls-key <file>', 'the PEM private key of --tls-cert').env('BERTH_TLS_KEY'),
+            )
+            .addOption(
+              new Option('--token-ttl <seconds>', 'lifetime of registry tokens, 60 to 3600 (default: 300)')
+                .env('BERTH_TOKEN_TTL')
+                .argParser(tokenTtl),
+            )
+            .addOption(
+              new Option(
+                '--trust-proxy <addresses>',
+                'the proxies in front, comma-separated addresses or CIDRs (e.g. 127.0.0.1 or 10.0.0.0/24): ' +
+                  'X-Forwarded-For/-Proto/-Host are trusted from them only; the client is the rightmost address they did not add',
+              ).env('BERTH_TRUST_PROXY'),
             ),
-          )
-          .addOption(
-            new Option('--tls-cert <file>', 'serve HTTPS with this PEM certificate (chain)').env(
-              'BERTH_TLS_CERT',
-            ),
-          )
-          .addOption(new Option('--tls-key <file>', 'the PEM private key of --tls-cert').env('BERTH_TLS_KEY'))
-          .addOption(
-            new Option('--token-ttl <seconds>', 'lifetime of registry tokens, 60 to 3600 (default: 300)')
-              .env('BERTH_TOKEN_TTL')
-              .argParser(tokenTtl),
-          )
-          .addOption(
-            new Option(
-              '--trust-proxy <addresses>',
-              'the proxies in front, comma-separated addresses or CIDRs (e.g. 127.0.0.1 or 10.0.0.0/24): ' +
-                'X-Forwarded-For/-Proto/-Host are trusted from them only; the client is the rightmost address they did not add',
-            ).env('BERTH_TRUST_PROXY'),
-          ),
+        ),
       ),
     ),
   ).action((opts: ServeOptions) => serve(opts));

@@ -4,6 +4,7 @@ import { expect } from './api-types.js';
 import { repositoryPath } from './client.js';
 import { clientFor } from './credentials.js';
 import { diffLines, repositoryDetails, repositoryTable, versionTable } from './format.js';
+import { untaggedLines } from './untagged.js';
 
 export interface RepoOptions {
   server: string;
@@ -19,7 +20,7 @@ export async function repoList(opts: RepoOptions): Promise<void> {
   console.log(repositoryTable(expect(RepositoryList, answer, `GET /${path}`).repositories));
 }
 
-/** Prints the repository and its latest version's content; --json gives `{"repository", "latestVersion"}`. */
+/** Prints the repository, its latest version's content and untagged images; --json gives `{"repository", "latestVersion"}`. */
 export async function repoShow(name: string, opts: RepoOptions): Promise<void> {
   const client = clientFor(opts);
   const repoAnswer = await client.getJson(repositoryPath(name));
@@ -28,7 +29,7 @@ export async function repoShow(name: string, opts: RepoOptions): Promise<void> {
   const versionAnswer = repo.latestVersion ? await client.getJson(versionPath) : null;
   if (opts.json) return printJson({ repository: repoAnswer, latestVersion: versionAnswer });
   const latest = versionAnswer === null ? undefined : expect(Version, versionAnswer, `GET /${versionPath}`);
-  console.log(repositoryDetails(repo, latest));
+  console.log([repositoryDetails(repo, latest), ...untaggedLines(latest?.untagged)].join('\n'));
 }
 
 export async function repoVersions(name: string, opts: RepoOptions): Promise<void> {

@@ -1,4 +1,4 @@
-// `berth serve`'s scheduled-cleanup and time-limit options: shown in its help with their environment variables, bad values exit 2.
+// `berth serve`'s scheduled-cleanup, time-limit and upload-bound options: shown in its help with their environment variables, bad values exit 2.
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { run } from './program.js';
 
@@ -43,8 +43,8 @@ describe('berth serve --cleanup-interval / --cleanup-protection', () => {
 describe('berth serve --idle-timeout / --headers-timeout', () => {
   it('are listed in the help, with their environment variables', async () => {
     const r = await berth('serve', '--help');
-    expect(r.out).toMatch(/--idle-timeout <seconds>[\s\S]*env: BERTH_IDLE_TIMEOUT/);
-    expect(r.out).toMatch(/--headers-timeout <seconds>[\s\S]*env: BERTH_HEADERS_TIMEOUT/);
+    expect(r.out).toMatch(/--idle-timeout <seconds>[\s\S]*env:\s+BERTH_IDLE_TIMEOUT/);
+    expect(r.out).toMatch(/--headers-timeout <seconds>[\s\S]*env:\s+BERTH_HEADERS_TIMEOUT/);
   });
 
   it.each([['--idle-timeout'], ['--headers-timeout']])(
@@ -53,6 +53,25 @@ describe('berth serve --idle-timeout / --headers-timeout', () => {
       const r = await berth('serve', option, '1m');
       expect(r.code).toBe(2);
       expect(r.err).toContain('"1m" is not a number of seconds');
+    },
+  );
+});
+
+describe('berth serve --max-uploads-per-repository / --max-uploads-per-user', () => {
+  it('are listed in the help, with their environment variables', async () => {
+    const r = await berth('serve', '--help');
+    expect(r.out).toMatch(
+      /--max-uploads-per-repository <count>[\s\S]*env:\s+BERTH_MAX_UPLOADS_PER_REPOSITORY/,
+    );
+    expect(r.out).toMatch(/--max-uploads-per-user <count>[\s\S]*env:\s+BERTH_MAX_UPLOADS_PER_USER/);
+  });
+
+  it.each([['--max-uploads-per-repository'], ['--max-uploads-per-user']])(
+    'refuse %s that is not a whole number',
+    async (option) => {
+      const r = await berth('serve', option, 'lots');
+      expect(r.code).toBe(2);
+      expect(r.err).toContain('"lots" is not a whole number');
     },
   );
 });

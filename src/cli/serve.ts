@@ -20,6 +20,9 @@ export interface ServeOptions {
   idleTimeout?: number;
   /** seconds a request's head may take */
   headersTimeout?: number;
+  /** the most upload sessions open at once per repository, per user (0: no bound) */
+  maxUploadsPerRepository?: number;
+  maxUploadsPerUser?: number;
 }
 
 const seconds = (s: string): number => {
@@ -47,6 +50,32 @@ export function timeoutOptions(cmd: Command): Command {
       new Option('--headers-timeout <seconds>', 'the time a request head may take to arrive (default: 60)')
         .env('BERTH_HEADERS_TIMEOUT')
         .argParser(seconds),
+    );
+}
+
+const count = (s: string): number => {
+  if (!/^\d+$/.test(s)) throw new InvalidArgumentError(`"${s}" is not a whole number (0, 100, 1000, …)`);
+  return Number(s);
+};
+
+/** The bounds of open upload sessions of `berth serve`. */
+export function uploadLimitOptions(cmd: Command): Command {
+  return cmd
+    .addOption(
+      new Option(
+        '--max-uploads-per-repository <count>',
+        'the most upload sessions open at once in one repository; more are refused (429) until some finish, are cancelled or expire (default: 1000, 0: no bound)',
+      )
+        .env('BERTH_MAX_UPLOADS_PER_REPOSITORY')
+        .argParser(count),
+    )
+    .addOption(
+      new Option(
+        '--max-uploads-per-user <count>',
+        'the most upload sessions one user has open at once, in all repositories (default: 1000, 0: no bound)',
+      )
+        .env('BERTH_MAX_UPLOADS_PER_USER')
+        .argParser(count),
     );
 }
 

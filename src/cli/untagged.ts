@@ -1,56 +1,40 @@
-// `berth repo untagged NAME keep|default|--after HOURS`: what cleanup does with a repository's untagged manifests.
-import type { Command } from 'commander';
-import { Repository } from '../api/schemas.js';
-import { expect } from './api-types.js';
-import { repositoryPath } from './client.js';
-import { clientFor, type ClientOptions } from './credentials.js';
-import { argument, clientOptions } from './options.js';
-import { UsageError } from './report.js';
-import { parseRepositoryName } from '../core/references.js';
+// What the CLI says about untagged images: the warning of an upload without a tag, and `repo show`'s list of them.
+import type { ArchiveResult } from '../api/schemas.js';
+import { plural, table } from './format.js';
 
-type Opts = ClientOptions & { json?: boolean; after?: number };
-
-const hours = argument((s) => {
-  if (!/^\d+$/.test(s)) throw new Error(`"${s}" is not a number of hours (0, 24, 168, …)`);
-  return Number(s);
-});
-
-/** `library/app removes untagged manifests 24 hours after they lose their tag`, and the like. */
-export function untaggedLine(repo: Repository): string {
-  const u = repo.untagged;
-  if (!u || u.policy === 'default') return `${repo.name} follows the server's default for untagged manifests`;
-  if (u.policy === 'keep') return `${repo.name} keeps untagged manifests`;
-  return `${repo.name} removes untagged manifests ${u.afterHours} hour(s) after they were pushed or lost their last tag`;
+/** A skopeo command that pulls `repository@digest` from `server` into an OCI layout named after the repository. */
+export function pullByDigest(server: string, repository: string, digest: string): string {
+  const url = new URL(server);
+  const plain = url.protocol === 'http:' ? ' --src-tls-verify=false' : '';
+  const dir = repository.split('/').at(-1) ?? repository;
+  return `skopeo copy${plain} docker://${url.host}/${repository}@${digest} oci:${dir}`;
 }
 
-export async function repoUntagged(name: string, policy: string | undefined, opts: Opts): Promise<void> {
-  const given = [policy, opts.after].filter((x) => x !== undefined).length;
-  if (given !== 1 || (policy !== undefined && policy !== 'keep' && policy !== 'default'))
-    throw new UsageError(
-      'say what cleanup does with untagged manifests: keep, default (the server’s --untagged-after), or --after HOURS',
-    );
-  const body = opts.after !== undefined ? { policy: 'remove', afterHours: opts.after } : { policy };
-  const path = repositoryPath(name, '/-/untagged');
-  const answer = await clientFor(opts).putJson(path, body);
-  if (opts.json) return void console.log(JSON.stringify(answer, null, 2));
-  console.log(untaggedLine(expect(Repository, answer, `PUT /${path}`)));
+/**
+ * The warning `berth upload` prints (on stderr) when images of the archive got no tag: each one's full digest and a
+ * pull command by digest. None when every image is tagged.
+ */
+export function untaggedUploadWarning(r: ArchiveResult, server: string): string[] {
+  // (a server that does not say which manifests are images of their own: those no tag names)
+  const untagged = r.manifests.filter((m) => m.root !== false && m.tags.length === 0);
+  if (untagged.length === 0) return [];
+  const what = untagged.length === 1 ? 'the image is untagged' : `${untagged.length} images are untagged`;
+  return [
+    `berth: warning: ${what}: ${r.repository} version ${r.version} holds ${untagged.length === 1 ? 'it' : 'them'} under ${untagged.length === 1 ? 'its digest' : 'their digests'} only`,
+    ...untagged.flatMap((m) => [
+      `  digest: ${m.digest}`,
+      `  pull it: ${pullByDigest(server, r.repository, m.digest)}`,
+    ]),
+    `  (to tag it, upload with ${r.repository}:TAG)`,
+  ];
 }
 
-/** Registers `repo untagged` under the `repo` command. */
-export function addUntaggedCommand(repo: Command): void {
-  clientOptions(
-    repo
-      .command('untagged')
-      .description(
-        'what cleanup does with manifests no tag points to (and no tagged index or kept subject needs): keep them, follow the server default, or remove them after HOURS',
-      ),
-  )
-    .argument('<name>', 'repository', argument(parseRepositoryName))
-    .argument('[policy]', 'keep, or default (the server’s --untagged-after)')
-    .option(
-      '--after <hours>',
-      'remove untagged manifests HOURS after they were pushed or lost their last tag',
-      hours,
-    )
-    .action((n: string, policy: string | undefined, opts: Opts) => repoUntagged(n, policy, opts));
+/** `repo show`'s lines for the untagged images of the latest version (none: no lines). */
+export function untaggedLines(untagged: { digest: string; mediaType: string }[] | undefined): string[] {
+  if (!untagged || untagged.length === 0) return [];
+  return [
+    // (aligned with repositoryDetails' labels, the longest of which is "latest version")
+    `${'untagged'.padEnd('latest version  '.length)}${plural(untagged.length, 'image')}, pulled by digest only:`,
+    ...table(untagged.map((m) => [`  ${m.digest}`, m.mediaType])).split('\n'),
+  ];
 }

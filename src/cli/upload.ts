@@ -10,6 +10,7 @@ import { bytesToSend, scanDir, tarOfDir } from './image-dir.js';
 import { findLayers, layerDigestsHeld, type ArchiveView } from '../archive/layer-refs.js';
 import { chooseOmissions, NO_OMISSIONS, type Omissions } from './omissions.js';
 import { progressBar } from './progress.js';
+import { untaggedUploadWarning } from './untagged.js';
 import { filteredTar, isGzip, rawTar, scanTar, type TarFile } from './tar-file.js';
 
 export interface UploadOptions {
@@ -93,4 +94,5 @@ export async function upload(path: string, repository: string, tag: string | und
   console.log(
     result.success ? uploadSummary(result.data) : `uploaded ${formatBytes(total)}: ${JSON.stringify(answer)}`,
   );
+  if (result.success) for (const line of untaggedUploadWarning(result.data, opts.server)) console.error(line);
 }

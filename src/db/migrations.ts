@@ -264,6 +264,19 @@ function migrations(dialect: DialectName): Record<string, Migration> {
         await db.schema.alterTable('repositories').addColumn('untagged_after_hours', 'integer').execute();
       },
     },
+    '0010_upload_session_owners': {
+      async up(db: Kysely<unknown>) {
+        // Open upload sessions are bounded per repository and per user (the id, never reused; null: no user):
+        // counted when a session opens, in the statement that inserts it.
+        await db.schema.alterTable('upload_sessions').addColumn('user_id', 'integer').execute();
+        await db.schema
+          .createIndex('upload_sessions_repository')
+          .on('upload_sessions')
+          .column('repository')
+          .execute();
+        await db.schema.createIndex('upload_sessions_user').on('upload_sessions').column('user_id').execute();
+      },
+    },
   };
 }
 

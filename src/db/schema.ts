@@ -78,6 +78,8 @@ export interface UploadSessionsTable {
   created_at: number;
   updated_at: number;
   busy_until: number;
+  /** the user who opened the session (null: none), for the bound per user */
+  user_id: number | null;
 }
 
 export interface PendingBlobsTable {

@@ -4,7 +4,7 @@ import { can } from '../auth/principal.js';
 import { BerthError } from '../core/errors.js';
 import { challenge } from '../http/access.js';
 import { intParam, type RouteContext } from '../http/router.js';
-import { nextLink } from './pagination.js';
+import { nextLink } from '../http/pagination.js';
 
 export async function catalog(
   berth: Berth,

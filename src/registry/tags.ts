@@ -1,7 +1,7 @@
 // GET /v2/<name>/tags/list with n/last pagination in lexical order.
 import type { Berth } from '../app.js';
 import { intParam, type RouteContext } from '../http/router.js';
-import { nextLink } from './pagination.js';
+import { nextLink } from '../http/pagination.js';
 
 export async function listTags(berth: Berth, { reply, name, query }: RouteContext<'name'>): Promise<unknown> {
   const n = intParam(query, 'n');

@@ -48,10 +48,10 @@ export async function startUpload(
   const digestParam = query.get('digest');
   if (digestParam !== null) {
     const digest = parseDigest(digestParam);
-    await berth.uploads.monolithic(name, digest, req.raw);
+    await berth.uploads.monolithic(name, digest, req.raw, principal.userId);
     return blobCreated(reply, name, digest);
   }
-  const { id } = await berth.uploads.start(name);
+  const { id } = await berth.uploads.start(name, principal.userId);
   return sessionHeaders(reply.code(202), name, id, 0).send();
 }
 

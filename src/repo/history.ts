@@ -6,6 +6,7 @@ import { applyRetention, dropVersionsBefore } from './retention.js';
 import { holds, rowsBetween, unit, type RangeRow } from './version-rows.js';
 import { Repositories, type RepositoryInfo } from './repositories.js';
 import { commitVersion, lockRepository, type CommittedVersion, type ContentChange } from './versions.js';
+import { untaggedImages } from './untagged.js';
 
 export interface VersionInfo {
   number: number;
@@ -134,10 +135,14 @@ export class History {
     return this.describe(rows);
   }
 
-  /** One version: its summary and its content. */
-  async show(name: string, number: number): Promise<VersionInfo & { content: VersionContent }> {
+  /** One version: its summary, its content, and its untagged images (see untaggedImages). */
+  async show(
+    name: string,
+    number: number,
+  ): Promise<VersionInfo & { content: VersionContent; untagged: VersionContent['manifests'] }> {
     const v = summary(await this.version(name, number));
-    return { ...v, content: await this.content(name, number) };
+    const content = await this.content(name, number);
+    return { ...v, content, untagged: await untaggedImages(this.db, content) };
   }
 
   /** The diff from `from` to `to`; by default from the version before `to` (the oldest: against itself). */

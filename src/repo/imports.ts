@@ -21,7 +21,8 @@ export interface ImportResult {
   repository: string;
   version: number;
   format: ArchiveFormat;
-  manifests: { digest: Digest; mediaType: string; tags: string[] }[];
+  /** root: an image of its own, not only a child of an index of the archive */
+  manifests: { digest: Digest; mediaType: string; tags: string[]; root: boolean }[];
   blobs: { uploaded: number; reused: number; foreign: number };
 }
 
@@ -51,6 +52,7 @@ export class Imports {
           digest: m.digest,
           mediaType: m.parsed.mediaType,
           tags: m.tags,
+          root: m.root,
         })),
         blobs: { uploaded: plan.upload.size, reused: plan.reused, foreign: plan.foreign.size },
       };

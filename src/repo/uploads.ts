@@ -11,15 +11,20 @@ import type { BlobStore } from '../storage/blob-store.js';
 import { Keys, promote } from '../storage/cas.js';
 import { addPendingBlob, recordBlobs } from './catalogue.js';
 import { withClaims } from '../gc/claims.js';
+import { openSession, type SessionBounds } from './upload-bounds.js';
 
-export interface UploadOptions {
-  /** sessions untouched for this long are removed, with their bytes */
-  expireAfterMs: number;
+/** With the bounds of open sessions (per repository, per user) and their expiry: see upload-bounds.ts. */
+export interface UploadOptions extends SessionBounds {
   /** a session's writer lease lasts this long unless renewed; the request holding it renews it while it writes */
   leaseMs: number;
 }
 
-export const DEFAULT_UPLOAD_OPTIONS: UploadOptions = { expireAfterMs: 24 * 3600_000, leaseMs: 60_000 };
+export const DEFAULT_UPLOAD_OPTIONS: UploadOptions = {
+  expireAfterMs: 24 * 3600_000,
+  leaseMs: 60_000,
+  maxPerRepository: 1000,
+  maxPerUser: 1000,
+};
 
 export interface ChunkRange {
   start: number;
@@ -65,16 +70,21 @@ export class Uploads {
     private readonly opts: UploadOptions = DEFAULT_UPLOAD_OPTIONS,
   ) {}
 
-  /** Opens a session; its bytes will be at uploads/<id>/data. */
-  async start(name: string): Promise<{ id: string }> {
+  /**
+   * Opens a session for `userId` (absent: no user); its bytes will be at uploads/<id>/data. Refused with
+   * TOOMANYREQUESTS, creating nothing, when the repository or the user has the most sessions open already
+   * (see openSession).
+   */
+  async start(name: string, userId?: number): Promise<{ id: string }> {
     const id = randomUUID();
-    const now = Date.now();
-    const w = await this.store.writer(Keys.upload(id));
-    await new Promise<void>((resolve, reject) => w.end(() => resolve()).on('error', reject));
-    await this.db
-      .insertInto('upload_sessions')
-      .values({ id, repository: name, size: 0, created_at: now, updated_at: now, busy_until: 0 })
-      .execute();
+    await openSession(this.db, { id, repository: name, userId: userId ?? null, now: Date.now() }, this.opts);
+    try {
+      const w = await this.store.writer(Keys.upload(id));
+      await new Promise<void>((resolve, reject) => w.end(() => resolve()).on('error', reject));
+    } catch (e) {
+      await this.remove(id);
+      throw e;
+    }
     return { id };
   }
 
@@ -151,8 +161,8 @@ export class Uploads {
   }
 
   /** A whole blob in one request (POST ?digest=). */
-  async monolithic(name: string, digest: Digest, body: Readable): Promise<void> {
-    const { id } = await this.start(name);
+  async monolithic(name: string, digest: Digest, body: Readable, userId?: number): Promise<void> {
+    const { id } = await this.start(name, userId);
     await this.finish(name, id, digest, body);
   }
 

@@ -6,7 +6,7 @@ import { request } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
-import { openBerth, type Berth } from '../../src/app.js';
+import { openBerth, type Berth, type BerthConfig } from '../../src/app.js';
 import type { AuthOptions } from '../../src/auth/auth.js';
 import { buildServer, type ServerOptions } from '../../src/server.js';
 import { removeTestDatabase, testDatabaseUrl } from './backend.js';
@@ -31,12 +31,17 @@ export const ANONYMOUS = { authorization: '' } as const;
  */
 export async function startTestServer(
   label = 'berth',
-  opts: { auth?: AuthOptions } & ServerOptions = {},
+  opts: { auth?: AuthOptions; uploads?: BerthConfig['uploads'] } & ServerOptions = {},
 ): Promise<TestServer> {
   const data = mkdtempSync(join(tmpdir(), `${label}-`));
   const database = await testDatabaseUrl(label);
-  const { auth, ...serverOptions } = opts;
-  const berth = await openBerth({ data, database, ...(auth ? { auth } : {}) });
+  const { auth, uploads, ...serverOptions } = opts;
+  const berth = await openBerth({
+    data,
+    database,
+    ...(auth ? { auth } : {}),
+    ...(uploads ? { uploads } : {}),
+  });
   await berth.auth.users.ensureAdmin(ADMIN.password);
   const app = buildServer(berth, { logLevel: process.env.BERTH_TEST_LOG ?? 'silent', ...serverOptions });
   await app.listen({ host: '127.0.0.1', port: 0 });

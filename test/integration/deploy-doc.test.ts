@@ -1,4 +1,4 @@
-// docs/deploy.md shows the nginx configuration the nginx test runs with (test/helpers/nginx.ts), word for word.
+// docs/deploy.md shows the nginx configuration the nginx test runs with (test/helpers/nginx.ts), word for word, and TLS as it is.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -18,5 +18,11 @@ describe('docs/deploy.md', () => {
     const block = /```nginx\n([\s\S]*?)```/.exec(doc)?.[1];
     expect(block, 'a ```nginx block').toBeDefined();
     expect(block).toBe(nginxConfig(DOC_EXAMPLE));
+  });
+
+  it('describes TLS as it is: berth serves HTTPS itself (test/e2e/https.test.ts), nothing is "being added"', () => {
+    const doc = readFileSync(join(ROOT, 'docs', 'deploy.md'), 'utf8');
+    expect(doc).not.toMatch(/being added|once that lands/);
+    expect(doc).toMatch(/^\| TLS +\| `--tls-cert`, `--tls-key` \/ `BERTH_TLS_CERT`, `BERTH_TLS_KEY` +\|/m);
   });
 });
