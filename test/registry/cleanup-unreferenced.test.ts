@@ -201,7 +201,7 @@ describe.each(backends())('cleanup of what latest versions no longer need (%s)',
       .put('unref/pending', { kind: 'tag', tag: 'v1' }, img.bytes, img.mediaType)
       .then(
         () => 'pushed',
-        (e: BerthError) => e.code,
+        (e: BerthError) => (e instanceof BerthError ? e.code : String(e)),
       );
     // the config left the repository: the client must push it again (as the OCI flow does after a HEAD 404)
     expect(again).toBe('MANIFEST_BLOB_UNKNOWN');
@@ -271,7 +271,7 @@ describe.each(backends())('cleanup of what latest versions no longer need (%s)',
   const attempt = (p: Promise<unknown>) =>
     p.then(
       () => 'pushed',
-      (e: BerthError) => e.code,
+      (e: BerthError) => (e instanceof BerthError ? e.code : String(e)),
     );
 
   it('a manifest push that checked its blobs before cleanup took them is refused under the lock', async () => {
@@ -327,7 +327,7 @@ describe.each(backends())('cleanup of what latest versions no longer need (%s)',
       const [outcome] = await Promise.all([
         other.manifests.put(repo, { kind: 'tag', tag: 'v1' }, img.bytes, img.mediaType).then(
           () => 'pushed',
-          (e: BerthError) => e.code,
+          (e: BerthError) => (e instanceof BerthError ? e.code : String(e)),
         ),
         berth.cleanup.run({ protectionSeconds: 0 }),
       ]);
