@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import { openDatabase, type Db } from './db/connect.js';
 import { FsBlobStore } from './storage/fs-blob-store.js';
 import type { BlobStore } from './storage/blob-store.js';
+import { checkDataWritable } from './storage/probe.js';
 import { Repositories } from './repo/repositories.js';
 import { Blobs } from './repo/blobs.js';
 import { Manifests } from './repo/manifests.js';
@@ -13,8 +14,10 @@ import { Cleanup } from './gc/cleanup.js';
 import { Fsck } from './gc/fsck/index.js';
 import { Leases } from './db/leases.js';
 import { Imports } from './repo/imports.js';
+import { Removals } from './repo/removals.js';
 import { Auth, type AuthOptions } from './auth/auth.js';
 import { Pruner, type PruneDefaults } from './repo/prune.js';
+import { ARCHIVE_LIMITS, type ArchiveLimits } from './archive/tar-guard.js';
 
 export interface BerthConfig {
   /** folder of the filesystem blob store (and of the default SQLite database) */
@@ -24,8 +27,12 @@ export interface BerthConfig {
   auth?: AuthOptions;
   /** cleanup's defaults for repositories with no policy of their own (untagged manifests: kept unless set) */
   cleanup?: PruneDefaults;
+  /** the archive limits that differ from ARCHIVE_LIMITS (`berth serve --archive-max-…`) */
+  archiveLimits?: Partial<ArchiveLimits>;
   /** upload sessions: the bounds of open sessions per repository and per user, expiry (defaults: DEFAULT_UPLOAD_OPTIONS) */
   uploads?: Partial<UploadOptions>;
+  /** check at open that the data folder and its store take a write (default true; false: touch no file) */
+  checkWritable?: boolean;
 }
 
 export interface Berth {
@@ -45,14 +52,18 @@ export interface Berth {
   leases: Leases;
   /** archive uploads */
   imports: Imports;
+  /** deleting a tag, an image or a repository */
+  removals: Removals;
   auth: Auth;
   close(): Promise<void>;
 }
 
 export async function openBerth(config: BerthConfig): Promise<Berth> {
   const data = resolve(config.data);
-  const db = await openDatabase(config.database ?? join(data, 'berth.db'));
   const store = new FsBlobStore(join(data, 'store'));
+  // before the database: a read-only data folder is named as such, not as "unable to open database file"
+  if (config.checkWritable !== false) await checkDataWritable(data, store, store.root);
+  const db = await openDatabase(config.database ?? join(data, 'berth.db'));
   const auth = new Auth(db.kysely, config.auth);
   await auth.init();
   return {
@@ -68,7 +79,8 @@ export async function openBerth(config: BerthConfig): Promise<Berth> {
     cleanup: new Cleanup(db.kysely, store, new Pruner(db.kysely, config.cleanup)),
     fsck: new Fsck(db.kysely, store),
     leases: new Leases(db.kysely),
-    imports: new Imports(db.kysely, store),
+    imports: new Imports(db.kysely, store, { ...ARCHIVE_LIMITS, ...config.archiveLimits }),
+    removals: new Removals(db.kysely),
     auth,
     close: () => db.close(),
   };

@@ -12,6 +12,8 @@ import { installHealth } from './http/health.js';
 import { installMetrics } from './http/metrics.js';
 import { installTimeouts, type TimeoutOptions } from './http/timeouts.js';
 import { DEFAULT_CLEANUP_INTERVAL_SECONDS, Jobs } from './jobs.js';
+import type { Clock } from './gc/clock.js';
+import type { ArchiveLimits } from './archive/tar-guard.js';
 
 export interface ServerOptions extends TimeoutOptions {
   logLevel?: string;
@@ -27,6 +29,8 @@ export interface ServerOptions extends TimeoutOptions {
   cleanupIntervalSeconds?: number;
   /** the scheduled cleanup's protection time (default as for `berth cleanup`: 3600) */
   cleanupProtectionSeconds?: number;
+  /** the clock /readyz times its cached store check by (tests move a fake one) */
+  clock?: Clock;
 }
 
 export function buildServer(berth: Berth, opts: ServerOptions = {}): FastifyInstance {
@@ -51,7 +55,7 @@ export function buildServer(berth: Berth, opts: ServerOptions = {}): FastifyInst
   installErrorHandling(app);
   // /metrics, /healthz and /readyz sit beside the two APIs: probes and scrapers carry no credentials
   const metrics = installMetrics(app, berth);
-  installHealth(app, berth);
+  installHealth(app, berth, opts.clock);
   refuseUnknownPathsEarly(app);
   // the background jobs: started when the server is ready, stopped (runs finished) before it closes
   const jobs = new Jobs(berth, {
@@ -81,11 +85,20 @@ function splitListen(listen: string): { host: string; port: number } {
 
 /**
  * The first start on an empty database creates the administrator `admin`: with BERTH_ADMIN_PASSWORD's password,
- * or a generated one printed here once.
+ * or a generated one printed here once. Later starts say that BERTH_ADMIN_PASSWORD is ignored, and how to reset.
  */
 async function bootstrapAdmin(berth: Berth): Promise<void> {
-  const made = await berth.auth.users.ensureAdmin(process.env.BERTH_ADMIN_PASSWORD);
-  if (!made.created) return;
+  const given = process.env.BERTH_ADMIN_PASSWORD;
+  const made = await berth.auth.users.ensureAdmin(given);
+  if (!made.created) {
+    if (given !== undefined && given !== '') {
+      console.error(
+        'berth: BERTH_ADMIN_PASSWORD is ignored: the database has users already (it only sets the first ' +
+          "administrator's password); to set a new one, run: berth admin reset-password admin",
+      );
+    }
+    return;
+  }
   if (made.generated) {
     console.error(
       `berth: created the administrator "admin" with the password ${made.password}\n` +
@@ -160,6 +173,8 @@ export async function startServer(opts: {
   untaggedAfterHours?: number;
   idleTimeoutSeconds?: number;
   headersTimeoutSeconds?: number;
+  /** the archive limits given (`--archive-max-…`); the others keep their defaults */
+  archiveLimits?: Partial<ArchiveLimits>;
   /** the most upload sessions open at once per repository, per user (0: no bound) */
   maxUploadsPerRepository?: number;
   maxUploadsPerUser?: number;
@@ -174,6 +189,7 @@ export async function startServer(opts: {
     database: opts.database,
     ...(opts.tokenTtl === undefined ? {} : { auth: { tokenTtlSeconds: opts.tokenTtl } }),
     cleanup: { untaggedAfterHours: opts.untaggedAfterHours ?? null },
+    ...(opts.archiveLimits ? { archiveLimits: opts.archiveLimits } : {}),
     uploads: {
       ...(opts.maxUploadsPerRepository === undefined
         ? {}

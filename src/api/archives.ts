@@ -1,9 +1,11 @@
 // POST /api/v1/repositories/<name>/-/archives: an image archive streamed in the request body.
 import type { Berth } from '../app.js';
 import type { RouteContext } from '../http/router.js';
+import { clientGone } from '../http/client-gone.js';
 
 export async function uploadArchive(berth: Berth, { req, reply, name, query }: RouteContext<'name'>) {
   const tag = query.get('tag') ?? undefined;
-  const result = await berth.imports.importArchive(name, tag, req.raw);
+  // the upload stops when its client goes (see Imports.importArchive for the point from which it completes)
+  const result = await berth.imports.importArchive(name, tag, req.raw, clientGone(reply));
   return reply.code(201).send(result);
 }

@@ -4,20 +4,26 @@ import { can } from '../auth/principal.js';
 import { nextLink } from '../http/pagination.js';
 import { intParam, type RouteContext } from '../http/router.js';
 import { versionNumber } from '../http/route-params.js';
+import { includeDeleted } from './removals.js';
 
 /**
- * The repositories the caller may pull from, in lexical order; with `n`, a page of at most n after `last`, and a
- * `Link: <…?n=N&last=L>; rel="next"` header when more follow (as the registry's catalog).
+ * The repositories the caller may pull from, in lexical order (deleted ones only with `includeDeleted=true`); with
+ * `n`, a page of at most n after `last`, and a `Link: <…?n=N&last=L>; rel="next"` header when more follow (as the
+ * registry's catalog).
  */
 export async function listRepositories(berth: Berth, { query, principal, reply }: RouteContext) {
   const n = intParam(query, 'n');
+  const withDeleted = includeDeleted(query);
   const repos = await berth.repositories.listWhere((name) => can(principal, name, 'pull'), {
     n: n === undefined ? undefined : n + 1,
     last: query.get('last') ?? undefined,
+    includeDeleted: withDeleted,
   });
   const page = n === undefined ? repos : repos.slice(0, n);
-  if (n !== undefined && n > 0 && repos.length > n)
-    reply.header('Link', nextLink('/api/v1/repositories', n, page.at(-1)!.name));
+  if (n !== undefined && n > 0 && repos.length > n) {
+    const link = nextLink('/api/v1/repositories', n, page.at(-1)!.name);
+    reply.header('Link', withDeleted ? link.replace('>;', '&includeDeleted=true>;') : link);
+  }
   return { repositories: page };
 }
 

@@ -11,6 +11,7 @@ import { presentBlobs, PresentBlobsBody } from './blobs.js';
 import { deleteVersion, restoreVersion, SettingsBody, updateRepository } from './version-history.js';
 import { CleanupBody, runCleanup } from './cleanup.js';
 import { setUntagged, UntaggedBody } from './untagged.js';
+import { deleteImage, deleteRepository, deleteTag } from './removals.js';
 import {
   addPublic,
   createUser,
@@ -121,6 +122,24 @@ export function apiRoutes(berth: Berth): Route[] {
       handler: (c) => showVersion(berth, c),
     }),
     route({
+      name: 'tag.delete',
+      methods: ['DELETE'],
+      path: '/api/v1/repositories/{name}/-/tags/{tag}',
+      access: 'delete',
+      audit: 'tag.delete',
+      response: S.Deletion,
+      handler: (c) => deleteTag(berth, c),
+    }),
+    route({
+      name: 'image.delete',
+      methods: ['DELETE'],
+      path: '/api/v1/repositories/{name}/-/manifests/{reference}',
+      access: 'delete',
+      audit: 'image.delete',
+      response: S.Deletion,
+      handler: (c) => deleteImage(berth, c),
+    }),
+    route({
       name: 'repository.show',
       methods: ['GET'],
       path: '/api/v1/repositories/{name}',
@@ -137,6 +156,16 @@ export function apiRoutes(berth: Berth): Route[] {
       body: SettingsBody,
       response: S.Repository,
       handler: (c) => updateRepository(berth, c),
+    }),
+    // after every DELETE under a repository: {name} would take "a/-/tags/x" whole
+    route({
+      name: 'repository.delete',
+      methods: ['DELETE'],
+      path: '/api/v1/repositories/{name}',
+      access: 'delete',
+      audit: 'repository.delete',
+      response: S.Deletion,
+      handler: (c) => deleteRepository(berth, c),
     }),
     route({
       name: 'user.list',

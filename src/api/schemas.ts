@@ -10,6 +10,8 @@ export const Repository = z.object({
   untagged: z
     .object({ policy: z.enum(['default', 'keep', 'remove']), afterHours: z.number().nullable() })
     .optional(),
+  /** the version that deleted it (hidden from the listings), or null */
+  deletedInVersion: z.number().nullable().optional(),
 });
 export const RepositoryList = z.object({ repositories: z.array(Repository) });
 
@@ -23,6 +25,15 @@ export const VersionSummary = z.object({
   message: z.string().nullable().optional(),
 });
 export const VersionList = z.object({ versions: z.array(VersionSummary) });
+
+/** The answer of a DELETE of a tag, an image or a repository: the version it made. */
+export const Deletion = z.object({
+  repository: z.string(),
+  tag: z.string().optional(),
+  digest: z.string().optional(),
+  tags: z.array(z.string()).optional(),
+  version: VersionSummary,
+});
 
 export const Content = z.object({
   manifests: z.array(z.object({ digest: z.string(), mediaType: z.string() })),
@@ -124,6 +135,7 @@ export const Whoami = z.object({
 
 export type Repository = z.infer<typeof Repository>;
 export type VersionSummary = z.infer<typeof VersionSummary>;
+export type Deletion = z.infer<typeof Deletion>;
 export type Content = z.infer<typeof Content>;
 export type Version = z.infer<typeof Version>;
 export type VersionDiff = z.infer<typeof VersionDiff>;

@@ -4,7 +4,7 @@ import type { Descriptor, ParsedManifest } from '../core/manifests.js';
 import { parseManifest, MAX_MANIFEST_BYTES } from '../core/manifests.js';
 import { BerthError } from '../core/errors.js';
 import type { BlobStore } from '../storage/blob-store.js';
-import { readStagedFile, resolveFile, type StagedArchive, type StagedFile } from './staging.js';
+import { readStagedFile, resolveFile, stopIfGone, type StagedArchive, type StagedFile } from './staging.js';
 import { archiveInvalid, type ArchiveFormat } from './layout.js';
 
 /** A manifest carried by the archive, with its exact bytes. */
@@ -46,6 +46,7 @@ export async function checkBlobNames(
   digestOfName: (name: string) => Digest | undefined,
 ): Promise<void> {
   for (const name of [...staged.files.keys(), ...staged.links.keys()]) {
+    stopIfGone(staged.signal);
     const named = digestOfName(name);
     if (named === undefined) continue;
     const f = resolveFile(staged, name);
@@ -53,7 +54,8 @@ export async function checkBlobNames(
       archiveInvalid(
         `the archive's link "${name}" points to "${staged.links.get(name)}", which it does not hold`,
       );
-    const actual = algorithmOf(named) === 'sha256' ? f.digest : await hashFile(store, f, named);
+    const actual =
+      algorithmOf(named) === 'sha256' ? f.digest : await hashFile(store, f, named, staged.signal);
     if (actual !== named) {
       throw new BerthError(
         'DIGEST_INVALID',
@@ -63,9 +65,17 @@ export async function checkBlobNames(
   }
 }
 
-async function hashFile(store: BlobStore, f: StagedFile, like: Digest): Promise<Digest> {
+async function hashFile(
+  store: BlobStore,
+  f: StagedFile,
+  like: Digest,
+  signal: AbortSignal | undefined,
+): Promise<Digest> {
   const counter = new DigestCounter(algorithmOf(like));
-  for await (const c of await store.reader(f.key)) counter.update(c as Buffer);
+  for await (const c of await store.reader(f.key)) {
+    stopIfGone(signal);
+    counter.update(c as Buffer);
+  }
   return counter.digest();
 }
 

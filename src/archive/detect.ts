@@ -13,6 +13,7 @@ export async function readArchive(store: BlobStore, staged: StagedArchive): Prom
     has: (name) => staged.files.has(name),
     manifestJson: () =>
       readStagedFile(store, staged.files.get('manifest.json')!, MAX_MANIFEST_BYTES, 'manifest.json'),
+    names: () => staged.files.keys(),
   });
   switch (layout.format) {
     case 'docker-archive':

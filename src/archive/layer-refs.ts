@@ -72,6 +72,7 @@ export async function findLayers(view: ArchiveView): Promise<ArchiveLayers> {
     has: (name) => view.entries.has(name),
     manifestJson: async () =>
       (await view.readJson('manifest.json')) ?? invalid('manifest.json is not a JSON file of at most 4 MiB'),
+    names: () => view.entries.keys(),
   });
   switch (layout.format) {
     case 'docker-archive':

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { detectLayout, dockerEntries, type LayoutProbe } from './layout.js';
 
-/** An archive of the given top-level files; manifest.json's bytes are counted when asked for. */
+/** An archive of the given files (top-level unless named with a folder); manifest.json's reads are counted. */
 function probe(files: Record<string, unknown>): LayoutProbe & { reads: number } {
   const p = {
     reads: 0,
@@ -11,6 +11,7 @@ function probe(files: Record<string, unknown>): LayoutProbe & { reads: number } 
       p.reads += 1;
       return Buffer.from(JSON.stringify(files['manifest.json']));
     },
+    names: () => Object.keys(files),
   };
   return p;
 }
@@ -44,8 +45,27 @@ describe('detectLayout', () => {
     });
   });
 
+  it('an archive made of the folder rather than its content: names the manifest.json found and how to make it again', async () => {
+    const p = probe({
+      'app-dir/': {},
+      'app-dir/blobs/sha256/aa/index.json': {},
+      'app-dir/manifest.json': {},
+      'app-dir/version': 'x',
+    });
+    await expect(detectLayout(p)).rejects.toMatchObject({
+      code: 'ARCHIVE_INVALID',
+      message:
+        'the archive holds no manifest at its top level, but it has app-dir/manifest.json: it was made of the ' +
+        'folder app-dir rather than of what is in it; make it again with: tar -C app-dir -cf image.tar .',
+    });
+  });
+
   it('refuses a manifest.json that is not JSON', async () => {
-    const p: LayoutProbe = { has: (n) => n === 'manifest.json', manifestJson: async () => Buffer.from('{') };
+    const p: LayoutProbe = {
+      has: (n) => n === 'manifest.json',
+      manifestJson: async () => Buffer.from('{'),
+      names: () => ['manifest.json'],
+    };
     await expect(detectLayout(p)).rejects.toMatchObject({ code: 'MANIFEST_INVALID' });
   });
 });

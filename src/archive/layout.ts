@@ -12,6 +12,8 @@ export interface LayoutProbe {
   has(name: string): boolean;
   /** manifest.json's bytes; asked only when `has('manifest.json')` */
   manifestJson(): Promise<Buffer>;
+  /** every entry's name, to tell where a manifest is when none is at the top level */
+  names(): Iterable<string>;
 }
 
 export type DetectedLayout =
@@ -36,10 +38,30 @@ export async function detectLayout(probe: LayoutProbe): Promise<DetectedLayout> 
     return { format: 'dir', manifestJson };
   }
   if (probe.has('index.json')) return { format: 'oci-archive' };
+  const nested = nestedManifest(probe.names());
+  if (nested !== undefined) {
+    const folder = nested.slice(0, nested.lastIndexOf('/'));
+    archiveInvalid(
+      `the archive holds no manifest at its top level, but it has ${nested}: it was made of the folder ` +
+        `${folder} rather than of what is in it; make it again with: tar -C ${folder} -cf image.tar .`,
+    );
+  }
   archiveInvalid(
     'the archive holds no manifest: found neither index.json (an OCI layout, oci-archive) nor manifest.json ' +
       '(a skopeo dir or a docker-archive) at its top level',
   );
+}
+
+/** The least deep manifest.json (else index.json) below the top level, if any. */
+function nestedManifest(names: Iterable<string>): string | undefined {
+  let best: string | undefined;
+  const depth = (n: string): number => n.split('/').length;
+  const rank = (n: string): number => depth(n) * 2 + (n.endsWith('/manifest.json') ? 0 : 1);
+  for (const n of names) {
+    if (!/\/(manifest|index)\.json$/.test(n)) continue;
+    if (best === undefined || rank(n) < rank(best)) best = n;
+  }
+  return best;
 }
 
 /** An image of a docker-archive's manifest.json. */

@@ -9,7 +9,7 @@ import { BerthError } from '../core/errors.js';
 import type { Digest } from '../core/digest.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import { Keys, receive } from '../storage/cas.js';
-import { ByteCounter, GzipGuard, TarGuard } from './tar-guard.js';
+import { ARCHIVE_LIMITS, ByteCounter, GzipGuard, TarGuard, type ArchiveLimits } from './tar-guard.js';
 
 export interface StagedFile {
   name: string;
@@ -23,10 +23,29 @@ export interface StagedArchive {
   files: Map<string, StagedFile>;
   /** link entries (symbolic or hard), name → target name, both normalized archive paths */
   links: Map<string, string>;
+  /** aborted when the client has gone: the readers stop their work on it (stopIfGone) */
+  signal?: AbortSignal;
+}
+
+export interface StageOptions {
+  /** the archive limits (default: ARCHIVE_LIMITS) */
+  limits?: ArchiveLimits;
+  /** aborted when the client has gone: every stage stops at once and what was staged is removed */
+  signal?: AbortSignal;
 }
 
 function archiveError(message: string): BerthError {
   return new BerthError('ARCHIVE_INVALID', message);
+}
+
+/** The error an upload ends with when its client has gone (nobody reads it; it names what happened in the log). */
+export function clientGoneError(): BerthError {
+  return archiveError('the client closed the connection before the archive upload was committed');
+}
+
+/** Throws clientGoneError() when the client has gone. */
+export function stopIfGone(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw clientGoneError();
 }
 
 /** Normalizes an entry path; refuses absolute paths and `..`. Returns '' for the archive root. */
@@ -91,7 +110,7 @@ function peek(body: Readable, n: number): Promise<{ head: Buffer; ended: boolean
  * Pipes the body into the tar extractor through the guard of tar metadata (tar-guard.ts), and through gunzip and
  * the guard of its output when it starts with the gzip magic number. Returns how to stop every stage at once.
  */
-async function feed(body: Readable, extract: tar.Extract): Promise<() => void> {
+async function feed(body: Readable, extract: tar.Extract, opts: StageOptions): Promise<() => void> {
   const { head, ended } = await peek(body, 512);
   if (head.length === 0)
     throw archiveError('the request body is empty: send a tar archive (plain or gzip-compressed)');
@@ -99,8 +118,9 @@ async function feed(body: Readable, extract: tar.Extract): Promise<() => void> {
   if (ended && !gzip && head.length < 512)
     throw archiveError('the request body is not a tar archive (plain or gzip-compressed)');
   const counter = new ByteCounter();
-  const stages: Duplex[] = gzip ? [counter, createGunzip(), new GzipGuard(counter)] : [];
-  stages.push(new TarGuard());
+  const limits = opts.limits ?? ARCHIVE_LIMITS;
+  const stages: Duplex[] = gzip ? [counter, createGunzip(), new GzipGuard(counter, limits)] : [];
+  stages.push(new TarGuard(limits));
   const stop = () => {
     body.unpipe();
     for (const s of stages) s.destroy();
@@ -119,7 +139,10 @@ async function feed(body: Readable, extract: tar.Extract): Promise<() => void> {
   }
   body.once('error', fail);
   // The client went away: every stage stops at once, whatever the parser still holds.
-  body.once('aborted', () => fail(Object.assign(new Error('aborted'), { code: 'ECONNRESET' })));
+  const gone = () => fail(Object.assign(new Error('aborted'), { code: 'ECONNRESET' }));
+  body.once('aborted', gone);
+  if (opts.signal?.aborted) gone();
+  else opts.signal?.addEventListener('abort', gone, { once: true });
   body.pipe(stages[0]!);
   body.resume();
   return stop;
@@ -153,13 +176,22 @@ function tarError(e: unknown, entries: number): BerthError {
  * Stages every regular file of the archive into `staging/<id>/…` and records links. Refuses absolute paths,
  * `..`, links leading outside, device files and duplicates. On failure nothing staged remains.
  */
-export async function stageArchive(store: BlobStore, body: Readable): Promise<StagedArchive> {
-  const staged: StagedArchive = { id: randomUUID(), files: new Map(), links: new Map() };
+export async function stageArchive(
+  store: BlobStore,
+  body: Readable,
+  opts: StageOptions = {},
+): Promise<StagedArchive> {
+  const staged: StagedArchive = {
+    id: randomUUID(),
+    files: new Map(),
+    links: new Map(),
+    ...(opts.signal ? { signal: opts.signal } : {}),
+  };
   let count = 0;
   const extract = tar.extract();
   let stop = (): void => void body.unpipe();
   try {
-    stop = await feed(body, extract).catch((e) => {
+    stop = await feed(body, extract, opts).catch((e) => {
       throw tarError(e, 0);
     });
     try {
@@ -201,6 +233,7 @@ export async function stageArchive(store: BlobStore, body: Readable): Promise<St
     } catch (e) {
       throw tarError(e, count);
     }
+    stopIfGone(opts.signal);
     return staged;
   } catch (e) {
     // Stop reading: what is left of the body is drained and dropped, so that the refusal can still be answered.

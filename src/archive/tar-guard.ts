@@ -2,7 +2,7 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import { BerthError } from '../core/errors.js';
 
-/** The limits of an archive upload (docs/api.md, "Archive limits"). */
+/** The default limits of an archive upload (docs/api.md, "Archive limits"); `berth serve` options change them. */
 export const ARCHIVE_LIMITS = {
   /** entries of any kind (files, directories, links), extended headers not counted */
   entries: 100_000,
@@ -22,9 +22,32 @@ export const ARCHIVE_LIMITS = {
 };
 
 export type ArchiveLimit = keyof typeof ARCHIVE_LIMITS;
+export type ArchiveLimits = Record<ArchiveLimit, number>;
 
-export function limitError(limit: ArchiveLimit, message: string): BerthError {
-  return new BerthError('ARCHIVE_TOO_LARGE', message, { limit, max: ARCHIVE_LIMITS[limit] });
+/** The `berth serve` option (and, upper-cased with BERTH_, the environment variable) that sets each limit. */
+export const ARCHIVE_LIMIT_OPTIONS: Record<ArchiveLimit, string> = {
+  entries: 'archive-max-entries',
+  nameBytes: 'archive-max-name-bytes',
+  extendedHeaderBytes: 'archive-max-extended-header-bytes',
+  paxRecords: 'archive-max-pax-records',
+  metadataBytes: 'archive-max-metadata-bytes',
+  gzipRatio: 'archive-max-gzip-ratio',
+  gzipSlackBytes: 'archive-gzip-slack-bytes',
+  gzipTotalBytes: 'archive-max-gzip-bytes',
+};
+
+/** The environment variable of a limit's option: BERTH_ARCHIVE_MAX_ENTRIES, … */
+export const archiveLimitEnv = (limit: ArchiveLimit): string =>
+  `BERTH_${ARCHIVE_LIMIT_OPTIONS[limit].toUpperCase().replace(/-/g, '_')}`;
+
+/** A refusal over `limit`: the message says which server option raises it; `detail` names the limit and its value. */
+export function limitError(limit: ArchiveLimit, message: string, limits: ArchiveLimits): BerthError {
+  return new BerthError(
+    'ARCHIVE_TOO_LARGE',
+    `${message} (the server's ${limit} limit; its administrator may raise it with ` +
+      `--${ARCHIVE_LIMIT_OPTIONS[limit]} or ${archiveLimitEnv(limit)})`,
+    { limit, max: limits[limit] },
+  );
 }
 
 const BLOCK = 512;
@@ -62,7 +85,12 @@ function cstringLength(block: Buffer, offset: number, length: number): number {
 }
 
 /** Parses PAX records as tar-stream does, refusing more than the limit before building anything. */
-function paxRecords(data: Buffer, what: string, corrupt: () => Error): Map<string, string> {
+function paxRecords(
+  data: Buffer,
+  what: string,
+  corrupt: () => Error,
+  limits: ArchiveLimits,
+): Map<string, string> {
   const records = new Map<string, string>();
   let buf = data;
   let count = 0;
@@ -71,10 +99,11 @@ function paxRecords(data: Buffer, what: string, corrupt: () => Error): Map<strin
     const len = parseInt(buf.subarray(0, space === -1 ? buf.length : space).toString('latin1'), 10);
     if (!len) break; // tar-stream ignores what follows (e.g. the padding)
     if (!(len > space + 1) || len > buf.length) throw corrupt();
-    if (++count > ARCHIVE_LIMITS.paxRecords) {
+    if (++count > limits.paxRecords) {
       throw limitError(
         'paxRecords',
-        `${what} has more than ${ARCHIVE_LIMITS.paxRecords} records; at most ${ARCHIVE_LIMITS.paxRecords} are allowed`,
+        `${what} has more than ${limits.paxRecords} records; at most ${limits.paxRecords} are allowed`,
+        limits,
       );
     }
     const record = buf.subarray(space + 1, len - 1).toString('utf8');
@@ -86,11 +115,12 @@ function paxRecords(data: Buffer, what: string, corrupt: () => Error): Map<strin
   return records;
 }
 
-function checkName(bytes: number, what: string): void {
-  if (bytes > ARCHIVE_LIMITS.nameBytes) {
+function checkName(bytes: number, what: string, limits: ArchiveLimits): void {
+  if (bytes > limits.nameBytes) {
     throw limitError(
       'nameBytes',
-      `${what} is ${bytes} bytes long; names and link targets may be at most ${ARCHIVE_LIMITS.nameBytes} bytes`,
+      `${what} is ${bytes} bytes long; names and link targets may be at most ${limits.nameBytes} bytes`,
+      limits,
     );
   }
 }
@@ -112,6 +142,12 @@ export class TarGuard extends Transform {
   private pax: Map<string, string> | undefined;
   private entries = 0;
   private metadata = 0;
+  /** the GNU long names ('L': name, 'K': link target) read for the next entry */
+  private longNames = new Set<string>();
+
+  constructor(private readonly limits: ArchiveLimits = ARCHIVE_LIMITS) {
+    super();
+  }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
     try {
@@ -160,10 +196,11 @@ export class TarGuard extends Transform {
     if (!(size >= 0)) throw corruptError(this.entries);
     if (EXTENDED.has(flag)) {
       const what = flag === 'g' ? 'a global PAX header' : flag === 'x' ? 'a PAX header' : 'a GNU long name';
-      if (size > ARCHIVE_LIMITS.extendedHeaderBytes) {
+      if (size > this.limits.extendedHeaderBytes) {
         throw limitError(
           'extendedHeaderBytes',
-          `${what} of ${size} bytes follows entry ${this.entries}; at most ${ARCHIVE_LIMITS.extendedHeaderBytes} bytes are allowed`,
+          `${what} of ${size} bytes follows entry ${this.entries}; at most ${this.limits.extendedHeaderBytes} bytes are allowed`,
+          this.limits,
         );
       }
       this.count(size);
@@ -172,14 +209,24 @@ export class TarGuard extends Transform {
       if (padded === 0) this.endExtended();
       return;
     }
-    if (++this.entries > ARCHIVE_LIMITS.entries) {
-      throw limitError('entries', `the archive has more than ${ARCHIVE_LIMITS.entries} entries`);
+    if (++this.entries > this.limits.entries) {
+      throw limitError('entries', `the archive has more than ${this.limits.entries} entries`, this.limits);
     }
     const ustar = block.subarray(257, 263).toString('latin1') === 'ustar\0';
     this.count(cstringLength(block, 0, 100) + cstringLength(block, 157, 100));
     if (ustar) this.count(cstringLength(block, 345, 155));
     const pax = this.pax && new Map([...(this.global ?? []), ...this.pax]);
     this.pax = undefined;
+    // the header's own name and link target, unless a PAX record or a GNU long name stands for them
+    const longNames = this.longNames;
+    this.longNames = new Set();
+    if (!pax?.has('path') && !longNames.has('L')) {
+      const prefix = ustar ? cstringLength(block, 345, 155) : 0;
+      const bytes = cstringLength(block, 0, 100) + (prefix > 0 ? prefix + 1 : 0);
+      checkName(bytes, `the name of entry ${this.entries}`, this.limits);
+    }
+    if (!pax?.has('linkpath') && !longNames.has('K'))
+      checkName(cstringLength(block, 157, 100), `the link target of entry ${this.entries}`, this.limits);
     const paxSize = pax?.get('size');
     if (paxSize) size = parseInt(paxSize, 10);
     if (!(size >= 0)) throw corruptError(this.entries);
@@ -196,13 +243,18 @@ export class TarGuard extends Transform {
     this.pendingBytes = 0;
     const content = data.subarray(0, size);
     if (type === 'L' || type === 'K') {
-      checkName(cstringLength(content, 0, content.length), `a GNU long name after entry ${this.entries}`);
+      this.longNames.add(type);
+      checkName(
+        cstringLength(content, 0, content.length),
+        `a GNU long name after entry ${this.entries}`,
+        this.limits,
+      );
     } else {
       const where = `the ${type === 'g' ? 'global PAX header' : 'PAX header'} after entry ${this.entries}`;
-      const records = paxRecords(content, where, () => corruptError(this.entries));
+      const records = paxRecords(content, where, () => corruptError(this.entries), this.limits);
       for (const key of ['path', 'linkpath']) {
         const value = records.get(key);
-        if (value !== undefined) checkName(Buffer.byteLength(value), `the ${key} in ${where}`);
+        if (value !== undefined) checkName(Buffer.byteLength(value), `the ${key} in ${where}`, this.limits);
       }
       if (type === 'g') this.global = records;
       else this.pax = records;
@@ -213,10 +265,11 @@ export class TarGuard extends Transform {
 
   private count(bytes: number): void {
     this.metadata += bytes;
-    if (this.metadata > ARCHIVE_LIMITS.metadataBytes) {
+    if (this.metadata > this.limits.metadataBytes) {
       throw limitError(
         'metadataBytes',
-        `the archive's names and extended headers exceed ${ARCHIVE_LIMITS.metadataBytes} bytes in all`,
+        `the archive's names and extended headers exceed ${this.limits.metadataBytes} bytes in all`,
+        this.limits,
       );
     }
   }
@@ -234,20 +287,30 @@ export class ByteCounter extends Transform {
 /** Refuses a gzip stream whose output outgrows the ratio (with a slack for small bodies) or the total bound. */
 export class GzipGuard extends Transform {
   private out = 0;
-  constructor(private readonly compressed: ByteCounter) {
+  constructor(
+    private readonly compressed: ByteCounter,
+    private readonly limits: ArchiveLimits = ARCHIVE_LIMITS,
+  ) {
     super();
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
     this.out += chunk.length;
-    const { gzipRatio, gzipSlackBytes, gzipTotalBytes } = ARCHIVE_LIMITS;
+    const { gzipRatio, gzipSlackBytes, gzipTotalBytes } = this.limits;
     if (this.out > gzipTotalBytes) {
-      done(limitError('gzipTotalBytes', `the gzip body expands to more than ${gzipTotalBytes} bytes`));
+      done(
+        limitError(
+          'gzipTotalBytes',
+          `the gzip body expands to more than ${gzipTotalBytes} bytes`,
+          this.limits,
+        ),
+      );
     } else if (this.out > gzipSlackBytes + gzipRatio * this.compressed.bytes) {
       done(
         limitError(
           'gzipRatio',
           `the gzip body expands to more than ${gzipRatio} times its size (${this.out} bytes from ${this.compressed.bytes})`,
+          this.limits,
         ),
       );
     } else {

@@ -88,6 +88,10 @@ const UNTRUSTED = new Set([
   'ERR_TLS_CERT_ALTNAME_INVALID',
 ]);
 
+/** Whether a TLS handshake failed because the other side answered in plain HTTP (OpenSSL's "wrong version number"). */
+const speaksPlainHttp = (code: string | undefined, reason: string): boolean =>
+  code === 'ERR_SSL_WRONG_VERSION_NUMBER' || /wrong version number|packet length too long/i.test(reason);
+
 /** The API path of a repository (its name keeps its slashes) and of something under it (`/-/versions`…). */
 export const repositoryPath = (name: string, rest = ''): string => `api/v1/repositories/${name}${rest}`;
 
@@ -125,6 +129,15 @@ export class BerthClient {
   private connectionError(e: unknown): ApiError {
     const err = e as NodeJS.ErrnoException & { errors?: Error[] };
     const reason = err.message || err.errors?.[0]?.message || err.code || String(err);
+    if (this.server.protocol === 'https:' && speaksPlainHttp(err.code, reason)) {
+      const plain = new URL(this.server.href);
+      plain.protocol = 'http:';
+      return new ApiError(
+        'PLAIN_HTTP',
+        `the berth server at ${this.server.origin} speaks plain HTTP, not HTTPS: ${reason}`,
+        `use --server ${plain.href.replace(/\/$/, '')} (or serve HTTPS: berth serve --tls-cert FILE --tls-key FILE)`,
+      );
+    }
     if (UNTRUSTED.has(err.code ?? '')) {
       return new ApiError(
         'TLS_UNTRUSTED',

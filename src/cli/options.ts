@@ -36,3 +36,19 @@ export function clientOptions(cmd: Command): Command {
     )
     .option('--json', 'print the server’s JSON answer instead of text');
 }
+
+/** Where the instance's data and database are, for the commands that open it directly (serve, fsck, admin). */
+export function instanceOptions(cmd: Command): Command {
+  return cmd
+    .addOption(
+      new Option('--data <dir>', 'where blobs and the SQLite database live (default: ./berth-data)').env(
+        'BERTH_DATA',
+      ),
+    )
+    .addOption(
+      new Option(
+        '--database <url>',
+        'database: a postgres:// URL or a SQLite file (default: in the data dir)',
+      ).env('BERTH_DATABASE'),
+    );
+}

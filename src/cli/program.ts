@@ -1,10 +1,11 @@
 // The `berth` program: its commands and options, and its exit codes (failure 1, usage error 2).
 import { Command, CommanderError, Option } from 'commander';
-import { parseRepoAndTag, parseRepositoryName } from '../core/references.js';
+import { parseRepositoryName } from '../core/references.js';
 import type { ClientOptions } from './credentials.js';
 import { errorLines, UsageError } from './report.js';
 import { repoDiff, repoList, repoShow, repoVersions } from './repo.js';
 import {
+  archiveLimitOptions,
   cleanupScheduleOptions,
   serve,
   timeoutOptions,
@@ -14,10 +15,12 @@ import {
 import { repoRetain, versionDelete, versionRestore } from './version.js';
 import { cleanup, type CleanupCommandOptions } from './cleanup.js';
 import { fsck, type FsckCommandOptions } from './fsck.js';
-import { upload } from './upload.js';
-import { argument, clientOptions } from './options.js';
+import { parseUploadTarget, upload } from './upload.js';
+import { argument, clientOptions, instanceOptions } from './options.js';
 import { addAccessCommands } from './access-commands.js';
 import { addUntaggedCommand } from './untagged-policy.js';
+import { addAdminCommands } from './admin.js';
+import { addDeleteCommands } from './deletes.js';
 import { berthVersion } from './package-version.js';
 
 const retention = argument((s): number | null => {
@@ -48,22 +51,6 @@ const versionNumber = argument((s) => {
   return Number(s);
 });
 
-/** Where the instance's data and database are, for the commands that open it directly (serve, fsck). */
-function instanceOptions(cmd: Command): Command {
-  return cmd
-    .addOption(
-      new Option('--data <dir>', 'where blobs and the SQLite database live (default: ./berth-data)').env(
-        'BERTH_DATA',
-      ),
-    )
-    .addOption(
-      new Option(
-        '--database <url>',
-        'database: a postgres:// URL or a SQLite file (default: in the data dir)',
-      ).env('BERTH_DATABASE'),
-    );
-}
-
 export function buildProgram(): Command {
   const program = new Command('berth')
     .description('a container image registry with versioned repositories and archive uploads')
@@ -72,38 +59,40 @@ export function buildProgram(): Command {
     .configureOutput({ outputError: (text, write) => write(text.replace(/^error: /, 'berth: ')) })
     .showHelpAfterError('(run with --help for usage)');
 
-  uploadLimitOptions(
-    timeoutOptions(
-      cleanupScheduleOptions(
-        instanceOptions(
-          program
-            .command('serve')
-            .description('run the server (registry at /v2/, management API at /api/v1/)')
-            .addOption(
-              new Option('--listen <host:port>', 'address to listen on (default: 127.0.0.1:5000)').env(
-                'BERTH_LISTEN',
+  archiveLimitOptions(
+    uploadLimitOptions(
+      timeoutOptions(
+        cleanupScheduleOptions(
+          instanceOptions(
+            program
+              .command('serve')
+              .description('run the server (registry at /v2/, management API at /api/v1/)')
+              .addOption(
+                new Option('--listen <host:port>', 'address to listen on (default: 127.0.0.1:5000)').env(
+                  'BERTH_LISTEN',
+                ),
+              )
+              .addOption(
+                new Option('--tls-cert <file>', 'serve HTTPS with this PEM certificate (chain)').env(
+                  'BERTH_TLS_CERT',
+                ),
+              )
+              .addOption(
+                new Option('--tls-key <file>', 'the PEM private key of --tls-cert').env('BERTH_TLS_KEY'),
+              )
+              .addOption(
+                new Option('--token-ttl <seconds>', 'lifetime of registry tokens, 60 to 3600 (default: 300)')
+                  .env('BERTH_TOKEN_TTL')
+                  .argParser(tokenTtl),
+              )
+              .addOption(
+                new Option(
+                  '--trust-proxy <addresses>',
+                  'the proxies in front, comma-separated addresses or CIDRs (e.g. 127.0.0.1 or 10.0.0.0/24): ' +
+                    'X-Forwarded-For/-Proto/-Host are trusted from them only; the client is the rightmost address they did not add',
+                ).env('BERTH_TRUST_PROXY'),
               ),
-            )
-            .addOption(
-              new Option('--tls-cert <file>', 'serve HTTPS with this PEM certificate (chain)').env(
-                'BERTH_TLS_CERT',
-              ),
-            )
-            .addOption(
-              new Option('--tls-key <file>', 'the PEM private key of --tls-cert').env('BERTH_TLS_KEY'),
-            )
-            .addOption(
-              new Option('--token-ttl <seconds>', 'lifetime of registry tokens, 60 to 3600 (default: 300)')
-                .env('BERTH_TOKEN_TTL')
-                .argParser(tokenTtl),
-            )
-            .addOption(
-              new Option(
-                '--trust-proxy <addresses>',
-                'the proxies in front, comma-separated addresses or CIDRs (e.g. 127.0.0.1 or 10.0.0.0/24): ' +
-                  'X-Forwarded-For/-Proto/-Host are trusted from them only; the client is the rightmost address they did not add',
-              ).env('BERTH_TRUST_PROXY'),
-            ),
+          ),
         ),
       ),
     ),
@@ -132,7 +121,7 @@ export function buildProgram(): Command {
         '<archive>',
         'a tar from skopeo dir:/docker-archive:/oci-archive: or docker save, or a skopeo dir',
       )
-      .argument('<repo[:tag]>', 'the destination repository, and a tag to apply', argument(parseRepoAndTag))
+      .argument('<repo[:tag]>', 'the destination repository, and a tag to apply', argument(parseUploadTarget))
       .option('--only-missing', 'leave out the layers the repository’s latest version already holds'),
   ).action((archive: string, target: { name: string; tag?: string }, opts) =>
     upload(
@@ -190,6 +179,8 @@ export function buildProgram(): Command {
     .action((n: string, v: number, opts: Opts) => versionRestore(n, v, opts));
 
   addAccessCommands(program);
+  addAdminCommands(program);
+  addDeleteCommands(program);
 
   return program;
 }

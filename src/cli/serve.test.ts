@@ -1,6 +1,8 @@
-// `berth serve`'s scheduled-cleanup, time-limit and upload-bound options: shown in its help with their environment variables, bad values exit 2.
+// `berth serve`'s scheduled-cleanup, time-limit, upload-bound and archive-limit options: shown in its help with their environment variables, bad values exit 2.
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { run } from './program.js';
+import { buildProgram, run } from './program.js';
+import { archiveLimitsOf, type ServeOptions } from './serve.js';
+import { ARCHIVE_LIMIT_OPTIONS, ARCHIVE_LIMITS, type ArchiveLimit } from '../archive/tar-guard.js';
 
 async function berth(...args: string[]) {
   let out = '';
@@ -55,6 +57,50 @@ describe('berth serve --idle-timeout / --headers-timeout', () => {
       expect(r.err).toContain('"1m" is not a number of seconds');
     },
   );
+});
+
+describe('berth serve --archive-max-… (the archive limits)', () => {
+  it('lists every limit of src/archive/tar-guard.ts with its environment variable and default', async () => {
+    const r = await berth('serve', '--help');
+    for (const limit of Object.keys(ARCHIVE_LIMITS) as ArchiveLimit[]) {
+      const option = ARCHIVE_LIMIT_OPTIONS[limit];
+      const env = `BERTH_${option.toUpperCase().replace(/-/g, '_')}`;
+      const help = r.out.replace(/\s+/g, ' ');
+      expect(help).toMatch(
+        new RegExp(`--${option} <\\w+> .*?\\(default: ${ARCHIVE_LIMITS[limit]}\\) \\(env: ${env}\\)`),
+      );
+    }
+  });
+
+  it('reads whole numbers, and sizes with a binary unit', async () => {
+    const program = buildProgram();
+    let seen: ServeOptions | undefined;
+    program.commands.find((c) => c.name() === 'serve')!.action((opts: ServeOptions) => void (seen = opts));
+    await program.parseAsync(
+      [
+        'serve',
+        '--archive-max-entries',
+        '10',
+        '--archive-max-name-bytes',
+        '2k',
+        '--archive-max-gzip-bytes',
+        '3G',
+      ],
+      { from: 'user' },
+    );
+    expect(archiveLimitsOf(seen!)).toEqual({ entries: 10, nameBytes: 2048, gzipTotalBytes: 3 * 1024 ** 3 });
+  });
+
+  it.each([
+    ['--archive-max-entries', '0'],
+    ['--archive-max-entries', '10k'],
+    ['--archive-max-name-bytes', 'lots'],
+    ['--archive-max-gzip-ratio', '-1'],
+  ])('refuses %s %s (exit 2)', async (option, value) => {
+    const r = await berth('serve', option, value);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain(`"${value}" is not a limit`);
+  });
 });
 
 describe('berth serve --max-uploads-per-repository / --max-uploads-per-user', () => {

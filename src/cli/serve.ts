@@ -1,5 +1,12 @@
-// `berth serve`: its scheduling and cleanup options; starts the server, prints where it listens, closes cleanly on SIGINT/SIGTERM.
+// `berth serve`: its scheduling, cleanup, time, upload and archive limits; starts the server, prints where it listens, closes cleanly on SIGINT/SIGTERM.
 import { InvalidArgumentError, Option, type Command } from 'commander';
+import {
+  ARCHIVE_LIMIT_OPTIONS,
+  ARCHIVE_LIMITS,
+  archiveLimitEnv,
+  type ArchiveLimit,
+  type ArchiveLimits,
+} from '../archive/tar-guard.js';
 
 export interface ServeOptions {
   listen?: string;
@@ -23,6 +30,8 @@ export interface ServeOptions {
   /** the most upload sessions open at once per repository, per user (0: no bound) */
   maxUploadsPerRepository?: number;
   maxUploadsPerUser?: number;
+  /** the archive limits given, by the camel-cased name of their option (archiveMaxEntries, …) */
+  [archiveLimit: `archive${string}`]: number | undefined;
 }
 
 const seconds = (s: string): number => {
@@ -51,6 +60,62 @@ export function timeoutOptions(cmd: Command): Command {
         .env('BERTH_HEADERS_TIMEOUT')
         .argParser(seconds),
     );
+}
+
+/** What each archive limit bounds, for the help. */
+const ARCHIVE_LIMIT_HELP: Record<ArchiveLimit, string> = {
+  entries: 'entries of an archive (files, directories, links)',
+  nameBytes: 'bytes of an entry name or link target',
+  extendedHeaderBytes: 'bytes of one PAX header or GNU long-name block',
+  paxRecords: 'records of one PAX header',
+  metadataBytes: 'bytes of all names and extended headers of an archive',
+  gzipRatio: 'how many times its compressed size a gzip archive may expand to (after the slack)',
+  gzipSlackBytes: 'bytes a gzip archive may expand to beyond the ratio',
+  gzipTotalBytes: 'decompressed bytes of a gzip archive',
+};
+
+const SIZE_UNITS: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
+
+/** A whole number, with an optional binary unit for sizes: 4096, 64k, 16M, 64G (K/M/G/T: KiB, MiB, GiB, TiB). */
+const limitValue =
+  (limit: ArchiveLimit, sizes: boolean) =>
+  (s: string): number => {
+    const m = sizes ? /^(\d+)([kmgt]?)(i?b)?$/i.exec(s) : /^(\d+)()$/.exec(s);
+    const n = m ? Number(m[1]) * SIZE_UNITS[m[2]!.toLowerCase()]! : NaN;
+    const min = limit === 'gzipSlackBytes' ? 0 : 1;
+    if (!Number.isSafeInteger(n) || n < min)
+      throw new InvalidArgumentError(
+        `"${s}" is not a limit: give a whole number${min ? ' above 0' : ''}${sizes ? ' of bytes (e.g. 4096, 64K, 16M, 64G)' : ''}`,
+      );
+    return n;
+  };
+
+const camel = (option: string): string => option.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+
+/** The archive limits of `berth serve` (src/archive/tar-guard.ts), each an option with today's value as default. */
+export function archiveLimitOptions(cmd: Command): Command {
+  for (const limit of Object.keys(ARCHIVE_LIMIT_OPTIONS) as ArchiveLimit[]) {
+    const sizes = limit.endsWith('Bytes');
+    cmd.addOption(
+      new Option(
+        `--${ARCHIVE_LIMIT_OPTIONS[limit]} <${sizes ? 'bytes' : 'n'}>`,
+        `archive uploads: at most N ${ARCHIVE_LIMIT_HELP[limit]} (default: ${ARCHIVE_LIMITS[limit]})`,
+      )
+        .env(archiveLimitEnv(limit))
+        .argParser(limitValue(limit, sizes)),
+    );
+  }
+  return cmd;
+}
+
+/** The archive limits given among `berth serve`'s options. */
+export function archiveLimitsOf(opts: ServeOptions): Partial<ArchiveLimits> {
+  const limits: Partial<ArchiveLimits> = {};
+  for (const limit of Object.keys(ARCHIVE_LIMIT_OPTIONS) as ArchiveLimit[]) {
+    const value = opts[camel(ARCHIVE_LIMIT_OPTIONS[limit]) as `archive${string}`];
+    if (value !== undefined) limits[limit] = value;
+  }
+  return limits;
 }
 
 const count = (s: string): number => {
@@ -111,9 +176,20 @@ export function cleanupScheduleOptions(cmd: Command): Command {
 export async function serve(opts: ServeOptions): Promise<void> {
   // loaded here so that client commands never load the server's modules (database drivers and all)
   const { startServer } = await import('../server.js');
-  const { cleanupInterval, cleanupProtection, untaggedAfter, idleTimeout, headersTimeout, ...rest } = opts;
+  const { cleanupInterval, cleanupProtection, untaggedAfter, idleTimeout, headersTimeout } = opts;
+  const { listen, data, database, tlsCert, tlsKey, trustProxy, tokenTtl } = opts;
+  const { maxUploadsPerRepository, maxUploadsPerUser } = opts;
   const server = await startServer({
-    ...rest,
+    listen,
+    data,
+    database,
+    tlsCert,
+    tlsKey,
+    trustProxy,
+    tokenTtl,
+    maxUploadsPerRepository,
+    maxUploadsPerUser,
+    archiveLimits: archiveLimitsOf(opts),
     untaggedAfterHours: untaggedAfter,
     idleTimeoutSeconds: idleTimeout,
     headersTimeoutSeconds: headersTimeout,

@@ -10,6 +10,7 @@ import { bytesToSend, scanDir, tarOfDir } from './image-dir.js';
 import { findLayers, layerDigestsHeld, type ArchiveView } from '../archive/layer-refs.js';
 import { chooseOmissions, NO_OMISSIONS, type Omissions } from './omissions.js';
 import { progressBar } from './progress.js';
+import { parseRepoAndTag } from '../core/references.js';
 import { untaggedUploadWarning } from './untagged.js';
 import { filteredTar, isGzip, rawTar, scanTar, type TarFile } from './tar-file.js';
 
@@ -17,6 +18,27 @@ export interface UploadOptions {
   server: string;
   json?: boolean;
   onlyMissing?: boolean;
+}
+
+/**
+ * REPO[:TAG] of `berth upload`. A target that starts with a server (`127.0.0.1:5000/team/app:1.0`, as docker and
+ * podman write it) is refused saying that the server goes in --server.
+ */
+export function parseUploadTarget(s: string): { name: string; tag?: string } {
+  try {
+    return parseRepoAndTag(s);
+  } catch (e) {
+    const m = /^(https?:\/\/)?([^/]+)\/(.+)$/.exec(s);
+    if (m && (m[1] !== undefined || /:\d+$/.test(m[2]!))) {
+      const server = `${m[1] ?? 'http://'}${m[2]}`;
+      throw new Error(
+        `"${s}" names a server: berth takes the repository alone and the server in --server ` +
+          `(berth upload ARCHIVE ${m[3]} --server ${server}, or BERTH_SERVER)`,
+        { cause: e },
+      );
+    }
+    throw e;
+  }
 }
 
 type Source = { kind: 'dir'; path: string; view: ArchiveView } | { kind: 'file'; file: TarFile };

@@ -31,6 +31,17 @@ export const ERROR_CATALOGUE = {
   NOT_FOUND: { status: 404, message: 'no such endpoint' },
   METHOD_NOT_ALLOWED: { status: 405, message: 'method not allowed on this endpoint' },
   INTERNAL_ERROR: { status: 500, message: 'internal server error' },
+  // Distribution's code for a registry that cannot serve the request for now
+  UNAVAILABLE: { status: 503, message: 'service unavailable' },
+  // 507 Insufficient Storage, answered with Distribution's UNAVAILABLE: clients show the message
+  STORAGE_FULL: {
+    status: 507,
+    message:
+      'the server is out of storage space: nothing was stored. Its administrator must free space ' +
+      '(remove unneeded versions or images, run berth cleanup) or grow the volume of its data directory and ' +
+      'database; then retry',
+    answeredAs: 'UNAVAILABLE',
+  },
   // answered as OCI's DENIED with 405, as zot does: the status the OCI conformance suites accept for a blob delete
   BLOB_IN_USE: {
     status: 405,
@@ -62,4 +73,20 @@ export class BerthError extends Error {
   get status(): number {
     return ERROR_CATALOGUE[this.code].status;
   }
+}
+
+/** The codes of a full disk or quota: the filesystem's, SQLite's and PostgreSQL's (disk_full). */
+const OUT_OF_SPACE = new Set(['ENOSPC', 'EDQUOT', 'SQLITE_FULL', '53100']);
+
+/**
+ * Whether an error (or one it was caused by) says the storage is full: a write of the blob store or of the
+ * database found no space. Such an error is answered STORAGE_FULL (http/errors.ts).
+ */
+export function isOutOfSpace(e: unknown): boolean {
+  for (let err = e, depth = 0; err && depth < 5; depth++) {
+    const code = (err as { code?: unknown }).code;
+    if (typeof code === 'string' && OUT_OF_SPACE.has(code)) return true;
+    err = (err as { cause?: unknown }).cause;
+  }
+  return false;
 }

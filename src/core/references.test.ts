@@ -80,12 +80,20 @@ describe('repository names', () => {
 
   it('parseRepositoryName returns a valid name and says how to fix an invalid one', () => {
     expect(parseRepositoryName('org/app')).toBe('org/app');
-    const e = errorOf(() => parseRepositoryName('Org/App'));
+    const e = errorOf(() => parseRepositoryName('org/App!'));
     expect(e.code).toBe('NAME_INVALID');
     expect(e.status).toBe(400);
-    expect(e.message).toContain('"Org/App"');
+    expect(e.message).toContain('"org/App!"');
     expect(e.message).toContain('lowercase');
     expect(e.message).toContain(String(MAX_NAME_LENGTH));
+  });
+
+  it('a name that differs from a valid one only by case says names are lowercase, and which to use', () => {
+    const e = errorOf(() => parseRepositoryName('Team/App'));
+    expect(e.code).toBe('NAME_INVALID');
+    expect(e.message).toBe(
+      'invalid repository name "Team/App": repository names are lowercase (as in every registry) — use "team/app"',
+    );
   });
 });
 

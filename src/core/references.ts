@@ -17,6 +17,13 @@ export function isRepositoryName(s: string): boolean {
 
 export function parseRepositoryName(s: string): string {
   if (!isRepositoryName(s)) {
+    const lower = s.toLowerCase();
+    if (lower !== s && isRepositoryName(lower)) {
+      throw new BerthError(
+        'NAME_INVALID',
+        `invalid repository name "${s}": repository names are lowercase (as in every registry) — use "${lower}"`,
+      );
+    }
     throw new BerthError(
       'NAME_INVALID',
       `invalid repository name "${s}": use lowercase letters, digits and separators (. _ __ -), ` +

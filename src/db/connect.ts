@@ -4,9 +4,12 @@ import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type SqliteDatab
 import SQLite from 'better-sqlite3';
 import pg from 'pg';
 import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import type { Database } from './schema.js';
 import { migrationProvider, type DialectName } from './migrations.js';
+import { checkDatabaseUrl, connectionError, isPostgresUrl } from './database-url.js';
+
+export { isPostgresUrl };
 
 export interface Db {
   kysely: Kysely<Database>;
@@ -28,13 +31,13 @@ export interface PoolUse {
 // bigint columns (sizes, times) fit in a double for any blob this side of 8 PiB.
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
 
-export const isPostgresUrl = (url: string): boolean => /^postgres(ql)?:\/\//.test(url);
-
 /**
  * `url` is `postgres://user@host:port/db[?schema=NAME]` or a SQLite file path (`sqlite:` prefix optional;
- * `:memory:` for a private in-memory database).
+ * `:memory:` for a private in-memory database). Anything else that looks like a URL is refused, and a database
+ * that cannot be reached or opened is named (password masked) with what to check.
  */
 export async function openDatabase(url: string, opts: { poolSize?: number } = {}): Promise<Db> {
+  checkDatabaseUrl(url);
   let kysely: Kysely<Database>;
   let dialect: DialectName;
   let pool = (): PoolUse => ({ total: 1, idle: null, waiting: null });
@@ -48,7 +51,9 @@ export async function openDatabase(url: string, opts: { poolSize?: number } = {}
       throw new Error(`invalid schema name ${schema}`);
     if (schema) {
       const c = new pg.Client({ connectionString: u.toString() });
-      await c.connect();
+      await c.connect().catch((e: unknown) => {
+        throw connectionError(e, url);
+      });
       try {
         await c.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
       } finally {
@@ -61,12 +66,19 @@ export async function openDatabase(url: string, opts: { poolSize?: number } = {}
       ...(schema ? { options: `-c search_path=${schema}` } : {}),
     });
     pool = () => ({ total: pgPool.totalCount, idle: pgPool.idleCount, waiting: pgPool.waitingCount });
+    // a first connection, so that a database that cannot be reached says so (not a migration failing)
+    await pgPool.connect().then(
+      (client) => client.release(),
+      async (e: unknown) => {
+        await pgPool.end();
+        throw connectionError(e, url);
+      },
+    );
     kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool: pgPool }) });
   } else {
     dialect = 'sqlite';
     const file = url.replace(/^sqlite:(\/\/)?/, '');
-    if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
-    const database = new SQLite(file);
+    const database = openSqlite(file);
     database.pragma('journal_mode = WAL');
     database.pragma('synchronous = NORMAL');
     database.pragma('busy_timeout = 10000');
@@ -87,6 +99,22 @@ export async function openDatabase(url: string, opts: { poolSize?: number } = {}
   return { kysely, dialect, pool, close: () => kysely.destroy() };
 }
 
+/** Opens (creating) a SQLite file, naming it and its folder when that fails. */
+function openSqlite(file: string): SQLite.Database {
+  try {
+    if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+    return new SQLite(file);
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    const code = err.code && !err.message.includes(err.code) ? ` (${err.code})` : '';
+    throw new Error(
+      `cannot open the SQLite database ${resolve(file)}: ${err.message}${code} — check that its folder ` +
+        `${dirname(resolve(file))} exists and this user may write there`,
+      { cause: e },
+    );
+  }
+}
+
 const STATEMENTS_KEPT = 256;
 
 /**
@@ -105,10 +133,14 @@ function reusingStatements(database: SQLite.Database): SqliteDatabase {
         s = database.prepare(sql);
         kept.set(sql, s);
       }
+      // SQLite rolls a transaction back by itself on some errors (SQLITE_FULL: a full disk); the ROLLBACK that
+      // follows would then fail ("no transaction is active") and hide the error that says what happened
+      const rollback = /^\s*rollback\s*$/i.test(sql);
       return {
         reader: s.reader,
         all: (parameters) => s.all(parameters),
-        run: (parameters) => s.run(parameters),
+        run: (parameters) =>
+          rollback && !database.inTransaction ? { changes: 0, lastInsertRowid: 0 } : s.run(parameters),
         iterate: (parameters) => database.prepare(sql).iterate(parameters),
       };
     },

@@ -277,6 +277,13 @@ function migrations(dialect: DialectName): Record<string, Migration> {
         await db.schema.createIndex('upload_sessions_user').on('upload_sessions').column('user_id').execute();
       },
     },
+    '0011_repository_deleted': {
+      async up(db: Kysely<unknown>) {
+        // `berth repo delete`: the version that emptied the repository and hid it from the listings; the next
+        // version made (a push, an upload, a restore) clears it
+        await db.schema.alterTable('repositories').addColumn('deleted_version', 'integer').execute();
+      },
+    },
   };
 }
 

@@ -11,6 +11,8 @@ export interface RepositoriesTable {
   /** untagged manifests: null (the server's default), 'keep', or 'remove' (after untagged_after_hours) */
   untagged_policy: Generated<UntaggedPolicy | null>;
   untagged_after_hours: Generated<number | null>;
+  /** the version `berth repo delete` made, emptying it and hiding it from the listings (null: not deleted) */
+  deleted_version: Generated<number | null>;
 }
 
 export type UntaggedPolicy = 'keep' | 'remove';

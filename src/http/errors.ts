@@ -1,6 +1,6 @@
 // The one place errors become HTTP responses: BerthError by the catalogue, framework errors as 4xx, the rest as 500.
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { answeredCode, BerthError, ERROR_CATALOGUE, type ErrorCode } from '../core/errors.js';
+import { answeredCode, BerthError, ERROR_CATALOGUE, isOutOfSpace, type ErrorCode } from '../core/errors.js';
 import { badUrlError } from './router.js';
 
 export interface ErrorBody {
@@ -19,12 +19,26 @@ function frameworkCode(status: number): ErrorCode {
   return 'PARAMETER_INVALID';
 }
 
+/**
+ * Refusals of access (401, 403) and failed logins (401, and 429 once they are limited) are logged as warnings, so
+ * that BERTH_LOG_LEVEL=warn keeps them; other refusals (a manifest unknown, a bad digest…) at info.
+ */
+const LOGGED_AS_WARNING = new Set([401, 403, 429]);
+
 export function installErrorHandling(app: FastifyInstance): void {
-  app.setErrorHandler((err: FastifyError | BerthError, req: FastifyRequest, reply: FastifyReply) => {
+  app.setErrorHandler((error: FastifyError | BerthError, req: FastifyRequest, reply: FastifyReply) => {
     // A refusal before the body was read whole: the rest is drained, and the connection not reused.
     if (!req.raw.complete) reply.header('Connection', 'close');
+    let err = error;
+    if (!(err instanceof BerthError) && isOutOfSpace(err)) {
+      // the operator must hear of it: logged as an error (with what failed), answered 507 with what to do
+      req.log.error({ err }, 'out of storage space');
+      err = new BerthError('STORAGE_FULL');
+    }
     if (err instanceof BerthError) {
-      req.log.info({ code: err.code, msg: err.message }, 'request refused');
+      // one `msg` per line: what was wrong goes in `reason` (a `msg` field would make a second msg key)
+      const level = LOGGED_AS_WARNING.has(err.status) ? 'warn' : 'info';
+      req.log[level]({ code: err.code, status: err.status, reason: err.message }, 'request refused');
       const size = (err.detail as { size?: number } | undefined)?.size;
       if (err.code === 'RANGE_INVALID' && size !== undefined)
         reply.header('Content-Range', `bytes */${size}`);

@@ -1,30 +1,28 @@
-// GET /healthz (the process answers) and GET /readyz (its database and blob store answer): for probes, no credentials.
-import { randomUUID } from 'node:crypto';
-import { buffer } from 'node:stream/consumers';
+// GET /healthz (the process answers) and GET /readyz (its database answers, its blob store takes writes): for probes.
 import type { FastifyInstance } from 'fastify';
 import type { Berth } from '../app.js';
 import { ping } from '../db/connect.js';
-import type { BlobStore } from '../storage/blob-store.js';
-import { Keys } from '../storage/cas.js';
+import { probeStore } from '../storage/probe.js';
+import { realClock, type Clock } from '../gc/clock.js';
 
 /** How long a readiness check may take before it counts as failed (a hung NFS mount never answers). */
 export const CHECK_TIMEOUT_MS = 5000;
 
-/** Writes a few bytes under probes/, reads them back and deletes them. */
-export async function probeStore(store: BlobStore): Promise<void> {
-  const key = Keys.probe(randomUUID());
-  const bytes = Buffer.from(`berth readiness probe ${Date.now()}\n`);
-  try {
-    const w = await store.writer(key);
-    await new Promise<void>((resolve, reject) => {
-      w.once('error', reject);
-      w.end(bytes, () => resolve());
-    });
-    const back = await buffer(await store.reader(key));
-    if (!back.equals(bytes)) throw new Error('the probe read back differs from what was written');
-  } finally {
-    await store.delete(key).catch(() => undefined);
-  }
+/**
+ * How long the store check's outcome is answered again before the store is probed anew: probes every few seconds
+ * from several load balancers cost one write per this time, and a store that stops taking writes fails /readyz
+ * within it.
+ */
+export const STORE_CHECK_CACHE_MS = 5000;
+
+/** `check`'s outcome, shared by the calls within `ms` of the one that ran it (on `clock`). */
+function cachedFor(check: () => Promise<string>, ms: number, clock: Clock): () => Promise<string> {
+  let last: { at: number; outcome: Promise<string> } | undefined;
+  return () => {
+    const now = clock.now();
+    if (!last || now - last.at >= ms || now < last.at) last = { at: now, outcome: check() };
+    return last.outcome;
+  };
 }
 
 /**
@@ -51,7 +49,16 @@ async function check(what: () => Promise<void>, log: (err: unknown) => void): Pr
   }
 }
 
-export function installHealth(app: FastifyInstance, berth: Berth): void {
+export function installHealth(app: FastifyInstance, berth: Berth, clock: Clock = realClock): void {
+  const storeCheck = cachedFor(
+    () =>
+      check(
+        () => probeStore(berth.store),
+        (err) => app.log.warn({ err }, 'not ready: the blob store cannot be written'),
+      ),
+    STORE_CHECK_CACHE_MS,
+    clock,
+  );
   app.get('/healthz', { config: { routeName: 'healthz' } }, async (_req, reply) =>
     reply.header('cache-control', 'no-store').send({ status: 'ok' }),
   );
@@ -61,10 +68,7 @@ export function installHealth(app: FastifyInstance, berth: Berth): void {
         () => ping(berth.db),
         (err) => req.log.warn({ err }, 'not ready: the database does not answer'),
       ),
-      check(
-        () => probeStore(berth.store),
-        (err) => req.log.warn({ err }, 'not ready: the blob store does not answer'),
-      ),
+      storeCheck(),
     ]);
     const ready = database === 'ok' && store === 'ok';
     return reply

@@ -15,6 +15,8 @@ export interface PathParams {
   reference: Reference;
   /** a manifest reference to read */
   tagOrDigest: TagOrDigest;
+  /** a tag (not a digest) */
+  tag: string;
   /** an upload session's or an API token's id */
   id: string;
   /** a repository version number */
@@ -34,6 +36,14 @@ const parsers: { [K in keyof PathParams]: (s: string) => PathParams[K] } = {
   digest: (s) => parseDigest(s),
   reference: parseReference,
   tagOrDigest: (s) => (s.includes(':') || isTag(s) ? parseReference(s) : { kind: 'impossible-tag', tag: s }),
+  tag: (s) => {
+    if (!isTag(s))
+      throw new BerthError(
+        'TAG_INVALID',
+        `"${s}" is not a tag (letters, digits, _ . -; at most 128 characters)`,
+      );
+    return s;
+  },
   id: (s) => s,
   number: versionNumber,
   user: (s) => s,

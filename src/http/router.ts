@@ -163,7 +163,7 @@ function decoded(groups: Record<string, string>): Record<string, string> {
       const what =
         k === 'name'
           ? 'NAME_INVALID'
-          : k === 'reference' || k === 'tagOrDigest'
+          : k === 'reference' || k === 'tagOrDigest' || k === 'tag'
             ? 'TAG_INVALID'
             : 'PARAMETER_INVALID';
       throw new BerthError(what, `the path segment "${v}" holds a control character`);

@@ -7,7 +7,8 @@ import { requiredBlobs } from '../core/manifests.js';
 import { parseRepositoryName, parseTag } from '../core/references.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import { Keys, promote, receive, storedDiffIds } from '../storage/cas.js';
-import { discardStaged, stageArchive, type StagedArchive } from '../archive/staging.js';
+import { discardStaged, stageArchive, stopIfGone, type StagedArchive } from '../archive/staging.js';
+import { ARCHIVE_LIMITS, type ArchiveLimits } from '../archive/tar-guard.js';
 import { readArchive } from '../archive/detect.js';
 import type { ArchiveFormat } from '../archive/layout.js';
 import { missingError, planImport, type HeldContent, type ImportPlan } from '../archive/planner.js';
@@ -30,20 +31,33 @@ export class Imports {
   constructor(
     private readonly db: Kysely<Database>,
     private readonly store: BlobStore,
+    private readonly limits: ArchiveLimits = ARCHIVE_LIMITS,
   ) {}
 
   /**
    * Imports an image archive streamed in `body` into repository `name` as one new version, tagging it with
    * `tag` too when given. A failed import changes nothing and leaves no staged file behind.
+   *
+   * `signal` is aborted when the client goes. Until the commit starts (files moved into place, then one
+   * transaction), that stops the upload wherever it is (receiving, reading, verifying, planning): no version is
+   * made and the staging folder goes. Once the commit has started it completes — one version, atomically — and
+   * only its answer is lost: a commit is never left half done.
    */
-  async importArchive(name: string, tag: string | undefined, body: Readable): Promise<ImportResult> {
+  async importArchive(
+    name: string,
+    tag: string | undefined,
+    body: Readable,
+    signal?: AbortSignal,
+  ): Promise<ImportResult> {
     parseRepositoryName(name);
     if (tag !== undefined) parseTag(tag);
-    const staged = await stageArchive(this.store, body);
+    const staged = await stageArchive(this.store, body, { limits: this.limits, signal });
     try {
       const contents = await readArchive(this.store, staged);
+      stopIfGone(signal);
       const plan = await planImport(this.held(name), name, contents, tag);
-      const version = await this.commit(name, staged, plan);
+      stopIfGone(signal);
+      const version = await this.commit(name, staged, plan, signal);
       return {
         repository: name,
         version,
@@ -75,10 +89,18 @@ export class Imports {
    * commit fail (a layer it reuses left the repository meanwhile), files that no row names stay: harmless, and
    * left to cleanup; deleting them here could pull them from under a concurrent upload of the same bytes.
    */
-  private async commit(name: string, staged: StagedArchive, plan: ImportPlan): Promise<number> {
+  private async commit(
+    name: string,
+    staged: StagedArchive,
+    plan: ImportPlan,
+    signal: AbortSignal | undefined,
+  ): Promise<number> {
     const { db, store } = this;
     const claimed = [...plan.upload.keys(), ...plan.manifests.map((m) => m.digest)];
     return withClaims(db, claimed, async () => {
+      // The last point a client that left stops the upload: from here on (renames, then one transaction) the
+      // commit completes, so that no file is moved into place for a version that is not made.
+      stopIfGone(signal);
       await moveIntoPlace(store, staged, plan);
       const diffIds = new Map<Digest, Digest[] | undefined>();
       for (const m of plan.manifests) diffIds.set(m.digest, await storedDiffIds(store, m.parsed.config));

@@ -17,6 +17,8 @@ export interface RepositoryInfo {
   /** how many of the latest versions are kept (null: all) */
   retainVersions: number | null;
   untagged: UntaggedSetting;
+  /** the version that deleted it (`berth repo delete`), hiding it from the listings; null: not deleted */
+  deletedInVersion: number | null;
 }
 
 const iso = (ms: number): string => new Date(Number(ms)).toISOString();
@@ -28,6 +30,7 @@ const info = (r: {
   retain_versions: number | null;
   untagged_policy: UntaggedPolicy | null;
   untagged_after_hours: number | null;
+  deleted_version: number | null;
 }): RepositoryInfo => ({
   name: r.name,
   latestVersion: r.latest_version,
@@ -37,6 +40,7 @@ const info = (r: {
     policy: r.untagged_policy ?? 'default',
     afterHours: r.untagged_policy === 'remove' ? r.untagged_after_hours : null,
   },
+  deletedInVersion: r.deleted_version,
 });
 
 const COLUMNS = [
@@ -44,18 +48,25 @@ const COLUMNS = [
   'latest_version',
   'created_at',
   'retain_versions',
+  'deleted_version',
   'untagged_policy',
   'untagged_after_hours',
 ] as const;
 
+export interface ListOptions {
+  last?: string;
+  n?: number;
+  /** also the deleted repositories (hidden by default) */
+  includeDeleted?: boolean;
+}
+
 export class Repositories {
   constructor(private readonly db: Kysely<Database>) {}
 
-  async list(opts: { last?: string; n?: number } = {}): Promise<RepositoryInfo[]> {
-    let q = this.db
-      .selectFrom('repositories')
-      .select([...COLUMNS])
-      .orderBy('name');
+  /** The repositories in lexical order, after `last`, at most `n`; deleted ones only if asked for. */
+  async list(opts: ListOptions = {}): Promise<RepositoryInfo[]> {
+    let q = this.db.selectFrom('repositories').select(COLUMNS).orderBy('name');
+    if (!opts.includeDeleted) q = q.where('deleted_version', 'is', null);
     if (opts.last !== undefined) q = q.where('name', '>', opts.last);
     if (opts.n !== undefined) q = q.limit(opts.n);
     const rows = await q.execute();
@@ -66,14 +77,11 @@ export class Repositories {
    * Like `list`, keeping only the repositories `visible` accepts (the caller's permissions), paged over the
    * visible ones: `n` of them after `last`.
    */
-  async listWhere(
-    visible: (name: string) => boolean,
-    opts: { last?: string; n?: number } = {},
-  ): Promise<RepositoryInfo[]> {
+  async listWhere(visible: (name: string) => boolean, opts: ListOptions = {}): Promise<RepositoryInfo[]> {
     const out: RepositoryInfo[] = [];
     let last = opts.last;
     for (;;) {
-      const page = await this.list({ last, n: 1000 });
+      const page = await this.list({ last, n: 1000, includeDeleted: opts.includeDeleted });
       for (const r of page) {
         if (!visible(r.name)) continue;
         out.push(r);

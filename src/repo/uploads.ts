@@ -163,7 +163,13 @@ export class Uploads {
   /** A whole blob in one request (POST ?digest=). */
   async monolithic(name: string, digest: Digest, body: Readable, userId?: number): Promise<void> {
     const { id } = await this.start(name, userId);
-    await this.finish(name, id, digest, body);
+    try {
+      await this.finish(name, id, digest, body);
+    } catch (e) {
+      // nobody can resume a session never named to the client: its bytes go now (a full disk gets them back)
+      await this.remove(id).catch(() => undefined);
+      throw e;
+    }
   }
 
   /**
@@ -290,7 +296,15 @@ export class Uploads {
       },
     });
     const sink = await this.store.writer(Keys.upload(id), { offset: size });
-    await pipeline(body, hashing, sink);
+    try {
+      await pipeline(body, hashing, sink);
+    } catch (e) {
+      // the session stays as the client last saw it: bytes of the failed chunk are cut off (on a full disk,
+      // they are its space), best effort; a later chunk or PUT writes from `size` again anyway
+      const cut = await this.store.writer(Keys.upload(id), { offset: size }).catch(() => undefined);
+      cut?.on('error', () => undefined).end();
+      throw e;
+    }
     if (range && written !== range.end - range.start + 1) {
       throw new BerthError(
         'BLOB_UPLOAD_INVALID',

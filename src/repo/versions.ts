@@ -71,7 +71,8 @@ export async function commitVersionIn(
   }
   const repo = await trx
     .updateTable('repositories')
-    .set((eb) => ({ latest_version: eb('latest_version', '+', 1) }))
+    // a new version brings a deleted repository back (a repository deletion sets deleted_version again after this)
+    .set((eb) => ({ latest_version: eb('latest_version', '+', 1), deleted_version: null }))
     .where('name', '=', name)
     .returning(['id', 'latest_version', 'retain_versions'])
     .executeTakeFirst();

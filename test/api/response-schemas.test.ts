@@ -59,6 +59,11 @@ describe('API answers and their schemas', () => {
     await call('GET', `/repositories/${REPO}/-/versions/2/diff`);
     await call('POST', `/repositories/${REPO}/-/versions/1/restore`);
     await call('DELETE', `/repositories/${REPO}/-/versions/1`);
+    await call('POST', `/repositories/${REPO}/-/archives?tag=3.0`, tar);
+    await call('POST', `/repositories/${REPO}/-/archives?tag=4.0`, tar);
+    await call('DELETE', `/repositories/${REPO}/-/tags/3.0`);
+    await call('DELETE', `/repositories/${REPO}/-/manifests/4.0`);
+    await call('DELETE', `/repositories/${REPO}`);
     await call('POST', '/cleanup', json({ dryRun: true }));
     await call('POST', '/users', json({ name: 'ann', password: 'ann-password-1' }));
     await call('GET', '/users');

@@ -1,7 +1,7 @@
 // The archive attacks of issue 19 (points 0, 6, 9) against the real server: refused with 413, nothing staged left,
 // server memory and CPU measured; a client that leaves mid-archive stops the work and its staging goes.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { connect } from 'node:net';
 import { join } from 'node:path';
@@ -68,9 +68,10 @@ async function headerOfSize(name: string, size: number): Promise<Buffer> {
 
 function post(
   body: Buffer,
+  url = s.url,
 ): Promise<{ status: number; json: { errors: { code: string; message: string; detail: unknown }[] } }> {
   return new Promise((resolve, reject) => {
-    const req = request(`${s.url}/api/v1/repositories/evil/app/-/archives`, {
+    const req = request(`${url}/api/v1/repositories/evil/app/-/archives`, {
       method: 'POST',
       headers: { 'content-type': 'application/x-tar', authorization: basic(ADMIN.user, ADMIN.password) },
     });
@@ -166,5 +167,49 @@ describe('archive attacks against the real server', () => {
     );
     expect(staging()).toEqual([]);
     expect(gone).toBeLessThan(1000);
+  }, 60_000);
+});
+
+describe('the archive limits are options of berth serve', () => {
+  it('a lowered limit refuses with 413 ARCHIVE_TOO_LARGE naming the limit and the option that raises it', async () => {
+    const low = await startRealServer('limits-low', {
+      args: ['--archive-max-entries', '3', '--archive-max-name-bytes', '64'],
+      env: { BERTH_ARCHIVE_MAX_PAX_RECORDS: '2' },
+    });
+    try {
+      const file = (name: string) => ({ name, content: Buffer.from('a') });
+      // under the default limits each of these archives would be staged (and refused later as no image)
+      const cases: [string, Buffer, string, number, string][] = [
+        ['4 entries', await tarOf(['a', 'b', 'c', 'd'].map(file)), 'entries', 3, '--archive-max-entries'],
+        [
+          'a name of 65 bytes',
+          await tarOf([file('n'.repeat(65))]),
+          'nameBytes',
+          64,
+          '--archive-max-name-bytes',
+        ],
+        [
+          'a PAX header of 3 records',
+          await tarOf([{ ...file('p'), pax: { comment: 'c', mtime: '1' } }]),
+          'paxRecords',
+          2,
+          'BERTH_ARCHIVE_MAX_PAX_RECORDS',
+        ],
+      ];
+      for (const [what, body, limit, max, option] of cases) {
+        const r = await post(body, low.url);
+        expect(r.status, what).toBe(413);
+        expect(r.json.errors[0], what).toMatchObject({ code: 'ARCHIVE_TOO_LARGE', detail: { limit, max } });
+        expect(r.json.errors[0]!.message, what).toContain(option);
+        // the same archive is not refused for that limit by a server with the defaults
+        const r2 = await post(body);
+        expect(r2.json.errors[0]?.code, what).not.toBe('ARCHIVE_TOO_LARGE');
+      }
+      expect(
+        existsSync(join(low.data, 'store', 'staging')) ? readdirSync(join(low.data, 'store', 'staging')) : [],
+      ).toEqual([]);
+    } finally {
+      await low.stop();
+    }
   }, 60_000);
 });

@@ -43,3 +43,24 @@ export async function runBerthWith(
     vi.restoreAllMocks();
   }
 }
+
+/**
+ * `berth ARGS` as given (no --server, no credentials): the commands that open the instance themselves (serve,
+ * fsck, admin), with `stdin`, if given, as standard input.
+ */
+export async function runBerthOffline(args: string[], { stdin }: { stdin?: string } = {}): Promise<BerthRun> {
+  let out = '';
+  let err = '';
+  vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void (out += `${a.join(' ')}\n`));
+  vi.spyOn(console, 'error').mockImplementation((...a: unknown[]) => void (err += `${a.join(' ')}\n`));
+  vi.spyOn(process.stderr, 'write').mockImplementation((t) => ((err += String(t)), true));
+  if (stdin !== undefined) {
+    vi.spyOn(process, 'stdin', 'get').mockReturnValue(Readable.from([stdin]) as typeof process.stdin);
+  }
+  try {
+    const code = await run(['node', 'berth', ...args]);
+    return { code, out, err };
+  } finally {
+    vi.restoreAllMocks();
+  }
+}

@@ -15,6 +15,8 @@ export interface TestServer {
   url: string;
   berth: Berth;
   data: string;
+  /** the open connections of the server (e.g. to wait until it has seen a client go) */
+  connections(): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -51,6 +53,8 @@ export async function startTestServer(
     url: `http://127.0.0.1:${port}`,
     berth,
     data,
+    connections: () =>
+      new Promise((resolve, reject) => app.server.getConnections((e, n) => (e ? reject(e) : resolve(n)))),
     close: async () => {
       await app.close();
       rmSync(data, { recursive: true, force: true });

@@ -3,10 +3,14 @@ import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { http, startTestServer, type TestServer } from '../helpers/in-process.js';
+import { FakeClock } from '../helpers/fake-clock.js';
+import { STORE_CHECK_CACHE_MS } from '../../src/http/health.js';
 
 let s: TestServer;
+const clock = new FakeClock(Date.parse('2026-01-01T00:00:00Z'));
+const advance = (ms: number): void => clock.advanceTo(clock.now() + ms);
 beforeAll(async () => {
-  s = await startTestServer('health');
+  s = await startTestServer('health', { clock });
 });
 afterAll(async () => s?.close());
 
@@ -28,12 +32,18 @@ describe('GET /readyz', () => {
     expect(existsSync(probes) ? readdirSync(probes) : []).toEqual([]);
   });
 
-  it('answers 503 naming the store when its root cannot be written or read, and 200 again once it can', async () => {
+  it('answers 503 naming the store once its root cannot be written (checked every few seconds), 200 again once it can', async () => {
+    advance(STORE_CHECK_CACHE_MS);
+    expect((await http('GET', `${s.url}/readyz`)).status).toBe(200);
     const root = join(s.data, 'store');
     rmSync(root, { recursive: true, force: true });
     // a file where the folder should be (chmod would not stop root, whom tests may run as)
     writeFileSync(root, 'not a folder');
     try {
+      // the last check's outcome stands for STORE_CHECK_CACHE_MS: probes do not write on every request
+      advance(STORE_CHECK_CACHE_MS - 1);
+      expect((await http('GET', `${s.url}/readyz`)).json().checks.store).toBe('ok');
+      advance(1);
       const r = await http('GET', `${s.url}/readyz`);
       expect(r.status).toBe(503);
       expect(r.json().status).toBe('unavailable');
@@ -42,6 +52,8 @@ describe('GET /readyz', () => {
     } finally {
       rmSync(root, { force: true });
     }
+    expect((await http('GET', `${s.url}/readyz`)).status).toBe(503);
+    advance(STORE_CHECK_CACHE_MS);
     expect((await http('GET', `${s.url}/readyz`)).status).toBe(200);
   });
 
