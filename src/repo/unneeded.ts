@@ -9,7 +9,7 @@ const BATCH = 500;
 
 export interface UnneededOptions {
   now: number;
-  /** blobs that entered the repository or were touched (pushed, mounted, claimed) after this stay */
+  /** blobs that entered the repository or were touched (pushed, mounted, claimed) after this stay (at it: go) */
   cutoff: number;
   /** remove manifests untagged for longer than this (ms); null: keep untagged manifests */
   untaggedAfterMs: number | null;
@@ -81,7 +81,7 @@ export async function unneeded(
     ).map((r) => r.digest),
   );
   const unreferenced = blobRows.filter(
-    (r) => !referenced.has(r.key) && Number(r.created_at ?? 0) < opts.cutoff,
+    (r) => !referenced.has(r.key) && Number(r.created_at ?? 0) <= opts.cutoff,
   );
   // a blob whose last manifest left the version within the protection time stays too: a client that deleted an
   // image and pushes it again at once (its HEAD finding the blob) must not lose it between HEAD and manifest
@@ -107,7 +107,7 @@ export async function unneeded(
       )
     ).map((r) => [r.digest, Number(r.at)]),
   );
-  const candidates = unreferenced.filter((r) => (lastNeeded.get(r.key) ?? 0) < opts.cutoff);
+  const candidates = unreferenced.filter((r) => (lastNeeded.get(r.key) ?? 0) <= opts.cutoff);
   const blobs = (
     await inBatches(
       candidates.map((r) => r.key),
@@ -116,7 +116,7 @@ export async function unneeded(
           .selectFrom('blobs as b')
           .select(['b.digest', 'b.size'])
           .where('b.digest', 'in', part)
-          .where('b.touched_at', '<', opts.cutoff)
+          .where('b.touched_at', '<=', opts.cutoff)
           .where((eb) =>
             eb.not(
               eb.exists(
@@ -179,7 +179,7 @@ async function keptManifests(
   const kept = new Set<string>();
   for (const [m, added] of manifests) {
     const since = Math.max(added, untaggedAt.get(m) ?? 0);
-    if (tagged.has(m) || since >= graceStart) kept.add(m);
+    if (tagged.has(m) || since > graceStart) kept.add(m);
   }
   // what kept manifests need: an index's children, and the referrers of a kept subject
   const all = [...manifests.keys()];
