@@ -17,6 +17,8 @@ import { Imports } from './repo/imports.js';
 import { Removals } from './repo/removals.js';
 import { Auth, type AuthOptions } from './auth/auth.js';
 import { Pruner, type PruneDefaults } from './repo/prune.js';
+import { Quotas } from './repo/quotas.js';
+import { DiskUsage } from './repo/disk-usage.js';
 import { ARCHIVE_LIMITS, type ArchiveLimits } from './archive/tar-guard.js';
 
 export interface BerthConfig {
@@ -55,6 +57,10 @@ export interface Berth {
   /** deleting a tag, an image or a repository */
   removals: Removals;
   auth: Auth;
+  /** storage quotas per repository or name pattern */
+  quotas: Quotas;
+  /** the bytes `berth du` reports */
+  diskUsage: DiskUsage;
   close(): Promise<void>;
 }
 
@@ -82,6 +88,8 @@ export async function openBerth(config: BerthConfig): Promise<Berth> {
     imports: new Imports(db.kysely, store, { ...ARCHIVE_LIMITS, ...config.archiveLimits }),
     removals: new Removals(db.kysely),
     auth,
+    quotas: new Quotas(db.kysely),
+    diskUsage: new DiskUsage(db.kysely, store),
     close: () => db.close(),
   };
 }

@@ -27,8 +27,10 @@ export async function listRepositories(berth: Berth, { query, principal, reply }
   return { repositories: page };
 }
 
+/** The repository, with what quotas count for it and the quotas that govern it. */
 export async function showRepository(berth: Berth, { name }: RouteContext<'name'>) {
-  return (await berth.repositories.get(name)).info;
+  const { info } = await berth.repositories.get(name);
+  return { ...info, usage: await berth.quotas.of(name) };
 }
 
 export async function listVersions(berth: Berth, { name }: RouteContext<'name'>) {

@@ -31,6 +31,7 @@ import {
   PublicBody,
 } from './users.js';
 import { createToken, listAudit, listTokens, NewTokenBody, revokeToken } from './tokens.js';
+import { diskUsage, listQuotas, QuotaBody, removeQuota, repositoryDiskUsage, setQuota } from './quotas.js';
 
 export function apiRoutes(berth: Berth): Route[] {
   return [
@@ -138,6 +139,14 @@ export function apiRoutes(berth: Berth): Route[] {
       audit: 'image.delete',
       response: S.Deletion,
       handler: (c) => deleteImage(berth, c),
+    }),
+    route({
+      name: 'repository.usage',
+      methods: ['GET'],
+      path: '/api/v1/repositories/{name}/-/usage',
+      access: 'pull',
+      response: S.RepositoryDiskUsageWithQuotas,
+      handler: (c) => repositoryDiskUsage(berth, c),
     }),
     route({
       name: 'repository.show',
@@ -286,6 +295,40 @@ export function apiRoutes(berth: Berth): Route[] {
       access: 'signed-in',
       audit: 'token.revoke',
       handler: (c) => revokeToken(berth, c),
+    }),
+    route({
+      name: 'quota.list',
+      methods: ['GET'],
+      path: '/api/v1/quotas',
+      access: 'administrator',
+      response: S.QuotaList,
+      handler: () => listQuotas(berth),
+    }),
+    route({
+      name: 'quota.set',
+      methods: ['PUT'],
+      path: '/api/v1/quotas',
+      access: 'administrator',
+      audit: 'quota.set',
+      body: QuotaBody,
+      response: S.QuotaInfo,
+      handler: (c) => setQuota(berth, c),
+    }),
+    route({
+      name: 'quota.remove',
+      methods: ['DELETE'],
+      path: '/api/v1/quotas',
+      access: 'administrator',
+      audit: 'quota.remove',
+      handler: (c) => removeQuota(berth, c),
+    }),
+    route({
+      name: 'usage.show',
+      methods: ['GET'],
+      path: '/api/v1/usage',
+      access: 'administrator',
+      response: S.DiskUsage,
+      handler: () => diskUsage(berth),
     }),
     route({
       name: 'audit.list',

@@ -1,6 +1,11 @@
 // Shapes of the /api/v1 answers (zod), shared by the server's route table and the CLI that parses them.
 import { z } from 'zod';
 
+/** A quota and what the repositories matching its pattern hold together, in bytes. */
+export const Quota = z.object({ pattern: z.string(), limit: z.number(), usage: z.number() });
+export const QuotaInfo = Quota.extend({ createdAt: z.string() });
+export const QuotaList = z.object({ quotas: z.array(QuotaInfo) });
+
 export const Repository = z.object({
   name: z.string(),
   latestVersion: z.number().nullable(),
@@ -12,6 +17,8 @@ export const Repository = z.object({
     .optional(),
   /** the version that deleted it (hidden from the listings), or null */
   deletedInVersion: z.number().nullable().optional(),
+  /** what quotas count for it (its latest version and pending pushes, in bytes), and the quotas that govern it */
+  usage: z.object({ bytes: z.number(), quotas: z.array(Quota) }).optional(),
 });
 export const RepositoryList = z.object({ repositories: z.array(Repository) });
 
@@ -126,6 +133,24 @@ export const AuditEntry = z.object({
 });
 export const AuditList = z.object({ entries: z.array(AuditEntry) });
 
+export const RepositoryDiskUsage = z.object({
+  name: z.string(),
+  latest: z.number(),
+  pending: z.number(),
+  retained: z.number(),
+  unique: z.number(),
+});
+const Count = z.object({ count: z.number(), bytes: z.number() });
+export const StoreDiskUsage = z.object({
+  blobs: Count,
+  referenced: Count,
+  unreferenced: Count,
+  uploads: z.object({ sessions: z.number(), bytes: z.number() }),
+  staging: z.object({ files: z.number(), bytes: z.number() }),
+});
+export const DiskUsage = z.object({ repositories: z.array(RepositoryDiskUsage), store: StoreDiskUsage });
+export const RepositoryDiskUsageWithQuotas = RepositoryDiskUsage.extend({ quotas: z.array(Quota) });
+
 export const Whoami = z.object({
   user: z.string().nullable(),
   admin: z.boolean(),
@@ -147,3 +172,7 @@ export type UserDetails = z.infer<typeof UserDetails>;
 export type Token = z.infer<typeof Token>;
 export type AuditEntry = z.infer<typeof AuditEntry>;
 export type Whoami = z.infer<typeof Whoami>;
+export type QuotaInfo = z.infer<typeof QuotaInfo>;
+export type RepositoryDiskUsage = z.infer<typeof RepositoryDiskUsage>;
+export type DiskUsage = z.infer<typeof DiskUsage>;
+export type RepositoryDiskUsageWithQuotas = z.infer<typeof RepositoryDiskUsageWithQuotas>;

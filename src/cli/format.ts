@@ -8,17 +8,9 @@ import type {
   VersionSummary,
 } from '../api/schemas.js';
 import type { Omissions } from './omissions.js';
+import { formatBytes } from '../core/sizes.js';
 
-export function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i += 1;
-  }
-  return i === 0 ? `${Math.round(n)} B` : `${v.toFixed(v < 10 ? 2 : v < 100 ? 1 : 0)} ${units[i]}`;
-}
+export { formatBytes };
 
 export const plural = (n: number, one: string, many = `${one}s`): string => `${n} ${n === 1 ? one : many}`;
 
@@ -130,20 +122,25 @@ export function versionTable(versions: VersionSummary[]): string {
   return table([['VERSION', 'CREATED', 'ADDED', 'REMOVED'], ...rows]);
 }
 
-/** `repo show`: the repository, what its latest version holds, and its tags. */
-export function repositoryDetails(repo: Repository, latest: Version | undefined): string {
+/** `repo show`: the repository, what its latest version holds, `more` rows (usage, quotas), and its tags. */
+export function repositoryDetails(
+  repo: Repository,
+  latest: Version | undefined,
+  more: string[][] = [],
+): string {
   const lines = [
     ['name', repo.name],
     ['created', formatTime(repo.createdAt)],
     ['latest version', latest ? `${latest.number} (${formatTime(latest.createdAt)})` : 'none'],
   ];
-  if (!latest) return table(lines);
+  if (!latest) return table([...lines, ...more]);
   const c = latest.content;
   const bytes = c.blobs.reduce((sum, b) => sum + b.size, 0);
   lines.push([
     'content',
     `${plural(c.manifests.length, 'manifest')}, ${plural(c.blobs.length, 'blob')} (${formatBytes(bytes)})`,
   ]);
+  lines.push(...more);
   lines.push(['tags', c.tags.length === 0 ? 'none' : '']);
   const tags = c.tags.length ? table(c.tags.map((t) => [`  ${t.name}`, t.digest])).split('\n') : [];
   return [table(lines).trimEnd(), ...tags].join('\n');

@@ -22,6 +22,7 @@ import { addUntaggedCommand } from './untagged-policy.js';
 import { addAdminCommands } from './admin.js';
 import { addDeleteCommands } from './deletes.js';
 import { berthVersion } from './package-version.js';
+import { addQuotaCommands } from './quotas.js';
 
 const retention = argument((s): number | null => {
   if (s === 'none') return null;
@@ -181,6 +182,7 @@ export function buildProgram(): Command {
   addAccessCommands(program);
   addAdminCommands(program);
   addDeleteCommands(program);
+  addQuotaCommands(program);
 
   return program;
 }

@@ -5,6 +5,7 @@ import { repositoryPath } from './client.js';
 import { clientFor } from './credentials.js';
 import { diffLines, repositoryDetails, repositoryTable, versionTable } from './format.js';
 import { untaggedLines } from './untagged.js';
+import { usageRows } from './usage-format.js';
 
 export interface RepoOptions {
   server: string;
@@ -29,7 +30,9 @@ export async function repoShow(name: string, opts: RepoOptions): Promise<void> {
   const versionAnswer = repo.latestVersion ? await client.getJson(versionPath) : null;
   if (opts.json) return printJson({ repository: repoAnswer, latestVersion: versionAnswer });
   const latest = versionAnswer === null ? undefined : expect(Version, versionAnswer, `GET /${versionPath}`);
-  console.log([repositoryDetails(repo, latest), ...untaggedLines(latest?.untagged)].join('\n'));
+  console.log(
+    [repositoryDetails(repo, latest, usageRows(repo)), ...untaggedLines(latest?.untagged)].join('\n'),
+  );
 }
 
 export async function repoVersions(name: string, opts: RepoOptions): Promise<void> {

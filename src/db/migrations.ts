@@ -284,6 +284,18 @@ function migrations(dialect: DialectName): Record<string, Migration> {
         await db.schema.alterTable('repositories').addColumn('deleted_version', 'integer').execute();
       },
     },
+    '0008_quotas': {
+      async up(db: Kysely<unknown>) {
+        // A storage quota on the repositories matching a pattern (a name, a prefix "team/*", or "*"). Its row is
+        // locked by every write that adds to what those repositories hold, so a check and its write serialize.
+        await db.schema
+          .createTable('quotas')
+          .addColumn('pattern', 'text', (c) => c.primaryKey())
+          .addColumn('limit_bytes', big, (c) => c.notNull())
+          .addColumn('created_at', big, (c) => c.notNull())
+          .execute();
+      },
+    },
   };
 }
 

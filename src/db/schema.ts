@@ -174,6 +174,17 @@ export interface LeasesTable {
   expires_at: number;
 }
 
+/**
+ * A storage quota: the repositories matching `pattern` (a name, "team/*" or "*") may hold at most `limit_bytes`,
+ * counted as the bytes of the blobs (and manifests) of each one's latest version and pending pushes, summed over
+ * the repositories. Every write that adds to that usage locks the row, then checks, then writes.
+ */
+export interface QuotasTable {
+  pattern: string;
+  limit_bytes: number;
+  created_at: number;
+}
+
 export interface Database {
   repositories: RepositoriesTable;
   repository_versions: RepositoryVersionsTable;
@@ -193,4 +204,5 @@ export interface Database {
   login_failures: LoginFailuresTable;
   audit_log: AuditLogTable;
   leases: LeasesTable;
+  quotas: QuotasTable;
 }

@@ -1,4 +1,4 @@
-// GET /metrics: Prometheus metrics of one server (requests, bytes, uploads, cleanup, database pool, the process).
+// GET /metrics: Prometheus metrics of one server (requests, bytes, uploads, usage, quotas, cleanup, database pool, process).
 import type { Socket } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
@@ -11,6 +11,25 @@ const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']);
 export interface MetricsOptions {
   /** prom-client's default metrics of the Node.js process (default true) */
   processMetrics?: boolean;
+  /**
+   * how long the quotas' usage, counted in the database on a scrape, is reused by later scrapes (default 60 s; 0:
+   * counted at every scrape)
+   */
+  usageMaxAgeMs?: number;
+}
+
+/** `compute`'s value, computed again only once it is older than `maxAgeMs` (one computation at a time). */
+function reused<T>(maxAgeMs: number, compute: () => Promise<T>): () => Promise<T> {
+  let last: { at: number; value: Promise<T> } | undefined;
+  return () => {
+    const now = Date.now();
+    if (!last || now - last.at >= maxAgeMs) {
+      const value = compute();
+      last = { at: now, value };
+      value.catch(() => (last = undefined)); // a failure is not kept
+    }
+    return last.value;
+  };
 }
 
 /** The metrics of one server, in a registry of its own (so servers in one process do not clash). */
@@ -94,6 +113,27 @@ export class ServerMetrics {
         this.set(await berth.uploads.openCount().catch(() => NaN));
       },
     });
+    const maxAge = opts.usageMaxAgeMs ?? 60_000;
+    // Per quota, not per repository: /metrics answers without credentials, and no repository name appears in it.
+    const quotas = reused(maxAge, () => berth.quotas.list());
+    const quotaGauge = (name: string, help: string, value: (q: { limit: number; usage: number }) => number) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ['quota'] as const,
+        registers,
+        async collect() {
+          const all = await quotas().catch(() => []);
+          this.reset();
+          for (const q of all) this.set({ quota: q.pattern }, value(q));
+        },
+      });
+    quotaGauge('berth_quota_limit_bytes', 'The limit of each quota, by its pattern', (q) => q.limit);
+    quotaGauge(
+      'berth_quota_usage_bytes',
+      'Bytes the repositories matching each quota hold together (latest versions and pending pushes, a blob two of them hold counting for each), by its pattern; counted on a scrape and reused for a minute',
+      (q) => q.usage,
+    );
     const dialect = berth.db.dialect;
     const poolGauge = (name: string, help: string, value: () => number | null) =>
       new Gauge({

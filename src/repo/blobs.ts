@@ -10,6 +10,7 @@ import { blobSize, heldBlobs, inLatestVersion, manifestsNeeding, presentBlobs } 
 import { addPendingBlob } from './catalogue.js';
 import { withClaims } from '../gc/claims.js';
 import { commitVersionIn, lockRepository } from './versions.js';
+import { checkQuotas } from './quotas.js';
 
 type Db = Kysely<Database>;
 
@@ -115,12 +116,22 @@ export class Blobs {
    * Cross-repository mount: the blob becomes `name`'s only when `from` holds it (latest version or pending).
    * Returns false otherwise, and the client falls back to an upload; nothing tells it why. Under a claim, in one
    * transaction: `from` is checked, the blob's row touched (cleanup's protection time starts anew) and the blob
-   * recorded as `name`'s, so that cleanup cannot take it between the check and the write.
+   * recorded as `name`'s, so that cleanup cannot take it between the check and the write. A mount that would take
+   * a quota of `name` past its limit is refused (DENIED), under the quotas' locks (quotas.ts), before any blob row.
    */
   async mount(name: string, digest: Digest, from: string): Promise<boolean> {
     return withClaims(this.db, [digest], () =>
       this.db.transaction().execute(async (trx) => {
         if (!(await heldBlobs(trx, from, [digest])).has(digest)) return false;
+        const blob = await trx
+          .selectFrom('blobs')
+          .select('size')
+          .where('digest', '=', digest)
+          .executeTakeFirst();
+        if (!blob) return false;
+        await checkQuotas(trx, name, [{ digest, size: blob.size }], `mounting blob ${digest}`, {
+          lock: true,
+        });
         // a cleanup deleting the row meanwhile is waited for, and then nothing is touched
         const touched = await trx
           .updateTable('blobs')

@@ -17,6 +17,7 @@ import { recordBlobs, recordManifest } from './catalogue.js';
 import { withClaims } from '../gc/claims.js';
 import { holds, layersByDiffId } from './held.js';
 import { checkIndexChildren } from './manifests.js';
+import { checkQuotas } from './quotas.js';
 
 export interface ImportResult {
   repository: string;
@@ -57,6 +58,13 @@ export class Imports {
       stopIfGone(signal);
       const plan = await planImport(this.held(name), name, contents, tag);
       stopIfGone(signal);
+      // Before anything moves into place, so that an upload refused for a quota stores nothing; commitVersion
+      // checks again under the quotas' locks (an upload losing that race leaves its files to cleanup).
+      const items = [
+        ...[...plan.upload].map(([digest, f]) => ({ digest, size: f.size })),
+        ...plan.manifests.map((m) => ({ digest: m.digest, size: m.size })),
+      ];
+      await checkQuotas(this.db, name, items, 'the archive', { lock: false });
       const version = await this.commit(name, staged, plan, signal);
       return {
         repository: name,

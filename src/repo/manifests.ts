@@ -14,6 +14,7 @@ import { recordBlobs, recordManifest, takePendingBlobs } from './catalogue.js';
 import { current, heldBlobs, heldOnlyAsBlobs, inLatestVersion } from './held.js';
 import { openStored } from './blobs.js';
 import { withClaims } from '../gc/claims.js';
+import { checkQuotas } from './quotas.js';
 
 type Db = Kysely<Database>;
 
@@ -100,6 +101,9 @@ export class Manifests {
     const absent = await missing(this.db);
     if (absent.length > 0) throw unknownReferences(name, absent);
     await checkIndexChildren(this.db, name, children);
+    // Before the manifest's file is written, so that a push refused for a quota stores nothing; commitVersion
+    // checks again under the quotas' locks (a push losing that race leaves the file to cleanup, as below).
+    await checkQuotas(this.db, name, [{ digest, size: bytes.length }], `manifest ${digest}`, { lock: false });
 
     return withClaims(this.db, [digest], async () => {
       const tmpDir = Keys.uploadDir(randomUUID());

@@ -12,6 +12,7 @@ import { Keys, promote } from '../storage/cas.js';
 import { addPendingBlob, recordBlobs } from './catalogue.js';
 import { withClaims } from '../gc/claims.js';
 import { openSession, type SessionBounds } from './upload-bounds.js';
+import { checkQuotas } from './quotas.js';
 
 /** With the bounds of open sessions (per repository, per user) and their expiry: see upload-bounds.ts. */
 export interface UploadOptions extends SessionBounds {
@@ -115,7 +116,8 @@ export class Uploads {
   /**
    * Finishes a session (PUT ?digest=), with an optional last chunk (whose Content-Range, if given, must start
    * where the session ends): the bytes must hash to `digest`, else DIGEST_INVALID and the session is gone. The
-   * blob then belongs to the repository, awaiting its manifest.
+   * blob then belongs to the repository, awaiting its manifest. A blob that would take a quota of the repository
+   * past its limit is refused (DENIED), and the session is gone too.
    */
   async finish(
     name: string,
@@ -143,14 +145,27 @@ export class Uploads {
         const w = await this.store.writer(Keys.upload(id), { offset: size });
         await new Promise<void>((resolve, reject) => w.end(() => resolve()).on('error', reject));
       }
-      await withClaims(this.db, [digest], async () => {
-        await promote(this.store, Keys.upload(id), digest);
-        await this.db.transaction().execute(async (trx) => {
-          await recordBlobs(trx, [{ digest, size }]);
-          await addPendingBlob(trx, name, digest);
-          await trx.deleteFrom('upload_sessions').where('id', '=', id).execute();
-        });
-      });
+      try {
+        await withClaims(this.db, [digest], () =>
+          this.db.transaction().execute(async (trx) => {
+            // the quota rule (quotas.ts): checked under the quotas' locks before the blob moves into place, so
+            // that a refused blob leaves nothing behind; a pending blob counts, so pushing blobs without a
+            // manifest cannot get past it
+            await checkQuotas(trx, name, [{ digest, size }], `blob ${digest}`, { lock: true });
+            await promote(this.store, Keys.upload(id), digest);
+            await recordBlobs(trx, [{ digest, size }]);
+            await addPendingBlob(trx, name, digest);
+            await trx.deleteFrom('upload_sessions').where('id', '=', id).execute();
+          }),
+        );
+      } catch (e) {
+        // refused by a quota: the session goes with its bytes, as for a wrong digest
+        if (e instanceof BerthError && e.code === 'DENIED') {
+          await this.remove(id);
+          released = true;
+        }
+        throw e;
+      }
       released = true;
       await this.store.deletePrefix(Keys.uploadDir(id));
     } finally {

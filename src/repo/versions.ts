@@ -3,6 +3,8 @@ import type { Kysely, Transaction } from 'kysely';
 import type { ContentKind, Database } from '../db/schema.js';
 import { BerthError } from '../core/errors.js';
 import { applyRetention } from './retention.js';
+import { assertRoom, lockQuotas } from './quotas.js';
+import { usageOf } from './usage.js';
 
 export type ContentChange =
   | { op: 'add'; kind: 'blob' | 'manifest'; digest: string }
@@ -30,7 +32,7 @@ const BATCH = 500;
  * latest_version first, so concurrent writers queue here rather than interleave), lets `build` check
  * its preconditions against the locked latest version and return the changes, applies them as range rows and
  * records the version, then drops the versions that the repository's retention no longer keeps. Anything `build`
- * throws rolls the whole version back.
+ * throws rolls the whole version back, as does a version that adds bytes past a quota of the repository (DENIED).
  */
 export interface CommitOptions {
   create: boolean;
@@ -78,8 +80,14 @@ export async function commitVersionIn(
     .executeTakeFirst();
   if (!repo) throw new BerthError('NAME_UNKNOWN', `repository ${name} does not exist`);
   const ctx: VersionContext = { trx, repositoryId: repo.id, number: repo.latest_version };
+  // the quota rule (quotas.ts): the quotas' rows locked after the repository's, before build writes any blob row
+  const quotas = await lockQuotas(trx, name);
+  const before = quotas.length > 0 ? await usageOf(trx, name) : 0;
   const changes = await build(ctx);
   const counts = await applyChanges(ctx, changes);
+  if (quotas.length > 0) {
+    assertRoom(name, quotas, (await usageOf(trx, name)) - before, `the new version ${ctx.number}`);
+  }
   await trx
     .insertInto('repository_versions')
     .values({

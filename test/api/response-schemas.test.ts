@@ -86,6 +86,11 @@ describe('API answers and their schemas', () => {
     await call('DELETE', `/tokens/${token.id}`);
     await call('DELETE', '/users/ann/permissions?pattern=schemas/*');
     await call('DELETE', '/users/ann');
+    await call('PUT', '/quotas', json({ pattern: 'schemas/*', limit: '1GiB' }));
+    await call('GET', '/quotas');
+    await call('GET', `/repositories/${REPO}/-/usage`);
+    await call('GET', '/usage');
+    await call('DELETE', '/quotas?pattern=schemas/*');
     await call('GET', '/audit');
     const declared = routes.filter((r) => r.response !== undefined).map((r) => r.name);
     expect([...parsed].sort()).toEqual(declared.sort());

@@ -29,6 +29,7 @@ const TABLES: Record<keyof Database, true> = {
   login_failures: true,
   audit_log: true,
   leases: true,
+  quotas: true,
 };
 
 export const SNAPSHOT_TABLES = Object.keys(TABLES).sort() as (keyof Database)[];
