@@ -16,6 +16,7 @@ import { Leases } from './db/leases.js';
 import { Imports } from './repo/imports.js';
 import { Removals } from './repo/removals.js';
 import { Auth, type AuthOptions } from './auth/auth.js';
+import { Pruner, type PruneDefaults } from './repo/prune.js';
 import { Quotas } from './repo/quotas.js';
 import { DiskUsage } from './repo/disk-usage.js';
 import { realClock, type Clock } from './gc/clock.js';
@@ -35,6 +36,8 @@ export interface BerthConfig {
   retention?: Partial<RetentionRule>;
   /** the time versions are stamped and aged by (tests inject a fake one) */
   clock?: Clock;
+  /** cleanup's defaults for repositories with no policy of their own (untagged manifests: kept unless set) */
+  cleanup?: PruneDefaults;
   /** the archive limits that differ from ARCHIVE_LIMITS (`berth serve --archive-max-…`) */
   archiveLimits?: Partial<ArchiveLimits>;
   /** upload sessions: the bounds of open sessions per repository and per user, expiry (defaults: DEFAULT_UPLOAD_OPTIONS) */
@@ -100,8 +103,9 @@ export async function openBerth(config: BerthConfig): Promise<Berth> {
     history: new History(db.kysely, repositories, settings),
     retention,
     immutableTags: new ImmutableTags(db.kysely),
-    // retention first: blobs only the removed versions needed are collected in the same run
-    cleanup: new Cleanup(db.kysely, store, {
+    // retention first: blobs only the removed versions needed are collected in the same run; then what the latest
+    // versions no longer need leaves them (one version per repository), then the sweep
+    cleanup: new Cleanup(db.kysely, store, new Pruner(db.kysely, config.cleanup), {
       beforeRun: async ({ dryRun }) => {
         const removed = await retention.applyEverywhere({ dryRun });
         return removed.reduce((n, r) => n + r.removedVersions.length, 0);

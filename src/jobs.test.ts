@@ -7,6 +7,8 @@ import { openBerth, type Berth } from './app.js';
 import { DEFAULT_LOGIN_POLICY } from './auth/login-limits.js';
 import { sha256 } from './core/digest.js';
 import { Keys } from './storage/cas.js';
+import { Readable } from 'node:stream';
+import type { Digest } from './core/digest.js';
 import { Jobs, UPLOAD_EXPIRY_EVERY_MS } from './jobs.js';
 import { backends, removeTestDatabase, testDatabaseUrl } from '../test/helpers/backend.js';
 import { FakeClock } from '../test/helpers/fake-clock.js';
@@ -15,10 +17,10 @@ const HOUR = 3600_000;
 
 /** A log that keeps its lines. */
 function memoryLog() {
-  const lines: { level: string; msg: string }[] = [];
+  const lines: { level: string; msg: string; obj?: object }[] = [];
   const log = {
     lines,
-    info: (_: object, msg: string) => void lines.push({ level: 'info', msg }),
+    info: (obj: object, msg: string) => void lines.push({ level: 'info', msg, obj }),
     error: (_: object, msg: string) => void lines.push({ level: 'error', msg }),
     debug: (_: object, msg: string) => void lines.push({ level: 'debug', msg }),
     child: () => log,
@@ -104,6 +106,57 @@ describe.each(backends())('background jobs on %s', (backend) => {
     clock.advanceTo(clock.now() + 2 * UPLOAD_EXPIRY_EVERY_MS);
     await jobs.stop();
     expect(await held('user:later')).toBe(false);
+  });
+
+  it('a scheduled round that removed something says so in the log and the audit log; one that removed nothing, only in the log', async () => {
+    // an image pushed, then its manifest deleted: its blobs are in the latest version, referenced by nothing
+    const layer = Buffer.from(`layer ${Math.random()}`);
+    const config = Buffer.from(JSON.stringify({ rootfs: { type: 'layers', diff_ids: [sha256(layer)] } }));
+    for (const b of [layer, config])
+      await berth.uploads.monolithic('jobs/app', sha256(b), Readable.from([b]));
+    const manifest = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        config: {
+          mediaType: 'application/vnd.oci.image.config.v1+json',
+          digest: sha256(config),
+          size: config.length,
+        },
+        layers: [
+          { mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: sha256(layer), size: layer.length },
+        ],
+      }),
+    );
+    const digest = sha256(manifest) as Digest;
+    await berth.manifests.put('jobs/app', { kind: 'tag', tag: 'v1' }, manifest, undefined);
+    await berth.manifests.delete('jobs/app', { kind: 'digest', digest });
+    const clock = new FakeClock(Date.now() + 1000, () => 0);
+    const log = memoryLog();
+    const jobs = new Jobs(berth, { log, clock, cleanupIntervalSeconds: 60, cleanupProtectionSeconds: 0 });
+    jobs.start();
+    clock.advanceTo(clock.now() + 1);
+    await jobs.schedule!.idle();
+    clock.advanceTo(clock.now() + 60_000); // the next round: nothing left to remove
+    await jobs.schedule!.idle();
+    await jobs.stop();
+    const ran = log.lines.filter((l) => l.msg === 'scheduled cleanup ran');
+    expect(ran).toHaveLength(2);
+    expect(ran[0]!.obj).toMatchObject({
+      unreferencedBlobs: 2,
+      repositories: [{ repository: 'jobs/app', blobs: 2, manifests: 0 }],
+    });
+    expect(ran[1]!.obj).toMatchObject({ unreferencedBlobs: 0, removedBlobs: 0, repositories: [] });
+    const audit = await berth.auth.audit.list({ action: 'cleanup.scheduled' });
+    expect(audit).toHaveLength(1);
+    expect(audit[0]!.actor).toBeNull();
+    expect(audit[0]!.detail).toMatchObject({
+      protectionSeconds: 0,
+      unreferencedBlobs: 2,
+      repositories: [{ repository: 'jobs/app', blobs: 2 }],
+    });
+    const versions = await berth.history.versions('jobs/app');
+    expect(versions.at(-1)!.message).toBe('cleanup: removed 2 unreferenced blobs');
   });
 
   it('with an interval, the scheduled cleanup runs on the clock and stops with the jobs', async () => {

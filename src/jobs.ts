@@ -1,16 +1,19 @@
 // The background jobs of a serving process, wired in one place: upload expiry, old login failures, stale staging,
-// trash, scheduled cleanup.
+// trash, scheduled cleanup (and its audit record).
 import type { Berth } from './app.js';
 import { realClock, type Clock, type TimerHandle } from './gc/clock.js';
 import { removeStaleStaging } from './gc/leftovers.js';
-import { CleanupSchedule, type ScheduleLog } from './gc/schedule.js';
+import { CleanupSchedule, cleanupSummary, type ScheduleLog } from './gc/schedule.js';
 
 export interface JobsLog extends ScheduleLog {
   child(bindings: Record<string, unknown>): ScheduleLog;
 }
 
+/** The default interval of `berth serve`'s scheduled cleanup: an hour. */
+export const DEFAULT_CLEANUP_INTERVAL_SECONDS = 3600;
+
 export interface JobsOptions {
-  /** run cleanup every this many seconds, on one process at a time (0 or absent: never) */
+  /** run cleanup every this many seconds, on one process at a time (0 or absent: never; `berth serve` sets an hour) */
   cleanupIntervalSeconds?: number;
   /** the scheduled cleanup's protection time (default as for `berth cleanup`: 3600) */
   cleanupProtectionSeconds?: number;
@@ -64,6 +67,25 @@ export class Jobs {
         n > 0 && this.opts.log.info({ settled: n }, 'files left in trash by an unfinished cleanup settled'),
       'settling trash failed',
     );
+    this.schedule?.onRound((r) => {
+      if (r.outcome !== 'ran') return;
+      const summary = cleanupSummary(r.report);
+      if (
+        summary.removedBlobs + summary.unreferencedBlobs + summary.untaggedManifests + summary.strayFiles ===
+        0
+      )
+        return; // an hourly line saying nothing was removed would bury the rest
+      this.track(
+        this.berth.auth.audit.record({
+          actor: null,
+          address: null,
+          action: 'cleanup.scheduled',
+          detail: { round: r.round, protectionSeconds: r.report.protectionSeconds, ...summary },
+        }),
+        () => undefined,
+        'writing the scheduled cleanup to the audit log failed',
+      );
+    });
     this.schedule?.start();
   }
 

@@ -11,7 +11,7 @@ import { mountApi } from './api/routes.js';
 import { installHealth } from './http/health.js';
 import { installMetrics } from './http/metrics.js';
 import { installTimeouts, type TimeoutOptions } from './http/timeouts.js';
-import { Jobs } from './jobs.js';
+import { DEFAULT_CLEANUP_INTERVAL_SECONDS, Jobs } from './jobs.js';
 import type { Clock } from './gc/clock.js';
 import type { ArchiveLimits } from './archive/tar-guard.js';
 
@@ -63,6 +63,7 @@ export function buildServer(berth: Berth, opts: ServerOptions = {}): FastifyInst
     cleanupProtectionSeconds: opts.cleanupProtectionSeconds,
     log: app.log,
   });
+  metrics.cleanupInterval.set(jobs.schedule ? (opts.cleanupIntervalSeconds ?? 0) : 0);
   if (jobs.schedule) metrics.observeSchedule(jobs.schedule);
   app.addHook('onReady', async () => jobs.start());
   app.addHook('preClose', async () => jobs.stop());
@@ -165,8 +166,11 @@ export async function startServer(opts: {
   trustProxy?: string;
   /** lifetime of registry tokens, in seconds */
   tokenTtl?: number;
+  /** default: hourly (DEFAULT_CLEANUP_INTERVAL_SECONDS); 0: never */
   cleanupIntervalSeconds?: number;
   cleanupProtectionSeconds?: number;
+  /** untagged manifests go after this many hours where a repository sets no policy (default: kept) */
+  untaggedAfterHours?: number;
   idleTimeoutSeconds?: number;
   headersTimeoutSeconds?: number;
   /** the retention rule new repositories start with */
@@ -187,6 +191,7 @@ export async function startServer(opts: {
     database: opts.database,
     ...(opts.retention ? { retention: opts.retention } : {}),
     ...(opts.tokenTtl === undefined ? {} : { auth: { tokenTtlSeconds: opts.tokenTtl } }),
+    cleanup: { untaggedAfterHours: opts.untaggedAfterHours ?? null },
     ...(opts.archiveLimits ? { archiveLimits: opts.archiveLimits } : {}),
     uploads: {
       ...(opts.maxUploadsPerRepository === undefined
@@ -200,9 +205,7 @@ export async function startServer(opts: {
     logLevel: opts.logLevel,
     ...(tls ? { tls } : {}),
     ...(trustProxy ? { trustProxy } : {}),
-    ...(opts.cleanupIntervalSeconds === undefined
-      ? {}
-      : { cleanupIntervalSeconds: opts.cleanupIntervalSeconds }),
+    cleanupIntervalSeconds: opts.cleanupIntervalSeconds ?? DEFAULT_CLEANUP_INTERVAL_SECONDS,
     ...(opts.cleanupProtectionSeconds === undefined
       ? {}
       : { cleanupProtectionSeconds: opts.cleanupProtectionSeconds }),

@@ -20,6 +20,18 @@ export const CleanupBody = {
   expected: '{"dryRun": true|false, "protectionSeconds": <whole seconds, 0 or more>}',
 };
 
-export async function runCleanup(berth: Berth, { req, body }: RouteContext<never, z.infer<typeof Body>>) {
-  return berth.cleanup.run({ ...body, log: req.log });
+export async function runCleanup(berth: Berth, ctx: RouteContext<never, z.infer<typeof Body>>) {
+  const report = await berth.cleanup.run({ ...ctx.body, log: ctx.req.log });
+  // the audit log records what went: per repository, the version cleanup made
+  ctx.auditDetail = {
+    removedBlobs: report.removed.blobs,
+    removedBytes: report.removed.bytes,
+    repositories: report.repositories.map((r) => ({
+      repository: r.repository,
+      version: r.version,
+      blobs: r.blobs,
+      manifests: r.manifests,
+    })),
+  };
+  return report;
 }

@@ -10,6 +10,7 @@ import { uploadArchive } from './archives.js';
 import { presentBlobs, PresentBlobsBody } from './blobs.js';
 import { deleteVersion, restoreVersion, SettingsBody, updateRepository } from './version-history.js';
 import { CleanupBody, runCleanup } from './cleanup.js';
+import { setUntagged, UntaggedBody } from './untagged.js';
 import { deleteImage, deleteRepository, deleteTag } from './removals.js';
 import {
   addPublic,
@@ -70,6 +71,16 @@ export function apiRoutes(berth: Berth): Route[] {
       body: PresentBlobsBody,
       response: S.PresentBlobs,
       handler: (c) => presentBlobs(berth, c),
+    }),
+    route({
+      name: 'repository.untagged',
+      methods: ['PUT'],
+      path: '/api/v1/repositories/{name}/-/untagged',
+      access: 'admin',
+      audit: 'repository.untagged',
+      body: UntaggedBody,
+      response: S.Repository,
+      handler: (c) => setUntagged(berth, c),
     }),
     route({
       name: 'version.list',

@@ -15,6 +15,10 @@ export const Repository = z.object({
   /** PATCH's answer: the versions the retention rule removed (or, in a dry run, would remove) */
   removedVersions: z.array(z.number()).optional(),
   dryRun: z.boolean().optional(),
+  /** what cleanup does with untagged manifests: the server's default, keep, or remove after afterHours */
+  untagged: z
+    .object({ policy: z.enum(['default', 'keep', 'remove']), afterHours: z.number().nullable() })
+    .optional(),
   /** the version that deleted it (hidden from the listings), or null */
   deletedInVersion: z.number().nullable().optional(),
   /** what quotas count for it (its latest version and pending pushes, in bytes), and the quotas that govern it */
@@ -28,6 +32,8 @@ export const VersionSummary = z.object({
   createdAt: z.string(),
   added: z.unknown(),
   removed: z.unknown(),
+  /** why the version was made when no client asked for it (cleanup), else null */
+  message: z.string().nullable().optional(),
 });
 export const VersionList = z.object({ versions: z.array(VersionSummary) });
 
@@ -86,6 +92,18 @@ export const CleanupReport = z.object({
   }),
   keptForWriters: z.number(),
   digests: z.array(z.string()),
+  /** the repositories whose latest version let go of unreferenced blobs or untagged manifests, one version each */
+  repositories: z
+    .array(
+      z.object({
+        repository: z.string(),
+        version: z.number().nullable(),
+        blobs: z.number(),
+        bytes: z.number(),
+        manifests: z.number(),
+      }),
+    )
+    .optional(),
 });
 
 export const ImmutableRule = z.object({

@@ -21,6 +21,12 @@ export async function cleanup(opts: CleanupCommandOptions): Promise<void> {
   if (opts.json) return void console.log(JSON.stringify(answer, null, 2));
   const report = expect(CleanupReport, answer, 'POST /api/v1/cleanup');
   const verb = report.dryRun ? 'would remove' : 'removed';
+  for (const r of report.repositories ?? []) {
+    const made = r.version === null ? 'would remove' : `version ${r.version} removed`;
+    console.log(
+      `${r.repository}: ${made} ${r.blobs} unreferenced blobs (${mib(r.bytes)}), ${r.manifests} untagged manifests`,
+    );
+  }
   for (const d of report.digests) console.log(`${verb} ${d}`);
   const versions = report.removed.versions ?? 0;
   if (versions > 0)

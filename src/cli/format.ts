@@ -114,6 +114,11 @@ export function versionTable(versions: VersionSummary[]): string {
     changeCount(v.added),
     changeCount(v.removed),
   ]);
+  // versions made by cleanup say why; the column shows only when one does
+  if (versions.some((v) => v.message)) {
+    rows.forEach((r, i) => r.push(versions[i]!.message ?? ''));
+    return table([['VERSION', 'CREATED', 'ADDED', 'REMOVED', 'MESSAGE'], ...rows]);
+  }
   return table([['VERSION', 'CREATED', 'ADDED', 'REMOVED'], ...rows]);
 }
 

@@ -19,6 +19,7 @@ import { fsck, type FsckCommandOptions } from './fsck.js';
 import { parseUploadTarget, upload } from './upload.js';
 import { argument, clientOptions, instanceOptions } from './options.js';
 import { addAccessCommands } from './access-commands.js';
+import { addUntaggedCommand } from './untagged-policy.js';
 import { addAdminCommands } from './admin.js';
 import { addDeleteCommands } from './deletes.js';
 import { berthVersion } from './package-version.js';
@@ -196,6 +197,7 @@ export function buildProgram(): Command {
         o: Opts & { versions?: number | null; days?: number | null; dryRun?: boolean },
       ) => repoRetain(n, retentionRule(keep, o), o),
     );
+  addUntaggedCommand(repo);
 
   clientOptions(
     program.command('cleanup').description('remove content no version refers to and no upload claims'),

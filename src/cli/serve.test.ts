@@ -22,6 +22,14 @@ describe('berth serve --cleanup-interval / --cleanup-protection', () => {
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/--cleanup-interval <seconds>[\s\S]*env:\s+BERTH_CLEANUP_INTERVAL/);
     expect(r.out).toMatch(/--cleanup-protection <seconds>[\s\S]*env:\s+BERTH_CLEANUP_PROTECTION/);
+    expect(r.out).toMatch(/--cleanup-interval <seconds>[\s\S]*default:\s+3600,\s+hourly/);
+    expect(r.out).toMatch(/--untagged-after <hours>[\s\S]*env:\s+BERTH_UNTAGGED_AFTER/);
+  });
+
+  it('refuses --untagged-after that is not a number of hours (exit 2)', async () => {
+    const r = await berth('serve', '--untagged-after', '1d');
+    expect(r.code).toBe(2);
+    expect(r.err).toContain('"1d" is not a number of hours');
   });
 
   it.each([['--cleanup-interval'], ['--cleanup-protection']])(

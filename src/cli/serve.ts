@@ -1,4 +1,4 @@
-// `berth serve`: its scheduling, time, upload and archive limits; starts the server, prints where it listens, closes cleanly on SIGINT/SIGTERM.
+// `berth serve`: its scheduling, cleanup, time, upload and archive limits; starts the server, prints where it listens, closes cleanly on SIGINT/SIGTERM.
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import {
   ARCHIVE_LIMIT_OPTIONS,
@@ -21,6 +21,8 @@ export interface ServeOptions {
   cleanupInterval?: number;
   /** the scheduled cleanup's protection time, seconds */
   cleanupProtection?: number;
+  /** the default untagged policy: remove untagged manifests after this many hours (absent: keep them) */
+  untaggedAfter?: number;
   /** seconds a connection may stay without progress */
   idleTimeout?: number;
   /** seconds a request's head may take */
@@ -38,6 +40,11 @@ export interface ServeOptions {
 
 const seconds = (s: string): number => {
   if (!/^\d+$/.test(s)) throw new InvalidArgumentError(`"${s}" is not a number of seconds (0, 60, 3600, …)`);
+  return Number(s);
+};
+
+const hours = (s: string): number => {
+  if (!/^\d+$/.test(s)) throw new InvalidArgumentError(`"${s}" is not a number of hours (0, 24, 168, …)`);
   return Number(s);
 };
 
@@ -175,7 +182,7 @@ export function cleanupScheduleOptions(cmd: Command): Command {
     .addOption(
       new Option(
         '--cleanup-interval <seconds>',
-        'run cleanup every SECONDS, on one process at a time when several share the database (default: 0, never)',
+        'run cleanup every SECONDS, on one process at a time when several share the database; 0: never (default: 3600, hourly)',
       )
         .env('BERTH_CLEANUP_INTERVAL')
         .argParser(seconds),
@@ -187,13 +194,21 @@ export function cleanupScheduleOptions(cmd: Command): Command {
       )
         .env('BERTH_CLEANUP_PROTECTION')
         .argParser(seconds),
+    )
+    .addOption(
+      new Option(
+        '--untagged-after <hours>',
+        'cleanup removes manifests no tag points to (and no tagged index or kept subject needs) HOURS after they were pushed or lost their last tag, in repositories with no policy of their own (`berth repo untagged`); default: keep them',
+      )
+        .env('BERTH_UNTAGGED_AFTER')
+        .argParser(hours),
     );
 }
 
 export async function serve(opts: ServeOptions): Promise<void> {
   // loaded here so that client commands never load the server's modules (database drivers and all)
   const { startServer } = await import('../server.js');
-  const { cleanupInterval, cleanupProtection, idleTimeout, headersTimeout } = opts;
+  const { cleanupInterval, cleanupProtection, untaggedAfter, idleTimeout, headersTimeout } = opts;
   const { listen, data, database, tlsCert, tlsKey, trustProxy, tokenTtl } = opts;
   const { maxUploadsPerRepository, maxUploadsPerUser, retainVersions, retainDays } = opts;
   const server = await startServer({
@@ -211,6 +226,7 @@ export async function serve(opts: ServeOptions): Promise<void> {
       ...(retainVersions === undefined ? {} : { versions: retainVersions }),
       ...(retainDays === undefined ? {} : { days: retainDays }),
     },
+    untaggedAfterHours: untaggedAfter,
     idleTimeoutSeconds: idleTimeout,
     headersTimeoutSeconds: headersTimeout,
     cleanupIntervalSeconds: cleanupInterval,

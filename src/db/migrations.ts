@@ -275,6 +275,15 @@ function migrations(dialect: DialectName): Record<string, Migration> {
           .execute();
       },
     },
+    '0009_cleanup_policies': {
+      async up(db: Kysely<unknown>) {
+        // why a version was made, when something other than a client's request made it (cleanup)
+        await db.schema.alterTable('repository_versions').addColumn('message', 'text').execute();
+        // untagged manifests: null (the server's default), 'keep', or 'remove' after untagged_after_hours
+        await db.schema.alterTable('repositories').addColumn('untagged_policy', 'text').execute();
+        await db.schema.alterTable('repositories').addColumn('untagged_after_hours', 'integer').execute();
+      },
+    },
     '0010_upload_session_owners': {
       async up(db: Kysely<unknown>) {
         // Open upload sessions are bounded per repository and per user (the id, never reused; null: no user):

@@ -14,9 +14,14 @@ export interface RepositoriesTable {
   retired_before: Generated<number | null>;
   /** the retention rule that removed them, in words */
   retired_by: Generated<string | null>;
+  /** untagged manifests: null (the server's default), 'keep', or 'remove' (after untagged_after_hours) */
+  untagged_policy: Generated<UntaggedPolicy | null>;
+  untagged_after_hours: Generated<number | null>;
   /** the version `berth repo delete` made, emptying it and hiding it from the listings (null: not deleted) */
   deleted_version: Generated<number | null>;
 }
+
+export type UntaggedPolicy = 'keep' | 'remove';
 
 export interface RepositoryVersionsTable {
   repository_id: number;
@@ -25,6 +30,8 @@ export interface RepositoryVersionsTable {
   /** content units added and removed by this version, against the one before */
   added: number;
   removed: number;
+  /** why the version was made when no client asked for it (e.g. "cleanup: removed 3 unreferenced blobs") */
+  message: Generated<string | null>;
 }
 
 /**

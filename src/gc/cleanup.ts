@@ -1,4 +1,5 @@
-// Online cleanup: removes blobs (and the manifests among them) that nothing refers to or claims, while berth serves.
+// Online cleanup: repositories let go of what they no longer need, then blobs (and the manifests among them) that nothing
+// refers to or claims are removed, while berth serves.
 import { randomUUID } from 'node:crypto';
 import { sql, type Kysely, type Selectable } from 'kysely';
 import type {
@@ -13,6 +14,7 @@ import type { BlobStore } from '../storage/blob-store.js';
 import { Keys } from '../storage/cas.js';
 import { CleanupFileError, Trash } from './trash.js';
 import { sweepStrays } from './strays.js';
+import type { PrunedRepository, RepositoryPruning } from './pruning.js';
 
 export interface CleanupOptions {
   dryRun?: boolean;
@@ -22,6 +24,8 @@ export interface CleanupOptions {
   pendingExpirySeconds?: number;
   /** a hook between deciding (rows deleted) and letting go of the files: tests use it to interleave a writer */
   afterDecision?: (digests: Digest[]) => Promise<void>;
+  /** a hook before a repository's latest version is locked to let go of what it no longer needs (tests) */
+  beforePruneLock?: (repository: string) => Promise<void>;
   /** where each decision is logged */
   log?: CleanupLog;
 }
@@ -42,6 +46,8 @@ export interface CleanupReport {
   /** files put back because a writer claimed the blob again while it was being removed */
   keptForWriters: number;
   digests: string[];
+  /** the repositories whose latest version let go of unreferenced blobs or untagged manifests (one version each) */
+  repositories: PrunedRepository[];
 }
 
 export interface CleanupLog {
@@ -71,6 +77,11 @@ interface Decided {
  * to (any version still kept), that a pushed-and-pending upload holds (pending_blobs), or that an operation in
  * flight has claimed (blob_claims), is never deleted.
  *
+ * Before any of this, (0) each repository lets go of what its latest version no longer needs (`RepositoryPruning`,
+ * repo/prune.ts): one new version per repository, decided under the repository's row lock, the lock every commit
+ * takes; what leaves the latest version is still referred to by the older versions retention keeps, so step (1)
+ * finds it unreferenced only once no kept version names it.
+ *
  * How: (1) the decision is one DELETE statement per batch whose WHERE re-checks every reference, claim and the
  * protection time at delete time, in the same transaction that removes the rows; (2) only then are the files let
  * go of, by moving each to trash/ first, then (3) checking again whether a writer has claimed or recorded the blob
@@ -88,6 +99,8 @@ export class Cleanup {
   constructor(
     private readonly db: Db,
     private readonly store: BlobStore,
+    /** removes from each repository's latest version what it no longer needs, before the sweep (repo/prune.ts) */
+    private readonly pruning?: RepositoryPruning,
     private readonly hooks: CleanupHooks = {},
   ) {
     this.trash = new Trash(db, store);
@@ -110,6 +123,7 @@ export class Cleanup {
       removed: { blobs: 0, bytes: 0, manifests: 0, strayFiles: 0, strayBytes: 0 },
       keptForWriters: 0,
       digests: [],
+      repositories: [],
     };
     if (!dryRun) {
       await this.recoverTrash();
@@ -121,6 +135,16 @@ export class Cleanup {
         opts.log?.info({ versions: report.removed.versions, dryRun }, 'retention removed versions');
       }
     }
+    // (0) what the repositories' latest versions no longer need leaves them (one version each), so that the sweep
+    // below finds it unreferenced once no retained version keeps it
+    if (this.pruning)
+      report.repositories = await this.pruning.prune({
+        now,
+        cutoff,
+        dryRun,
+        log: opts.log,
+        beforeLock: opts.beforePruneLock,
+      });
     let after = '';
     for (;;) {
       const batch = await this.candidates(now, cutoff, after);

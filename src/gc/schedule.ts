@@ -7,6 +7,25 @@ import { realClock, type Clock, type TimerHandle } from './clock.js';
 
 export const CLEANUP_LEASE = 'cleanup';
 
+/** What a cleanup run removed, in the few numbers the log and the audit log record. */
+export function cleanupSummary(report: CleanupReport) {
+  const { blobs, bytes, manifests, strayFiles } = report.removed;
+  return {
+    removedBlobs: blobs,
+    removedBytes: bytes,
+    removedManifests: manifests,
+    strayFiles,
+    unreferencedBlobs: report.repositories.reduce((n, r) => n + r.blobs, 0),
+    untaggedManifests: report.repositories.reduce((n, r) => n + r.manifests, 0),
+    repositories: report.repositories.map((r) => ({
+      repository: r.repository,
+      version: r.version,
+      blobs: r.blobs,
+      manifests: r.manifests,
+    })),
+  };
+}
+
 export interface ScheduleLog extends CleanupLog {
   error(obj: object, msg: string): void;
   debug(obj: object, msg: string): void;
@@ -137,8 +156,7 @@ export class CleanupSchedule {
   private report(r: RoundResult): void {
     const log = this.opts.log;
     if (r.outcome === 'ran') {
-      const { blobs, bytes } = r.report.removed;
-      log?.info({ round: r.round, removedBlobs: blobs, removedBytes: bytes }, 'scheduled cleanup ran');
+      log?.info({ round: r.round, ...cleanupSummary(r.report) }, 'scheduled cleanup ran');
     } else if (r.outcome === 'skipped') {
       log?.debug({ round: r.round }, 'scheduled cleanup: another process has this round');
     } else {

@@ -76,6 +76,26 @@ export class ServerMetrics {
     help: 'Bytes removed by cleanup runs of this process',
     registers: [this.registry],
   });
+  readonly cleanupUnreferenced = new Counter({
+    name: 'berth_cleanup_unreferenced_blobs_total',
+    help: "Blobs cleanup runs of this process took out of repositories' latest versions (no manifest referenced them)",
+    registers: [this.registry],
+  });
+  readonly cleanupUnreferencedBytes = new Counter({
+    name: 'berth_cleanup_unreferenced_bytes_total',
+    help: "Bytes of the blobs cleanup runs of this process took out of repositories' latest versions",
+    registers: [this.registry],
+  });
+  readonly cleanupUntagged = new Counter({
+    name: 'berth_cleanup_untagged_manifests_total',
+    help: "Untagged manifests cleanup runs of this process took out of repositories' latest versions (by policy)",
+    registers: [this.registry],
+  });
+  readonly cleanupInterval = new Gauge({
+    name: 'berth_cleanup_interval_seconds',
+    help: "The scheduled cleanup's interval on this server (0: off)",
+    registers: [this.registry],
+  });
   readonly rounds = new Counter({
     name: 'berth_cleanup_scheduled_rounds_total',
     help: 'Rounds of the scheduled cleanup this process tried: ran, skipped (another process had it) or failed',
@@ -146,6 +166,11 @@ export class ServerMetrics {
       if (report.dryRun) return;
       this.cleanupBlobs.inc(report.removed.blobs);
       this.cleanupBytes.inc(report.removed.bytes);
+      for (const r of report.repositories) {
+        this.cleanupUnreferenced.inc(r.blobs);
+        this.cleanupUnreferencedBytes.inc(r.bytes);
+        this.cleanupUntagged.inc(r.manifests);
+      }
     });
     if (opts.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
   }

@@ -21,6 +21,8 @@ export interface VersionInfo {
   createdAt: string;
   added: number;
   removed: number;
+  /** why the version was made when no client asked for it (cleanup), else null */
+  message: string | null;
 }
 
 export interface VersionContent {
@@ -30,11 +32,12 @@ export interface VersionContent {
 }
 
 const iso = (ms: number): string => new Date(Number(ms)).toISOString();
-const summary = ({ number, createdAt, added, removed }: VersionInfo): VersionInfo => ({
+const summary = ({ number, createdAt, added, removed, message }: VersionInfo): VersionInfo => ({
   number,
   createdAt,
   added,
   removed,
+  message,
 });
 
 interface LockedRepository {
@@ -86,6 +89,7 @@ export class History {
       createdAt: iso(r.created_at),
       added: r.added,
       removed: r.removed,
+      message: r.message,
     }));
   }
 
@@ -98,7 +102,14 @@ export class History {
       .where('number', '=', number)
       .executeTakeFirst();
     if (!r) throw await missingVersion(this.db, name, number);
-    return { repositoryId: id, number, createdAt: iso(r.created_at), added: r.added, removed: r.removed };
+    return {
+      repositoryId: id,
+      number,
+      createdAt: iso(r.created_at),
+      added: r.added,
+      removed: r.removed,
+      message: r.message,
+    };
   }
 
   /** The existing version before `number` (numbers have gaps once versions are deleted), if any. */

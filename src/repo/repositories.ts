@@ -1,7 +1,14 @@
-// Repositories as the registry and the management API list them: names, latest version, retention.
+// Repositories as the registry and the management API list them: names, latest version, retention, untagged policy.
 import type { Kysely } from 'kysely';
-import type { Database } from '../db/schema.js';
+import type { Database, UntaggedPolicy } from '../db/schema.js';
 import { BerthError } from '../core/errors.js';
+
+/** What cleanup does with the repository's untagged manifests: the server's default, keep them, or remove them. */
+export interface UntaggedSetting {
+  policy: 'default' | UntaggedPolicy;
+  /** for 'remove': the hours a manifest stays untagged before cleanup takes it */
+  afterHours: number | null;
+}
 
 export interface RepositoryInfo {
   name: string;
@@ -11,6 +18,7 @@ export interface RepositoryInfo {
   retainVersions: number | null;
   /** versions younger than this many days are kept too (null: no age rule) */
   retainDays: number | null;
+  untagged: UntaggedSetting;
   /** the version that deleted it (`berth repo delete`), hiding it from the listings; null: not deleted */
   deletedInVersion: number | null;
 }
@@ -23,6 +31,8 @@ const info = (r: {
   created_at: number;
   retain_versions: number | null;
   retain_days: number | null;
+  untagged_policy: UntaggedPolicy | null;
+  untagged_after_hours: number | null;
   deleted_version: number | null;
 }): RepositoryInfo => ({
   name: r.name,
@@ -30,6 +40,10 @@ const info = (r: {
   createdAt: iso(r.created_at),
   retainVersions: r.retain_versions,
   retainDays: r.retain_days,
+  untagged: {
+    policy: r.untagged_policy ?? 'default',
+    afterHours: r.untagged_policy === 'remove' ? r.untagged_after_hours : null,
+  },
   deletedInVersion: r.deleted_version,
 });
 
@@ -40,6 +54,9 @@ const COLUMNS = [
   'retain_versions',
   'retain_days',
   'deleted_version',
+  'deleted_version',
+  'untagged_policy',
+  'untagged_after_hours',
 ] as const;
 
 export interface ListOptions {
@@ -94,5 +111,27 @@ export class Repositories {
     const r = await this.find(name);
     if (!r) throw new BerthError('NAME_UNKNOWN', `repository ${name} does not exist`);
     return r;
+  }
+
+  /** Sets what cleanup does with the repository's untagged manifests; answers the repository's info. */
+  async setUntagged(name: string, setting: UntaggedSetting): Promise<RepositoryInfo> {
+    const remove = setting.policy === 'remove';
+    if (remove && !(Number.isInteger(setting.afterHours) && setting.afterHours! >= 0)) {
+      throw new BerthError(
+        'PARAMETER_INVALID',
+        'removing untagged manifests needs afterHours: the whole hours (0 or more) a manifest stays untagged first',
+      );
+    }
+    const r = await this.db
+      .updateTable('repositories')
+      .set({
+        untagged_policy: setting.policy === 'default' ? null : setting.policy,
+        untagged_after_hours: remove ? setting.afterHours : null,
+      })
+      .where('name', '=', name)
+      .returning([...COLUMNS])
+      .executeTakeFirst();
+    if (!r) throw new BerthError('NAME_UNKNOWN', `repository ${name} does not exist`);
+    return info(r);
   }
 }

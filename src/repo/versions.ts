@@ -48,10 +48,18 @@ const BATCH = 500;
  * throws rolls the whole version back, as does a version that adds bytes past a quota of the repository (DENIED). Every write path passes here, so this is where the tag immutability rules are
  * enforced: changes that would move or delete a protected tag are refused before anything is written.
  */
+export interface CommitOptions {
+  create: boolean;
+  /** why the version is made, recorded with it (cleanup's versions say what they removed) */
+  message?: string;
+  /** the clock and retention rule of new repositories (default: DEFAULT_COMMIT_SETTINGS) */
+  settings?: CommitSettings;
+}
+
 export async function commitVersion(
   db: Kysely<Database>,
   name: string,
-  opts: { create: boolean; settings?: CommitSettings },
+  opts: CommitOptions,
   build: (ctx: VersionContext) => Promise<ContentChange[]>,
 ): Promise<CommittedVersion> {
   return db.transaction().execute((trx) => commitVersionIn(trx, name, opts, build));
@@ -61,7 +69,7 @@ export async function commitVersion(
 export async function commitVersionIn(
   trx: Transaction<Database>,
   name: string,
-  opts: { create: boolean; settings?: CommitSettings },
+  opts: CommitOptions,
   build: (ctx: VersionContext) => Promise<ContentChange[]>,
 ): Promise<CommittedVersion> {
   const settings = opts.settings ?? DEFAULT_COMMIT_SETTINGS;
@@ -107,7 +115,13 @@ export async function commitVersionIn(
   }
   await trx
     .insertInto('repository_versions')
-    .values({ repository_id: repo.id, number: ctx.number, created_at: now, ...counts })
+    .values({
+      repository_id: repo.id,
+      number: ctx.number,
+      created_at: now,
+      ...counts,
+      message: opts.message ?? null,
+    })
     .execute();
   await applyRetention(trx, repo.id, { versions: repo.retain_versions, days: repo.retain_days }, now);
   return { repositoryId: repo.id, number: ctx.number, ...counts };

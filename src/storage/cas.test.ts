@@ -101,3 +101,26 @@ describe('blobs in and out by digest', () => {
     expect(await storedDiffIds(store, undefined)).toBeUndefined();
   });
 });
+
+describe('readSmallBlob when cleanup takes the blob between its stat and its read', () => {
+  it('answers undefined (as for an absent blob), not the store error', async () => {
+    const store = new MemoryBlobStore();
+    const bytes = Buffer.from('{"rootfs":{"type":"layers","diff_ids":[]}}');
+    const d = sha256(bytes);
+    await receive(store, 'uploads/x/data', [bytes]);
+    await promote(store, 'uploads/x/data', d);
+    const racing = new Proxy(store, {
+      get(target, prop, receiver) {
+        if (prop === 'reader')
+          return async (key: string) => {
+            await target.delete(key); // gone after the stat
+            return target.reader(key);
+          };
+        const v = Reflect.get(target, prop, receiver);
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    });
+    expect(await readSmallBlob(racing, d, 1024)).toBeUndefined();
+    expect(await readSmallBlob(store, d, 1024)).toBeUndefined();
+  });
+});

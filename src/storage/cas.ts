@@ -5,7 +5,7 @@ import { pipeline } from 'node:stream/promises';
 import { algorithmOf, DigestCounter, hexOf, type Algorithm, type Digest } from '../core/digest.js';
 import { configDiffIds, type Descriptor } from '../core/manifests.js';
 import { MediaTypes } from '../core/media-types.js';
-import type { BlobStore } from './blob-store.js';
+import { StoreNotFoundError, type BlobStore } from './blob-store.js';
 
 /**
  * The key layout, written down once:
@@ -81,7 +81,13 @@ export async function readSmallBlob(
 ): Promise<Buffer | undefined> {
   const st = await store.stat(Keys.blob(digest));
   if (!st || st.size > max) return undefined;
-  return buffer(await store.reader(Keys.blob(digest)));
+  try {
+    return await buffer(await store.reader(Keys.blob(digest)));
+  } catch (e) {
+    // gone since the stat (cleanup took it): as if absent; a commit relying on it re-checks it under its lock
+    if (e instanceof StoreNotFoundError) return undefined;
+    throw e;
+  }
 }
 
 const MAX_CONFIG_BYTES = 8 * 1024 * 1024;

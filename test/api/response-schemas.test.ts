@@ -48,6 +48,7 @@ describe('API answers and their schemas', () => {
     await call('GET', '/repositories');
     await call('GET', `/repositories/${REPO}`);
     await call('PATCH', `/repositories/${REPO}`, json({ retainVersions: 10 }));
+    await call('PUT', `/repositories/${REPO}/-/untagged`, json({ policy: 'remove', afterHours: 24 }));
     await call(
       'POST',
       `/repositories/${REPO}/-/blobs/present`,

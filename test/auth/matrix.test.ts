@@ -163,6 +163,7 @@ async function state(files: boolean): Promise<unknown> {
   const { rows } = await sql<Record<string, unknown>>`select
     (select count(*) from repositories) as repositories,
     (select coalesce(sum(coalesce(retain_versions, 0)), 0) from repositories) as retain,
+    (select coalesce(sum(coalesce(untagged_after_hours, 0)), 0) from repositories) as untagged,
     (select count(*) from repository_versions) as versions,
     (select count(*) from repository_content) as content,
     (select coalesce(sum(version_added + coalesce(version_removed, 0)), 0) from repository_content) as ranges,
@@ -754,6 +755,25 @@ const OPS: Op[] = [
     codes: { [GHOST]: { 404: 'NAME_UNKNOWN' } },
     send: (repo, _t, h, n) =>
       http('PATCH', api(`/repositories/${repo}`), JSON.stringify({ retainVersions: 1000 + n }), json(h)),
+  },
+  {
+    name: 'PUT untagged',
+    flavor: 'api',
+    access: 'admin',
+    mutates: true,
+    cells: {
+      [PUB]: '401 403 403 403 403 200 403 403 401 401 401 401 401',
+      [APP]: '401 403 403 403 403 200 403 403 401 401 401 401 401',
+      [GHOST]: '401 403 403 403 403 404 403 403 401 401 401 401 401',
+    },
+    codes: { [GHOST]: { 404: 'NAME_UNKNOWN' } },
+    send: (repo, _t, h, n) =>
+      http(
+        'PUT',
+        api(`/repositories/${repo}/-/untagged`),
+        JSON.stringify({ policy: 'remove', afterHours: 1000 + n }),
+        json(h),
+      ),
   },
   {
     name: 'POST cleanup',

@@ -6,6 +6,11 @@ import { http, startTestServer, type TestServer } from '../helpers/in-process.js
 import { selectedBackend } from '../helpers/backend.js';
 import { sha } from '../helpers/images.js';
 import { Registry, ociImage } from '../registry/oci.js';
+import { startServer } from '../../src/server.js';
+import { removeTestDatabase, testDatabaseUrl } from '../helpers/backend.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseMetrics, valueOf, type Sample } from './prometheus.js';
 
 let s: TestServer;
@@ -129,6 +134,10 @@ describe('GET /metrics', () => {
     const orphan = randomBytes(3000);
     await reg.pushBlob('metrics/orphan', orphan);
     await s.berth.db.kysely.deleteFrom('pending_blobs').where('digest', '=', sha(orphan)).execute();
+    // and an image whose manifest is deleted: its two blobs leave the repository's latest version
+    const img = ociImage({ n: 1 });
+    await reg.pushImage('metrics/deleted', img, 'v1');
+    expect((await reg.req('DELETE', `/v2/metrics/deleted/manifests/${img.digest}`)).status).toBe(202);
     const body = (dryRun: boolean) => JSON.stringify({ dryRun, protectionSeconds: 0 });
     const json = { 'content-type': 'application/json' };
     expect((await http('POST', `${s.url}/api/v1/cleanup`, body(true), json)).status).toBe(200);
@@ -141,6 +150,11 @@ describe('GET /metrics', () => {
     expect(valueOf(m, 'berth_cleanup_removed_blobs_total')).toBe(run.json().removed.blobs);
     expect(valueOf(m, 'berth_cleanup_removed_bytes_total')).toBe(run.json().removed.bytes);
     expect(run.json().removed.bytes).toBeGreaterThanOrEqual(orphan.length);
+    expect(valueOf(m, 'berth_cleanup_unreferenced_blobs_total')).toBe(2);
+    expect(valueOf(m, 'berth_cleanup_unreferenced_bytes_total')).toBe(
+      img.config!.length + img.layers[0]!.length,
+    );
+    expect(valueOf(m, 'berth_cleanup_untagged_manifests_total')).toBe(0);
   });
 
   it('reports the database connection pool and the process', async () => {
@@ -212,6 +226,31 @@ describe('GET /metrics with a scheduled cleanup', () => {
       expect(gone).toEqual([]);
     } finally {
       await t.close();
+    }
+  });
+});
+
+describe('berth serve (startServer): the scheduled cleanup is on by default', () => {
+  it.each([
+    ['no interval given: hourly', undefined, 3600],
+    ['--cleanup-interval 0: off', 0, 0],
+    ['--cleanup-interval 600', 600, 600],
+  ])('%s', async (_what, interval, expected) => {
+    const data = mkdtempSync(join(tmpdir(), 'metrics-default-'));
+    const database = await testDatabaseUrl('metrics-default');
+    const server = await startServer({
+      listen: '127.0.0.1:0',
+      data,
+      database,
+      logLevel: 'silent',
+      ...(interval === undefined ? {} : { cleanupIntervalSeconds: interval }),
+    });
+    try {
+      expect(valueOf(await scrape(server.url), 'berth_cleanup_interval_seconds')).toBe(expected);
+    } finally {
+      await server.close();
+      await removeTestDatabase(database);
+      rmSync(data, { recursive: true, force: true });
     }
   });
 });

@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runBerth } from '../helpers/cli.js';
 import { startTestServer, type TestServer } from '../helpers/in-process.js';
-import { Registry } from '../registry/oci.js';
+import { Registry, ociImage } from '../registry/oci.js';
 
 let s: TestServer;
 beforeAll(async () => {
@@ -38,6 +38,23 @@ describe('berth cleanup', () => {
       .execute();
     expect(gone).toHaveLength(0);
   });
+  it('prints the version each repository got for the unreferenced blobs it let go of', async () => {
+    const reg = new Registry(s.url);
+    const img = ociImage({ n: 1 });
+    await reg.pushImage('cli/deleted', img, 'v1');
+    expect((await reg.req('DELETE', `/v2/cli/deleted/manifests/${img.digest}`)).status).toBe(202);
+    const latest = (await reg.versions('cli/deleted')).at(-1)!.number;
+    const r = await berth('cleanup', '--protection', '0');
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toMatch(
+      new RegExp(
+        `cli/deleted: version ${latest + 1} removed 2 unreferenced blobs \\(0\\.0 MiB\\), 0 untagged manifests`,
+      ),
+    );
+    const versions = await berth('repo', 'versions', 'cli/deleted');
+    expect(versions.out).toMatch(/MESSAGE[\s\S]*cleanup: removed 2 unreferenced blobs/);
+  });
+
   it('refuses a protection that is not a number of seconds (exit 2)', async () => {
     const r = await berth('cleanup', '--protection', 'soon');
     expect(r.code).toBe(2);

@@ -247,7 +247,12 @@ describe('deletes, cleanup and fsck of sha512 content', () => {
     const r = (await cleanup()).json();
     expect(r.digests).toEqual(expect.arrayContaining([d, orphan]));
     for (const gone of [d, orphan]) expect(existsSync(fileOf(gone))).toBe(false);
-    expect(existsSync(fileOf(layer))).toBe(true); // the repository still holds its layers
+    // no manifest references the layers any more: they left the repository's latest version, and their bytes went
+    expect(r.repositories).toEqual(
+      expect.arrayContaining([expect.objectContaining({ repository: 's512/del' })]),
+    );
+    expect(r.digests).toContain(layer);
+    expect(existsSync(fileOf(layer))).toBe(false);
   });
 
   it('cleanup removes an old stray under blobs/sha512/ and keeps files of held sha512 blobs', async () => {
