@@ -29,7 +29,7 @@ export const ANONYMOUS = { authorization: '' } as const;
 
 /**
  * `auth`: the instance's authentication options (login policy, token lifetime…); `clock`: the time versions are
- * stamped and aged by; `retention`: the rule of new repositories; `trustProxy`: the proxies whose
+ * stamped and aged by, and /readyz's store check is cached by; `retention`: the rule of new repositories; `trustProxy`: the proxies whose
  * X-Forwarded-For gives the client's address (['127.0.0.1']: the test is the proxy and can speak from several).
  */
 export async function startTestServer(
@@ -49,7 +49,12 @@ export async function startTestServer(
     retention,
   });
   await berth.auth.users.ensureAdmin(ADMIN.password);
-  const app = buildServer(berth, { logLevel: process.env.BERTH_TEST_LOG ?? 'silent', ...serverOptions });
+  // one clock for both: versions are stamped and aged by it, /readyz times its cached store check by it
+  const app = buildServer(berth, {
+    logLevel: process.env.BERTH_TEST_LOG ?? 'silent',
+    ...serverOptions,
+    ...(clock ? { clock } : {}),
+  });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : 0;
