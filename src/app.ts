@@ -105,7 +105,7 @@ export async function openBerth(config: BerthConfig): Promise<Berth> {
     immutableTags: new ImmutableTags(db.kysely),
     // retention first: blobs only the removed versions needed are collected in the same run; then what the latest
     // versions no longer need leaves them (one version per repository), then the sweep
-    cleanup: new Cleanup(db.kysely, store, new Pruner(db.kysely, config.cleanup), {
+    cleanup: new Cleanup(db.kysely, store, new Pruner(db.kysely, config.cleanup, settings), {
       beforeRun: async ({ dryRun }) => {
         const removed = await retention.applyEverywhere({ dryRun });
         return removed.reduce((n, r) => n + r.removedVersions.length, 0);
@@ -114,7 +114,7 @@ export async function openBerth(config: BerthConfig): Promise<Berth> {
     fsck: new Fsck(db.kysely, store),
     leases: new Leases(db.kysely),
     imports: new Imports(db.kysely, store, { ...ARCHIVE_LIMITS, ...config.archiveLimits }, settings),
-    removals: new Removals(db.kysely),
+    removals: new Removals(db.kysely, settings),
     auth,
     quotas: new Quotas(db.kysely),
     diskUsage: new DiskUsage(db.kysely, store),

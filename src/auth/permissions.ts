@@ -1,6 +1,6 @@
 // Repository permissions: actions and what they imply, name patterns, and the actions a set of grants allows.
 import { BerthError } from '../core/errors.js';
-import { isRepositoryName } from '../core/references.js';
+import { parseRepositoryPattern, repositoryPatternMatches } from '../core/patterns.js';
 
 export const ACTIONS = ['pull', 'push', 'delete', 'admin'] as const;
 export type Action = (typeof ACTIONS)[number];
@@ -37,24 +37,8 @@ export function parseActions(input: string | readonly string[]): Action[] {
   return [...new Set(names as Action[])].sort((a, b) => ACTIONS.indexOf(a) - ACTIONS.indexOf(b));
 }
 
-/**
- * A repository pattern: a repository name ("team/app"), every repository under a prefix ("team/*", which
- * matches team/app and team/x/y but not team itself), or every repository ("*").
- */
-export function parsePattern(s: string): string {
-  const prefix = s.endsWith('/*') ? s.slice(0, -2) : undefined;
-  if (s === '*' || (prefix !== undefined ? isRepositoryName(prefix) : isRepositoryName(s))) return s;
-  throw new BerthError(
-    'PARAMETER_INVALID',
-    `"${s}" is not a repository pattern: use a repository name (team/app), a prefix ending in /* (team/*), or *`,
-  );
-}
-
-export function matches(pattern: string, repository: string): boolean {
-  if (pattern === '*') return true;
-  if (pattern.endsWith('/*')) return repository.startsWith(pattern.slice(0, -1));
-  return pattern === repository;
-}
+// Permission patterns are the repository patterns of every policy (core/patterns.ts): one grammar, one matcher.
+export { parseRepositoryPattern as parsePattern, repositoryPatternMatches as matches };
 
 export interface Grant {
   pattern: string;
@@ -64,7 +48,8 @@ export interface Grant {
 /** The actions the grants whose pattern matches `repository` allow, with what they imply. */
 export function allowedBy(grants: readonly Grant[], repository: string): Set<Action> {
   const out = new Set<Action>();
-  for (const g of grants) if (matches(g.pattern, repository)) for (const a of expand(g.actions)) out.add(a);
+  for (const g of grants)
+    if (repositoryPatternMatches(g.pattern, repository)) for (const a of expand(g.actions)) out.add(a);
   return out;
 }
 
@@ -77,7 +62,7 @@ export function parseScope(s: string): Grant {
       `"${s}" is not a token scope: write repository:PATTERN:ACTIONS, e.g. repository:team/*:pull,push`,
     );
   }
-  return { pattern: parsePattern(m[1]!), actions: parseActions(m[2]!) };
+  return { pattern: parseRepositoryPattern(m[1]!), actions: parseActions(m[2]!) };
 }
 
 export const formatScope = (g: Grant): string => `repository:${g.pattern}:${g.actions.join(',')}`;

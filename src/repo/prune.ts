@@ -2,7 +2,13 @@
 import type { Kysely } from 'kysely';
 import type { Database, UntaggedPolicy } from '../db/schema.js';
 import type { PruneOptions, PrunedRepository, RepositoryPruning } from '../gc/pruning.js';
-import { commitVersionIn, lockRepository, type ContentChange } from './versions.js';
+import {
+  commitVersionIn,
+  DEFAULT_COMMIT_SETTINGS,
+  lockRepository,
+  type CommitSettings,
+  type ContentChange,
+} from './versions.js';
 import { unneeded, type Unneeded } from './unneeded.js';
 
 type Db = Kysely<Database>;
@@ -39,6 +45,7 @@ export class Pruner implements RepositoryPruning {
   constructor(
     private readonly db: Db,
     private readonly defaults: PruneDefaults = {},
+    private readonly settings: CommitSettings = DEFAULT_COMMIT_SETTINGS,
   ) {}
 
   async prune(opts: PruneOptions): Promise<PrunedRepository[]> {
@@ -98,7 +105,11 @@ export class Pruner implements RepositoryPruning {
       const v = await commitVersionIn(
         trx,
         name,
-        { create: false, message: pruneMessage(decided.blobs.length, decided.manifests.length) },
+        {
+          create: false,
+          settings: this.settings,
+          message: pruneMessage(decided.blobs.length, decided.manifests.length),
+        },
         async () => changes,
       );
       for (const b of decided.blobs)

@@ -7,28 +7,38 @@ import type { Reference } from '../core/references.js';
 import {
   commitVersion,
   commitVersionIn,
+  DEFAULT_COMMIT_SETTINGS,
+  type CommitSettings,
   lockRepository,
   type CommittedVersion,
   type ContentChange,
 } from './versions.js';
 
 export class Removals {
-  constructor(private readonly db: Kysely<Database>) {}
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly settings: CommitSettings = DEFAULT_COMMIT_SETTINGS,
+  ) {}
 
   /** Removes tag `tag` (the manifest stays): one new version; MANIFEST_UNKNOWN if there is no such tag. */
   async deleteTag(name: string, tag: string): Promise<CommittedVersion> {
-    return commitVersion(this.db, name, { create: false }, async ({ trx, repositoryId }) => {
-      const found = await trx
-        .selectFrom('repository_content')
-        .select('key')
-        .where('repository_id', '=', repositoryId)
-        .where('version_removed', 'is', null)
-        .where('kind', '=', 'tag')
-        .where('key', '=', tag)
-        .executeTakeFirst();
-      if (!found) throw new BerthError('MANIFEST_UNKNOWN', `repository ${name} has no tag ${tag}`);
-      return [{ op: 'remove', kind: 'tag', key: tag }];
-    });
+    return commitVersion(
+      this.db,
+      name,
+      { create: false, settings: this.settings },
+      async ({ trx, repositoryId }) => {
+        const found = await trx
+          .selectFrom('repository_content')
+          .select('key')
+          .where('repository_id', '=', repositoryId)
+          .where('version_removed', 'is', null)
+          .where('kind', '=', 'tag')
+          .where('key', '=', tag)
+          .executeTakeFirst();
+        if (!found) throw new BerthError('MANIFEST_UNKNOWN', `repository ${name} has no tag ${tag}`);
+        return [{ op: 'remove', kind: 'tag', key: tag }];
+      },
+    );
   }
 
   /**
@@ -41,29 +51,35 @@ export class Removals {
   ): Promise<CommittedVersion & { digest: string; tags: string[] }> {
     let digest = '';
     let tags: string[] = [];
-    const v = await commitVersion(this.db, name, { create: false }, async ({ trx, repositoryId }) => {
-      const current = trx
-        .selectFrom('repository_content')
-        .select(['key', 'value'])
-        .where('repository_id', '=', repositoryId)
-        .where('version_removed', 'is', null);
-      if (ref.kind === 'tag') {
-        const tag = await current.where('kind', '=', 'tag').where('key', '=', ref.tag).executeTakeFirst();
-        if (!tag?.value) throw new BerthError('MANIFEST_UNKNOWN', `repository ${name} has no tag ${ref.tag}`);
-        digest = tag.value;
-      } else {
-        digest = ref.digest;
-      }
-      const m = await current.where('kind', '=', 'manifest').where('key', '=', digest).executeTakeFirst();
-      if (!m) throw new BerthError('MANIFEST_UNKNOWN', `repository ${name} has no manifest ${digest}`);
-      tags = (
-        await current.where('kind', '=', 'tag').where('value', '=', digest).orderBy('key').execute()
-      ).map((t) => t.key);
-      return [
-        { op: 'remove', kind: 'manifest', key: digest },
-        ...tags.map((t): ContentChange => ({ op: 'remove', kind: 'tag', key: t })),
-      ];
-    });
+    const v = await commitVersion(
+      this.db,
+      name,
+      { create: false, settings: this.settings },
+      async ({ trx, repositoryId }) => {
+        const current = trx
+          .selectFrom('repository_content')
+          .select(['key', 'value'])
+          .where('repository_id', '=', repositoryId)
+          .where('version_removed', 'is', null);
+        if (ref.kind === 'tag') {
+          const tag = await current.where('kind', '=', 'tag').where('key', '=', ref.tag).executeTakeFirst();
+          if (!tag?.value)
+            throw new BerthError('MANIFEST_UNKNOWN', `repository ${name} has no tag ${ref.tag}`);
+          digest = tag.value;
+        } else {
+          digest = ref.digest;
+        }
+        const m = await current.where('kind', '=', 'manifest').where('key', '=', digest).executeTakeFirst();
+        if (!m) throw new BerthError('MANIFEST_UNKNOWN', `repository ${name} has no manifest ${digest}`);
+        tags = (
+          await current.where('kind', '=', 'tag').where('value', '=', digest).orderBy('key').execute()
+        ).map((t) => t.key);
+        return [
+          { op: 'remove', kind: 'manifest', key: digest },
+          ...tags.map((t): ContentChange => ({ op: 'remove', kind: 'tag', key: t })),
+        ];
+      },
+    );
     return { ...v, digest, tags };
   }
 
@@ -88,21 +104,26 @@ export class Removals {
           `repository ${name} was deleted in version ${deleted}; its history is kept (berth repo versions, berth version restore)`,
         );
       }
-      return commitVersionIn(trx, name, { create: false }, async ({ repositoryId, number }) => {
-        const rows = await trx
-          .selectFrom('repository_content')
-          .select(['kind', 'key'])
-          .where('repository_id', '=', repositoryId)
-          .where('version_removed', 'is', null)
-          .execute();
-        // after commitVersionIn cleared it: this version is the deletion
-        await trx
-          .updateTable('repositories')
-          .set({ deleted_version: number })
-          .where('id', '=', repositoryId)
-          .execute();
-        return rows.map((r): ContentChange => ({ op: 'remove', kind: r.kind, key: r.key }));
-      });
+      return commitVersionIn(
+        trx,
+        name,
+        { create: false, settings: this.settings },
+        async ({ repositoryId, number }) => {
+          const rows = await trx
+            .selectFrom('repository_content')
+            .select(['kind', 'key'])
+            .where('repository_id', '=', repositoryId)
+            .where('version_removed', 'is', null)
+            .execute();
+          // after commitVersionIn cleared it: this version is the deletion
+          await trx
+            .updateTable('repositories')
+            .set({ deleted_version: number })
+            .where('id', '=', repositoryId)
+            .execute();
+          return rows.map((r): ContentChange => ({ op: 'remove', kind: r.kind, key: r.key }));
+        },
+      );
     });
   }
 }
