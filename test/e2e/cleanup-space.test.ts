@@ -5,16 +5,7 @@
 // Size: BERTH_CLEANUP_E2E_MIB (default 256).
 import { afterAll, beforeAll, describe, expect } from 'vitest';
 import { createHash, randomBytes } from 'node:crypto';
-import {
-  createWriteStream,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  renameSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
+import { createWriteStream, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -27,9 +18,11 @@ import {
   testDatabaseUrl,
   removeTestDatabase,
 } from '../helpers/backend.js';
+import { stampedMiBs } from '../helpers/big-archive.js';
 import { hex, sha } from '../helpers/images.js';
 import { runBerth } from '../helpers/cli.js';
 import { skopeo, startRealServer, type RealServer } from '../helpers/real-server.js';
+import { bytesUnder } from '../helpers/state.js';
 import { MIB } from './support.js';
 
 const it = skipUnless(hasCommand('skopeo'), 'skopeo is not installed (apt-get install skopeo)');
@@ -58,16 +51,6 @@ afterAll(async () => {
   if (work) rmSync(work, { recursive: true, force: true });
 });
 
-/** The bytes of every file under `dir`, walked. */
-function bytesUnder(dir: string): number {
-  let total = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    total += e.isDirectory() ? bytesUnder(p) : statSync(p).size;
-  }
-  return total;
-}
-
 interface Blob {
   digest: string;
   size: number;
@@ -93,10 +76,7 @@ async function buildLayout(dir: string) {
     const digest = createHash('sha256');
     let size = 0;
     function* blocks() {
-      for (let n = 0; n < mib; n++) {
-        const b = Buffer.from(block);
-        b.writeUInt32BE(seed, 0);
-        b.writeUInt32BE(n, 4);
+      for (const b of stampedMiBs(block, seed, mib * MIB)) {
         diff.update(b);
         yield b;
       }

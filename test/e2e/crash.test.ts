@@ -1,7 +1,7 @@
 // A real server killed with SIGKILL mid-archive-upload, mid-chunked-push and at random points restarts cleanly; fsck agrees.
 import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'node:http';
@@ -13,32 +13,11 @@ import { bigDirArchive } from '../helpers/big-archive.js';
 import { removeTestDatabase, testDatabaseUrl } from '../helpers/backend.js';
 import { http, ADMIN, basic } from '../helpers/in-process.js';
 import { BIN, startRealServer, type RealServer } from '../helpers/real-server.js';
+import { bytesUnder } from '../helpers/state.js';
 
 const MIB = 1024 * 1024;
 const REPEAT = Number(process.env.BERTH_CRASH_REPEAT ?? 3);
 const sha = (b: Buffer): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
-
-/** Total bytes of a file or of the files under a folder (0 when it does not exist). */
-function bytesUnder(dir: string): number {
-  let n = 0;
-  let names: string[];
-  try {
-    if (statSync(dir).isFile()) return statSync(dir).size;
-    names = readdirSync(dir);
-  } catch {
-    return 0;
-  }
-  for (const name of names) {
-    const p = join(dir, name);
-    try {
-      const s = statSync(p);
-      n += s.isDirectory() ? bytesUnder(p) : s.size;
-    } catch {
-      // removed meanwhile
-    }
-  }
-  return n;
-}
 
 async function until(cond: () => boolean, what: string, ms = 20_000): Promise<void> {
   const end = Date.now() + ms;

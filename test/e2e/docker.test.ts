@@ -2,17 +2,22 @@
 //
 // The test starts a private engine (test/helpers/docker.ts: vfs storage, no networking, everything in a temp dir)
 // and `berth serve`; the images come from a docker-archive fixture (`docker load`) and a `FROM scratch` build, so
-// no network is needed. Also: a push to a second repository mounts the layers, pulls by tag and by digest. Slow
+// no network is needed. Also: a push to a second repository mounts the layers, pulls by tag and by digest; and
+// space coming back: a SIZE_MIB image (BERTH_CLEANUP_E2E_MIB, default 256) pushed, deleted and cleaned up. Slow
 // (a Docker engine), so it runs only when BERTH_TEST_SLOW_E2E is set: .ci/run sets it for the SQLite run alone.
 // Without docker, dockerd or root it skips with the reason, and fails under CI=true.
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeUnless } from '../helpers/backend.js';
+import { bigDockerArchive } from '../helpers/big-archive.js';
+import { runBerth } from '../helpers/cli.js';
 import { dockerUnavailable, startDockerEngine, type DockerEngine } from '../helpers/docker.js';
 import { ADMIN, ANONYMOUS, fixture, http } from '../helpers/in-process.js';
 import { BIN, run, startRealServer, type RealServer } from '../helpers/real-server.js';
-import { sha, versionsOf } from './support.js';
+import { bytesUnder } from '../helpers/state.js';
+import { MIB, sha, versionsOf } from './support.js';
 
 const slow = !['', '0', 'false'].includes(process.env.BERTH_TEST_SLOW_E2E ?? '');
 const missing = dockerUnavailable();
@@ -22,6 +27,13 @@ const suite = !slow
 const title = slow
   ? 'docker login, push, pull, save -> berth upload, logout'
   : 'docker [skipped: a slow end-to-end test, run when BERTH_TEST_SLOW_E2E=1 (CI: the SQLite run)]';
+
+const SIZE_MIB = Number(process.env.BERTH_CLEANUP_E2E_MIB ?? 256);
+
+interface Blob {
+  digest: string;
+  size: number;
+}
 
 let s: RealServer | undefined;
 let engine: DockerEngine | undefined;
@@ -50,9 +62,9 @@ suite(title, () => {
       RepoDigests: string[];
       RootFS: { Layers: string[] };
     };
-  /** The manifest berth serves for REPO:REF to the administrator, and its digest. */
-  const served = async (repo: string, ref: string) => {
-    const r = await http('GET', `${s!.url}/v2/${repo}/manifests/${ref}`, undefined, {
+  /** The manifest berth (`url`: another server) serves for REPO:REF to the administrator, its digest and size. */
+  const served = async (repo: string, ref: string, url = s!.url) => {
+    const r = await http('GET', `${url}/v2/${repo}/manifests/${ref}`, undefined, {
       accept: [
         'application/vnd.docker.distribution.manifest.v2+json',
         'application/vnd.oci.image.manifest.v1+json',
@@ -61,7 +73,8 @@ suite(title, () => {
     expect(r.status, r.body.toString()).toBe(200);
     return {
       digest: sha(r.body),
-      manifest: r.json<{ config: { digest: string }; layers: { digest: string }[] }>(),
+      size: r.body.length,
+      manifest: r.json<{ config: Blob; layers: Blob[] }>(),
     };
   };
   const auths = () =>
@@ -226,4 +239,90 @@ suite(title, () => {
     }
     expect(await imageId(id)).toBeUndefined();
   });
+
+  // Issue 14, the docker half of test/e2e/cleanup-space.test.ts, on a server of its own (no scheduled cleanup, a
+  // store holding only this): `big` (a shared base layer and SIZE_MIB of its own) and `other` (the base and 8 KiB)
+  // are made by `docker load` of an archive generated as it is piped in, pushed with `docker push`.
+  it(`${SIZE_MIB} MiB image pushed with docker, deleted, cleanup --protection 0: the store shrinks by its unique bytes; the other tag still pulls`, async () => {
+    const data = mkdtempSync(join(tmpdir(), 'docker-space-'));
+    const server = await startRealServer('docker-space', { data, args: ['--cleanup-interval', '0'] });
+    try {
+      const repo = 'e2e/space';
+      const ref = (tag: string) => `${server.hostPort}/${repo}:${tag}`;
+      const archive = bigDockerArchive(
+        [
+          { file: 'base.bin', bytes: 64 * 1024 },
+          { file: 'big.bin', bytes: SIZE_MIB * MIB },
+          { file: 'other.bin', bytes: 8 * 1024 },
+        ],
+        [
+          { tag: ref('big'), layers: [0, 1] },
+          { tag: ref('other'), layers: [0, 2] },
+        ],
+      );
+      const loaded = await engine!.docker(['load'], archive.stream);
+      expect(loaded.code, loaded.err).toBe(0);
+      const [bigId, otherId] = (await archive.done).ids;
+      expect(await imageId(ref('big'))).toBe(bigId);
+      const login = await engine!.docker(
+        ['login', server.hostPort, '--username', ADMIN.user, '--password-stdin'],
+        `${ADMIN.password}\n`,
+      );
+      expect(login.code, login.err).toBe(0);
+      const pushed: Record<string, string> = {};
+      for (const tag of ['other', 'big']) {
+        const out = await docker('push', ref(tag));
+        pushed[tag] = new RegExp(`${tag}: digest: (sha256:[0-9a-f]{64}) `).exec(out)?.[1] ?? out;
+      }
+      // what only `big` has in the store: its manifest, its config, its own layer (not the base `other` shares)
+      const big = await served(repo, 'big', server.url);
+      const other = await served(repo, 'other', server.url);
+      expect([big.digest, other.digest]).toEqual([pushed.big, pushed.other]);
+      const shared = new Set(other.manifest.layers.map((l) => l.digest));
+      expect(big.manifest.layers.filter((l) => shared.has(l.digest))).toHaveLength(1);
+      const unique = [
+        { digest: big.digest, size: big.size },
+        big.manifest.config,
+        ...big.manifest.layers.filter((l) => !shared.has(l.digest)),
+      ];
+      const uniqueBytes = unique.reduce((n, b) => n + b.size, 0);
+      expect(uniqueBytes).toBeGreaterThan(SIZE_MIB * MIB); // random bytes: gzip cannot shrink them
+
+      const retain = await runBerth(server.url, 'repo', 'retain', repo, '1');
+      expect(retain.code, retain.err).toBe(0);
+      const store = join(data, 'store');
+      const before = bytesUnder(store);
+      const deleted = await runBerth(server.url, 'image', 'delete', repo, 'big');
+      expect(deleted.code, deleted.err).toBe(0);
+      const started = Date.now();
+      const cleanup = await runBerth(server.url, 'cleanup', '--protection', '0', '--json');
+      const cleanupMs = Date.now() - started;
+      expect(cleanup.code, cleanup.err).toBe(0);
+      const report = JSON.parse(cleanup.out);
+      const after = bytesUnder(store);
+      console.log(
+        `docker cleanup-space: store ${before} bytes before, ${after} after (dropped ${before - after}; the image's ` +
+          `unique bytes: ${uniqueBytes}); cleanup took ${cleanupMs} ms, removed ${report.removed.blobs} blobs ` +
+          `(${report.removed.bytes} bytes)`,
+      );
+      expect(report.repositories).toEqual([
+        expect.objectContaining({ repository: repo, blobs: unique.length - 1, manifests: 0 }),
+      ]);
+      for (const b of unique) expect(report.digests).toContain(b.digest);
+      expect(before - after).toBe(uniqueBytes);
+
+      // the other tag still pulls, into an engine that no longer holds either image; the deleted one does not
+      await docker('rmi', ref('big'), ref('other'));
+      expect(await imageId(otherId!)).toBeUndefined();
+      expect(await docker('pull', ref('other'))).toContain(`Digest: ${pushed.other}`);
+      expect(await imageId(ref('other'))).toBe(otherId);
+      const gone = await engine!.docker(['pull', ref('big')]);
+      expect(gone.code).not.toBe(0);
+      expect(gone.err).toMatch(/manifest unknown|not found/i);
+      await docker('logout', server.hostPort);
+    } finally {
+      await server.stop();
+      rmSync(data, { recursive: true, force: true });
+    }
+  }, 600_000);
 });

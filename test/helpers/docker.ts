@@ -10,6 +10,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 import { hasCommand } from './backend.js';
 
 /** Debian's client (/usr/bin/docker, from docker.io beside the engine) before any other `docker` on PATH. */
@@ -37,8 +38,8 @@ export interface DockerEngine {
   dir: string;
   /** the client's DOCKER_CONFIG */
   config: string;
-  /** `docker ARGS` against this engine; resolves with its exit code and output (`input`: its standard input) */
-  docker(args: string[], input?: string): Promise<DockerResult>;
+  /** `docker ARGS` against this engine; resolves with its exit code and output (`input`: its standard input, piped) */
+  docker(args: string[], input?: string | Readable): Promise<DockerResult>;
   /** `docker ARGS`, rejecting (with its output) unless it exits 0; resolves with stdout */
   ok(...args: string[]): Promise<string>;
   /** what dockerd wrote so far */
@@ -118,7 +119,7 @@ export async function startDockerEngine(label = 'docker'): Promise<DockerEngine>
   child.on('error', (e) => (log += `spawn failed: ${e.message}\n`));
   const env = { ...process.env, DOCKER_HOST: `unix://${socket}`, DOCKER_CONFIG: config };
 
-  const docker = (args: string[], input?: string): Promise<DockerResult> =>
+  const docker = (args: string[], input?: string | Readable): Promise<DockerResult> =>
     new Promise((resolve, reject) => {
       const p = spawn(DOCKER_CLI, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
       let out = '';
@@ -127,7 +128,10 @@ export async function startDockerEngine(label = 'docker'): Promise<DockerEngine>
       p.stderr.on('data', (b: Buffer) => (err += b.toString()));
       p.on('error', reject);
       p.on('close', (code) => resolve({ code: code ?? -1, out, err }));
-      p.stdin.end(input ?? '');
+      // (a client that exits before reading all its input fails by its exit code, not by EPIPE here)
+      p.stdin.on('error', () => {});
+      if (typeof input === 'object') input.pipe(p.stdin);
+      else p.stdin.end(input ?? '');
     });
 
   const stop = async (): Promise<void> => {

@@ -75,6 +75,22 @@ export function filesUnder(root: string): string[] {
   return out.sort();
 }
 
+/**
+ * The bytes of a file, or of every file under a folder, walked (0 when it does not exist; a file removed during
+ * the walk counts 0): what a store holds on disk, for tests that measure what cleanup gives back.
+ */
+export function bytesUnder(path: string): number {
+  let names: string[];
+  try {
+    const s = statSync(path);
+    if (!s.isDirectory()) return s.size;
+    names = readdirSync(path);
+  } catch {
+    return 0;
+  }
+  return names.reduce((n, name) => n + bytesUnder(join(path, name)), 0);
+}
+
 /** A row as text, its columns in name order, so that rows compare and sort the same on both backends. */
 const rowText = (row: Record<string, unknown>): string =>
   JSON.stringify(Object.fromEntries(Object.entries(row).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))));
