@@ -3,7 +3,7 @@
 // per client whatever the blob's size), and it closes their connections after its idle limit (`--idle-timeout 2`).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash, randomBytes } from 'node:crypto';
-import { readdirSync, readlinkSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { request } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
@@ -33,14 +33,34 @@ function* blobBytes(): Generator<Buffer> {
   }
 }
 
-/** The server's open sockets (listening and connected), from /proc/<pid>/fd. */
-function socketsOf(pid: number): number {
-  let n = 0;
+/**
+ * The server's connections on its HTTP port: the sockets among its file descriptors (/proc/<pid>/fd) that
+ * /proc/net/tcp{,6} shows connected on `port`. Its database connections (a PostgreSQL pool opens more as it
+ * likes) and its listening socket do not count.
+ */
+function connectionsOf(pid: number, port: number): number {
+  const inodes = new Set<string>();
   for (const fd of readdirSync(`/proc/${pid}/fd`)) {
     try {
-      if (readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith('socket:')) n++;
+      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+      if (m) inodes.add(m[1]!);
     } catch {
       // closed meanwhile
+    }
+  }
+  let n = 0;
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let lines: string[];
+    try {
+      lines = readFileSync(table, 'utf8').trim().split('\n').slice(1);
+    } catch {
+      continue; // no IPv6
+    }
+    for (const line of lines) {
+      // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
+      const cols = line.trim().split(/\s+/);
+      const localPort = parseInt(cols[1]!.split(':').pop()!, 16);
+      if (localPort === port && cols[3] !== '0A' && inodes.has(cols[9]!)) n++; // 0A: LISTEN
     }
   }
   return n;
@@ -99,29 +119,41 @@ describe('GETs of a large blob that are never read', () => {
       req.end();
     });
     await pause(200);
-    const sockets0 = socketsOf(pid);
+    const { hostname, port } = new URL(s.url);
+    const connections = () => connectionsOf(pid, Number(port));
+    const connections0 = connections();
     const rss0 = rssOf(pid);
     let peak = rss0;
-    const sampler = setInterval(() => (peak = Math.max(peak, rssOf(pid))), 50);
-    const { hostname, port } = new URL(s.url);
+    const sampler = setInterval(() => {
+      try {
+        peak = Math.max(peak, rssOf(pid));
+      } catch {
+        // the server has gone: the assertions below say so
+      }
+    }, 50);
     const clients: { socket: Socket; received: number }[] = [];
     const sent = Date.now();
-    for (let i = 0; i < CLIENTS; i++) {
-      const socket = connect(Number(port), hostname);
-      socket.on('error', () => {});
-      socket.pause(); // reads nothing: the server's writes back up
-      const c = { socket, received: 0 };
-      socket.write(`GET /v2/big/blob/blobs/${digest} HTTP/1.1\r\nHost: x\r\nAuthorization: ${auth}\r\n\r\n`);
-      clients.push(c);
+    let closedAfter: number;
+    try {
+      for (let i = 0; i < CLIENTS; i++) {
+        const socket = connect(Number(port), hostname);
+        socket.on('error', () => {});
+        socket.pause(); // reads nothing: the server's writes back up
+        const c = { socket, received: 0 };
+        socket.write(
+          `GET /v2/big/blob/blobs/${digest} HTTP/1.1\r\nHost: x\r\nAuthorization: ${auth}\r\n\r\n`,
+        );
+        clients.push(c);
+      }
+      await pause(500);
+      expect(connections() - connections0, 'the server holds the connections').toBe(CLIENTS);
+      // the server lets them go after its idle limit: its own sockets tell (the clients read nothing meanwhile)
+      while (connections() > connections0 && Date.now() - sent < IDLE_SECONDS * 8000) await pause(50);
+      closedAfter = Date.now() - sent;
+    } finally {
+      clearInterval(sampler);
     }
-    await pause(500);
-    const opened = socketsOf(pid) - sockets0;
-    expect(opened, 'the server holds the connections').toBe(CLIENTS);
-    // the server lets them go after its idle limit: its own sockets tell (the clients read nothing meanwhile)
-    while (socketsOf(pid) > sockets0 && Date.now() - sent < IDLE_SECONDS * 8000) await pause(50);
-    const closedAfter = Date.now() - sent;
-    clearInterval(sampler);
-    expect(socketsOf(pid), 'the server closed every connection').toBe(sockets0);
+    expect(connections(), 'the server closed every connection').toBe(connections0);
     // what the clients got: a part of the blob, then the end of the connection
     await Promise.all(
       clients.map(
