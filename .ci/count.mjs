@@ -8,7 +8,10 @@
 // exited non-zero with no failure to show for it counts 1 failed.
 // --extra-failed adds failures from steps that are not test runs (lint, typecheck, installs, the bench smoke
 // test); --extra-passed adds items that passed outside the test runs (the bench smoke test).
-// Exits 1 when anything failed.
+// Before the totals it names every failed test (file, test, the first line of its message), so the tail of the
+// log says what failed; for a run that failed with no failed test to name (vitest's "Unhandled Errors", a failed
+// hook, a crashed worker), it prints that part of the run's own output, kept beside its report as NAME.log by
+// .ci/run. Exits 1 when anything failed.
 import { readFileSync } from 'node:fs';
 
 const args = process.argv.slice(2);
@@ -32,6 +35,31 @@ for (let i = 0; i < args.length; i++) {
 let passed = extraPassed;
 let failed = extraFailed;
 let skipped = 0;
+const failures = [];
+
+// The lines of a run's log that tell why it failed when its report names no failed test: vitest's error
+// sections ("Unhandled Errors", "Failed Suites", …) and lines naming an error, without colour codes.
+function unnamedFailure(run) {
+  const log = run.report.replace(/\.json$/, '.log');
+  let text;
+  try {
+    text = readFileSync(log, 'utf8');
+  } catch {
+    return [`  ${run.name}: failed with no failed test in its report, and no log at ${log}`];
+  }
+  // eslint-disable-next-line no-control-regex
+  const lines = text.replace(/\x1b\[[0-9;]*m/g, '').split('\n');
+  const out = [`  ${run.name}: failed with no failed test in its report; from its log:`];
+  const start = lines.findIndex((l) =>
+    /Unhandled (Error|Rejection)|Failed Suites|Errors? ⎯|Worker exited/.test(l),
+  );
+  const picked =
+    start >= 0
+      ? lines.slice(start, start + 30)
+      : lines.filter((l) => /\b(Error|ERR_[A-Z_]+|timed out|Timeout)\b/.test(l)).slice(-20);
+  for (const l of picked) if (l.trim()) out.push(`    ${l.slice(0, 240)}`);
+  return out;
+}
 for (const run of runs) {
   let r;
   try {
@@ -55,15 +83,37 @@ for (const run of runs) {
   const unfinished = Math.max(0, (r.numTotalTests ?? 0) - p - (r.numFailedTests ?? 0) - s);
   f += unfinished;
   if (f === 0 && (run.rc !== 0 || r.success === false)) f = 1;
+  const named = (r.testResults ?? []).some(
+    (t) => t.status === 'failed' && (t.assertionResults ?? []).some((a) => a.status === 'failed'),
+  );
+  if (f > 0 && !named) failures.push(...unnamedFailure(run));
   console.log(
     `${run.name}: ${p} passed, ${f} failed, ${s} skipped (exit ${run.rc}` +
       `${brokenFiles ? `, ${brokenFiles} test file(s) failed outside tests` : ''}` +
       `${unfinished ? `, ${unfinished} test(s) got no result (crashed worker?)` : ''})`,
   );
+  for (const file of r.testResults ?? []) {
+    const where = String(file.name ?? '').replace(/^.*?\/(src|test|bench)\//, '$1/');
+    const failedTests = (file.assertionResults ?? []).filter((a) => a.status === 'failed');
+    for (const a of failedTests) {
+      const why = String(a.failureMessages?.[0] ?? '')
+        .split('\n')[0]
+        .slice(0, 200);
+      failures.push(`  ${run.name}: ${where} > ${a.fullName ?? a.title}${why ? `: ${why}` : ''}`);
+    }
+    if (file.status === 'failed' && failedTests.length === 0) {
+      const why = String(file.message ?? '')
+        .split('\n')[0]
+        .slice(0, 200);
+      failures.push(`  ${run.name}: ${where} (failed outside its tests)${why ? `: ${why}` : ''}`);
+    }
+  }
   passed += p;
   failed += f;
   skipped += s;
 }
+if (failures.length) console.log(`failed tests:\n${failures.slice(0, 80).join('\n')}`);
+if (failures.length > 80) console.log(`  … and ${failures.length - 80} more`);
 if (extraFailed || extraPassed) console.log(`other steps: ${extraPassed} passed, ${extraFailed} failed`);
 console.log(`${passed} passed, ${failed} failed, ${skipped} skipped`);
 process.exit(failed > 0 ? 1 : 0);

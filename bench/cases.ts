@@ -35,6 +35,17 @@ export interface Sizes {
   units: number;
   versionOps: number;
   orphans: { count: number; size: number };
+  /**
+   * the s3 group (bench/s3.ts): a large layer, many small ones, a chunked push (PATCHes of `chunk`) and a small one;
+   * `runs` when not `runs` above (--runs sets both)
+   */
+  s3: {
+    runs?: number;
+    largeLayer: number;
+    layers: { count: number; size: number };
+    chunked: { size: number; chunk: number };
+    small: number;
+  };
 }
 
 export const FULL: Sizes = {
@@ -50,6 +61,12 @@ export const FULL: Sizes = {
   units: 100_000,
   versionOps: 30,
   orphans: { count: 10_000, size: 4096 },
+  s3: {
+    largeLayer: 512 * MIB,
+    layers: { count: 200, size: 64 * 1024 },
+    chunked: { size: GIB, chunk: 256 * MIB },
+    small: MIB,
+  },
 };
 
 export const QUICK: Sizes = {
@@ -65,6 +82,13 @@ export const QUICK: Sizes = {
   units: 20_000,
   versionOps: 10,
   orphans: { count: 1_000, size: 4096 },
+  s3: {
+    runs: 2,
+    largeLayer: 8 * MIB,
+    layers: { count: 5, size: 64 * 1024 },
+    chunked: { size: 12 * MIB, chunk: 4 * MIB },
+    small: MIB,
+  },
 };
 
 /** One measured figure: every run's value on berth and on its reference. */
@@ -96,11 +120,15 @@ export interface Ctx {
   dist: Server;
   measures: Measure[];
   memory: { berth: number[]; distribution: number[] };
+  /** lines printed under the table (a group skipped, and why) */
+  notes: string[];
+  /** --keep: leave what the bench made (the scratch folder; the s3 group's buckets) */
+  keep: boolean;
   log(msg: string): void;
 }
 
-const fmtMiB = (n: number) => `${n / MIB >= 1024 ? `${n / GIB} GiB` : `${n / MIB} MiB`}`;
-const sizeLabel = (n: number) => (n >= MIB ? fmtMiB(n) : `${n / 1024} KiB`);
+export const fmtMiB = (n: number) => `${n / MIB >= 1024 ? `${n / GIB} GiB` : `${n / MIB} MiB`}`;
+export const sizeLabel = (n: number) => (n >= MIB ? fmtMiB(n) : `${n / 1024} KiB`);
 
 function measure(ctx: Ctx, m: Omit<Measure, 'berth' | 'reference'>): Measure {
   const found = ctx.measures.find((x) => x.id === m.id);
@@ -150,13 +178,16 @@ const settle = () => runCommand('sync', []);
 
 // --- skopeo push and pull ---------------------------------------------------------------------------------
 
-/** Push then pull of one image (made anew each run, so nothing is reused from an earlier run). */
-async function pushPull(
+/**
+ * Push then pull of one image (made anew each run, so nothing is reused from an earlier run). `afterRun` runs after
+ * each run's pulls, unmeasured (the s3 group empties its buckets there).
+ */
+export async function pushPull(
   ctx: Ctx,
   id: string,
   what: string,
   layerSizes: number[],
-  opts: { trackMemory?: boolean } = {},
+  opts: { trackMemory?: boolean; afterRun?: () => Promise<void> } = {},
 ): Promise<void> {
   const push = measure(ctx, {
     id: `push-${id}`,
@@ -190,6 +221,7 @@ async function pushPull(
       await measured(ctx, pull, s, () => skopeoPull(s, ref, `oci:${dest}:latest`), { memory });
       rmSync(dest, { recursive: true, force: true });
     }
+    await opts.afterRun?.();
     ctx.log(
       `${what}: run ${r + 1}/${ctx.sizes.runs}: push berth ${push.berth.at(-1)!.toFixed(2)} s, ` +
         `Distribution ${push.reference.at(-1)!.toFixed(2)} s; pull berth ${pull.berth.at(-1)!.toFixed(2)} s, ` +

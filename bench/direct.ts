@@ -11,16 +11,18 @@ const fromDist = async <T>(module: string): Promise<T> =>
 
 /**
  * Makes one new version of `repository` (which must exist) adding `count` tags named `<prefix><i>`, all pointing
- * at `digest` (a manifest the repository holds), through commitVersion on the server's SQLite database (WAL: the
- * running server is not disturbed beyond the write lock). Returns the version's number and units added.
+ * at `digest` (a manifest the repository holds; several: tag i points at digest i mod their count), through
+ * commitVersion on the server's SQLite database (WAL: the running server is not disturbed beyond the write
+ * lock). Returns the version's number and units added.
  */
 export async function addTagsDirectly(
   data: string,
   repository: string,
-  digest: string,
+  digest: string | string[],
   count: number,
   prefix: string,
 ): Promise<{ number: number; added: number }> {
+  const digests = ([] as string[]).concat(digest);
   const { openDatabase } = await fromDist<typeof Connect>('db/connect.js');
   const { commitVersion } = await fromDist<typeof Versions>('repo/versions.js');
   const db = await openDatabase(join(data, 'berth.db'));
@@ -30,7 +32,7 @@ export async function addTagsDirectly(
         op: 'add' as const,
         kind: 'tag' as const,
         tag: `${prefix}${i}`,
-        digest,
+        digest: digests[i % digests.length]!,
       })),
     );
     return { number: v.number, added: v.added };

@@ -4,7 +4,8 @@
 //
 // Starts berth (the built bin/berth.js serve, SQLite under a temp dir, log level warn) and Distribution
 // (docker-registry serve, filesystem storage under the same temp dir), both on loopback; makes its own random
-// images; runs every case several times on both; prints medians, ratios and PASS/FAIL per target. Exits 0 when
+// images; runs every case several times on both; prints medians, ratios and PASS/FAIL per target. The s3 group
+// starts a second pair on S3 (a Ceph RGW: bench/s3.ts). Exits 0 when
 // the bench ran (whatever the targets say), 1 when it broke, 2 on bad arguments.
 import {
   mkdtempSync,
@@ -34,6 +35,10 @@ import {
 import { firstLine, killCommands } from './exec.js';
 import { killLoadGenerators } from './loadgen.js';
 import { summarize } from './profile.js';
+import { syncRepository } from './sync.js';
+import { cachePull } from './cache.js';
+import { uiPages } from './ui.js';
+import { s3Group } from './s3.js';
 import { distributionBinary, killAll, ROOT, startBerth, startDistribution, type Server } from './servers.js';
 import { fmt, GIB, markdownTable, median, MIB, table } from './stats.js';
 
@@ -45,6 +50,10 @@ const GROUPS: Record<string, (ctx: Ctx) => Promise<void>> = {
   rate: requestRate,
   version: newVersion,
   cleanup,
+  sync: syncRepository,
+  cache: cachePull,
+  ui: uiPages,
+  s3: s3Group,
 };
 
 interface Args {
@@ -181,7 +190,11 @@ function render(rows: Row[]): { header: string[]; cells: string[][] } {
 
 async function main(): Promise<number> {
   const args = parseArgs(process.argv.slice(2));
-  const sizes: Sizes = { ...(args.quick ? QUICK : FULL), ...(args.runs ? { runs: args.runs } : {}) };
+  const base = args.quick ? QUICK : FULL;
+  const sizes: Sizes = {
+    ...base,
+    ...(args.runs ? { runs: args.runs, s3: { ...base.s3, runs: args.runs } } : {}),
+  };
   for (const cmd of ['skopeo', 'openssl']) {
     if (!firstLine(cmd, cmd === 'skopeo' ? ['--version'] : ['version'])) {
       console.error(`bench: ${cmd} is not installed (Debian: apt-get install ${cmd})`);
@@ -241,6 +254,8 @@ async function main(): Promise<number> {
       dist,
       measures: [],
       memory: { berth: [], distribution: [] },
+      notes: [],
+      keep: args.keep,
       log,
     };
     const groups = args.only.length ? args.only : Object.keys(GROUPS);
@@ -285,6 +300,7 @@ async function main(): Promise<number> {
     console.log(table(header, cells));
     for (const r of rows) if (r.target?.includes(' and ')) console.log(`  * ${r.target}`);
     for (const r of rows) if (r.note) console.log(`  ${r.label}: ${r.note}`);
+    for (const n of ctx.notes) console.log(`  ${n}`);
     const failed = rows.filter((r) => r.pass === false);
     console.log(
       `\ntargets: ${rows.filter((r) => r.pass).length} PASS, ${failed.length} FAIL` +
@@ -309,6 +325,7 @@ async function main(): Promise<number> {
             markdown: markdownTable(header, cells),
             measures: ctx.measures,
             memory: ctx.memory,
+            notes: ctx.notes,
           },
           null,
           2,

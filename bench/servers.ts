@@ -1,6 +1,6 @@
 // The two servers under test, each a child process on a free loopback port with its data in a temp dir:
 // berth (the built bin/berth.js serve, SQLite) and CNCF Distribution (`docker-registry serve CONFIG.yml`,
-// filesystem storage). And their resident memory, from /proc.
+// filesystem storage; the s3 group gives both an S3 store). And their resident memory, from /proc.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -80,11 +80,15 @@ function track(child: ChildProcess): ChildProcess {
  * start create user admin (once authentication is in; ignored before). `nodeArgs` (e.g. --cpu-prof, which Node 20
  * refuses in NODE_OPTIONS) go to the child's node.
  */
-export async function startBerth(data: string, opts: { nodeArgs?: string[] } = {}): Promise<Server> {
+export async function startBerth(
+  data: string,
+  opts: { nodeArgs?: string[]; args?: string[]; env?: NodeJS.ProcessEnv } = {},
+): Promise<Server> {
   mkdirSync(data, { recursive: true });
   const password = randomBytes(12).toString('base64url');
   const env: NodeJS.ProcessEnv = {
     ...process.env,
+    ...opts.env,
     BERTH_LOG_LEVEL: 'warn',
     BERTH_ADMIN_PASSWORD: password,
   };
@@ -99,6 +103,7 @@ export async function startBerth(data: string, opts: { nodeArgs?: string[] } = {
         '127.0.0.1:0',
         '--data',
         data,
+        ...(opts.args ?? []),
       ],
       { stdio: ['ignore', 'pipe', 'pipe'], env },
     ),
@@ -138,10 +143,15 @@ export function distributionBinary(): string {
 }
 
 /**
- * Starts CNCF Distribution with filesystem storage under `data`, deletes enabled, the in-memory blob descriptor
- * cache of its default config, and logging at warn with the access log off (as berth runs at warn).
+ * Starts CNCF Distribution with filesystem storage under `data` (or the storage driver given in `driver`: its YAML
+ * lines under `storage:`, e.g. `s3:` and its parameters), deletes enabled, the in-memory blob descriptor cache of
+ * its default config, and logging at warn with the access log off (as berth runs at warn). `env` replaces the
+ * child's environment.
  */
-export async function startDistribution(data: string): Promise<Server> {
+export async function startDistribution(
+  data: string,
+  opts: { driver?: string[]; env?: NodeJS.ProcessEnv } = {},
+): Promise<Server> {
   mkdirSync(data, { recursive: true });
   const port = await freePort();
   const config = join(data, '..', 'distribution.yml');
@@ -156,8 +166,7 @@ export async function startDistribution(data: string): Promise<Server> {
       'storage:',
       '  cache:',
       '    blobdescriptor: inmemory',
-      '  filesystem:',
-      `    rootdirectory: ${data}`,
+      ...(opts.driver ?? ['  filesystem:', `    rootdirectory: ${data}`]),
       '  delete:',
       '    enabled: true',
       '  maintenance:',
@@ -168,7 +177,12 @@ export async function startDistribution(data: string): Promise<Server> {
       '',
     ].join('\n'),
   );
-  const child = track(spawn(distributionBinary(), ['serve', config], { stdio: ['ignore', 'pipe', 'pipe'] }));
+  const child = track(
+    spawn(distributionBinary(), ['serve', config], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: opts.env ?? process.env,
+    }),
+  );
   const output = capture(child);
   const url = `http://127.0.0.1:${port}`;
   const exited = new Promise<never>((_, reject) =>

@@ -1,5 +1,5 @@
 // The background jobs of a serving process, wired in one place: upload expiry, old login failures, stale staging,
-// trash, scheduled cleanup (and its audit record).
+// abandoned sync runs and their downloads, trash, scheduled cleanup (and its audit record).
 import type { Berth } from './app.js';
 import { realClock, type Clock, type TimerHandle } from './gc/clock.js';
 import { removeStaleStaging } from './gc/leftovers.js';
@@ -21,6 +21,9 @@ export interface JobsOptions {
   clock?: Clock;
 }
 
+/** How often the scheduled syncs that are due are looked for (each starts on one process only). */
+export const SYNC_SCHEDULE_EVERY_MS = 30_000;
+
 /** How often abandoned upload sessions (and login failures past their window) are swept. */
 export const UPLOAD_EXPIRY_EVERY_MS = 10 * 60_000;
 
@@ -36,6 +39,7 @@ export class Jobs {
   readonly schedule: CleanupSchedule | undefined;
   private readonly clock: Clock;
   private timer: TimerHandle | undefined;
+  private syncTimer: TimerHandle | undefined;
   private readonly running = new Set<Promise<unknown>>();
 
   constructor(
@@ -60,6 +64,16 @@ export class Jobs {
       removeStaleStaging(this.berth.store, undefined, this.clock.now()),
       (ids) => ids.length > 0 && this.opts.log.info({ removed: ids.length }, 'stale staging folders removed'),
       'removing stale staging folders failed',
+    );
+    this.track(
+      this.berth.syncs.sweepAbandoned(this.clock.now()),
+      ({ runs, folders }) =>
+        runs + folders.length > 0 &&
+        this.opts.log.info(
+          { runs, folders: folders.length },
+          'abandoned sync runs failed, their downloads removed',
+        ),
+      'sweeping abandoned sync runs failed',
     );
     this.track(
       this.berth.cleanup.recoverTrash(),
@@ -87,17 +101,41 @@ export class Jobs {
       );
     });
     this.schedule?.start();
+    this.syncTimer = this.clock.setInterval(() => this.syncRound(), SYNC_SCHEDULE_EVERY_MS);
+  }
+
+  /** Starts the scheduled syncs that are due; stop() waits for their runs. */
+  private syncRound(): void {
+    this.track(
+      this.berth.syncSchedules.runDue().then(({ started, done }) => {
+        for (const d of done) this.track(d, () => undefined, 'a scheduled sync failed');
+        return started;
+      }),
+      (runs) =>
+        runs.length > 0 &&
+        this.opts.log.info(
+          { runs: runs.map((r) => ({ id: r.id, repository: r.repository })) },
+          'scheduled syncs started',
+        ),
+      'starting scheduled syncs failed',
+    );
   }
 
   /** Stops the timers and waits for the jobs in progress (a scheduled cleanup's run) to finish. */
   async stop(): Promise<void> {
     this.clock.clearInterval(this.timer);
+    this.clock.clearInterval(this.syncTimer);
     await this.schedule?.stop();
     await Promise.all(this.running);
   }
 
   private sweep(): void {
     const now = this.clock.now();
+    this.track(
+      this.berth.syncs.runs.failAbandoned(now),
+      (n) => n > 0 && this.opts.log.info({ runs: n }, 'abandoned sync runs failed'),
+      'failing abandoned sync runs failed',
+    );
     this.track(
       this.berth.uploads.expire(now),
       (n) => n > 0 && this.opts.log.info({ removed: n }, 'expired upload sessions removed'),

@@ -8,6 +8,8 @@ import { answerFrameworkError, installErrorHandling, refuseUnknownPathsEarly } f
 import { installBodyParsers } from './http/body.js';
 import { mountRegistry } from './registry/routes.js';
 import { mountApi } from './api/routes.js';
+import { mountUi } from './ui/mount.js';
+import { uiRoutes } from './ui/routes.js';
 import { installHealth } from './http/health.js';
 import { installMetrics } from './http/metrics.js';
 import { installTimeouts, type TimeoutOptions } from './http/timeouts.js';
@@ -31,6 +33,8 @@ export interface ServerOptions extends TimeoutOptions {
   cleanupProtectionSeconds?: number;
   /** the clock /readyz times its cached store check by (tests move a fake one) */
   clock?: Clock;
+  /** serve the web pages at / (default true; `berth serve --no-ui`: false) */
+  ui?: boolean;
 }
 
 export function buildServer(berth: Berth, opts: ServerOptions = {}): FastifyInstance {
@@ -69,6 +73,7 @@ export function buildServer(berth: Berth, opts: ServerOptions = {}): FastifyInst
   app.addHook('preClose', async () => jobs.stop());
   mountRegistry(app, berth);
   mountApi(app, berth);
+  if (opts.ui !== false) mountUi(app, berth, uiRoutes(berth));
   app.addHook('onClose', async () => berth.close());
   return app;
 }
@@ -180,6 +185,14 @@ export async function startServer(opts: {
   /** the most upload sessions open at once per repository, per user (0: no bound) */
   maxUploadsPerRepository?: number;
   maxUploadsPerUser?: number;
+  /** the key remote passwords are encrypted with (default: <data>/secret.key, made on first need) */
+  secretKeyFile?: string;
+  /** serve the web pages at / (default true) */
+  ui?: boolean;
+  /** blobs in S3 (`--store s3://…`) instead of files under the data folder */
+  s3?: BerthConfig['s3'];
+  /** blob GETs answer 307 to presigned S3 URLs (`--s3-redirect`, with its lifetime and public endpoint) */
+  s3Redirect?: BerthConfig['s3Redirect'];
 }): Promise<{ url: string; close(): Promise<void>; app: FastifyInstance }> {
   if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined))
     throw new Error('--tls-cert and --tls-key go together: give both, or neither for plain HTTP');
@@ -189,6 +202,9 @@ export async function startServer(opts: {
   const berth = await openBerth({
     data: opts.data ?? './berth-data',
     database: opts.database,
+    ...(opts.s3 ? { s3: opts.s3 } : {}),
+    ...(opts.s3Redirect ? { s3Redirect: opts.s3Redirect } : {}),
+    ...(opts.secretKeyFile === undefined ? {} : { secretKeyFile: opts.secretKeyFile }),
     ...(opts.retention ? { retention: opts.retention } : {}),
     ...(opts.tokenTtl === undefined ? {} : { auth: { tokenTtlSeconds: opts.tokenTtl } }),
     cleanup: { untaggedAfterHours: opts.untaggedAfterHours ?? null },
@@ -206,6 +222,7 @@ export async function startServer(opts: {
     ...(tls ? { tls } : {}),
     ...(trustProxy ? { trustProxy } : {}),
     cleanupIntervalSeconds: opts.cleanupIntervalSeconds ?? DEFAULT_CLEANUP_INTERVAL_SECONDS,
+    ...(opts.ui === false ? { ui: false } : {}),
     ...(opts.cleanupProtectionSeconds === undefined
       ? {}
       : { cleanupProtectionSeconds: opts.cleanupProtectionSeconds }),

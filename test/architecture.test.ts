@@ -17,18 +17,20 @@ const MAY_IMPORT: Record<string, string[]> = {
   gc: ['core', 'db', 'storage'],
   auth: ['core', 'db'],
   repo: ['core', 'db', 'storage', 'archive', 'gc'],
+  sync: ['core', 'db', 'storage', 'gc', 'repo'],
   http: ['core', 'db', 'storage', 'gc', 'auth', 'app'],
   registry: ['core', 'auth', 'http', 'repo', 'app'],
   api: ['core', 'auth', 'http', 'app'],
+  ui: ['core', 'auth', 'http', 'app'],
   cli: ['core', 'archive', 'gc', 'api', 'app', 'server'],
 };
 
 /** The npm packages only some folders may import: SQL in the database-facing rooms, HTTP in the adapters. */
 const PACKAGE_ROOMS: Record<string, string[]> = {
-  kysely: ['db', 'auth', 'gc', 'repo'],
+  kysely: ['db', 'auth', 'gc', 'repo', 'sync'],
   pg: ['db'],
   'better-sqlite3': ['db'],
-  fastify: ['http', 'registry', 'api', 'server'],
+  fastify: ['http', 'registry', 'api', 'ui', 'server'],
 };
 
 interface Import {

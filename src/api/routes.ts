@@ -5,6 +5,7 @@ import type { Berth } from '../app.js';
 import { mountRoutes, route, type Route } from '../http/router.js';
 import * as S from './schemas.js';
 import { auditor, authorizer } from '../http/access.js';
+import { refusingPushes } from '../http/push-guard.js';
 import { diffVersions, listRepositories, listVersions, showRepository, showVersion } from './repositories.js';
 import { uploadArchive } from './archives.js';
 import { presentBlobs, PresentBlobsBody } from './blobs.js';
@@ -32,10 +33,15 @@ import {
 } from './users.js';
 import { addImmutable, listImmutable, removeImmutable, RuleBody } from './immutable.js';
 import { createToken, listAudit, listTokens, NewTokenBody, revokeToken } from './tokens.js';
+import { cacheRoutes } from './cache-routes.js';
+import { syncRoutes } from './sync-routes.js';
+import { remoteRoutes } from './remote-routes.js';
 import { diskUsage, listQuotas, QuotaBody, removeQuota, repositoryDiskUsage, setQuota } from './quotas.js';
 
 export function apiRoutes(berth: Berth): Route[] {
   return [
+    ...syncRoutes(berth),
+    ...cacheRoutes(berth),
     route({
       name: 'repository.list',
       methods: ['GET'],
@@ -349,6 +355,7 @@ export function apiRoutes(berth: Berth): Route[] {
       audit: 'quota.remove',
       handler: (c) => removeQuota(berth, c),
     }),
+    ...remoteRoutes(berth),
     route({
       name: 'usage.show',
       methods: ['GET'],
@@ -378,7 +385,8 @@ export function apiRoutes(berth: Berth): Route[] {
 
 export function mountApi(app: FastifyInstance, berth: Berth): void {
   mountRoutes(app, '/api/v1', apiRoutes(berth), {
-    authorize: authorizer(berth.auth, 'api'),
+    // a pull-through cache's repositories take no archive uploads, restores or syncs
+    authorize: refusingPushes(authorizer(berth.auth, 'api'), (name) => berth.caches.refusePush(name)),
     audit: auditor(berth.auth),
   });
 }

@@ -89,6 +89,8 @@ export const CleanupReport = z.object({
     strayBytes: z.number().optional(),
     /** versions retention removed (every repository's own rule, applied first) */
     versions: z.number().optional(),
+    /** on-demand blobs whose repository refers to them no more: where their bytes would come from, forgotten */
+    onDemand: z.number().optional(),
   }),
   keptForWriters: z.number(),
   digests: z.array(z.string()),
@@ -113,6 +115,18 @@ export const ImmutableRule = z.object({
   createdBy: z.string().nullable(),
 });
 export const ImmutableRuleList = z.object({ rules: z.array(ImmutableRule) });
+
+export const Cache = z.object({
+  name: z.string(),
+  remote: z.string(),
+  prefix: z.string(),
+  checkSeconds: z.number(),
+  staleSeconds: z.number(),
+  retainDays: z.number().nullable(),
+  createdAt: z.string(),
+  repositories: z.number(),
+});
+export const CacheList = z.object({ caches: z.array(Cache) });
 
 export const User = z.object({ name: z.string(), admin: z.boolean(), createdAt: z.string() });
 export const UserList = z.object({ users: z.array(User) });
@@ -182,6 +196,7 @@ export type ArchiveResult = z.infer<typeof ArchiveResult>;
 export type CleanupReport = z.infer<typeof CleanupReport>;
 export type User = z.infer<typeof User>;
 export type ImmutableRule = z.infer<typeof ImmutableRule>;
+export type Cache = z.infer<typeof Cache>;
 export type Grant = z.infer<typeof Grant>;
 export type UserDetails = z.infer<typeof UserDetails>;
 export type Token = z.infer<typeof Token>;

@@ -43,9 +43,10 @@ export async function deleteVersion(berth: Berth, { name, number, reply }: Route
 }
 
 /** POST /api/v1/repositories/<name>/-/versions/<n>/restore: 201 with the new version's summary. */
-export async function restoreVersion(
-  berth: Berth,
-  { name, number: n, reply }: RouteContext<'name' | 'number'>,
-) {
-  return reply.code(201).send(await berth.history.restore(name, n));
+export async function restoreVersion(berth: Berth, ctx: RouteContext<'name' | 'number'>) {
+  const { name, number: n, reply } = ctx;
+  const made = await berth.history.restore(name, n);
+  // `number` (the version restored) is recorded from the path; `version` is the one the restore made
+  ctx.auditDetail = { version: made.number };
+  return reply.code(201).send(made);
 }

@@ -22,6 +22,24 @@ export interface AuditQuery {
   limit?: number;
 }
 
+const entry = (r: {
+  id: number;
+  at: number;
+  actor: string | null;
+  address: string | null;
+  action: string;
+  repository: string | null;
+  detail: string | null;
+}): AuditEntry => ({
+  id: r.id,
+  at: new Date(Number(r.at)).toISOString(),
+  actor: r.actor,
+  address: r.address,
+  action: r.action,
+  repository: r.repository,
+  detail: r.detail === null ? null : (JSON.parse(r.detail) as Record<string, unknown>),
+});
+
 export class AuditLog {
   constructor(private readonly db: Kysely<Database>) {}
 
@@ -45,6 +63,23 @@ export class AuditLog {
       .execute();
   }
 
+  /** The newest entry of each of the named repositories (those with none are left out). */
+  async latestOf(repositories: readonly string[]): Promise<Map<string, AuditEntry>> {
+    if (repositories.length === 0) return new Map();
+    const rows = await this.db
+      .selectFrom('audit_log')
+      .selectAll()
+      .where('id', 'in', (eb) =>
+        eb
+          .selectFrom('audit_log')
+          .select((e) => e.fn.max('id').as('id'))
+          .where('repository', 'in', [...repositories])
+          .groupBy('repository'),
+      )
+      .execute();
+    return new Map(rows.map((r) => [r.repository!, entry(r)]));
+  }
+
   /** Newest first. */
   async list(q: AuditQuery = {}): Promise<AuditEntry[]> {
     let s = this.db
@@ -58,14 +93,6 @@ export class AuditLog {
     if (q.before !== undefined) s = s.where('id', '<', q.before);
     if (q.since !== undefined) s = s.where('at', '>=', q.since);
     const rows = await s.execute();
-    return rows.map((r) => ({
-      id: r.id,
-      at: new Date(r.at).toISOString(),
-      actor: r.actor,
-      address: r.address,
-      action: r.action,
-      repository: r.repository,
-      detail: r.detail === null ? null : (JSON.parse(r.detail) as Record<string, unknown>),
-    }));
+    return rows.map(entry);
   }
 }

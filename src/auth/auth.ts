@@ -15,6 +15,7 @@ import { RegistryTokens, type AccessEntry, type RegistryTokenClaims } from './re
 import { Users, type UserRecord } from './users.js';
 import type { Grant } from './permissions.js';
 import { requireWithinScopes } from './token-scopes.js';
+import { Sessions, type SessionOwner } from './sessions.js';
 
 export type Credentials =
   { kind: 'none' } | { kind: 'basic'; user: string; password: string } | { kind: 'bearer'; token: string };
@@ -41,6 +42,8 @@ export class Auth {
   readonly registryTokens: RegistryTokens;
   readonly limits: LoginLimits;
   readonly audit: AuditLog;
+  /** sessions of the web pages */
+  readonly sessions: Sessions;
   private readonly cacheMs: number;
   private readonly now: () => number;
   /** credentials checked recently, each until its own time (at most `cacheMs`): the most recently used 10 000 */
@@ -68,6 +71,7 @@ export class Auth {
     );
     this.limits = new LoginLimits(db, opts.loginPolicy, this.now);
     this.audit = new AuditLog(db);
+    this.sessions = new Sessions(db, this.now);
     this.cacheMs = (opts.cacheSeconds ?? 10) * 1000;
     // ttlResolution 0: asks the clock each time (by default lru-cache reuses a reading for a millisecond of real
     // time, in which a fake clock may move)
@@ -262,6 +266,20 @@ export class Auth {
       publicPatterns: this.publicPatterns,
       ...(token ? { tokenId: token.id, scopes: token.scopes } : {}),
     });
+  }
+
+  /**
+   * The principal of a web session's owner, as a password (or, signed in with one, that API token) gives it now:
+   * undefined when the user was removed (a new user of the same name is not them) or the token revoked or expired.
+   */
+  async sessionPrincipal(owner: SessionOwner): Promise<Principal | undefined> {
+    const now = this.now();
+    await this.refreshPublic(now);
+    const u = await this.users.findById(owner.userId, owner.user);
+    if (!u) return undefined;
+    if (owner.tokenId === null) return this.principalOf(u);
+    const t = await this.tokens.byId(owner.tokenId, now);
+    return t.ok && t.user.id === u.id ? this.principalOf(t.user, { id: t.id, scopes: t.scopes }) : undefined;
   }
 
   /**

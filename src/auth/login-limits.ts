@@ -3,7 +3,8 @@
 // excess rows go.
 // Which keys an attempt counts under, and which waits hold it back, is decided here (loginKeys).
 import { createHash } from 'node:crypto';
-import { PostgresAdapter, sql, type Kysely, type RawBuilder } from 'kysely';
+import { sql, type Kysely, type RawBuilder } from 'kysely';
+import { isPostgres } from '../db/dialect.js';
 import type { Database } from '../db/schema.js';
 
 export interface LoginLimitPolicy {
@@ -157,7 +158,7 @@ export class LoginLimits {
   }
 
   private get postgres(): boolean {
-    return this.db.getExecutor().adapter instanceof PostgresAdapter;
+    return isPostgres(this.db);
   }
 
   /**

@@ -4,6 +4,10 @@ import { plural } from './format.js';
 
 export interface FsckCommandOptions {
   data?: string;
+  /** the blob store when not files (s3://…), with its endpoint and region: as serve takes them */
+  store?: string;
+  s3Endpoint?: string;
+  s3Region?: string;
   database?: string;
   repair?: boolean;
   verify?: boolean;
@@ -16,7 +20,13 @@ export interface FsckCommandOptions {
 export async function fsck(opts: FsckCommandOptions): Promise<void> {
   // loaded here, as in serve: client commands never load database drivers
   const { openBerth } = await import('../app.js');
-  const berth = await openBerth({ data: opts.data ?? './berth-data', database: opts.database });
+  const { s3StoreOf } = await import('./serve.js');
+  const s3 = await s3StoreOf(opts);
+  const berth = await openBerth({
+    data: opts.data ?? './berth-data',
+    database: opts.database,
+    ...(s3 ? { s3 } : {}),
+  });
   let report: FsckReport;
   try {
     report = await berth.fsck.run({

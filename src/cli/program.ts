@@ -9,6 +9,8 @@ import {
   cleanupScheduleOptions,
   retentionOptions,
   serve,
+  storeOptions,
+  uiOptions,
   timeoutOptions,
   uploadLimitOptions,
   type ServeOptions,
@@ -21,10 +23,15 @@ import { argument, clientOptions, instanceOptions } from './options.js';
 import { addAccessCommands } from './access-commands.js';
 import { addUntaggedCommand } from './untagged-policy.js';
 import { addAdminCommands } from './admin.js';
+import { addMigrateStoreCommand } from './migrate-store.js';
 import { addDeleteCommands } from './deletes.js';
 import { berthVersion } from './package-version.js';
 import { addQuotaCommands } from './quotas.js';
 import { addImmutableCommands } from './immutable.js';
+import { addCacheCommands } from './caches.js';
+import { redirectOptions } from './redirect-options.js';
+import { addSyncCommands } from './sync.js';
+import { addRemoteCommands } from './remotes.js';
 
 const retention = argument((s): number | null => {
   if (s === 'none') return null;
@@ -88,9 +95,8 @@ export function buildProgram(): Command {
       timeoutOptions(
         cleanupScheduleOptions(
           instanceOptions(
-            program
-              .command('serve')
-              .description('run the server (registry at /v2/, management API at /api/v1/)')
+            storeOptions(program.command('serve'))
+              .description('run the server (registry at /v2/, management API at /api/v1/, web pages at /)')
               .addOption(
                 new Option('--listen <host:port>', 'address to listen on (default: 127.0.0.1:5000)').env(
                   'BERTH_LISTEN',
@@ -103,6 +109,12 @@ export function buildProgram(): Command {
               )
               .addOption(
                 new Option('--tls-key <file>', 'the PEM private key of --tls-cert').env('BERTH_TLS_KEY'),
+              )
+              .addOption(
+                new Option(
+                  '--secret-key-file <file>',
+                  'the key remote passwords are encrypted with: 64 hex digits (openssl rand -hex 32); made with mode 0600 if absent; every process of an instance must use the same (default: <data>/secret.key)',
+                ).env('BERTH_SECRET_KEY_FILE'),
               )
               .addOption(
                 new Option('--token-ttl <seconds>', 'lifetime of registry tokens, 60 to 3600 (default: 300)')
@@ -122,8 +134,10 @@ export function buildProgram(): Command {
     ),
   ).action((opts: ServeOptions) => serve(opts));
   retentionOptions(program.commands.find((c) => c.name() === 'serve')!);
+  uiOptions(program.commands.find((c) => c.name() === 'serve')!);
+  redirectOptions(program.commands.find((c) => c.name() === 'serve')!);
 
-  instanceOptions(program.command('fsck'))
+  instanceOptions(storeOptions(program.command('fsck')))
     .description('check the database against the blob store (run on the server’s machine, like serve)')
     .option(
       '--repair',
@@ -198,6 +212,7 @@ export function buildProgram(): Command {
       ) => repoRetain(n, retentionRule(keep, o), o),
     );
   addUntaggedCommand(repo);
+  addSyncCommands(program, repo);
 
   clientOptions(
     program.command('cleanup').description('remove content no version refers to and no upload claims'),
@@ -222,9 +237,12 @@ export function buildProgram(): Command {
 
   addAccessCommands(program);
   addAdminCommands(program);
+  addMigrateStoreCommand(program);
   addDeleteCommands(program);
   addQuotaCommands(program);
   addImmutableCommands(program);
+  addCacheCommands(program);
+  addRemoteCommands(program);
 
   return program;
 }

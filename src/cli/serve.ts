@@ -7,8 +7,9 @@ import {
   type ArchiveLimit,
   type ArchiveLimits,
 } from '../archive/tar-guard.js';
+import { s3RedirectOf, type RedirectOptions } from './redirect-options.js';
 
-export interface ServeOptions {
+export interface ServeOptions extends RedirectOptions {
   listen?: string;
   data?: string;
   database?: string;
@@ -34,6 +35,14 @@ export interface ServeOptions {
   /** the most upload sessions open at once per repository, per user (0: no bound) */
   maxUploadsPerRepository?: number;
   maxUploadsPerUser?: number;
+  /** the key file remote passwords are encrypted with (every process of an instance must share it) */
+  secretKeyFile?: string;
+  /** false with --no-ui: no web pages at / */
+  ui?: boolean;
+  /** the blob store, when not the filesystem under the data folder: s3://BUCKET[/PREFIX] */
+  store?: string;
+  s3Endpoint?: string;
+  s3Region?: string;
   /** the archive limits given, by the camel-cased name of their option (archiveMaxEntries, …) */
   [archiveLimit: `archive${string}`]: number | undefined;
 }
@@ -205,12 +214,59 @@ export function cleanupScheduleOptions(cmd: Command): Command {
     );
 }
 
+/** `--no-ui`: serve the registry and the management API only, no web pages at /. */
+export function uiOptions(cmd: Command): Command {
+  return cmd.addOption(
+    new Option('--no-ui', 'do not serve the web pages at / (the registry and /api/v1 stay); default: served'),
+  );
+}
+
+/** The blob store options of the commands that open an instance's store (serve, fsck). */
+export function storeOptions(cmd: Command): Command {
+  return cmd
+    .addOption(
+      new Option(
+        '--store <url>',
+        'keep blobs in S3-compatible object storage: s3://BUCKET[/PREFIX]; credentials from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or a credentials file (AWS_SHARED_CREDENTIALS_FILE, AWS_PROFILE), never in the URL (default: files under the data folder)',
+      ).env('BERTH_STORE'),
+    )
+    .addOption(
+      new Option(
+        '--s3-endpoint <url>',
+        'the S3 server, for S3-compatible storage (Ceph RGW, MinIO, …), addressed path-style (default: AWS)',
+      ).env('BERTH_S3_ENDPOINT'),
+    )
+    .addOption(
+      new Option('--s3-region <region>', 'the S3 region (default: AWS_REGION, else us-east-1)').env(
+        'BERTH_S3_REGION',
+      ),
+    );
+}
+
+/** The S3 store the options name, or undefined for the filesystem store; S3 options without --store are refused. */
+export async function s3StoreOf(opts: {
+  store?: string;
+  s3Endpoint?: string;
+  s3Region?: string;
+}): Promise<import('../app.js').BerthConfig['s3']> {
+  if (opts.store === undefined) {
+    if (opts.s3Endpoint !== undefined || opts.s3Region !== undefined) {
+      throw new Error('--s3-endpoint and --s3-region go with --store s3://BUCKET[/PREFIX]: give it too');
+    }
+    return undefined;
+  }
+  const { parseS3Store } = await import('../app.js');
+  return parseS3Store(opts.store, { endpoint: opts.s3Endpoint, region: opts.s3Region });
+}
+
 export async function serve(opts: ServeOptions): Promise<void> {
+  const s3 = await s3StoreOf(opts);
+  const s3Redirect = await s3RedirectOf(opts, s3);
   // loaded here so that client commands never load the server's modules (database drivers and all)
   const { startServer } = await import('../server.js');
   const { cleanupInterval, cleanupProtection, untaggedAfter, idleTimeout, headersTimeout } = opts;
   const { listen, data, database, tlsCert, tlsKey, trustProxy, tokenTtl } = opts;
-  const { maxUploadsPerRepository, maxUploadsPerUser, retainVersions, retainDays } = opts;
+  const { maxUploadsPerRepository, maxUploadsPerUser, retainVersions, retainDays, secretKeyFile } = opts;
   const server = await startServer({
     listen,
     data,
@@ -221,6 +277,10 @@ export async function serve(opts: ServeOptions): Promise<void> {
     tokenTtl,
     maxUploadsPerRepository,
     maxUploadsPerUser,
+    secretKeyFile,
+    ...(opts.ui === false ? { ui: false } : {}),
+    ...(s3 ? { s3 } : {}),
+    ...(s3Redirect ? { s3Redirect } : {}),
     archiveLimits: archiveLimitsOf(opts),
     retention: {
       ...(retainVersions === undefined ? {} : { versions: retainVersions }),

@@ -18,19 +18,34 @@ export const ERROR_CATALOGUE = {
   TOO_MANY_TAGS: { status: 414, message: 'too many tags in one request' },
   UNAUTHORIZED: { status: 401, message: 'authentication required' },
   DENIED: { status: 403, message: 'requested access to the resource is denied' },
+  // a web page's form (any non-GET request of the web UI) came without its session's CSRF token
+  CSRF_INVALID: {
+    status: 403,
+    message: 'the form is missing its CSRF token, or it is stale: reload the page',
+  },
   TOOMANYREQUESTS: { status: 429, message: 'too many requests' },
   USER_UNKNOWN: { status: 404, message: 'user unknown' },
   TOKEN_UNKNOWN: { status: 404, message: 'API token unknown' },
+  CACHE_UNKNOWN: { status: 404, message: 'pull-through cache unknown' },
   ALREADY_EXISTS: { status: 409, message: 'already exists' },
+  // remotes (src/sync/remotes.ts): registries content is brought in from
+  REMOTE_UNKNOWN: { status: 404, message: 'remote unknown' },
+  REMOTE_IN_USE: { status: 409, message: 'the remote is in use' },
+  // the server's secret key does not decrypt a remote's stored password: its configuration must be fixed
+  REMOTE_SECRET_UNREADABLE: { status: 500, message: "a remote's password cannot be decrypted" },
   UNSUPPORTED: { status: 415, message: 'the operation is unsupported' },
   RANGE_INVALID: { status: 416, message: 'requested range not satisfiable' },
   ARCHIVE_INVALID: { status: 400, message: 'archive invalid' },
   ARCHIVE_TOO_LARGE: { status: 413, message: 'the archive exceeds a limit of the server' },
   VERSION_UNKNOWN: { status: 404, message: 'repository version unknown' },
+  SYNC_RUN_UNKNOWN: { status: 404, message: 'sync run unknown' },
+  SYNC_BUSY: { status: 409, message: 'the repository is being synced already' },
   PARAMETER_INVALID: { status: 400, message: 'request parameter invalid' },
   NOT_FOUND: { status: 404, message: 'no such endpoint' },
   METHOD_NOT_ALLOWED: { status: 405, message: 'method not allowed on this endpoint' },
   INTERNAL_ERROR: { status: 500, message: 'internal server error' },
+  // a remote (upstream registry) failed: unreachable, refused our credentials, rate-limited, or sent wrong content
+  UPSTREAM_ERROR: { status: 502, message: 'the upstream registry failed' },
   // Distribution's code for a registry that cannot serve the request for now
   UNAVAILABLE: { status: 503, message: 'service unavailable' },
   // 507 Insufficient Storage, answered with Distribution's UNAVAILABLE: clients show the message

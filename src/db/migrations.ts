@@ -1,5 +1,6 @@
 // Schema migrations, in code, applied in order at start (Kysely's migrator holds a lock while it runs).
 import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import { syncMigration } from './sync-migration.js';
 
 export type DialectName = 'sqlite' | 'postgres';
 
@@ -302,6 +303,28 @@ function migrations(dialect: DialectName): Record<string, Migration> {
         // `berth repo delete`: the version that emptied the repository and hid it from the listings; the next
         // version made (a push, an upload, a restore) clears it
         await db.schema.alterTable('repositories').addColumn('deleted_version', 'integer').execute();
+      },
+    },
+    '0012_sync': syncMigration(big),
+    '0014_web_sessions': {
+      async up(db: Kysely<unknown>) {
+        // Sessions of the web pages: the SHA-256 of the cookie's secret (never the secret), whose they are (the
+        // user's id, never reused, and name; the API token signed in with, if one was), and until when. Sign-out
+        // deletes the row; expired rows are deleted by the next sign-in.
+        await db.schema
+          .createTable('web_sessions')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('user_id', 'integer', (c) => c.notNull())
+          .addColumn('user_name', 'text', (c) => c.notNull())
+          .addColumn('token_id', 'text')
+          .addColumn('created_at', big, (c) => c.notNull())
+          .addColumn('expires_at', big, (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createIndex('web_sessions_expires_at')
+          .on('web_sessions')
+          .column('expires_at')
+          .execute();
       },
     },
     '0008_quotas': {

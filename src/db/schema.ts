@@ -19,6 +19,10 @@ export interface RepositoriesTable {
   untagged_after_hours: Generated<number | null>;
   /** the version `berth repo delete` made, emptying it and hiding it from the listings (null: not deleted) */
   deleted_version: Generated<number | null>;
+  /** the pull-through cache that made this repository (null: none); such repositories refuse pushes */
+  cache: Generated<string | null>;
+  /** when a manifest of it was last pulled (ms; null: never), for retention of cache repositories */
+  last_pulled_at: Generated<number | null>;
 }
 
 export type UntaggedPolicy = 'keep' | 'remove';
@@ -56,8 +60,11 @@ export interface BlobsTable {
   created_at: number;
   /** when the blob was last claimed or committed; cleanup's protection time counts from here */
   touched_at: Generated<number>;
-  /** 'present', or 'missing' when fsck found no file for it */
-  state: Generated<'present' | 'missing'>;
+  /**
+   * 'present'; 'missing' when fsck found no file for it; 'remote' when no bytes were ever stored (an on-demand
+   * blob: on_demand_blobs says where to fetch it)
+   */
+  state: Generated<'present' | 'missing' | 'remote'>;
 }
 
 /** A claim on a blob by an operation in flight; cleanup never deletes a claimed blob. */
@@ -201,6 +208,117 @@ export interface ImmutableTagsTable {
   created_by: string | null;
 }
 
+/** A registry content is brought in from (src/sync/). */
+export interface RemotesTable {
+  name: string;
+  /** base URL, e.g. https://registry-1.docker.io */
+  url: string;
+  username: string | null;
+  /** the password or token, encrypted (src/sync/secrets.ts); never returned, never logged */
+  secret: string | null;
+  /** PEM of CAs to trust for this remote (null: the system's) */
+  ca_pem: string | null;
+  /** 0: do not verify the remote's TLS certificate */
+  tls_verify: Generated<number>;
+  /** JSON arrays: tag globs, literal tags or digests to include / exclude; platforms like "linux/amd64" */
+  include: Generated<string>;
+  exclude: Generated<string>;
+  platforms: Generated<string>;
+  /** 'none', 'all', or a JSON array of artifact types */
+  referrers: Generated<string>;
+  policy: Generated<'immediate' | 'on_demand'>;
+  concurrency: Generated<number>;
+  /** token-bucket rate (null: unlimited) */
+  requests_per_second: number | null;
+  /** the last `ratelimit-remaining` the remote answered, and when */
+  ratelimit_remaining: number | null;
+  ratelimit_seen_at: number | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export type SyncRunState = 'running' | 'succeeded' | 'failed';
+
+/** One sync of a repository from a remote. */
+export interface SyncRunsTable {
+  id: string;
+  repository: string;
+  remote: string;
+  /** the upstream repository */
+  upstream: string;
+  mirror: number;
+  state: SyncRunState;
+  /** 'api', 'schedule' or 'cache' */
+  trigger: string;
+  actor: string | null;
+  /** JSON statistics (src/sync/) */
+  stats: string | null;
+  /** the version the run made (null: none, it changed nothing or failed) */
+  version: number | null;
+  error: string | null;
+  started_at: number;
+  updated_at: number;
+  finished_at: number | null;
+}
+
+/** A repository synced from a remote on a schedule (one process at a time). */
+export interface SyncSchedulesTable {
+  repository: string;
+  remote: string;
+  upstream: string;
+  mirror: number;
+  interval_seconds: number;
+  next_at: number;
+}
+
+/**
+ * A blob a repository holds whose bytes come from a remote on first GET, verified, even when berth already stores
+ * them for another repository (proof of ownership); the row goes once they came.
+ */
+export interface OnDemandBlobsTable {
+  repository: string;
+  digest: string;
+  size: number;
+  remote: string;
+  upstream: string;
+  created_at: number;
+}
+
+/** A pull-through cache: repositories under `prefix` resolve at `remote` on first use. */
+export interface CachesTable {
+  name: string;
+  remote: string;
+  prefix: string;
+  /** a tag is checked upstream (HEAD) at most this often */
+  check_seconds: number;
+  /** when upstream fails, tags checked less than this long ago are still served */
+  stale_seconds: number;
+  /** cache repositories not pulled for this many days are emptied by retention (null: kept) */
+  retain_days: number | null;
+  created_at: number;
+}
+
+/** When a reference (tag or digest) of a cache repository was last checked upstream and last pulled. */
+export interface CacheTagsTable {
+  repository: string;
+  reference: string;
+  digest: string;
+  checked_at: number;
+  pulled_at: number;
+}
+
+/** A signed-in session of the web pages (src/auth/sessions.ts): the cookie holds a secret, the row its hash. */
+export interface WebSessionsTable {
+  /** SHA-256 (hex) of the session's secret */
+  id: string;
+  user_id: number;
+  user_name: string;
+  /** the API token the user signed in with (null: a password) */
+  token_id: string | null;
+  created_at: number;
+  expires_at: number;
+}
+
 export interface Database {
   repositories: RepositoriesTable;
   repository_versions: RepositoryVersionsTable;
@@ -222,4 +340,11 @@ export interface Database {
   leases: LeasesTable;
   quotas: QuotasTable;
   immutable_tags: ImmutableTagsTable;
+  remotes: RemotesTable;
+  sync_runs: SyncRunsTable;
+  sync_schedules: SyncSchedulesTable;
+  on_demand_blobs: OnDemandBlobsTable;
+  caches: CachesTable;
+  cache_tags: CacheTagsTable;
+  web_sessions: WebSessionsTable;
 }

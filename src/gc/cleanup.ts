@@ -14,6 +14,7 @@ import type { BlobStore } from '../storage/blob-store.js';
 import { Keys } from '../storage/cas.js';
 import { CleanupFileError, Trash } from './trash.js';
 import { sweepStrays } from './strays.js';
+import { removeStaleSyncDownloads } from './leftovers.js';
 import type { PrunedRepository, RepositoryPruning } from './pruning.js';
 
 export interface CleanupOptions {
@@ -42,6 +43,8 @@ export interface CleanupReport {
     strayBytes: number;
     /** repository versions that retention removed (or would) before the blobs were looked at */
     versions?: number;
+    /** on-demand blobs whose repository no longer refers to them in any version: their rows (on_demand_blobs) */
+    onDemand?: number;
   };
   /** files put back because a writer claimed the blob again while it was being removed */
   keptForWriters: number;
@@ -135,6 +138,11 @@ export class Cleanup {
         opts.log?.info({ versions: report.removed.versions, dryRun }, 'retention removed versions');
       }
     }
+    // download folders of sync runs a killed process left (beforeRun marked those runs failed)
+    if (!dryRun) {
+      const folders = await removeStaleSyncDownloads(this.db, this.store, protectionSeconds * 1000, now);
+      if (folders.length > 0) opts.log?.info({ folders }, 'cleanup removed stale sync download folders');
+    }
     // (0) what the repositories' latest versions no longer need leaves them (one version each), so that the sweep
     // below finds it unreferenced once no retained version keeps it
     if (this.pruning)
@@ -184,6 +192,14 @@ export class Cleanup {
       report.removed.manifests += gone.manifests.filter((m) => !failed.has(m.digest as Digest)).length;
       if (failed.size > 0) throw new CleanupFileError(failed);
     }
+    const onDemand = await this.forgetOnDemand(cutoff, dryRun);
+    if (onDemand > 0) {
+      report.removed.onDemand = onDemand;
+      opts.log?.info(
+        { rows: onDemand, dryRun },
+        `cleanup ${dryRun ? 'would forget' : 'forgot'} on-demand blobs`,
+      );
+    }
     await sweepStrays(this.db, this.store, this.trash, {
       dryRun,
       now,
@@ -211,6 +227,27 @@ export class Cleanup {
       .deleteFrom('pending_blobs')
       .where('created_at', '<', now - pendingExpirySeconds * 1000)
       .execute();
+  }
+
+  /**
+   * The on_demand_blobs rows of blobs their repository refers to in no version any more (and older than the
+   * protection time, as a sync records them in the transaction of its version): where their bytes would come
+   * from is of no use. The blobs' rows (state 'remote', no file) go as any unreferenced blob's.
+   */
+  private async forgetOnDemand(cutoff: number, dryRun: boolean): Promise<number> {
+    const stale = sql<boolean>`on_demand_blobs.created_at < ${cutoff} and not exists (
+      select 1 from repository_content c join repositories r on r.id = c.repository_id
+      where r.name = on_demand_blobs.repository and c.kind = 'blob' and c.key = on_demand_blobs.digest)`;
+    if (dryRun) {
+      const r = await this.db
+        .selectFrom('on_demand_blobs')
+        .select((eb) => eb.fn.countAll<number | string>().as('n'))
+        .where(stale)
+        .executeTakeFirstOrThrow();
+      return Number(r.n);
+    }
+    const r = await this.db.deleteFrom('on_demand_blobs').where(stale).executeTakeFirst();
+    return Number(r.numDeletedRows);
   }
 
   private unreferenced(now: number, cutoff: number) {

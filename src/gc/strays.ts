@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema.js';
 import { digestOfHex, type Digest } from '../core/digest.js';
-import type { BlobStore } from '../storage/blob-store.js';
+import type { BlobStore, StoreEntry } from '../storage/blob-store.js';
 import { Keys } from '../storage/cas.js';
 import { CleanupFileError, type Trash } from './trash.js';
 
@@ -42,14 +42,20 @@ export async function sweepStrays(
   trash: Trash,
   opts: StraySweep,
 ): Promise<void> {
-  const sweep = async (keys: string[]) => {
-    const digests = keys.map(digestOfBlobKey).filter((d): d is Digest => d !== undefined);
-    const named = await namedDigests(db, digests, opts.now);
+  const sweep = async (listed: StoreEntry[]) => {
+    const found = listed.flatMap((e) => {
+      const digest = digestOfBlobKey(e.key);
+      return digest ? [{ digest, entry: e }] : [];
+    });
+    const named = await namedDigests(
+      db,
+      found.map((f) => f.digest),
+      opts.now,
+    );
     const strays: { digest: Digest; size: number }[] = [];
-    for (const d of digests) {
-      if (named.has(d)) continue;
-      const st = await store.stat(Keys.blob(d));
-      if (st && st.modifiedAt.getTime() < opts.cutoff) strays.push({ digest: d, size: st.size });
+    for (const { digest, entry } of found) {
+      if (!named.has(digest) && entry.modifiedAt.getTime() < opts.cutoff)
+        strays.push({ digest, size: entry.size });
     }
     if (strays.length === 0) return;
     let kept = new Set<Digest>();
@@ -67,15 +73,16 @@ export async function sweepStrays(
       else opts.removed(s);
     }
   };
-  let keys: string[] = [];
-  for await (const key of store.list(Keys.blobsRoot)) {
-    keys.push(key);
-    if (keys.length >= BATCH) {
-      await sweep(keys);
-      keys = [];
+  // sizes and times from the listing (S3: its pages), not a stat per object
+  let batch: StoreEntry[] = [];
+  for await (const entry of store.entries(Keys.blobsRoot)) {
+    batch.push(entry);
+    if (batch.length >= BATCH) {
+      await sweep(batch);
+      batch = [];
     }
   }
-  await sweep(keys);
+  await sweep(batch);
 }
 
 /**

@@ -50,7 +50,8 @@ export class Trash {
    * Lets go of the files of `digests`, whose rows are gone (or never were). The moves, the deletes and the check
    * between them go a batch at a time (the files FILE_CONCURRENCY at once, the check one query per table), so
    * that a cleanup that shares the event loop with requests being served needs a few turns of it per batch
-   * rather than several per blob; each file is still checked only after it was moved. Only a file that is not
+   * rather than several per blob; each file is still checked only after it was moved, and those not put back go
+   * with the trash folder (`deletePrefix`: batch deletes on S3). Only a file that is not
    * there counts as let go of already; any other failure to move one (EACCES, EIO) is returned in `failed`, its
    * file left in place. Returns the digests whose files were put back for a writer, and those.
    */
@@ -71,9 +72,14 @@ export class Trash {
     });
     const wanted = await this.wanted(moved);
     const kept = new Set<Digest>();
-    await eachLimited(moved, FILE_CONCURRENCY, async (d) => {
-      if (await this.putBackOrDelete(Keys.trash(cleanupId, d), d, wanted.has(d))) kept.add(d);
-    });
+    await eachLimited(
+      moved.filter((d) => wanted.has(d)),
+      FILE_CONCURRENCY,
+      async (d) => {
+        if (await this.putBackOrDelete(Keys.trash(cleanupId, d), d, true)) kept.add(d);
+      },
+    );
+    // the rest goes with the folder: in batches where the store has them (S3: DeleteObjects, 1000 keys a request)
     await this.store.deletePrefix(Keys.trashDir(cleanupId));
     return { kept, failed };
   }

@@ -1,4 +1,4 @@
-// GET /metrics: Prometheus metrics of one server (requests, bytes, uploads, usage, quotas, cleanup, database pool, process).
+// GET /metrics: Prometheus metrics of one server (requests, bytes, uploads, usage, quotas, cleanup, caches, on-demand fetches, database pool, process).
 import type { Socket } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
@@ -103,6 +103,28 @@ export class ServerMetrics {
     registers: [this.registry],
   });
 
+  readonly cachePulls = new Counter({
+    name: 'berth_cache_pulls_total',
+    help:
+      'Manifest pulls under a pull-through cache answered by this process, by cache and outcome: hit (served without ' +
+      'asking upstream), revalidated (a HEAD found the tag unchanged), miss (fetched upstream), stale (upstream ' +
+      'failed, the cached copy served), absent (upstream has none), failed (upstream failed, nothing to serve)',
+    labelNames: ['cache', 'outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly onDemandFetches = new Counter({
+    name: 'berth_on_demand_fetches_total',
+    help: 'Blobs held on demand that this process fetched from their remote on first GET, by remote and outcome (ok, failed)',
+    labelNames: ['remote', 'outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly onDemandBytes = new Counter({
+    name: 'berth_on_demand_fetched_bytes_total',
+    help: 'Bytes of the blobs this process fetched on demand and verified, by remote',
+    labelNames: ['remote'] as const,
+    registers: [this.registry],
+  });
+
   constructor(berth: Berth, opts: MetricsOptions = {}) {
     const registers = [this.registry];
     new Gauge({
@@ -134,6 +156,18 @@ export class ServerMetrics {
       'Bytes the repositories matching each quota hold together (latest versions and pending pushes, a blob two of them hold counting for each), by its pattern; counted on a scrape and reused for a minute',
       (q) => q.usage,
     );
+    // the last ratelimit-remaining each remote answered (Docker Hub's pulls left), from the database: every process
+    new Gauge({
+      name: 'berth_remote_ratelimit_remaining',
+      help: 'The last ratelimit-remaining each remote answered (its pulls left in the window), by remote',
+      labelNames: ['remote'] as const,
+      registers,
+      async collect() {
+        const all = await berth.remotes.rateLimits().catch(() => []);
+        this.reset();
+        for (const r of all) this.set({ remote: r.name }, r.remaining);
+      },
+    });
     const dialect = berth.db.dialect;
     const poolGauge = (name: string, help: string, value: () => number | null) =>
       new Gauge({
@@ -171,6 +205,11 @@ export class ServerMetrics {
         this.cleanupUnreferencedBytes.inc(r.bytes);
         this.cleanupUntagged.inc(r.manifests);
       }
+    });
+    berth.pullThrough.onResolution(({ cache, outcome }) => this.cachePulls.inc({ cache, outcome }));
+    berth.onDemand.onFetch(({ remote, outcome, bytes }) => {
+      this.onDemandFetches.inc({ remote, outcome });
+      if (bytes > 0) this.onDemandBytes.inc({ remote }, bytes);
     });
     if (opts.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
   }

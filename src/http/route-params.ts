@@ -23,6 +23,10 @@ export interface PathParams {
   number: number;
   /** a user name */
   user: string;
+  /** a pull-through cache's name */
+  cache: string;
+  /** a remote's name (checked by the remotes service: an impossible one is simply unknown) */
+  remote: string;
 }
 
 /** A version number in a path or query: at most 9 digits. */
@@ -47,6 +51,8 @@ const parsers: { [K in keyof PathParams]: (s: string) => PathParams[K] } = {
   id: (s) => s,
   number: versionNumber,
   user: (s) => s,
+  cache: (s) => s,
+  remote: (s) => s,
 };
 
 const isParam = (k: string): k is keyof PathParams => Object.hasOwn(parsers, k);

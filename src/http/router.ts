@@ -39,6 +39,8 @@ export type Access = 'anyone' | 'signed-in' | 'administrator' | Action;
 export interface BodySchema<T> {
   schema: z.ZodType<T>;
   expected: string;
+  /** top-level fields whose text may hold line breaks (a PEM certificate); other control characters stay refused */
+  multiline?: readonly string[];
 }
 
 /** One row of a route table, as `route()` makes it. */
@@ -130,7 +132,17 @@ const matches = new WeakMap<FastifyRequest, Match>();
  * (known once the table's onRequest hook ran), a named route outside the tables, or "unmatched".
  */
 export function routeLabel(req: FastifyRequest): string {
-  return matches.get(req)?.route?.name ?? req.routeOptions.config?.routeName ?? 'unmatched';
+  return (
+    matches.get(req)?.route?.name ?? labels.get(req) ?? req.routeOptions.config?.routeName ?? 'unmatched'
+  );
+}
+
+/** The names other route tables (the web UI's) give the requests they matched, for the metrics. */
+const labels = new WeakMap<FastifyRequest, string>();
+
+/** Labels a request with the name of the row of another route table (the web UI's) that it matched. */
+export function labelRequest(req: FastifyRequest, name: string): void {
+  labels.set(req, name);
 }
 
 function match(req: FastifyRequest, routes: Route[]): Match {
@@ -249,7 +261,7 @@ export function mountRoutes(
     const { route: r, params, principal } = authorized.get(req)!;
     const ctx: RequestContext = { req, reply, params, query, principal };
     const typed = parsePathParams(params);
-    const body = r.body && validBody(r.body.schema, req.body, r.body.expected);
+    const body = r.body && validBody(r.body.schema, req.body, r.body.expected, r.body.multiline);
     if (r.audit) audited.set(req, { ctx, action: r.audit });
     // the handler's additions to the audit record land on ctx, which the audit reads
     return await r.handler(

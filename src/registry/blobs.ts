@@ -1,4 +1,4 @@
-// GET and HEAD of blobs, with byte ranges.
+// GET and HEAD of blobs, with byte ranges; with --s3-redirect a GET answers 307 to a presigned S3 URL.
 import type { Berth } from '../app.js';
 import type { RouteContext } from '../http/router.js';
 import { parseRange } from '../http/range.js';
@@ -9,7 +9,18 @@ export async function getBlob(
 ): Promise<unknown> {
   const head = req.method === 'HEAD';
   const blob = await berth.blobs.stat(name, digest);
-  const range = parseRange(req.headers.range, blob.size);
+  // an on-demand blob comes whole from its remote the first time (HTTP lets a server ignore Range)
+  const range = blob.onDemand ? undefined : parseRange(req.headers.range, blob.size);
+  // access was checked before the handler; the client sends its Range to S3 (HEAD stays answered from the database)
+  const location = head ? undefined : await berth.blobs.redirect(blob);
+  if (location !== undefined) {
+    return reply
+      .code(307)
+      .header('Location', location)
+      .header('Docker-Content-Digest', digest)
+      .header('Cache-Control', 'no-store')
+      .send();
+  }
   // opened before any header is set: bytes missing from the store answer an error, not a broken 200
   const stream = head ? undefined : await berth.blobs.open(blob, range);
   reply
@@ -28,10 +39,9 @@ export async function getBlob(
   return reply.send(stream);
 }
 
-export async function deleteBlob(
-  berth: Berth,
-  { reply, name, digest }: RouteContext<'name' | 'digest'>,
-): Promise<unknown> {
-  await berth.blobs.delete(name, digest);
+export async function deleteBlob(berth: Berth, ctx: RouteContext<'name' | 'digest'>): Promise<unknown> {
+  const { reply, name, digest } = ctx;
+  const version = await berth.blobs.delete(name, digest);
+  if (version !== undefined) ctx.auditDetail = { version };
   return reply.code(202).send();
 }

@@ -20,6 +20,9 @@ export async function getManifest(
       `repository ${name} has no tag "${tagOrDigest.tag}": it is not a valid tag (letters, digits, "_", "." and "-", at most 128, not starting with "." or "-")`,
     );
   }
+  // under a pull-through cache's prefix, upstream first (on first use, or when the tag is due for a check)
+  const resolved = await berth.pullThrough.resolve(name, tagOrDigest);
+  if (resolved.kind === 'stale') reply.header('Warning', '110 berth "Response is Stale"');
   const m = await berth.manifests.get(name, tagOrDigest, { head });
   reply
     .header('Content-Type', m.mediaType)
@@ -43,17 +46,20 @@ export async function putManifest(berth: Berth, ctx: RouteContext<'name' | 'refe
     .header('Location', `/v2/${name}/manifests/${pushed.digest}`)
     .header('Docker-Content-Digest', pushed.digest);
   if (pushed.subject) reply.header('OCI-Subject', pushed.subject);
+  // the version it made: the web UI's timeline names who made each version, and how
+  ctx.auditDetail = { version: pushed.version };
   if (tags.length > 0) {
     reply.header('OCI-Tag', tags.join(', '));
-    ctx.auditDetail = { tags };
+    ctx.auditDetail.tags = tags;
   }
   return reply.send();
 }
 
 export async function deleteManifest(
   berth: Berth,
-  { reply, name, reference }: RouteContext<'name' | 'reference'>,
+  ctx: RouteContext<'name' | 'reference'>,
 ): Promise<unknown> {
-  await berth.manifests.delete(name, reference);
+  const { reply, name, reference } = ctx;
+  ctx.auditDetail = { version: await berth.manifests.delete(name, reference) };
   return reply.code(202).send();
 }

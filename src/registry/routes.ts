@@ -4,6 +4,8 @@ import type { FastifyInstance } from 'fastify';
 import type { Berth } from '../app.js';
 import { mountRoutes, route, type Route } from '../http/router.js';
 import { auditor, authorizer } from '../http/access.js';
+import { refusingPushes } from '../http/push-guard.js';
+import { installMirrorRequests } from './mirror.js';
 import { deleteManifest, getManifest, putManifest } from './manifests.js';
 import { deleteBlob, getBlob } from './blobs.js';
 import { cancelUpload, finishUpload, patchUpload, startUpload, uploadStatus } from './uploads.js';
@@ -119,9 +121,12 @@ export function registryRoutes(berth: Berth): Route[] {
 }
 
 export function mountRegistry(app: FastifyInstance, berth: Berth): void {
+  // before the table's own hook reads the path: containerd's ?ns= requests go to the cache of that host
+  installMirrorRequests(app, berth);
   mountRoutes(app, '/v2', registryRoutes(berth), {
     onEvery: (reply) => reply.header('Docker-Distribution-API-Version', 'registry/2.0'),
-    authorize: authorizer(berth.auth, 'registry'),
+    // a pull-through cache's repositories take no pushes
+    authorize: refusingPushes(authorizer(berth.auth, 'registry'), (name) => berth.caches.refusePush(name)),
     audit: auditor(berth.auth),
   });
   // The token endpoint of the registry's token flow (the realm of the challenges above).

@@ -5,8 +5,17 @@ import type { Database } from '../db/schema.js';
 import type { Digest } from '../core/digest.js';
 import { BerthError } from '../core/errors.js';
 import { StoreNotFoundError, type BlobStore, type ByteRange } from '../storage/blob-store.js';
+import type { BlobUrls } from '../storage/blob-urls.js';
 import { Keys } from '../storage/cas.js';
-import { blobSize, heldBlobs, inLatestVersion, manifestsNeeding, presentBlobs } from './held.js';
+import {
+  blobSize,
+  heldBlobs,
+  inLatestVersion,
+  manifestsNeeding,
+  onDemandSize,
+  presentBlobs,
+} from './held.js';
+import type { OnDemandSource } from './on-demand-port.js';
 import { addPendingBlob } from './catalogue.js';
 import { withClaims } from '../gc/claims.js';
 import { checkQuotas } from './quotas.js';
@@ -18,6 +27,8 @@ type Db = Kysely<Database>;
 export interface HeldBlob {
   digest: Digest;
   size: number;
+  /** set when the repository holds it on demand: `open` fetches it from its remote (whole: no range) */
+  onDemand?: { repository: string };
 }
 
 /** The whole of an object of known size as a range, so that the store can read it in fitting chunks. */
@@ -56,21 +67,51 @@ export class Blobs {
     private readonly db: Db,
     private readonly store: BlobStore,
     private readonly settings: CommitSettings = DEFAULT_COMMIT_SETTINGS,
+    /** where on-demand blobs get their bytes (src/sync/on-demand.ts); without it they answer BLOB_UNKNOWN */
+    private readonly onDemand?: OnDemandSource,
+    /** URLs clients fetch stored blobs from themselves (`--s3-redirect`); without it every GET streams */
+    private readonly urls?: BlobUrls,
   ) {}
 
   /**
    * A blob of the repository, with its size (a manifest's bytes count, as do blobs pushed and awaiting a
-   * manifest). Foreign layers are never stored, so they answer BLOB_UNKNOWN here too.
+   * manifest). Foreign layers are never stored, so they answer BLOB_UNKNOWN here too. A blob held on demand is
+   * found first, with the size its row gives (HEAD answers from the database): its bytes come from the remote.
    */
   async stat(name: string, digest: Digest): Promise<HeldBlob> {
+    if (this.onDemand) {
+      const remote = await onDemandSize(this.db, name, digest);
+      if (remote !== undefined) return { digest, size: remote, onDemand: { repository: name } };
+    }
     const size = await blobSize(this.db, name, digest);
     if (size === undefined) throw await unknownBlob(this.db, name, digest);
     return { digest, size };
   }
 
-  /** The bytes of a blob `stat` found, or of a range of them. */
+  /**
+   * The bytes of a blob `stat` found, or of a range of them. An on-demand blob is fetched from its remote (the
+   * whole of it, whatever the range), unless it came meanwhile: then the store has it.
+   */
   async open(blob: HeldBlob, range?: ByteRange): Promise<Readable> {
+    if (blob.onDemand && this.onDemand) {
+      const { repository } = blob.onDemand;
+      const fetched = await this.onDemand.open({ repository, digest: blob.digest, size: blob.size });
+      if (fetched) return fetched;
+      const size = await blobSize(this.db, repository, blob.digest);
+      if (size === undefined) throw await unknownBlob(this.db, repository, blob.digest);
+      return openStored(this.store, blob.digest, size);
+    }
     return openStored(this.store, blob.digest, blob.size, range);
+  }
+
+  /**
+   * Where the client may fetch the bytes of a blob `stat` found itself (a presigned S3 URL, valid from the
+   * clock's now), or undefined when they are served here: no `--s3-redirect`, or a blob held on demand (its first
+   * GET comes from its remote, through berth). The caller has checked that the client may read the blob.
+   */
+  async redirect(blob: HeldBlob): Promise<string | undefined> {
+    if (!this.urls || blob.onDemand) return undefined;
+    return this.urls.url(Keys.blob(blob.digest), new Date(this.settings.clock.now()));
   }
 
   /**
@@ -124,10 +165,12 @@ export class Blobs {
     return withClaims(this.db, [digest], () =>
       this.db.transaction().execute(async (trx) => {
         if (!(await heldBlobs(trx, from, [digest])).has(digest)) return false;
+        // bytes still at a remote (on demand) are not mounted: the client uploads them
         const blob = await trx
           .selectFrom('blobs')
           .select('size')
           .where('digest', '=', digest)
+          .where('state', '=', 'present')
           .executeTakeFirst();
         if (!blob) return false;
         await checkQuotas(trx, name, [{ digest, size: blob.size }], `mounting blob ${digest}`, {

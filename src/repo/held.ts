@@ -115,6 +115,21 @@ export async function blobSize(db: Db, name: string, digest: Digest): Promise<nu
   return row?.size;
 }
 
+/**
+ * The size of a blob the repository's latest version holds on demand (an on_demand_blobs row of this repository
+ * says where its bytes come from): undefined when it holds it otherwise or not at all. Checked before the stored
+ * bytes: even when berth has them for another repository, this repository's first GET fetches and verifies them.
+ */
+export async function onDemandSize(db: Db, name: string, digest: Digest): Promise<number | undefined> {
+  const row = await current(db, name)
+    .innerJoin('on_demand_blobs as o', (j) => j.onRef('o.digest', '=', 'c.key').on('o.repository', '=', name))
+    .select('o.size')
+    .where('c.kind', '=', 'blob')
+    .where('c.key', '=', digest)
+    .executeTakeFirst();
+  return row?.size;
+}
+
 export interface HeldLayer {
   digest: Digest;
   mediaType: string;

@@ -2,6 +2,7 @@
 import type { Kysely } from 'kysely';
 import type { Database, UntaggedPolicy } from '../db/schema.js';
 import { BerthError } from '../core/errors.js';
+import { summarize, type RepositorySummary } from './summaries.js';
 
 /** What cleanup does with the repository's untagged manifests: the server's default, keep them, or remove them. */
 export interface UntaggedSetting {
@@ -96,6 +97,11 @@ export class Repositories {
       if (page.length < 1000) return out;
       last = page.at(-1)!.name;
     }
+  }
+
+  /** A line per named repository for a listing (latest version, when and why it was made, tag count). */
+  summaries(names: readonly string[]): Promise<RepositorySummary[]> {
+    return summarize(this.db, names);
   }
 
   async find(name: string): Promise<{ id: number; info: RepositoryInfo } | undefined> {

@@ -1,6 +1,7 @@
 // The bounds of open upload sessions, per repository and per user: a session opens only within both, atomically.
 import { createHash } from 'node:crypto';
-import { PostgresAdapter, sql, type Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
+import { isPostgres } from '../db/dialect.js';
 import { BerthError } from '../core/errors.js';
 import type { Database } from '../db/schema.js';
 
@@ -48,7 +49,7 @@ export async function openSession(
       returning id`.execute(tx);
     return rows.length > 0;
   };
-  const opened = !(db.getExecutor().adapter instanceof PostgresAdapter)
+  const opened = !isPostgres(db)
     ? await insert(db)
     : await db.transaction().execute(async (tx) => {
         const keys = [`repo:${s.repository}`, ...(s.userId === null ? [] : [`user:${s.userId}`])];

@@ -7,7 +7,7 @@ import { LRUCache } from 'lru-cache';
 import type { Database } from '../db/schema.js';
 import { BerthError } from '../core/errors.js';
 import { algorithmOf, type Algorithm, type Digest } from '../core/digest.js';
-import type { BlobStore } from '../storage/blob-store.js';
+import { StoreNotFoundError, type BlobStore } from '../storage/blob-store.js';
 import { Keys, promote } from '../storage/cas.js';
 import { addPendingBlob, recordBlobs } from './catalogue.js';
 import { withClaims } from '../gc/claims.js';
@@ -142,7 +142,7 @@ export class Uploads {
       }
       // a chunk that failed half-way may have left bytes past the session's end: they are not the blob's
       if ((await this.store.stat(Keys.upload(id)))?.size !== size) {
-        const w = await this.store.writer(Keys.upload(id), { offset: size });
+        const w = await lostBytes(id, () => this.store.writer(Keys.upload(id), { offset: size }));
         await new Promise<void>((resolve, reject) => w.end(() => resolve()).on('error', reject));
       }
       try {
@@ -152,7 +152,7 @@ export class Uploads {
             // that a refused blob leaves nothing behind; a pending blob counts, so pushing blobs without a
             // manifest cannot get past it
             await checkQuotas(trx, name, [{ digest, size }], `blob ${digest}`, { lock: true });
-            await promote(this.store, Keys.upload(id), digest);
+            await lostBytes(id, () => promote(this.store, Keys.upload(id), digest));
             await recordBlobs(trx, [{ digest, size }]);
             await addPendingBlob(trx, name, digest);
             await trx.deleteFrom('upload_sessions').where('id', '=', id).execute();
@@ -310,7 +310,7 @@ export class Uploads {
         cb(null, chunk);
       },
     });
-    const sink = await this.store.writer(Keys.upload(id), { offset: size });
+    const sink = await lostBytes(id, () => this.store.writer(Keys.upload(id), { offset: size }));
     try {
       await pipeline(body, hashing, sink);
     } catch (e) {
@@ -339,9 +339,10 @@ export class Uploads {
   private async rehash(id: string, size: number, algorithm: Algorithm): Promise<RunningHash> {
     const hash = createHash(algorithm);
     if (size > 0) {
-      for await (const c of await this.store.reader(Keys.upload(id), { start: 0, end: size - 1 })) {
-        hash.update(c as Buffer);
-      }
+      const bytes = await lostBytes(id, () =>
+        this.store.reader(Keys.upload(id), { start: 0, end: size - 1 }),
+      );
+      for await (const c of bytes) hash.update(c as Buffer);
     }
     return { algorithm, hash };
   }
@@ -350,6 +351,22 @@ export class Uploads {
   private async digestOf(id: string, size: number, algorithm: Algorithm): Promise<Digest> {
     const { hash } = this.hashes.take(id, size, algorithm) ?? (await this.rehash(id, size, algorithm));
     return `${algorithm}:${hash.digest('hex')}`;
+  }
+}
+
+/**
+ * Runs a store call on a session's bytes: when they are gone from the store (the store was changed while the
+ * upload went on, or its object was removed by hand), the session cannot go on: BLOB_UPLOAD_UNKNOWN, not a 500.
+ */
+async function lostBytes<T>(id: string, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (e) {
+    if (!(e instanceof StoreNotFoundError)) throw e;
+    throw new BerthError(
+      'BLOB_UPLOAD_UNKNOWN',
+      `upload ${id} has lost its bytes in the blob store (was the store changed while it went on?): start the upload again`,
+    );
   }
 }
 

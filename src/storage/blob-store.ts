@@ -6,6 +6,11 @@ export interface StoreStat {
   modifiedAt: Date;
 }
 
+/** An object as a listing gives it: its key, size and time (no request per object). */
+export interface StoreEntry extends StoreStat {
+  key: string;
+}
+
 /** A byte range, both ends inclusive, as in HTTP. */
 export interface ByteRange {
   start: number;
@@ -34,6 +39,17 @@ export interface BlobStore {
   deletePrefix(prefix: string): Promise<void>;
   /** Keys of the objects under `prefix`, recursively. */
   list(prefix: string): AsyncIterable<string>;
+  /**
+   * The objects under `prefix`, recursively, with their sizes and times as the backend's listing gives them (S3:
+   * ListObjectsV2 pages, no HEAD per object), in the byte order of their keys (`compareKeys`), as S3 lists them.
+   */
+  entries(prefix: string): AsyncIterable<StoreEntry>;
+  /**
+   * Writes under `prefix` begun but never finished that `list` does not show (S3: incomplete multipart uploads of
+   * a writer whose process died), with when each began; `deletePrefix` of their folder removes them. Stores whose
+   * unfinished writes are plain objects (files, memory) yield none.
+   */
+  unfinished(prefix: string): AsyncIterable<{ key: string; startedAt: Date }>;
 }
 
 export class StoreNotFoundError extends Error {
@@ -46,4 +62,9 @@ export class StoreNotFoundError extends Error {
 /** Throws unless `key` is a store key: slash-separated segments, none of them empty or "..". */
 export function assertStoreKey(key: string): void {
   if (key.split('/').some((p) => p === '..' || p === '')) throw new Error(`bad store key ${key}`);
+}
+
+/** The order of `entries`: keys compared as UTF-8 bytes (S3's listing order). */
+export function compareKeys(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a), Buffer.from(b));
 }

@@ -12,7 +12,8 @@ import { StoreNotFoundError, type BlobStore } from './blob-store.js';
  *   blobs/sha256/<2 hex>/<64 hex>       content, addressed by digest (layers, configs, manifests)
  *   blobs/sha512/<2 hex>/<128 hex>      the same for sha512 digests (<2 hex>: the first two of the digest's hex)
  *   uploads/<id>/data                   a blob being received (push session), not yet verified
- *   staging/<id>/<n>                    entries of an archive upload being received
+ *   staging/<id>/<n>                    entries of an archive upload being received; staging/<id>/0 is also
+ *                                       a blob being fetched from a remote (on demand), not yet verified
  *   staging/<id>/written-<n>            a manifest an archive import made itself, before it moves into blobs/
  *   trash/<id>/<64 or 128 hex>          a blob cleanup is letting go of (deleted, or put back if re-claimed);
  *                                       the length of the hex tells the algorithm (64: sha256, 128: sha512)

@@ -5,9 +5,11 @@ import { dirname, join, relative, sep } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import {
   assertStoreKey,
+  compareKeys,
   StoreNotFoundError,
   type BlobStore,
   type ByteRange,
+  type StoreEntry,
   type StoreStat,
 } from './blob-store.js';
 
@@ -116,5 +118,47 @@ export class FsBlobStore implements BlobStore {
       }
     };
     yield* walk(start, this.root);
+  }
+
+  /**
+   * A walk that reads each folder's names sorted as the keys under them sort (a folder's name with its slash), so
+   * that keys come in byte order; one stat per file (a file's size is not in its folder).
+   */
+  async *entries(prefix: string): AsyncIterable<StoreEntry> {
+    const p = prefix.replace(/\/+$/, '');
+    const walk = async function* (dir: string, key: string): AsyncIterable<StoreEntry> {
+      let ents;
+      try {
+        ents = await readdir(dir, { withFileTypes: true });
+      } catch (e) {
+        if (isNotFound(e) || (e as NodeJS.ErrnoException)?.code === 'ENOTDIR') return;
+        throw e;
+      }
+      const named = ents
+        .filter((e) => e.isDirectory() || e.isFile())
+        .map((e) => ({ e, sortKey: e.isDirectory() ? `${e.name}/` : e.name }))
+        .sort((a, b) => compareKeys(a.sortKey, b.sortKey));
+      for (const { e } of named) {
+        const full = join(dir, e.name);
+        const k = key === '' ? e.name : `${key}/${e.name}`;
+        if (e.isDirectory()) {
+          yield* walk(full, k);
+          continue;
+        }
+        try {
+          const st = await stat(full);
+          yield { key: k, size: st.size, modifiedAt: st.mtime };
+        } catch (err) {
+          if (!isNotFound(err)) throw err; // else removed since its folder was read
+        }
+      }
+    };
+    yield* walk(this.path(p || '.'), p);
+  }
+
+  /** A half-written object is a plain object here, found by `list`: nothing is hidden. */
+  // eslint-disable-next-line require-yield
+  async *unfinished(prefix: string): AsyncIterable<{ key: string; startedAt: Date }> {
+    if (prefix.replace(/\/+$/, '') !== '') assertStoreKey(prefix.replace(/\/+$/, ''));
   }
 }

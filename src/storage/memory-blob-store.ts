@@ -2,9 +2,11 @@
 import { Readable, Writable } from 'node:stream';
 import {
   assertStoreKey,
+  compareKeys,
   StoreNotFoundError,
   type BlobStore,
   type ByteRange,
+  type StoreEntry,
   type StoreStat,
 } from './blob-store.js';
 
@@ -115,5 +117,21 @@ export class MemoryBlobStore implements BlobStore {
     for (const key of [...this.objects.keys()]) {
       if (p === '' || key.startsWith(`${p}/`)) yield key;
     }
+  }
+
+  async *entries(prefix: string): AsyncIterable<StoreEntry> {
+    const p = prefix.replace(/\/+$/, '');
+    if (p !== '') assertStoreKey(p);
+    const keys = [...this.objects.keys()].filter((k) => p === '' || k.startsWith(`${p}/`)).sort(compareKeys);
+    for (const key of keys) {
+      const o = this.objects.get(key);
+      if (o) yield { key, size: o.size, modifiedAt: o.modifiedAt };
+    }
+  }
+
+  /** A half-written object is a plain object here, found by `list`: nothing is hidden. */
+  // eslint-disable-next-line require-yield
+  async *unfinished(prefix: string): AsyncIterable<{ key: string; startedAt: Date }> {
+    if (prefix.replace(/\/+$/, '') !== '') assertStoreKey(prefix.replace(/\/+$/, ''));
   }
 }

@@ -24,7 +24,7 @@ export async function probeStore(store: BlobStore): Promise<void> {
 }
 
 const errno = (e: unknown): string => {
-  const code = (e as NodeJS.ErrnoException).code;
+  const code = (e as NodeJS.ErrnoException).code ?? (e as { Code?: unknown }).Code ?? (e as Error).name;
   return typeof code === 'string' ? code : 'error';
 };
 
@@ -32,7 +32,12 @@ const errno = (e: unknown): string => {
  * Checks at start that the data folder and its blob store can be written (made if absent), naming the path and
  * the errno of what failed: a read-only folder is found here, not by the first upload answering 500.
  */
-export async function checkDataWritable(data: string, store: BlobStore, storeRoot: string): Promise<void> {
+export async function checkDataWritable(
+  data: string,
+  store: BlobStore,
+  storeRoot: string,
+  hint = 'check that it is a folder this user may write (and its disk is not full or read-only)',
+): Promise<void> {
   try {
     await mkdir(data, { recursive: true });
     const probe = join(data, `.berth-probe-${randomUUID()}`);
@@ -49,8 +54,7 @@ export async function checkDataWritable(data: string, store: BlobStore, storeRoo
     await probeStore(store);
   } catch (e) {
     throw new Error(
-      `the blob store ${storeRoot} cannot be written: ${errno(e)} (${(e as Error).message}) — ` +
-        'check that it is a folder this user may write (and its disk is not full or read-only)',
+      `the blob store ${storeRoot} cannot be written: ${errno(e)} (${(e as Error).message}) — ${hint}`,
       { cause: e },
     );
   }

@@ -94,7 +94,34 @@ describe('API answers and their schemas', () => {
     await call('POST', '/immutable-tags', json({ repository: 'schemas/*', tag: 'v*' }));
     await call('GET', '/immutable-tags');
     await call('DELETE', '/immutable-tags?repository=schemas/*&tag=v*');
+    await call('POST', '/remotes', json({ name: 'up', url: 'http://127.0.0.1:5999' }));
+    await call('GET', '/remotes');
+    await call('GET', '/remotes/up');
+    await call('PATCH', '/remotes/up', json({ concurrency: 2 }));
+    await call('DELETE', '/remotes/up');
     await call('GET', '/audit');
+    // sync: a remote no one answers at (the run fails, which is still a run to show)
+    await s.berth.remotes.add({ name: 'schemas-remote', url: 'http://127.0.0.1:9' });
+    const sync = json({ remote: 'schemas-remote', upstream: 'lib/app' });
+    const started = (await call('POST', `/repositories/${REPO}/-/sync`, sync)) as { run: { id: string } };
+    while (((await call('GET', `/sync-runs/${started.run.id}`)) as { state: string }).state === 'running') {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await call('GET', `/sync-runs?repository=${REPO}`);
+    const every = json({ remote: 'schemas-remote', everySeconds: 3600 });
+    await call('PUT', `/repositories/${REPO}/-/sync-schedule`, every);
+    await call('GET', `/repositories/${REPO}/-/sync-schedule`);
+    await call('DELETE', `/repositories/${REPO}/-/sync-schedule`);
+    // pull-through caches
+    await call(
+      'POST',
+      '/caches',
+      json({ name: 'schemas', remote: 'schemas-remote', prefix: 'schemas-cache' }),
+    );
+    await call('GET', '/caches');
+    await call('GET', '/caches/schemas');
+    await call('PATCH', '/caches/schemas', json({ checkSeconds: 600 }));
+    await call('DELETE', '/caches/schemas');
     const declared = routes.filter((r) => r.response !== undefined).map((r) => r.name);
     expect([...parsed].sort()).toEqual(declared.sort());
   });

@@ -1,7 +1,7 @@
 // Space comes back, end to end with real skopeo: a 256 MiB image pushed, deleted with `skopeo delete`, then
-// `berth cleanup --protection 0` (retention 1): the store's bytes on disk drop by the image's unique bytes, and every
-// other tag still pulls. On PostgreSQL two `berth serve` processes share the database and store: pushes, the delete,
-// the cleanup and the pulls go to different ones.
+// `berth cleanup --protection 0` (retention 1): the store's bytes (on disk; on S3, the bucket's) drop by the image's
+// unique bytes, and every other tag still pulls. On PostgreSQL two `berth serve` processes share the database and
+// store: pushes, the delete, the cleanup and the pulls go to different ones.
 // Size: BERTH_CLEANUP_E2E_MIB (default 256).
 import { afterAll, beforeAll, describe, expect } from 'vitest';
 import { createHash, randomBytes } from 'node:crypto';
@@ -22,7 +22,8 @@ import { stampedMiBs } from '../helpers/big-archive.js';
 import { hex, sha } from '../helpers/images.js';
 import { runBerth } from '../helpers/cli.js';
 import { skopeo, startRealServer, type RealServer } from '../helpers/real-server.js';
-import { bytesUnder } from '../helpers/state.js';
+import { releaseDataStore, storedBytes } from '../helpers/data-store.js';
+import { testStoreKind } from '../helpers/s3.js';
 import { MIB } from './support.js';
 
 const it = skipUnless(hasCommand('skopeo'), 'skopeo is not installed (apt-get install skopeo)');
@@ -48,7 +49,10 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const s of servers) await s.stop();
   if (database) await removeTestDatabase(database);
-  if (work) rmSync(work, { recursive: true, force: true });
+  if (work) {
+    rmSync(work, { recursive: true, force: true });
+    await releaseDataStore(join(work, 'data'));
+  }
 });
 
 interface Blob {
@@ -152,8 +156,8 @@ describe('space comes back after an image is deleted', () => {
       await skopeo('copy', '--quiet', '--dest-tls-verify=false', `oci:${layout}:${tag}`, remote(i, tag));
     const retain = await runBerth(at(1).url, 'repo', 'retain', REPO, '1');
     expect(retain.code, retain.err).toBe(0);
-    const store = join(work, 'data', 'store');
-    const before = bytesUnder(store);
+    // the store's bytes: of its files, or of the bucket's objects (sizes from the listing) on S3
+    const before = await storedBytes(join(work, 'data'));
 
     await skopeo('delete', '--tls-verify=false', remote(1, 'big'));
     const started = Date.now();
@@ -161,9 +165,9 @@ describe('space comes back after an image is deleted', () => {
     const cleanupMs = Date.now() - started;
     expect(cleanup.code, cleanup.err).toBe(0);
     const report = JSON.parse(cleanup.out);
-    const after = bytesUnder(store);
+    const after = await storedBytes(join(work, 'data'));
     console.log(
-      `cleanup-space (${selectedBackend()}, ${servers.length} process(es)): store ${before} bytes before, ${after} after ` +
+      `cleanup-space (${selectedBackend()}, ${testStoreKind()}, ${servers.length} process(es)): store ${before} bytes before, ${after} after ` +
         `(dropped ${before - after}; the image's unique bytes: ${uniqueBytes}); cleanup took ${cleanupMs} ms, ` +
         `removed ${report.removed.blobs} blobs (${report.removed.bytes} bytes); repositories: ${JSON.stringify(report.repositories)}`,
     );

@@ -1,6 +1,7 @@
-// Several `berth serve` processes on one PostgreSQL database and one data dir behind nginx (round robin): skopeo
-// pushes and pulls, chunked uploads whose chunks land on different processes, archive uploads, deletes and cleanup at
-// once; then a process is SIGKILLed mid-run and clients retry through nginx. Every tag pulls after, fsck is clean.
+// Several `berth serve` processes on one PostgreSQL database and one data dir (with its store: files, or one bucket
+// under BERTH_TEST_STORE=s3) behind nginx (round robin): skopeo pushes and pulls, chunked uploads whose chunks land on
+// different processes, archive uploads, deletes and cleanup at once; then a process is SIGKILLed mid-run and clients
+// retry through nginx. Every tag pulls after, fsck is clean.
 // BERTH_NGINX_PROCESSES (default 2) sets the number of processes, BERTH_NGINX_SECONDS (default 8) each part's load.
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -20,6 +21,7 @@ import { http, type HttpResult } from '../helpers/in-process.js';
 import { nginxBinary, startNginx, type Nginx } from '../helpers/nginx.js';
 import { buildLayout } from '../helpers/oci-layout.js';
 import { BIN, run, startRealServer, type RealServer } from '../helpers/real-server.js';
+import { releaseDataStore, storeArgs } from '../helpers/data-store.js';
 import { parseMetrics, valueOf } from '../http/prometheus.js';
 
 const PROCESSES = Math.max(2, Number(process.env.BERTH_NGINX_PROCESSES ?? 2));
@@ -135,6 +137,7 @@ suite(`${PROCESSES} berth processes behind nginx`, () => {
     for (const s of servers) await s.stop();
     if (database) await dropSchema(database);
     if (work) rmSync(work, { recursive: true, force: true });
+    if (data) await releaseDataStore(data);
   });
 
   /** What each tag (`repo:tag`) may hold: a digest once a change is known to be committed, more when in doubt. */
@@ -473,7 +476,8 @@ suite(`${PROCESSES} berth processes behind nginx`, () => {
           problems.push(`${key} was committed and is gone`);
       }
     }
-    const fsck = await run(process.execPath, [BIN, 'fsck', '--data', data, '--database', database]).then(
+    const args = ['fsck', '--data', data, '--database', database, ...(await storeArgs(data))];
+    const fsck = await run(process.execPath, [BIN, ...args]).then(
       () => '',
       (e: Error) => e.message,
     );

@@ -188,13 +188,14 @@ function postgresAvailableSync(): boolean {
 }
 
 /**
- * The backends to run a cross-backend test on: SQLite always, PostgreSQL when it answers. PostgreSQL is
- * also listed when it does not answer but is required (CI=true or BERTH_TEST_DATABASE=postgres), so that
- * its tests fail instead of silently vanishing.
+ * The backends to run a cross-backend test on. A run that names its backend in BERTH_TEST_DATABASE runs them on
+ * that one only (CI has a run per backend: each test runs once in each). Otherwise SQLite always, and PostgreSQL
+ * when it answers, or when it does not but is required (CI=true), so that its tests fail instead of silently
+ * vanishing.
  */
 export function backends(): Backend[] {
-  const required = inCI() || selectedBackend() === 'postgres';
-  return required || postgresAvailableSync() ? ['sqlite', 'postgres'] : ['sqlite'];
+  if ((process.env.BERTH_TEST_DATABASE ?? '').trim() !== '') return [selectedBackend()];
+  return inCI() || postgresAvailableSync() ? ['sqlite', 'postgres'] : ['sqlite'];
 }
 
 /** Whether a command is on PATH (`command -v`). */

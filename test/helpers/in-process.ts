@@ -10,6 +10,7 @@ import { openBerth, type Berth, type BerthConfig } from '../../src/app.js';
 import type { AuthOptions } from '../../src/auth/auth.js';
 import { buildServer, type ServerOptions } from '../../src/server.js';
 import { removeTestDatabase, testDatabaseUrl } from './backend.js';
+import { dataStoreLocation, releaseDataStore } from './data-store.js';
 
 export interface TestServer {
   url: string;
@@ -30,23 +31,35 @@ export const ANONYMOUS = { authorization: '' } as const;
 /**
  * `auth`: the instance's authentication options (login policy, token lifetime…); `clock`: the time versions are
  * stamped and aged by, and /readyz's store check is cached by; `retention`: the rule of new repositories; `trustProxy`: the proxies whose
- * X-Forwarded-For gives the client's address (['127.0.0.1']: the test is the proxy and can speak from several).
+ * X-Forwarded-For gives the client's address (['127.0.0.1']: the test is the proxy and can speak from several);
+ * `s3`: an S3 store of the test's own (with `s3Redirect`: blob GETs answer presigned URLs).
  */
 export async function startTestServer(
   label = 'berth',
-  opts: { auth?: AuthOptions; uploads?: BerthConfig['uploads'] } & Pick<BerthConfig, 'clock' | 'retention'> &
+  opts: { auth?: AuthOptions; uploads?: BerthConfig['uploads'] } & Pick<
+    BerthConfig,
+    'clock' | 'retention' | 'upstreamFor' | 'onDemand' | 'syncPorts' | 's3' | 's3Redirect'
+  > &
     ServerOptions = {},
 ): Promise<TestServer> {
   const data = mkdtempSync(join(tmpdir(), `${label}-`));
   const database = await testDatabaseUrl(label);
-  const { auth, uploads, clock, retention, ...serverOptions } = opts;
+  const { auth, uploads, clock, retention, upstreamFor, onDemand, syncPorts, s3Redirect, ...rest } = opts;
+  const { s3: ownStore, ...serverOptions } = rest;
+  // a store the test chose itself (and removes), else BERTH_TEST_STORE's: the data folder's
+  const s3 = ownStore ?? (await dataStoreLocation(data));
   const berth = await openBerth({
     data,
     database,
+    ...(s3 ? { s3 } : {}),
+    ...(s3Redirect ? { s3Redirect } : {}),
     ...(auth ? { auth } : {}),
     ...(uploads ? { uploads } : {}),
     clock,
     retention,
+    upstreamFor,
+    onDemand,
+    ...(syncPorts ? { syncPorts } : {}),
   });
   await berth.auth.users.ensureAdmin(ADMIN.password);
   // one clock for both: versions are stamped and aged by it, /readyz times its cached store check by it
@@ -68,6 +81,7 @@ export async function startTestServer(
       await app.close();
       rmSync(data, { recursive: true, force: true });
       await removeTestDatabase(database);
+      await releaseDataStore(data);
     },
   };
 }

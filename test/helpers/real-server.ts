@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { removeTestDatabase, testDatabaseUrl } from './backend.js';
 import { ADMIN } from './in-process.js';
+import { releaseDataStore, storeArgs } from './data-store.js';
 
 export const ROOT = join(import.meta.dirname, '..', '..');
 export const BIN = join(ROOT, 'bin', 'berth.js');
@@ -20,7 +21,7 @@ export interface RealServer {
 }
 
 export interface RealServerOptions {
-  /** default: a fresh temp dir, removed by stop() */
+  /** default: a fresh temp dir, removed by stop() (with its store: test/helpers/data-store.ts) */
   data?: string;
   /** default: a fresh test database, removed by stop() */
   database?: string;
@@ -33,9 +34,22 @@ export interface RealServerOptions {
 export async function startRealServer(label = 'e2e', opts: RealServerOptions = {}): Promise<RealServer> {
   const data = opts.data ?? mkdtempSync(join(tmpdir(), `${label}-`));
   const database = opts.database ?? (await testDatabaseUrl(label));
+  // BERTH_TEST_STORE=s3: the data folder's bucket (the same for every server on it), unless the test chose a store
+  const store = opts.args?.includes('--store') ? [] : await storeArgs(data);
   const child = spawn(
     process.execPath,
-    [BIN, 'serve', '--listen', '127.0.0.1:0', '--data', data, '--database', database, ...(opts.args ?? [])],
+    [
+      BIN,
+      'serve',
+      '--listen',
+      '127.0.0.1:0',
+      '--data',
+      data,
+      '--database',
+      database,
+      ...store,
+      ...(opts.args ?? []),
+    ],
     {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: {
@@ -77,7 +91,11 @@ export async function startRealServer(label = 'e2e', opts: RealServerOptions = {
         child.kill(signal);
         await exited;
       }
-      if (!opts.data) rmSync(data, { recursive: true, force: true });
+      // a data folder made here goes with its store (a test's own stays, with its bucket, for the next server)
+      if (!opts.data) {
+        rmSync(data, { recursive: true, force: true });
+        await releaseDataStore(data);
+      }
       // the database made here goes too (SQLite file's temp dir, or the PostgreSQL schema)
       if (!opts.database) await removeTestDatabase(database);
     },

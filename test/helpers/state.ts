@@ -31,6 +31,13 @@ const TABLES: Record<keyof Database, true> = {
   leases: true,
   quotas: true,
   immutable_tags: true,
+  remotes: true,
+  sync_runs: true,
+  sync_schedules: true,
+  on_demand_blobs: true,
+  caches: true,
+  cache_tags: true,
+  web_sessions: true,
 };
 
 export const SNAPSHOT_TABLES = Object.keys(TABLES).sort() as (keyof Database)[];

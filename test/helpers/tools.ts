@@ -51,7 +51,7 @@ export function itWithTools(...rels: string[]): typeof vitestIt {
   if (!slowE2E()) {
     return named(
       vitestIt.skip,
-      'a slow end-to-end test, run when BERTH_TEST_SLOW_E2E=1 (CI: the SQLite run)',
+      'a slow end-to-end test, run when BERTH_TEST_SLOW_E2E=1 (CI: its test_slow run)',
     );
   }
   const missing = rels.filter((r) => !usable(toolPath(r)));

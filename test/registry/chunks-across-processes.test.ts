@@ -10,6 +10,7 @@ import { buildServer } from '../../src/server.js';
 import { backends, removeTestDatabase, testDatabaseUrl, type Backend } from '../helpers/backend.js';
 import { ADMIN, http, type HttpResult } from '../helpers/in-process.js';
 import { sha } from '../helpers/images.js';
+import { dataStoreLocation, releaseDataStore } from '../helpers/data-store.js';
 
 describe.each(backends())('chunks of one upload on two instances (%s)', (backend: Backend) => {
   let database: string;
@@ -19,8 +20,10 @@ describe.each(backends())('chunks of one upload on two instances (%s)', (backend
   beforeAll(async () => {
     database = await testDatabaseUrl(`chunks-${backend}`, backend);
     data = mkdtempSync(join(tmpdir(), 'chunks-'));
+    // BERTH_TEST_STORE=s3: both on the data folder's bucket
+    const s3 = await dataStoreLocation(data);
     for (let i = 0; i < 2; i++) {
-      const berth = await openBerth({ data, database });
+      const berth = await openBerth({ data, database, ...(s3 ? { s3 } : {}) });
       await berth.auth.users.ensureAdmin(ADMIN.password);
       const app = buildServer(berth, { logLevel: 'silent' });
       await app.listen({ host: '127.0.0.1', port: 0 });
@@ -32,6 +35,7 @@ describe.each(backends())('chunks of one upload on two instances (%s)', (backend
   afterAll(async () => {
     for (const app of apps) await app.close();
     rmSync(data, { recursive: true, force: true });
+    await releaseDataStore(data);
     if (database) await removeTestDatabase(database);
   });
 

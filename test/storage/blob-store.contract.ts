@@ -4,12 +4,32 @@ import { Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { sha256 } from '../../src/core/digest.js';
-import { StoreNotFoundError, type BlobStore, type ByteRange } from '../../src/storage/blob-store.js';
+import {
+  compareKeys,
+  StoreNotFoundError,
+  type BlobStore,
+  type ByteRange,
+  type StoreEntry,
+} from '../../src/storage/blob-store.js';
 import { Keys } from '../../src/storage/cas.js';
+import { removeStaleStaging } from '../../src/gc/leftovers.js';
 
 export interface StoreUnderTest {
   store: BlobStore;
   cleanup(): Promise<void>;
+  /** how many keys the listing case writes (default 1 050: past S3's page of 1 000); a store with small pages may take fewer */
+  manyKeys?: number;
+}
+
+const MiB = 1024 * 1024;
+
+/** Writes `bytes` to an open writer in chunks of `chunk`, each write waited for (its callback). */
+async function feed(w: Writable, bytes: Buffer, chunk = MiB): Promise<void> {
+  for (let i = 0; i < bytes.length; i += chunk) {
+    await new Promise<void>((resolve, reject) =>
+      w.write(bytes.subarray(i, i + chunk), (e) => (e ? reject(e) : resolve())),
+    );
+  }
 }
 
 /** Writes `bytes` to `key` through the store's writer, in chunks of at most `chunk` bytes. */
@@ -32,10 +52,22 @@ export async function readObject(store: BlobStore, key: string, range?: ByteRang
   return Buffer.concat(chunks);
 }
 
+async function unfinishedKeys(store: BlobStore, prefix: string): Promise<string[]> {
+  const keys: string[] = [];
+  for await (const u of store.unfinished(prefix)) keys.push(u.key);
+  return keys.sort();
+}
+
 async function listAll(store: BlobStore, prefix: string): Promise<string[]> {
   const keys: string[] = [];
   for await (const k of store.list(prefix)) keys.push(k);
   return keys.sort();
+}
+
+async function entriesOf(store: BlobStore, prefix: string): Promise<StoreEntry[]> {
+  const out: StoreEntry[] = [];
+  for await (const e of store.entries(prefix)) out.push(e);
+  return out;
 }
 
 async function rejection(p: Promise<unknown>): Promise<unknown> {
@@ -264,6 +296,168 @@ export function blobStoreContract(name: string, makeStore: () => Promise<StoreUn
         await store.move('l/b', 'm/b');
         expect(await listAll(store, 'l/')).toEqual([]);
         expect(await listAll(store, 'm/')).toEqual(['m/b']);
+      });
+    });
+
+    describe('entries', () => {
+      it('yields nothing under an empty prefix', async () => {
+        expect(await entriesOf(store, 'blobs/')).toEqual([]);
+      });
+
+      it('gives each object under the prefix with the size and time stat gives, in the byte order of the keys', async () => {
+        // a folder's name sorts as the keys under it ("e/a-c" before "e/a/b"), not as its bare name
+        const objects: [string, string][] = [
+          ['e/a/b', 'one'],
+          ['e/a-c', 'three'],
+          ['e/a0', ''],
+          ['e/B/z', 'upper case first'],
+          ['e/ab/x/y', 'deeper'],
+          ['e/a/a/a', 'four'],
+        ];
+        for (const [k, v] of objects) await writeObject(store, k, Buffer.from(v));
+        await writeObject(store, 'e-sibling/x', Buffer.from('not under e/'));
+        const got = await entriesOf(store, 'e/');
+        expect(got.map((e) => e.key)).toEqual(objects.map(([k]) => k).sort(compareKeys));
+        expect(got.map((e) => e.key)).toEqual(['e/B/z', 'e/a-c', 'e/a/a/a', 'e/a/b', 'e/a0', 'e/ab/x/y']);
+        for (const e of got) {
+          const st = await store.stat(e.key);
+          expect(e.size, e.key).toBe(objects.find(([k]) => k === e.key)![1].length);
+          expect(e.size, e.key).toBe(st!.size);
+          // listings may give times in whole seconds (S3) where HEAD gives the same second
+          expect(Math.abs(e.modifiedAt.getTime() - st!.modifiedAt.getTime()), e.key).toBeLessThan(1000);
+        }
+        expect((await entriesOf(store, 'e')).map((e) => e.key)).toEqual(got.map((e) => e.key));
+        expect((await entriesOf(store, '')).map((e) => e.key)).toEqual(
+          [...got.map((e) => e.key), 'e-sibling/x'].sort(compareKeys),
+        );
+      });
+
+      it('no longer gives deleted or moved-away objects', async () => {
+        await writeObject(store, 'n/a', Buffer.from('a'));
+        await writeObject(store, 'n/b', Buffer.from('bb'));
+        await store.delete('n/a');
+        await store.move('n/b', 'n/c');
+        expect(await entriesOf(store, 'n/')).toMatchObject([{ key: 'n/c', size: 2 }]);
+      });
+    });
+
+    describe("large objects (past S3's 5 MiB part size)", () => {
+      it('round-trips 12 MiB and reads ranges across part boundaries', async () => {
+        const bytes = randomBytes(12 * MiB + 123);
+        await writeObject(store, 'big/obj', bytes, 256 * 1024);
+        expect((await store.stat('big/obj'))?.size).toBe(bytes.length);
+        expect(sha256(await readObject(store, 'big/obj'))).toBe(sha256(bytes));
+        for (const r of [
+          { start: 5 * MiB - 10, end: 5 * MiB + 10 },
+          { start: 8 * MiB - 1, end: 10 * MiB },
+          { start: 12 * MiB, end: 12 * MiB + 122 },
+        ]) {
+          expect((await readObject(store, 'big/obj', r)).equals(bytes.subarray(r.start, r.end + 1))).toBe(
+            true,
+          );
+        }
+      });
+
+      it('continues a large object at an offset past 5 MiB, and one under it', async () => {
+        const bytes = randomBytes(11 * MiB);
+        await writeObject(store, 'big/cont', bytes, MiB);
+        const w = await store.writer('big/cont', { offset: 7 * MiB });
+        await new Promise<void>((resolve, reject) =>
+          w.end(Buffer.from('tail'), () => resolve()).on('error', reject),
+        );
+        const back = await readObject(store, 'big/cont');
+        expect(back.length).toBe(7 * MiB + 4);
+        expect(back.subarray(0, 7 * MiB).equals(bytes.subarray(0, 7 * MiB))).toBe(true);
+        expect(back.subarray(7 * MiB).toString()).toBe('tail');
+        const w2 = await store.writer('big/cont', { offset: 3 * MiB });
+        await new Promise<void>((resolve, reject) =>
+          w2.end(bytes.subarray(0, 6 * MiB), () => resolve()).on('error', reject),
+        );
+        const again = await readObject(store, 'big/cont');
+        expect(sha256(again)).toBe(
+          sha256(Buffer.concat([bytes.subarray(0, 3 * MiB), bytes.subarray(0, 6 * MiB)])),
+        );
+      });
+    });
+
+    describe('concurrent writers of one key', () => {
+      it('of the same bytes (one digest pushed twice at once) leave exactly those bytes, small or large', async () => {
+        for (const size of [100_000, 7 * MiB]) {
+          const bytes = randomBytes(size);
+          const key = `blobs/sha256/cc/${size}`;
+          await Promise.all([1, 2, 3, 4].map((i) => writeObject(store, key, bytes, 64 * 1024 + i)));
+          expect((await store.stat(key))?.size, `${size}`).toBe(size);
+          expect(sha256(await readObject(store, key)), `${size}`).toBe(sha256(bytes));
+        }
+        expect(await unfinishedKeys(store, '')).toEqual([]);
+      });
+    });
+
+    describe('many keys', () => {
+      it('lists and deletes many keys under a prefix (more than one page), and only those', async () => {
+        const n = s.manyKeys ?? 1050;
+        const keys = Array.from(
+          { length: n },
+          (_, i) => `many/${String(i % 7)}/k${String(i).padStart(4, '0')}`,
+        );
+        const todo = [...keys];
+        await Promise.all(
+          Array.from({ length: 16 }, async () => {
+            for (let k = todo.pop(); k; k = todo.pop()) await writeObject(store, k, Buffer.from(k));
+          }),
+        );
+        await writeObject(store, 'many-not/x', Buffer.from('sibling'));
+        await writeObject(store, 'other/y', Buffer.from('other'));
+        const listed = await listAll(store, 'many/');
+        expect(listed.length).toBe(n);
+        expect(listed).toEqual([...keys].sort());
+        expect(new Set(listed).size).toBe(n);
+        const entries = await entriesOf(store, 'many/');
+        expect(entries.map((e) => e.key)).toEqual([...keys].sort(compareKeys));
+        expect(entries.every((e) => e.size === e.key.length)).toBe(true);
+        await store.deletePrefix('many/');
+        expect(await listAll(store, 'many/')).toEqual([]);
+        expect(await listAll(store, '')).toEqual(['many-not/x', 'other/y']);
+      });
+    });
+
+    describe('aborts and crash leftovers', () => {
+      it('a writer destroyed mid-way leaves neither the whole object nor hidden leftovers', async () => {
+        const bytes = randomBytes(12 * MiB);
+        const w = await store.writer('uploads/ab/data');
+        await feed(w, bytes.subarray(0, 11 * MiB));
+        w.on('error', () => undefined);
+        await new Promise<void>((resolve) =>
+          w.once('close', () => resolve()).destroy(new Error('client went away')),
+        );
+        const st = await store.stat('uploads/ab/data');
+        expect(st === null || st.size <= 11 * MiB).toBe(true);
+        expect(await unfinishedKeys(store, 'uploads/')).toEqual([]);
+        await store.deletePrefix('uploads/ab/');
+        expect(await listAll(store, '')).toEqual([]);
+      });
+
+      it('a writer abandoned mid-way (its process killed) leaves at most its own key, which the sweep of its folder removes', async () => {
+        await writeObject(store, 'uploads/keep/data', Buffer.from('another session'));
+        const w = await store.writer('uploads/crash/data');
+        await feed(w, randomBytes(12 * MiB));
+        // the leftover is in sight (a partial object) or among the unfinished writes, under its own key only
+        const seen = [...(await listAll(store, 'uploads/')), ...(await unfinishedKeys(store, 'uploads/'))];
+        expect(seen).toContain('uploads/crash/data');
+        expect(new Set(seen)).toEqual(new Set(['uploads/keep/data', 'uploads/crash/data']));
+        await store.deletePrefix('uploads/crash/');
+        expect(await listAll(store, 'uploads/')).toEqual(['uploads/keep/data']);
+        expect(await unfinishedKeys(store, 'uploads/')).toEqual([]);
+        w.on('error', () => undefined).destroy(); // the dead process's writer, gone with it
+      });
+
+      it('the sweep of stale staging folders finds one whose only leftover is an unfinished write', async () => {
+        const w = await store.writer(Keys.staging('dead', 0));
+        await feed(w, randomBytes(12 * MiB));
+        expect(await removeStaleStaging(store, 0, Date.now() + 60_000)).toEqual(['dead']);
+        expect(await listAll(store, 'staging/')).toEqual([]);
+        expect(await unfinishedKeys(store, 'staging/')).toEqual([]);
+        w.on('error', () => undefined).destroy();
       });
     });
 

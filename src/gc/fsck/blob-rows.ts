@@ -1,29 +1,30 @@
-// fsck's check of blob rows: each has its file, of the right size (and with verify, the right digest).
+// fsck's check of a blob row: its file is there, of the right size (and with verify, the right digest).
 import { algorithmOf, DigestCounter, type Digest } from '../../core/digest.js';
+import type { StoreStat } from '../../storage/blob-store.js';
 import { Keys } from '../../storage/cas.js';
+import { blobRowsByDigest } from '../../db/blob-rows.js';
 import { PAGE, type Ctx, type FsckProblemKind } from './context.js';
 
-/** Every blob row has its file with the right size (and, with verify, digest). */
-export async function checkBlobRows(ctx: Ctx): Promise<number> {
-  let after = '';
-  let count = 0;
-  for (;;) {
-    const rows = await ctx.db
-      .selectFrom('blobs')
-      .select(['digest', 'size', 'state'])
-      .where('digest', '>', after)
-      .orderBy('digest')
-      .limit(PAGE)
-      .execute();
-    if (rows.length === 0) return count;
-    after = rows[rows.length - 1]!.digest;
-    count += rows.length;
-    for (const r of rows) await checkBlob(ctx, r.digest as Digest, r.size, r.state);
-  }
+/** A blob row as fsck reads it. */
+export interface BlobRow {
+  digest: Digest;
+  size: number;
+  state: string;
 }
-async function checkBlob(ctx: Ctx, digest: Digest, size: number, state: string): Promise<void> {
+
+/** The blob rows in the order of their digests (the order of their keys under blobs/), a page at a time. */
+export const blobRows = (ctx: Ctx): AsyncIterable<BlobRow> => blobRowsByDigest(ctx.db, PAGE);
+
+/**
+ * A row against its object as the listing gave it (or a stat, for one the listing did not give): there, of the
+ * row's size, and with verify, hashing to its digest. An on-demand row ('remote') expects no object.
+ */
+export async function checkBlob(ctx: Ctx, row: BlobRow, st: StoreStat | null): Promise<void> {
+  const { digest, size, state } = row;
+  // an on-demand blob whose bytes never came: no file is expected (one there is a fetch that died between moving
+  // its verified bytes into place and recording them: the next GET fetches again and records it)
+  if (state === 'remote') return;
   const key = Keys.blob(digest);
-  const st = await ctx.store.stat(key);
   let fault: { kind: FsckProblemKind; detail: string } | undefined;
   if (!st) fault = { kind: 'blob-file-missing', detail: `no file for blob ${digest} (${size} bytes)` };
   else if (st.size !== size)

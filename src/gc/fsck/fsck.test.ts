@@ -181,6 +181,30 @@ describe.each(backends())('fsck on %s', (backend) => {
     expect(r.problems[0]!.detail).toContain('kept, claimed by a writer meanwhile');
   });
 
+  it('finds the same problems, and no false ones, when the listing does not come in the order of the rows', async () => {
+    unlinkSync(file(Keys.blob(image.layer)));
+    put(Keys.blob(sha256('a stray')), 'a stray', 2 * HOUR);
+    const expected = (await run()).problems;
+    expect(expected.map((p) => p.kind).sort()).toEqual(['blob-file-missing', 'stray-file']);
+    // a store whose listing comes backwards: every row and object meet "late", and are looked at again
+    const store = berth.store;
+    const backwards: typeof store = new Proxy(store, {
+      get(target, prop) {
+        if (prop === 'entries')
+          return async function* (prefix: string) {
+            const all = [];
+            for await (const e of target.entries(prefix)) all.push(e);
+            yield* all.reverse();
+          };
+        const v = Reflect.get(target, prop) as unknown;
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    });
+    const r = await new Fsck(berth.db.kysely, backwards).run();
+    expect(r.problems).toEqual(expected);
+    expect(r.checked).toMatchObject({ blobs: 3, files: 3 });
+  });
+
   it('upload folders without a session: old ones found and removed; sessions and fresh folders kept', async () => {
     put('uploads/dead/data', 'half a blob', 2 * HOUR);
     put('uploads/young/data', 'a manifest being written');

@@ -5,10 +5,9 @@ import type { BlobStore } from '../../storage/blob-store.js';
 import { DEFAULT_PROTECTION_MS } from '../leftovers.js';
 import { Trash } from '../trash.js';
 import type { Ctx, FsckOptions, FsckReport } from './context.js';
-import { checkBlobRows } from './blob-rows.js';
+import { walkBlobs } from './blob-walk.js';
 import { checkReferences } from './references.js';
 import { checkStaging } from './staging.js';
-import { checkStrays } from './strays.js';
 import { checkTrash } from './trash.js';
 import { checkUploads } from './uploads.js';
 
@@ -34,9 +33,10 @@ export class Fsck {
     };
     // references first: a repaired reference gets its (missing) row before its file could count as a stray
     const references = await checkReferences(ctx);
+    const { blobs, files } = await walkBlobs(ctx);
     const checked = {
-      blobs: await checkBlobRows(ctx),
-      files: await checkStrays(ctx),
+      blobs,
+      files,
       uploads: await checkUploads(ctx),
       staging: await checkStaging(ctx),
       trash: await checkTrash(ctx),

@@ -1,51 +1,41 @@
 // fsck's check of files under blobs/ that no row names and no operation in flight claims (strays).
 import { randomUUID } from 'node:crypto';
 import type { Digest } from '../../core/digest.js';
-import { Keys } from '../../storage/cas.js';
+import type { StoreEntry } from '../../storage/blob-store.js';
 import { digestOfBlobKey } from '../strays.js';
-import { PAGE, type Ctx } from './context.js';
+import type { Ctx } from './context.js';
 
-/** No file under blobs/ without a row, except those claimed or younger than the protection time. */
-export async function checkStrays(ctx: Ctx): Promise<number> {
-  let count = 0;
-  let batch: string[] = [];
-  const flush = async () => {
-    const digests = batch.map(digestOfBlobKey).filter((d): d is Digest => d !== undefined);
-    const named = await namedByRowOrClaim(ctx, digests, ctx.now);
-    for (const key of batch) {
-      const d = digestOfBlobKey(key);
-      if (d && named.has(d)) continue;
-      const st = await ctx.store.stat(key);
-      if (!st || st.modifiedAt.getTime() >= ctx.protectedAfter) continue;
-      let repaired = false;
-      let outcome = '';
-      if (ctx.repair && !d) {
-        await ctx.store.delete(key); // no content address: nothing a writer could rely on
-        [repaired, outcome] = [true, '; removed'];
-      } else if (ctx.repair && d) {
-        // let go of as cleanup does (trash.ts): a writer that claims or records the blob meanwhile keeps it
-        const { kept, failed } = await ctx.trash.letGo(randomUUID(), [d]);
-        if (failed.has(d)) outcome = `; could not be removed: ${(failed.get(d) as Error)?.message}`;
-        else
-          [repaired, outcome] = [true, kept.has(d) ? '; kept, claimed by a writer meanwhile' : '; removed'];
-      }
-      ctx.problems.push({
-        kind: 'stray-file',
-        key,
-        ...(d ? { digest: d } : {}),
-        detail: `${key} (${st.size} bytes, written ${st.modifiedAt.toISOString()}) is named by no blob row${outcome}`,
-        repaired,
-      });
+/**
+ * Of `listed` (objects under blobs/ the walk found no row for), those no row names and no claim protects, older
+ * than the protection time, are strays; repair lets go of them as cleanup does.
+ */
+export async function checkStrays(ctx: Ctx, listed: StoreEntry[]): Promise<void> {
+  const digests = listed.map((e) => digestOfBlobKey(e.key)).filter((d): d is Digest => d !== undefined);
+  const named = await namedByRowOrClaim(ctx, digests, ctx.now);
+  for (const st of listed) {
+    const key = st.key;
+    const d = digestOfBlobKey(key);
+    if (d && named.has(d)) continue;
+    if (st.modifiedAt.getTime() >= ctx.protectedAfter) continue;
+    let repaired = false;
+    let outcome = '';
+    if (ctx.repair && !d) {
+      await ctx.store.delete(key); // no content address: nothing a writer could rely on
+      [repaired, outcome] = [true, '; removed'];
+    } else if (ctx.repair && d) {
+      // let go of as cleanup does (trash.ts): a writer that claims or records the blob meanwhile keeps it
+      const { kept, failed } = await ctx.trash.letGo(randomUUID(), [d]);
+      if (failed.has(d)) outcome = `; could not be removed: ${(failed.get(d) as Error)?.message}`;
+      else [repaired, outcome] = [true, kept.has(d) ? '; kept, claimed by a writer meanwhile' : '; removed'];
     }
-    batch = [];
-  };
-  for await (const key of ctx.store.list(Keys.blobsRoot)) {
-    count++;
-    batch.push(key);
-    if (batch.length >= PAGE) await flush();
+    ctx.problems.push({
+      kind: 'stray-file',
+      key,
+      ...(d ? { digest: d } : {}),
+      detail: `${key} (${st.size} bytes, written ${st.modifiedAt.toISOString()}) is named by no blob row${outcome}`,
+      repaired,
+    });
   }
-  await flush();
-  return count;
 }
 /** Digests of `digests` that have a blob row or an unexpired claim. */
 export async function namedByRowOrClaim(ctx: Ctx, digests: Digest[], now: number): Promise<Set<string>> {
