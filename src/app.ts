@@ -121,7 +121,10 @@ export interface Berth {
   onDemand: OnDemandBlobs;
   /** registries content is brought in from (sync, on-demand blobs, caches call get(name)) */
   remotes: Remotes;
-  /** the hashing thread (blobs from remotes are hashed there, off the event loop); stopped by close */
+  /**
+   * a hashing thread, started on first use, stopped by close. Not used by default: blobs from remotes hash on the
+   * event loop, which measured faster on 2 cores (docs/benchmarks.md, cache); an Upstream may be given it
+   */
   hasher: HashWorker;
   /** ends the sync runs going on (syncs.stop), then closes the database and stops the hashing thread */
   close(): Promise<void>;
@@ -163,13 +166,13 @@ export async function openBerth(config: BerthConfig): Promise<Berth> {
     new Secrets(config.secretKeyFile ? resolve(config.secretKeyFile) : join(data, DEFAULT_SECRET_KEY_FILE)),
     settings.clock,
   );
+  // started only if something hashes on it (nothing does by default: see the Berth field)
   const hasher = new HashWorker();
   const syncPorts: SyncPorts = {
     remote: (name) => remotes.get(name),
     // the last ratelimit-remaining upstream sent is kept on the remote (shown, and a metric)
     connect: (conn) =>
       createUpstream(conn, {
-        hasher,
         onRateLimit: (remaining) => void remotes.recordRateLimit(conn.name, remaining).catch(() => undefined),
       }),
     ...config.syncPorts,
