@@ -44,6 +44,7 @@ import { OnDemandBlobs, type OnDemandOptions, type UpstreamFor } from './sync/on
 import { Remotes } from './sync/remotes.js';
 import { Upstreams } from './sync/upstreams.js';
 import { createUpstream } from './sync/upstream-http.js';
+import { HashWorker } from './core/hash-worker.js';
 import { DEFAULT_SECRET_KEY_FILE, Secrets } from './sync/secrets.js';
 
 export interface BerthConfig {
@@ -120,7 +121,12 @@ export interface Berth {
   onDemand: OnDemandBlobs;
   /** registries content is brought in from (sync, on-demand blobs, caches call get(name)) */
   remotes: Remotes;
-  /** ends the sync runs going on (syncs.stop), then closes the database */
+  /**
+   * a hashing thread, started on first use, stopped by close. Not used by default: blobs from remotes hash on the
+   * event loop, which measured faster on 2 cores (docs/benchmarks.md, cache); an Upstream may be given it
+   */
+  hasher: HashWorker;
+  /** ends the sync runs going on (syncs.stop), then closes the database and stops the hashing thread */
   close(): Promise<void>;
 }
 
@@ -160,6 +166,8 @@ export async function openBerth(config: BerthConfig): Promise<Berth> {
     new Secrets(config.secretKeyFile ? resolve(config.secretKeyFile) : join(data, DEFAULT_SECRET_KEY_FILE)),
     settings.clock,
   );
+  // started only if something hashes on it (nothing does by default: see the Berth field)
+  const hasher = new HashWorker();
   const syncPorts: SyncPorts = {
     remote: (name) => remotes.get(name),
     // the last ratelimit-remaining upstream sent is kept on the remote (shown, and a metric)
@@ -220,9 +228,11 @@ export async function openBerth(config: BerthConfig): Promise<Berth> {
     syncSchedules: new SyncSchedules(db.kysely, syncs, settings.clock),
     onDemand,
     remotes,
+    hasher,
     close: async () => {
       await syncs.stop(); // runs going on end before the database closes
       await db.close();
+      await hasher.close();
     },
   };
 }

@@ -1,6 +1,6 @@
 // On-demand blobs: the first GET of a blob a repository holds on demand fetches it from the remote, streaming it to the client and into the store.
 import { randomUUID } from 'node:crypto';
-import { PassThrough, type Readable, type Writable } from 'node:stream';
+import { finished, PassThrough, type Readable, type Writable } from 'node:stream';
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema.js';
 import { Leases } from '../db/leases.js';
@@ -49,6 +49,13 @@ interface Source extends OnDemandBlob {
 }
 
 const leaseOf = (digest: string): string => `on-demand:${digest}`;
+
+/** Destroys a writer and waits until it has let go of its file. */
+const closed = (w: Writable): Promise<void> =>
+  new Promise((resolve) => {
+    finished(w, () => resolve());
+    w.destroy();
+  });
 const FIRST_PAUSE_MS = 25;
 const LONGEST_PAUSE_MS = 1000;
 
@@ -160,13 +167,15 @@ export class OnDemandBlobs implements OnDemandSource {
       this.clock.clearInterval(renewing);
       for (const l of this.listeners)
         l({ remote: src.remote, outcome: failure ? 'failed' : 'ok', bytes: failure ? 0 : src.size });
-      await this.store.deletePrefix(Keys.stagingDir(id)).catch(() => undefined);
-      await this.db
-        .deleteFrom('blob_claims')
-        .where('id', '=', claim)
-        .execute()
-        .catch(() => undefined);
-      await this.leases.release(leaseOf(src.digest), holder).catch(() => undefined);
+      await Promise.all([
+        this.store.deletePrefix(Keys.stagingDir(id)).catch(() => undefined),
+        this.db
+          .deleteFrom('blob_claims')
+          .where('id', '=', claim)
+          .execute()
+          .catch(() => undefined),
+        this.leases.release(leaseOf(src.digest), holder).catch(() => undefined),
+      ]);
       this.inflight.delete(src.digest);
       settled(failure);
     };
@@ -179,11 +188,25 @@ export class OnDemandBlobs implements OnDemandSource {
         .values({ id: claim, digest: src.digest, expires_at: Date.now() + CLAIM_TTL_MS })
         .execute();
       const upstream = await this.upstreamFor(src.remote);
-      body = await upstream.getBlob(src.upstream, src.digest, src.size);
+      // the staging file opens while upstream answers (one round trip less before the first byte)
+      const opening = this.store.writer(Keys.staging(id, 0));
+      opening.catch(() => undefined);
+      try {
+        body = await upstream.getBlob(src.upstream, src.digest, src.size);
+      } catch (e) {
+        // closed before finish deletes the staging folder: no file is created behind its back
+        await opening.then(closed, () => undefined);
+        throw e;
+      }
       // upstream may break off while the sink opens, before the tee listens: an 'error' then must not go unheard
       // (it would end the process); the tee still sees the stream errored
       body.on('error', () => undefined);
-      sink = await this.store.writer(Keys.staging(id, 0));
+      try {
+        sink = await opening;
+      } catch (e) {
+        body.destroy();
+        throw e;
+      }
     } catch (e) {
       await finish(e as Error);
       throw e;
@@ -239,12 +262,10 @@ export class OnDemandBlobs implements OnDemandSource {
    * records the blob present and the repository's row gone, in one transaction.
    */
   private async record(src: Source, id: string): Promise<void> {
-    const row = await this.db
-      .selectFrom('blobs')
-      .select('state')
-      .where('digest', '=', src.digest)
-      .executeTakeFirst();
-    const file = await this.store.stat(Keys.blob(src.digest));
+    const [row, file] = await Promise.all([
+      this.db.selectFrom('blobs').select('state').where('digest', '=', src.digest).executeTakeFirst(),
+      this.store.stat(Keys.blob(src.digest)),
+    ]);
     if (!(row?.state === 'present' && file?.size === src.size)) {
       await promote(this.store, Keys.staging(id, 0), src.digest);
     }

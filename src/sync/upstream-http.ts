@@ -1,7 +1,8 @@
 // The Upstream port over HTTP: tags, manifests, verified blob streams and referrers of a remote, with its manners.
 import { Transform, type Readable } from 'node:stream';
-import { algorithmOf, DigestCounter, hashOf, hexOf, isDigest, type Digest } from '../core/digest.js';
+import { algorithmOf, hashOf, hexOf, isDigest, type Digest } from '../core/digest.js';
 import { BerthError } from '../core/errors.js';
+import { inlineHash, type HashWorker } from '../core/hash-worker.js';
 import { MAX_MANIFEST_BYTES, type Descriptor } from '../core/manifests.js';
 import { isManifestMediaType, MediaTypes } from '../core/media-types.js';
 import type { Clock } from '../gc/clock.js';
@@ -38,6 +39,8 @@ export interface UpstreamOptions {
   idleTimeoutMs?: number;
   /** the limits to take from (default: the remote's, shared in this process) */
   manners?: Manners;
+  /** where blob streams are hashed (default: on the event loop) */
+  hasher?: HashWorker;
 }
 
 /** An Upstream client for one remote (see the port in upstream.ts). */
@@ -187,26 +190,41 @@ export function createUpstream(conn: RemoteConnection, opts: UpstreamOptions = {
         res.destroy();
         throw upstreamError(remote, 'bad-content', `${what} is ${declared} bytes upstream, not ${size}`);
       }
-      const counter = new DigestCounter(algorithmOf(digest));
+      // hashed on the hashing thread when there is one: the event loop receives and passes on meanwhile
+      const hash = opts.hasher
+        ? opts.hasher.hash(algorithmOf(digest), size)
+        : inlineHash(algorithmOf(digest));
       const verifier = new Transform({
         transform(chunk: Buffer, _enc, cb) {
-          counter.update(chunk);
           stats.bytes += chunk.length;
-          if (counter.size > size)
-            cb(upstreamError(remote, 'bad-content', `${what} runs past its ${size} bytes`));
+          if (hash.size + chunk.length > size)
+            return cb(upstreamError(remote, 'bad-content', `${what} runs past its ${size} bytes`));
+          let wait: Promise<void> | undefined;
+          try {
+            wait = hash.update(chunk);
+          } catch (e) {
+            return cb(e as Error);
+          }
+          if (wait) wait.then(() => cb(null, chunk), cb);
           else cb(null, chunk);
         },
         flush(cb) {
-          if (counter.size !== size)
+          if (hash.size !== size)
             return cb(
-              upstreamError(remote, 'bad-content', `${what} ended after ${counter.size} of ${size} bytes`),
+              upstreamError(remote, 'bad-content', `${what} ended after ${hash.size} of ${size} bytes`),
             );
-          const got = counter.digest();
-          if (got !== digest)
-            return cb(upstreamError(remote, 'bad-content', `${what}: its bytes hash to ${got}`));
-          cb();
+          hash
+            .digest()
+            .then(
+              (got) =>
+                got === digest
+                  ? cb()
+                  : cb(upstreamError(remote, 'bad-content', `${what}: its bytes hash to ${got}`)),
+              cb,
+            );
         },
       });
+      verifier.once('close', () => hash.abort());
       // a body broken off upstream: the reader sees an error naming it, never a short end
       res.once('error', (e) =>
         verifier.destroy(upstreamError(remote, 'unreachable', `${what} broke off: ${e.message}`)),

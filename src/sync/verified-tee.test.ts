@@ -78,13 +78,20 @@ describe('teeVerified', () => {
     expect(store.bytes().equals(blob)).toBe(true);
   });
 
-  it('what arrives in one turn of the event loop reaches the client in one write, and nothing waits for more', async () => {
+  it('what arrives in one turn of the event loop reaches the client in one writev, uncopied, and nothing waits for more', async () => {
     const store = collector();
     const writes: number[] = [];
+    const given: Buffer[] = [];
     const client = new Writable({
       highWaterMark: 1024 * 1024,
       write(chunk: Buffer, _e, cb) {
+        given.push(chunk);
         writes.push(chunk.length);
+        cb();
+      },
+      writev(chunks: { chunk: Buffer }[], cb) {
+        given.push(...chunks.map((c) => c.chunk));
+        writes.push(chunks.reduce((n, c) => n + c.chunk.length, 0));
         cb();
       },
     });
@@ -100,6 +107,10 @@ describe('teeVerified', () => {
     source.end();
     const last = await done;
     expect(writes).toEqual([70_000, 20_000]);
+    // the source's own buffers, not copies
+    expect(
+      given.every((g, i) => g.buffer === parts[i]!.buffer && g.byteOffset === parts[i]!.byteOffset),
+    ).toBe(true);
     expect(last?.length).toBe(10_000);
     expect(store.bytes().equals(blob)).toBe(true);
   });

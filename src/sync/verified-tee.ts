@@ -20,9 +20,9 @@ export const BURST_MAX = 1024 * 1024;
  * Pipes `source` into `sink` (the store) through a check of size and digest, writing every chunk to `client` too,
  * one chunk behind: the last one is held back until the whole was verified, so a client never receives all of
  * `size` bytes unless they are the blob. The chunks for the client are written in bursts, once per turn of the
- * event loop (setImmediate): what arrived from upstream in one turn goes out in one go (the HTTP response corks
- * its socket within a tick: one writev instead of a write per 16–64 KiB piece), and nothing waits for more to
- * arrive. The client's backpressure (and the store's) holds the fetch back while it reads; a client that went
+ * event loop (setImmediate): what arrived from upstream in one turn goes out in one go, corked and uncopied (the
+ * HTTP response corks its socket within a tick: one writev instead of a write per 16–64 KiB piece), and nothing
+ * waits for more to arrive. The client's backpressure (and the store's) holds the fetch back while it reads; a client that went
  * away is no longer written to, and the store still gets the whole blob. Resolves, once `sink` has finished, with
  * the held-back chunk (for the caller to send when it has recorded the blob); rejects on any failure (the bytes
  * wrong, upstream or the store failing), `sink` destroyed, the client left for the caller to cut.
@@ -86,13 +86,15 @@ export function teeVerified(
       flushing = undefined;
       const out = pending;
       pending = [];
-      const bytes = pendingBytes;
       pendingBytes = 0;
-      // one buffer: the response writes it to its socket in one call, however the client's reads pace it
-      const room =
-        clientGone() ||
-        out.length === 0 ||
-        client.write(out.length === 1 ? out[0]! : Buffer.concat(out, bytes));
+      // corked: the pieces go down together (a writev where the client has one; the HTTP response gathers what it
+      // is given in one tick into one writev of its socket), and are not copied into one buffer first
+      let room = true;
+      if (!clientGone() && out.length > 0) {
+        client.cork();
+        for (const c of out) room = client.write(c);
+        client.uncork();
+      }
       if (!room && !waitClient && !clientGone()) {
         waitClient = true;
         source.pause();

@@ -14,11 +14,16 @@ const UPSTREAM = 'library/web';
 /** A GET that reports how the answer ended: whole, or cut short of its Content-Length. */
 function rawGet(
   url: string,
+  /** called at the first bytes */
+  onBytes?: () => void,
 ): Promise<{ status: number; length: number; received: Buffer; complete: boolean }> {
   return new Promise((resolve, reject) => {
     const req = request(url, { headers: { authorization: basic(ADMIN.user, ADMIN.password) } }, (res) => {
       const parts: Buffer[] = [];
-      res.on('data', (c: Buffer) => parts.push(c));
+      res.on('data', (c: Buffer) => {
+        parts.push(c);
+        onBytes?.();
+      });
       const done = () =>
         resolve({
           status: res.statusCode ?? 0,
@@ -45,8 +50,12 @@ describe('on-demand blobs over HTTP', () => {
   beforeAll(async () => {
     upstream = await startBlobServer();
     server = await startTestServer('on-demand-http', {
+      // hashed on the server's hashing thread, as app.ts's clients do (the blobs are above its inline size)
       upstreamFor: async () =>
-        createUpstream({ name: 'hub', url: upstream.url, tlsVerify: true, concurrency: 4 }),
+        createUpstream(
+          { name: 'hub', url: upstream.url, tlsVerify: true, concurrency: 4 },
+          { hasher: server.berth.hasher },
+        ),
     });
   });
 
@@ -81,6 +90,7 @@ describe('on-demand blobs over HTTP', () => {
     expect(r.status).toBe(200);
     expect(r.headers['docker-content-digest']).toBe(digest);
     expect(r.body.equals(blob)).toBe(true);
+    expect(server.berth.hasher.running).toBe(true);
     const again = await http('GET', blobUrl(), undefined, { range: 'bytes=0-9' });
     expect(again.status).toBe(206);
     expect(again.body.equals(blob.subarray(0, 10))).toBe(true);
@@ -130,5 +140,66 @@ describe('on-demand blobs over HTTP', () => {
     upstream.mode = 'ok';
     const again = await http('GET', blobUrl());
     expect(again.body.equals(blob)).toBe(true);
+  });
+});
+
+describe('the hashing thread of on-demand fetches', () => {
+  it('a hash that fails mid-fetch cuts the client; closing the server stops the thread, nothing left unhandled', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (e: unknown) => unhandled.push(e);
+    process.on('unhandledRejection', onUnhandled);
+    const upstream = await startBlobServer();
+    let server: TestServer | undefined;
+    try {
+      server = await startTestServer('on-demand-hasher', {
+        upstreamFor: async () =>
+          createUpstream(
+            { name: 'hub', url: upstream.url, tlsVerify: true, concurrency: 4 },
+            { hasher: server!.berth.hasher },
+          ),
+      });
+      const blob = randomBytes(3 * 1024 * 1024);
+      const digest = sha256(blob);
+      upstream.blobs.set(`${UPSTREAM}/${digest}`, blob);
+      await seedOnDemand(server.berth, REPO, [{ digest, size: blob.length }], 'hub', UPSTREAM);
+      const url = `${server.url}/v2/${REPO}/blobs/${digest}`;
+
+      // the thread goes away while the fetch hashes (half sent, upstream holding the rest)
+      upstream.mode = 'hold';
+      let firstBytes!: () => void;
+      const streaming = new Promise<void>((r) => (firstBytes = r));
+      const cut = rawGet(url, firstBytes);
+      await upstream.holding(1);
+      // the client has bytes: the fetch is under way, hashed on the thread
+      await streaming;
+      expect(server.berth.hasher.running).toBe(true);
+      const thread = (server.berth.hasher as unknown as { worker: { terminate(): Promise<number> } }).worker;
+      await thread.terminate();
+      upstream.release();
+      const r = await cut;
+      expect(r.complete).toBe(false);
+      expect(r.received.length).toBeLessThan(blob.length);
+
+      // still on demand: the next GET starts a new thread and gets the blob whole
+      upstream.mode = 'ok';
+      const again = await http('GET', url);
+      expect(again.status).toBe(200);
+      expect(again.body.equals(blob)).toBe(true);
+      expect(server.berth.hasher.running).toBe(true);
+
+      const worker = (server.berth.hasher as unknown as { worker: { once(e: 'exit', f: () => void): void } })
+        .worker;
+      const exited = new Promise<void>((r) => worker.once('exit', r));
+      await server.close();
+      server = undefined;
+      await exited;
+      await new Promise((r) => setImmediate(r));
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+      upstream.release();
+      await upstream.close();
+      await server?.close();
+    }
   });
 });
