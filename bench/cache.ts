@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import type { Ctx, Measure } from './cases.js';
 import { basicHeader, expectStatus, pool, pushBlob, pushManifest, request, sha256 } from './http.js';
 import { imageJson, OCI_MANIFEST } from './images.js';
+import { startPipeProxy } from './pipe-proxy.js';
 import { timed } from './stats.js';
 
 /** Layers and their size of the pulled image (full: 4 × 16 MiB; quick: 3 × 1 MiB). */
@@ -56,6 +57,43 @@ export async function cachePull(ctx: Ctx): Promise<void> {
     note: 'berth: manifest and blobs of an image never pulled before, through the cache (on-demand blobs streamed from Distribution); reference: the same pull from Distribution',
   };
   ctx.measures.push(m);
+  // The floor of any caching hop on this machine, measured in the same runs: the same pull through a bare Node.js
+  // pipe, and through one that hashes and stores every blob byte (bench/pipe-proxy.ts; no target: references).
+  const floors = (['pipe', 'hash-store'] as const).map((mode) => {
+    const f: Measure = {
+      id: `cache-floor-${mode}`,
+      label: `the same pull through a bare Node.js hop${mode === 'pipe' ? '' : ' that hashes and stores each blob'}`,
+      unit: 's',
+      better: 'lower',
+      berth: [],
+      reference: [],
+      referenceName: 'direct pull from Distribution',
+      note: `the floor of the cache's ratio: bench/pipe-proxy.ts in ${mode} mode (no berth) in front of Distribution`,
+    };
+    ctx.measures.push(f);
+    return { mode, f };
+  });
+  const hops = await Promise.all(floors.map((x) => startPipeProxy(ctx.dist.url, x.mode, ctx.work)));
+  try {
+    await pulls(
+      ctx,
+      shape,
+      m,
+      auth,
+      floors.map((x, i) => ({ f: x.f, url: hops[i]!.url })),
+    );
+  } finally {
+    await Promise.all(hops.map((h) => h.stop()));
+  }
+}
+
+async function pulls(
+  ctx: Ctx,
+  shape: { layers: number; size: number },
+  m: Measure,
+  auth: Record<string, string>,
+  floors: { f: Measure; url: string }[],
+): Promise<void> {
   for (let r = 0; r < ctx.sizes.runs; r++) {
     const repo = `bench/cache-${r}`;
     const layers = Array.from({ length: shape.layers }, () => randomBytes(shape.size));
@@ -77,8 +115,14 @@ export async function cachePull(ctx: Ctx): Promise<void> {
       await direct();
       await viaCache();
     }
+    // the floors pull what is in Distribution already (a hop stores nothing that could make a second pull cheaper)
+    for (const { f, url } of floors) {
+      f.berth.push((await timed(() => pullImage(url, repo, 'v1', {}))).seconds);
+      f.reference.push((await timed(() => pullImage(ctx.dist.url, repo, 'v1', {}))).seconds);
+    }
     ctx.log(
-      `cache: run ${r + 1}/${ctx.sizes.runs}: through the cache ${m.berth.at(-1)!.toFixed(3)} s, direct ${m.reference.at(-1)!.toFixed(3)} s`,
+      `cache: run ${r + 1}/${ctx.sizes.runs}: through the cache ${m.berth.at(-1)!.toFixed(3)} s, direct ${m.reference.at(-1)!.toFixed(3)} s; ` +
+        floors.map(({ f }) => `${f.id} ${f.berth.at(-1)!.toFixed(3)} s`).join(', '),
     );
   }
 }
