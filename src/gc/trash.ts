@@ -84,7 +84,26 @@ export class Trash {
     return { kept, failed };
   }
 
-  /** Of `digests`, those a writer has claimed (unexpired) or recorded as a blob row. */
+  /**
+   * Deletes the objects of blobs whose rows mapped them (an upload's objects/<xx>/<id>) and are gone: nothing can
+   * map them again. Returns the failures (a missing object is none), those objects left in place.
+   */
+  async deleteObjects(objects: { digest: Digest; key: string }[]): Promise<Map<Digest, unknown>> {
+    const failed = new Map<Digest, unknown>();
+    await eachLimited(objects, FILE_CONCURRENCY, async ({ digest, key }) => {
+      try {
+        await this.store.delete(key);
+      } catch (e) {
+        failed.set(digest, e);
+      }
+    });
+    return failed;
+  }
+
+  /**
+   * Of `digests`, those a writer has claimed (unexpired) or recorded as a blob row whose bytes are at the content
+   * address (a row that maps an upload's object does not need the file).
+   */
   private async wanted(digests: Digest[]): Promise<Set<string>> {
     const found = new Set<string>();
     const now = Date.now();
@@ -96,7 +115,12 @@ export class Trash {
         .where('digest', 'in', part)
         .where('expires_at', '>=', now)
         .execute();
-      const rows = await this.db.selectFrom('blobs').select('digest').where('digest', 'in', part).execute();
+      const rows = await this.db
+        .selectFrom('blobs')
+        .select('digest')
+        .where('digest', 'in', part)
+        .where('object_key', 'is', null)
+        .execute();
       for (const r of [...claims, ...rows]) found.add(r.digest);
     }
     return found;

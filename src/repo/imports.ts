@@ -7,6 +7,7 @@ import { requiredBlobs } from '../core/manifests.js';
 import { parseRepositoryName, parseTag } from '../core/references.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import { Keys, promote, receive, storedDiffIds } from '../storage/cas.js';
+import { locateIn } from '../gc/blob-objects.js';
 import { discardStaged, stageArchive, stopIfGone, type StagedArchive } from '../archive/staging.js';
 import { ARCHIVE_LIMITS, type ArchiveLimits } from '../archive/tar-guard.js';
 import { readArchive } from '../archive/detect.js';
@@ -124,7 +125,8 @@ export class Imports {
       stopIfGone(signal);
       await moveIntoPlace(store, staged, plan);
       const diffIds = new Map<Digest, Digest[] | undefined>();
-      for (const m of plan.manifests) diffIds.set(m.digest, await storedDiffIds(store, m.parsed.config));
+      for (const m of plan.manifests)
+        diffIds.set(m.digest, await storedDiffIds(store, locateIn(db), m.parsed.config));
       const version = await commitVersion(db, name, create, async ({ trx }) => {
         // Re-checked under the repository's lock: a layer left out must still be in the latest version.
         const still = await holds(trx, name, [...plan.fromRepository]);

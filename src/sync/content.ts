@@ -7,6 +7,7 @@ import type { Digest } from '../core/digest.js';
 import { parseManifest, requiredBlobs, type Descriptor, type ParsedManifest } from '../core/manifests.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import { Keys, promote, receive, storedDiffIds } from '../storage/cas.js';
+import { locateIn } from '../gc/blob-objects.js';
 import { withClaims } from '../gc/claims.js';
 import { lockRemote } from './remotes.js';
 import { recordBlobs, recordManifest } from '../repo/catalogue.js';
@@ -105,7 +106,8 @@ export async function commitContent(
     for (const b of content.downloaded) if (b.key !== undefined) await keepDownloaded(store, b.key, b.digest);
     await storeManifests(store, content.manifests);
     const diffIds = new Map<Digest, Digest[] | undefined>();
-    for (const m of content.manifests) diffIds.set(m.digest, await storedDiffIds(store, m.parsed.config));
+    for (const m of content.manifests)
+      diffIds.set(m.digest, await storedDiffIds(store, locateIn(db), m.parsed.config));
     const settings = opts.settings ?? DEFAULT_COMMIT_SETTINGS;
     try {
       return await db.transaction().execute(async (trx) => {
