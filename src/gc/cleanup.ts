@@ -92,9 +92,12 @@ interface Decided {
  * since (writers commit their claim before they move a file into place): if so the file is put back (same bytes,
  * whichever copy), else deleted (trash.ts). A file is thus removed only after the row that named it is gone, and
  * never from under a writer. A row that maps its digest to an upload's object (object_key, no copy at commit) needs
- * no trash: that key is the upload's own, no other writer can write or rely on it once the row is gone (a writer of
- * the same digest maps its own object), so the object is deleted at once. (4) Files that no row names at all (a commit that failed after its moves leaves them)
- * go the same way once nothing names them and they are older than the protection time (strays.ts). (5) A file that
+ * no trash: that key is the upload's own, no other writer can write to it once the row is gone (a writer of the
+ * same digest maps its own object); the claims are checked again as in (3), a claimed blob's row comes back, and
+ * the other objects are deleted at once (trash.ts, letGoOfObjects). (4) Files that no row names at all (a commit
+ * that failed after its moves leaves them) go the same way once nothing names them and they are older than the
+ * protection time (strays.ts); objects under objects/ that no row maps and no open session writes are deleted
+ * (object-strays.ts). (5) A file that
  * cannot be moved for another reason than its absence (EACCES, EIO) gets its rows back and fails the run: the
  * database never stops naming a file that is still there.
  */
@@ -184,10 +187,9 @@ export class Cleanup {
         randomUUID(),
         gone.blobs.filter((b) => b.object_key === null).map((b) => b.digest as Digest),
       );
-      const mapped = gone.blobs.flatMap((b) =>
-        b.object_key ? [{ digest: b.digest as Digest, key: b.object_key }] : [],
-      );
-      for (const [d, e] of await this.trash.deleteObjects(mapped)) failed.set(d, e);
+      const objects = await this.trash.letGoOfObjects(gone.blobs.filter((b) => b.object_key !== null));
+      for (const d of objects.kept) kept.add(d);
+      for (const [d, e] of objects.failed) failed.set(d, e);
       if (failed.size > 0) await this.restore(gone, new Set(failed.keys()));
       for (const b of gone.blobs) {
         if (failed.has(b.digest as Digest)) continue;

@@ -1,6 +1,6 @@
 // Letting go of blob files through trash/: moved aside, re-checked against writers, then deleted or put back.
-import type { Kysely } from 'kysely';
-import type { Database } from '../db/schema.js';
+import type { Kysely, Selectable } from 'kysely';
+import type { BlobsTable, Database } from '../db/schema.js';
 import { digestOfHex, type Digest } from '../core/digest.js';
 import { StoreNotFoundError, type BlobStore } from '../storage/blob-store.js';
 import { Keys } from '../storage/cas.js';
@@ -85,19 +85,57 @@ export class Trash {
   }
 
   /**
-   * Deletes the objects of blobs whose rows mapped them (an upload's objects/<xx>/<id>) and are gone: nothing can
-   * map them again. Returns the failures (a missing object is none), those objects left in place.
+   * Lets go of the objects of blobs whose rows mapped them (an upload's objects/<xx>/<id>) and are gone. No trash:
+   * nothing writes to such a key again. But a writer may have found the row and relied on its object (a sync
+   * that drops its download of bytes berth stores) under a claim that came while the rows were being deleted: as
+   * for files, the claims are checked after the decision, and a claimed blob gets its row back (insert-if-absent:
+   * a writer that recorded its own object meanwhile wins) and keeps its object while the row maps it. The rest
+   * are deleted. Returns the digests kept for a writer, and the failures (a missing object is none), those
+   * objects left in place.
    */
-  async deleteObjects(objects: { digest: Digest; key: string }[]): Promise<Map<Digest, unknown>> {
+  async letGoOfObjects(
+    rows: Selectable<BlobsTable>[],
+  ): Promise<{ kept: Set<Digest>; failed: Map<Digest, unknown> }> {
+    const kept = new Set<Digest>();
     const failed = new Map<Digest, unknown>();
-    await eachLimited(objects, FILE_CONCURRENCY, async ({ digest, key }) => {
+    const claimed = await this.claimed(rows.map((r) => r.digest as Digest));
+    for (const row of rows.filter((r) => claimed.has(r.digest))) {
+      await this.db
+        .insertInto('blobs')
+        .values(row)
+        .onConflict((oc) => oc.column('digest').doNothing())
+        .execute();
+      const now = await this.db
+        .selectFrom('blobs')
+        .select('object_key')
+        .where('digest', '=', row.digest)
+        .executeTakeFirst();
+      if (now?.object_key === row.object_key) kept.add(row.digest as Digest);
+    }
+    const gone = rows.filter((r) => r.object_key && !kept.has(r.digest as Digest));
+    await eachLimited(gone, FILE_CONCURRENCY, async (r) => {
       try {
-        await this.store.delete(key);
+        await this.store.delete(r.object_key!);
       } catch (e) {
-        failed.set(digest, e);
+        failed.set(r.digest as Digest, e);
       }
     });
-    return failed;
+    return { kept, failed };
+  }
+
+  /** Of `digests`, those an operation in flight has claimed (unexpired). */
+  private async claimed(digests: Digest[]): Promise<Set<string>> {
+    const found = new Set<string>();
+    for (let i = 0; i < digests.length; i += BATCH) {
+      const rows = await this.db
+        .selectFrom('blob_claims')
+        .select('digest')
+        .where('digest', 'in', digests.slice(i, i + BATCH))
+        .where('expires_at', '>=', Date.now())
+        .execute();
+      for (const r of rows) found.add(r.digest);
+    }
+    return found;
   }
 
   /**
