@@ -7,7 +7,6 @@ import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openBerth, type Berth } from '../app.js';
 import { sha256, type Digest } from '../core/digest.js';
-import { Keys } from '../storage/cas.js';
 import { backends, removeTestDatabase, testDatabaseUrl } from '../../test/helpers/backend.js';
 import { seedOnDemand } from '../../test/helpers/on-demand.js';
 import { blobKey } from '../../test/helpers/blob-layout.js';
