@@ -329,7 +329,7 @@ function migrations(dialect: DialectName): Record<string, Migration> {
     },
     '0015_blob_objects': {
       async up(db: Kysely<unknown>) {
-        // Where a blob's bytes are: the key of the object an upload wrote them to (objects/<xx>/<id>), set when its
+        // Where a blob's bytes are: the key of the object an upload wrote them to (objects/<xx>/<id>/data), set when its
         // digest was verified; null for rows from before (and blobs moved to their content address,
         // blobs/<alg>/<xx>/<hex>). Unique: one object holds the bytes of one blob.
         await db.schema.alterTable('blobs').addColumn('object_key', 'text').execute();

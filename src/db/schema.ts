@@ -66,7 +66,7 @@ export interface BlobsTable {
    */
   state: Generated<'present' | 'missing' | 'remote'>;
   /**
-   * The key of the object holding the bytes (an upload's objects/<xx>/<id>, never moved), or null: the content
+   * The key of the object holding the bytes (an upload's objects/<xx>/<id>/data, never moved), or null: the content
    * address blobs/<alg>/<xx>/<hex> (rows from before migration 0015, and blobs other writers moved into place)
    */
   object_key: Generated<string | null>;

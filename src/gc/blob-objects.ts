@@ -5,7 +5,7 @@ import type { Digest } from '../core/digest.js';
 import { storedKey, type Locate } from '../storage/cas.js';
 
 /**
- * The key of `digest`'s bytes: the object its row maps (an upload's objects/<xx>/<id>), or its content address
+ * The key of `digest`'s bytes: the object its row maps (an upload's objects/<xx>/<id>/data), or its content address
  * blobs/<alg>/<xx>/<hex> when the row maps none (rows from before migration 0015, blobs other writers moved into
  * place) or there is no row (a writer reading what it has just moved into place, before it records it).
  */

@@ -1,5 +1,5 @@
 // Objects under objects/ that no blob row maps and no open upload session writes (strays), and their sweep.
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type { Database } from '../db/schema.js';
 import type { BlobStore, StoreEntry } from '../storage/blob-store.js';
 import { Keys, objectIdOf } from '../storage/cas.js';
@@ -7,8 +7,8 @@ import { Keys, objectIdOf } from '../storage/cas.js';
 const BATCH = 500;
 
 /**
- * Of `listed` (objects under objects/), those that a blob row maps or that are the bytes of an open upload session
- * (by the id in their key). Both in one statement: an upload's finish maps its object and deletes its session in
+ * Of `listed` (objects under objects/), those that a blob row maps or that are in an open upload session's folder
+ * objects/<2 chars>/<id>/ (its bytes, or what a store keeps beside them while appending). Both in one statement: an upload's finish maps its object and deletes its session in
  * one transaction, so an object in flight is always named by one or the other.
  */
 export async function namedObjects(db: Kysely<Database>, listed: StoreEntry[]): Promise<Set<string>> {
@@ -21,14 +21,26 @@ export async function namedObjects(db: Kysely<Database>, listed: StoreEntry[]): 
   });
   const rows = await db
     .selectFrom('blobs')
-    .select('object_key as key')
+    .select(['object_key as key', sql<string>`'row'`.as('kind')])
     .where('object_key', 'in', keys)
     .$if(ids.length > 0, (q) =>
-      q.union(db.selectFrom('upload_sessions').select('id as key').where('id', 'in', ids)),
+      q.union(
+        db
+          .selectFrom('upload_sessions')
+          .select(['id as key', sql<string>`'session'`.as('kind')])
+          .where('id', 'in', ids),
+      ),
     )
     .execute();
+  const sessions = new Set<string>();
   for (const r of rows) {
-    if (r.key) named.add(r.key.includes('/') ? r.key : Keys.upload(r.key));
+    if (r.kind === 'session') sessions.add(r.key!);
+    else if (r.key) named.add(r.key);
+  }
+  // everything in an open session's folder: its object, and what a store keeps beside it while appending
+  for (const e of listed) {
+    const id = objectIdOf(e.key);
+    if (id && sessions.has(id)) named.add(e.key);
   }
   return named;
 }

@@ -85,7 +85,7 @@ export class Trash {
   }
 
   /**
-   * Lets go of the objects of blobs whose rows mapped them (an upload's objects/<xx>/<id>) and are gone. No trash:
+   * Lets go of the objects of blobs whose rows mapped them (an upload's objects/<xx>/<id>/data) and are gone. No trash:
    * nothing writes to such a key again. But a writer may have found the row and relied on its object (a sync
    * that drops its download of bytes berth stores) under a claim that came while the rows were being deleted: as
    * for files, the claims are checked after the decision, and a claimed blob gets its row back (insert-if-absent:

@@ -171,7 +171,8 @@ export class Uploads {
         throw e;
       }
       released = true;
-      for (const key of extra) await this.store.delete(key);
+      // stored already: this upload's object goes, with its folder
+      if (extra.length > 0) await this.store.deletePrefix(Keys.objectDir(id));
       await this.store.deletePrefix(Keys.uploadDir(id));
     } finally {
       clearInterval(renewing);
@@ -246,9 +247,12 @@ export class Uploads {
     await this.dropBytes(id);
   }
 
-  /** The bytes and folder of a session whose row is gone unfinished (no blob row maps its object). */
+  /**
+   * The bytes and folders of a session whose row is gone unfinished (no blob row maps its object): its object's
+   * folder (with what a store keeps while appending, S3's multipart upload aborted) and its session folder.
+   */
   private async dropBytes(id: string): Promise<void> {
-    await this.store.delete(Keys.upload(id));
+    await this.store.deletePrefix(Keys.objectDir(id));
     await this.store.deletePrefix(Keys.uploadDir(id));
   }
 

@@ -43,12 +43,15 @@ describe('Keys', () => {
 
   it("writes an upload's bytes to an object outside its folder, named by the upload, where they stay", () => {
     const id = '3f2a0c9e-1111-4222-8333-444455556666';
-    expect(Keys.upload(id)).toBe(`objects/3f/${id}`);
-    expect(Keys.upload(id).startsWith(Keys.objectsRoot)).toBe(true);
+    expect(Keys.upload(id)).toBe(`objects/3f/${id}/data`);
+    expect(Keys.upload(id).startsWith(Keys.objectDir(id))).toBe(true);
+    expect(Keys.objectDir(id).startsWith(Keys.objectsRoot)).toBe(true);
     // the sweep of a finished session's folder (deletePrefix) can never take the object a row maps
     expect(Keys.upload(id).startsWith(Keys.uploadDir(id))).toBe(false);
     expect(objectIdOf(Keys.upload(id))).toBe(id);
-    expect(objectIdOf(`objects/zz/${id}`)).toBeUndefined();
+    expect(objectIdOf(`${Keys.upload(id)}.tail-3`)).toBe(id); // what a store keeps beside it, while appending
+    expect(objectIdOf(`objects/zz/${id}/data`)).toBeUndefined();
+    expect(objectIdOf(`objects/3f/${id}`)).toBeUndefined();
     expect(objectIdOf(Keys.blob(sha256('x')))).toBeUndefined();
     expect(storedKey(sha256('x'), null)).toBe(Keys.blob(sha256('x')));
     expect(storedKey(sha256('x'), Keys.upload(id))).toBe(Keys.upload(id));

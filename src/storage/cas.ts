@@ -11,9 +11,12 @@ import { StoreNotFoundError, type BlobStore } from './blob-store.js';
  * The key layout, written down once:
  *   blobs/sha256/<2 hex>/<64 hex>       content, addressed by digest (layers, configs, manifests)
  *   blobs/sha512/<2 hex>/<128 hex>      the same for sha512 digests (<2 hex>: the first two of the digest's hex)
- *   objects/<2 chars>/<id>              the bytes of upload session <id> (<2 chars>: the first two of the id),
+ *   objects/<2 chars>/<id>/data         the bytes of upload session <id> (<2 chars>: the first two of the id),
  *                                       written where they stay: once the digest is verified, the blob row maps
- *                                       the digest to this key (blobs.object_key), and the object never moves
+ *                                       the digest to this key (blobs.object_key), and the object never moves;
+ *                                       its folder objects/<2 chars>/<id>/ also holds what a store keeps while
+ *                                       the session appends (S3: the tail, the multipart upload), and goes whole
+ *                                       with a session that never finished
  *   uploads/<id>/                       the session's other state (none today; a multipart upload's), swept
  *                                       with the session; never the bytes a row maps
  *   staging/<id>/<n>                    entries of an archive upload being received; staging/<id>/0 is also
@@ -30,8 +33,8 @@ export const Keys = {
   },
   blobsRoot: 'blobs/',
   /** where an upload session's bytes are written and, once verified, stay (outside its folder uploadDir) */
-  upload: (id: string): string => Keys.object(id),
-  object: (id: string): string => `objects/${id.slice(0, 2)}/${id}`,
+  upload: (id: string): string => `${Keys.objectDir(id)}data`,
+  objectDir: (id: string): string => `objects/${id.slice(0, 2)}/${id}/`,
   objectsRoot: 'objects/',
   uploadDir: (id: string): string => `uploads/${id}/`,
   staging: (id: string, n: number): string => `staging/${id}/${n}`,
@@ -76,9 +79,9 @@ export async function receive(
   return { digest: counter.digest(), size: counter.size };
 }
 
-/** The id an object key under objects/ was named by (an upload session's), if it is one. */
+/** The id of the upload session whose folder objects/<2 chars>/<id>/ holds `key`, if it is one. */
 export function objectIdOf(key: string): string | undefined {
-  const m = /^objects\/([^/]{1,2})\/([^/]+)$/.exec(key);
+  const m = /^objects\/([^/]{1,2})\/([^/]+)\/[^/]+$/.exec(key);
   return m && m[2]!.startsWith(m[1]!) ? m[2] : undefined;
 }
 

@@ -216,7 +216,7 @@ describe('crash safety (SIGKILL)', () => {
         'content-range': `0-${first.length - 1}`,
       });
       expect(p1.status).toBe(202);
-      const written = () => storedBytes(instance.data, Keys.upload(id));
+      const written = () => storedBytes(instance.data, Keys.objectDir(id));
       const patch = doomed('PATCH', location, slowBody(512 * MIB), {
         'content-type': 'application/octet-stream',
       });

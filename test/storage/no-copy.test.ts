@@ -110,7 +110,7 @@ describe.each(cases)('no copy at commit on %s, %s store', (backend, kind) => {
       ]);
       const row = await rowOf(d);
       expect(ids.map((id) => Keys.upload(id))).toContain(row?.object_key);
-      expect((await all(Keys.objectsRoot)).filter((k) => ids.some((id) => k.endsWith(id)))).toEqual([
+      expect((await all(Keys.objectsRoot)).filter((k) => ids.some((id) => k.includes(id)))).toEqual([
         row!.object_key,
       ]);
       expect(await read('a', d)).toEqual(bytes);
@@ -138,17 +138,24 @@ describe.each(cases)('no copy at commit on %s, %s store', (backend, kind) => {
     const d = sha256(bytes);
     await uploads.monolithic('app', d, Readable.from([bytes]));
     const open = await session('app', Buffer.from('in flight'));
-    const stray = Keys.object(randomUUID());
-    const w = await store.writer(stray);
-    await new Promise<void>((resolve, reject) =>
-      w.end(Buffer.from('unmapped'), () => resolve()).on('error', reject),
-    );
+    const stray = Keys.upload(randomUUID());
+    // beside an open session's object, what a store keeps while it appends (S3: a tail) is the session's too
+    const tail = `${Keys.upload(open)}.tail-1`;
+    for (const key of [stray, tail]) {
+      const w = await store.writer(key);
+      await new Promise<void>((resolve, reject) =>
+        w.end(Buffer.from('unmapped'), () => resolve()).on('error', reject),
+      );
+    }
     const later = Date.now() + 60_000; // everything is older than the protection time
     const fsck = new Fsck(db.kysely, store);
     const found = await fsck.run({ protectionMs: 0, now: later });
     expect(found.problems).toMatchObject([{ kind: 'stray-file', key: stray, repaired: false }]);
     expect((await fsck.run({ protectionMs: 0, now: later, repair: true })).clean).toBe(true);
-    expect(await all()).toEqual([Keys.upload(open), await blobKey(db.kysely, d)].sort());
+    expect(await all()).toEqual([Keys.upload(open), tail, await blobKey(db.kysely, d)].sort());
+    // cancelled, the session's object goes with its folder
+    await uploads.cancel('app', open);
+    expect(await all()).toEqual([await blobKey(db.kysely, d)]);
     // a mapped object gone is a missing blob
     await store.delete(await blobKey(db.kysely, d));
     expect((await fsck.run({ protectionMs: 0 })).problems).toMatchObject([
@@ -162,7 +169,7 @@ describe.each(cases)('no copy at commit on %s, %s store', (backend, kind) => {
     await uploads.monolithic('app', d, Readable.from([bytes]));
     await db.kysely.deleteFrom('pending_blobs').where('digest', '=', d).execute();
     const open = await session('app', Buffer.from('in flight'));
-    const stray = Keys.object(randomUUID());
+    const stray = Keys.upload(randomUUID());
     const w = await store.writer(stray);
     await new Promise<void>((resolve, reject) =>
       w.end(Buffer.from('unmapped'), () => resolve()).on('error', reject),
