@@ -18,6 +18,18 @@ export async function blobObjectKey(db: Kysely<Database>, digest: Digest): Promi
   return storedKey(digest, row?.object_key);
 }
 
+/** Whether `digest`'s row maps an upload's object holding its bytes (present): a writer need not store them. */
+export async function storedAsObject(db: Kysely<Database>, digest: Digest): Promise<boolean> {
+  const row = await db
+    .selectFrom('blobs')
+    .select('digest')
+    .where('digest', '=', digest)
+    .where('object_key', 'is not', null)
+    .where('state', '=', 'present')
+    .executeTakeFirst();
+  return row !== undefined;
+}
+
 /** `blobObjectKey` over `db`, as the `Locate` that cas.ts's readers take. */
 export const locateIn =
   (db: Kysely<Database>): Locate =>

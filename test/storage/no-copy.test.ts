@@ -4,9 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { openDatabase, type Db } from '../../src/db/connect.js';
+import { openBerth } from '../../src/app.js';
+import { dirImage, tarOf } from '../helpers/images.js';
 import { sha256, type Digest } from '../../src/core/digest.js';
 import type { BlobStore } from '../../src/storage/blob-store.js';
 import { FsBlobStore } from '../../src/storage/fs-blob-store.js';
@@ -200,5 +202,38 @@ describe.each(cases)('no copy at commit on %s, %s store', (backend, kind) => {
       expect(counts.get(c) ?? 0, c).toBe(0);
     expect(counts.get('HeadObjectCommand')).toBe(1);
     expect(await rowOf(d)).toMatchObject({ object_key: Keys.upload(id) });
+  });
+});
+
+describe('other writers beside uploads (files store)', () => {
+  it("an archive holding a layer that a push stored keeps the push's object, and stores no second copy", async () => {
+    const data = mkdtempSync(join(tmpdir(), 'nocopy-archive-'));
+    const url = await testDatabaseUrl('nocopy-archive');
+    const berth = await openBerth({ data, database: url });
+    try {
+      const layer = randomBytes(3000);
+      const d = sha256(layer);
+      await berth.uploads.monolithic('pushed', d, Readable.from([layer]));
+      const mapped = await blobKey(berth.db.kysely, d);
+      expect(mapped).toMatch(/^objects\//);
+      const image = dirImage({ layers: [layer, randomBytes(2000)] });
+      const result = await berth.imports.importArchive(
+        'archived',
+        'v1',
+        Readable.from([await tarOf(image.entries)]),
+      );
+      expect(result.version).toBe(1);
+      expect(await blobKey(berth.db.kysely, d)).toBe(mapped);
+      expect(await berth.store.stat(Keys.blob(d))).toBeNull(); // not moved to its content address as well
+      const held = await berth.blobs.stat('archived', d);
+      expect(await buffer(await berth.blobs.open(held))).toEqual(layer);
+      // the other layer, new to berth, is at its content address (archives still move their entries into place)
+      expect(await berth.store.stat(Keys.blob(image.layerDigests[1]! as Digest))).not.toBeNull();
+      expect((await berth.fsck.run({ protectionMs: 0, verify: true })).problems).toEqual([]);
+    } finally {
+      await berth.close();
+      await removeTestDatabase(url);
+      rmSync(data, { recursive: true, force: true });
+    }
   });
 });
