@@ -265,7 +265,9 @@ export async function openStoreMigration(
   }
   await to.check();
   const db = await openDatabase(config.database ?? join(data, 'berth.db'));
-  const abortUnfinished = () => to.abortUploads(`${config.to.prefix}${Keys.blobsRoot}`);
+  const abortUnfinished = async () =>
+    (await to.abortUploads(`${config.to.prefix}${Keys.blobsRoot}`)) +
+    (await to.abortUploads(`${config.to.prefix}${Keys.objectsRoot}`));
   return {
     from: fromName,
     to: to.describe(),

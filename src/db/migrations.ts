@@ -327,6 +327,15 @@ function migrations(dialect: DialectName): Record<string, Migration> {
           .execute();
       },
     },
+    '0015_blob_objects': {
+      async up(db: Kysely<unknown>) {
+        // Where a blob's bytes are: the key of the object an upload wrote them to (objects/<xx>/<id>/data), set when its
+        // digest was verified; null for rows from before (and blobs moved to their content address,
+        // blobs/<alg>/<xx>/<hex>). Unique: one object holds the bytes of one blob.
+        await db.schema.alterTable('blobs').addColumn('object_key', 'text').execute();
+        await db.schema.createIndex('blobs_object_key').on('blobs').column('object_key').unique().execute();
+      },
+    },
     '0008_quotas': {
       async up(db: Kysely<unknown>) {
         // A storage quota on the repositories matching a pattern (a name, a prefix "team/*", or "*"). Its row is

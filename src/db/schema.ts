@@ -65,6 +65,11 @@ export interface BlobsTable {
    * blob: on_demand_blobs says where to fetch it)
    */
   state: Generated<'present' | 'missing' | 'remote'>;
+  /**
+   * The key of the object holding the bytes (an upload's objects/<xx>/<id>/data, never moved), or null: the content
+   * address blobs/<alg>/<xx>/<hex> (rows from before migration 0015, and blobs other writers moved into place)
+   */
+  object_key: Generated<string | null>;
 }
 
 /** A claim on a blob by an operation in flight; cleanup never deletes a claimed blob. */

@@ -14,10 +14,11 @@ import { Fsck } from './fsck/index.js';
 import { withClaims } from './claims.js';
 import { backends, removeTestDatabase, testDatabaseUrl } from '../../test/helpers/backend.js';
 import { storeFiles } from '../../test/helpers/store-files.js';
+import { blobKey, toContentAddress } from '../../test/helpers/blob-layout.js';
 
 const HOUR = 3600_000;
 
-/** The store, except that moving the file at one key fails as a disk would (EIO). */
+/** The store, except that moving or deleting the file at one key fails as a disk would (EIO). */
 function failingMoves(store: BlobStore, failing: Set<string>): BlobStore {
   return new Proxy(store, {
     get(target, prop, receiver) {
@@ -26,6 +27,12 @@ function failingMoves(store: BlobStore, failing: Set<string>): BlobStore {
           if (failing.has(from))
             throw Object.assign(new Error(`EIO: i/o error, rename '${from}'`), { code: 'EIO' });
           return target.move(from, to);
+        };
+      if (prop === 'delete')
+        return async (key: string) => {
+          if (failing.has(key))
+            throw Object.assign(new Error(`EIO: i/o error, unlink '${key}'`), { code: 'EIO' });
+          return target.delete(key);
         };
       const v = Reflect.get(target, prop, receiver);
       return typeof v === 'function' ? v.bind(target) : v;
@@ -93,10 +100,13 @@ describe.each(backends())('cleanup of files on %s', (backend) => {
       .execute();
     expect(references.length).toBeGreaterThan(0);
     const before = { bad: await rowOf(bad), manifest: await rowOf(manifest) };
+    const goodKey = await blobKey(berth.db.kysely, good);
+    expect(goodKey).toMatch(/^objects\//);
 
     const cleanup = new Cleanup(
       berth.db.kysely,
-      failingMoves(berth.store, new Set([Keys.blob(bad), Keys.blob(manifest)])),
+      // `bad` at its upload's object (deleted at once), the manifest at its content address (through trash/)
+      failingMoves(berth.store, new Set([await blobKey(berth.db.kysely, bad), Keys.blob(manifest)])),
     );
     const error = await cleanup.run({ protectionSeconds: 0 }).then(
       () => undefined,
@@ -117,10 +127,10 @@ describe.each(backends())('cleanup of files on %s', (backend) => {
         .where('manifest_digest', '=', manifest)
         .execute(),
     ).toEqual(references);
-    expect(await berth.store.stat(Keys.blob(bad))).not.toBeNull();
+    expect(await berth.store.stat(before.bad!.object_key!)).not.toBeNull();
     // what could be let go of was
     expect(await rowOf(good)).toBeUndefined();
-    expect(await berth.store.stat(Keys.blob(good))).toBeNull();
+    expect(await berth.store.stat(goodKey)).toBeNull();
     expect((await fsck(0)).clean).toBe(true);
     // once the disk is well again, a cleanup takes them
     const report = await berth.cleanup.run({ protectionSeconds: 0 });
@@ -201,6 +211,8 @@ describe.each(backends())('cleanup of files on %s', (backend) => {
 
   it('never sweeps a file that a kept version or a manifest still names, even with its row gone', async () => {
     const d = await orphan(`named ${Math.random()}`);
+    // at its content address: a file there can be named again by its digest (an upload's object cannot)
+    await toContentAddress(berth.db.kysely, berth.store, d);
     await berth.db.kysely
       .insertInto('pending_blobs')
       .values({ repository: 'gc/app', digest: d, created_at: Date.now() })

@@ -14,6 +14,7 @@ import type { BlobStore } from '../storage/blob-store.js';
 import { Keys } from '../storage/cas.js';
 import { CleanupFileError, Trash } from './trash.js';
 import { sweepStrays } from './strays.js';
+import { sweepObjectStrays } from './object-strays.js';
 import { removeStaleSyncDownloads } from './leftovers.js';
 import type { PrunedRepository, RepositoryPruning } from './pruning.js';
 
@@ -90,8 +91,13 @@ interface Decided {
  * go of, by moving each to trash/ first, then (3) checking again whether a writer has claimed or recorded the blob
  * since (writers commit their claim before they move a file into place): if so the file is put back (same bytes,
  * whichever copy), else deleted (trash.ts). A file is thus removed only after the row that named it is gone, and
- * never from under a writer. (4) Files that no row names at all (a commit that failed after its moves leaves them)
- * go the same way once nothing names them and they are older than the protection time (strays.ts). (5) A file that
+ * never from under a writer. A row that maps its digest to an upload's object (object_key, no copy at commit) needs
+ * no trash: that key is the upload's own, no other writer can write to it once the row is gone (a writer of the
+ * same digest maps its own object); the claims are checked again as in (3), a claimed blob's row comes back, and
+ * the other objects are deleted at once (trash.ts, letGoOfObjects). (4) Files that no row names at all (a commit
+ * that failed after its moves leaves them) go the same way once nothing names them and they are older than the
+ * protection time (strays.ts); objects under objects/ that no row maps and no open session writes are deleted
+ * (object-strays.ts). (5) A file that
  * cannot be moved for another reason than its absence (EACCES, EIO) gets its rows back and fails the run: the
  * database never stops naming a file that is still there.
  */
@@ -175,10 +181,15 @@ export class Cleanup {
       );
       if (gone.blobs.length === 0) continue;
       await opts.afterDecision?.(gone.blobs.map((b) => b.digest as Digest));
+      // content addresses (rows without an object key) through trash/; an upload's object, which no other
+      // writer can name once the row is gone, deleted at once
       const { kept, failed } = await this.trash.letGo(
         randomUUID(),
-        gone.blobs.map((b) => b.digest as Digest),
+        gone.blobs.filter((b) => b.object_key === null).map((b) => b.digest as Digest),
       );
+      const objects = await this.trash.letGoOfObjects(gone.blobs.filter((b) => b.object_key !== null));
+      for (const d of objects.kept) kept.add(d);
+      for (const [d, e] of objects.failed) failed.set(d, e);
       if (failed.size > 0) await this.restore(gone, new Set(failed.keys()));
       for (const b of gone.blobs) {
         if (failed.has(b.digest as Digest)) continue;
@@ -215,6 +226,15 @@ export class Cleanup {
         report.removed.strayBytes += stray.size;
       },
       kept: () => report.keptForWriters++,
+    });
+    await sweepObjectStrays(this.db, this.store, {
+      dryRun,
+      cutoff,
+      removed: ({ key, size }) => {
+        opts.log?.info({ key, size }, `cleanup ${dryRun ? 'would remove' : 'removed'} stray file`);
+        report.removed.strayFiles++;
+        report.removed.strayBytes += size;
+      },
     });
     for (const listener of this.listeners) listener(report);
     return report;

@@ -96,6 +96,7 @@ async function namedDigests(db: Kysely<Database>, digests: Digest[], now: number
     .selectFrom('blobs')
     .select('digest')
     .where('digest', 'in', digests)
+    .where('object_key', 'is', null) // a row that maps an upload's object does not name the content address
     .union(
       db
         .selectFrom('repository_content')

@@ -1,6 +1,6 @@
 // Letting go of blob files through trash/: moved aside, re-checked against writers, then deleted or put back.
-import type { Kysely } from 'kysely';
-import type { Database } from '../db/schema.js';
+import type { Kysely, Selectable } from 'kysely';
+import type { BlobsTable, Database } from '../db/schema.js';
 import { digestOfHex, type Digest } from '../core/digest.js';
 import { StoreNotFoundError, type BlobStore } from '../storage/blob-store.js';
 import { Keys } from '../storage/cas.js';
@@ -84,7 +84,64 @@ export class Trash {
     return { kept, failed };
   }
 
-  /** Of `digests`, those a writer has claimed (unexpired) or recorded as a blob row. */
+  /**
+   * Lets go of the objects of blobs whose rows mapped them (an upload's objects/<xx>/<id>/data) and are gone. No trash:
+   * nothing writes to such a key again. But a writer may have found the row and relied on its object (a sync
+   * that drops its download of bytes berth stores) under a claim that came while the rows were being deleted: as
+   * for files, the claims are checked after the decision, and a claimed blob gets its row back (insert-if-absent:
+   * a writer that recorded its own object meanwhile wins) and keeps its object while the row maps it. The rest
+   * are deleted. Returns the digests kept for a writer, and the failures (a missing object is none), those
+   * objects left in place.
+   */
+  async letGoOfObjects(
+    rows: Selectable<BlobsTable>[],
+  ): Promise<{ kept: Set<Digest>; failed: Map<Digest, unknown> }> {
+    const kept = new Set<Digest>();
+    const failed = new Map<Digest, unknown>();
+    const claimed = await this.claimed(rows.map((r) => r.digest as Digest));
+    for (const row of rows.filter((r) => claimed.has(r.digest))) {
+      await this.db
+        .insertInto('blobs')
+        .values(row)
+        .onConflict((oc) => oc.column('digest').doNothing())
+        .execute();
+      const now = await this.db
+        .selectFrom('blobs')
+        .select('object_key')
+        .where('digest', '=', row.digest)
+        .executeTakeFirst();
+      if (now?.object_key === row.object_key) kept.add(row.digest as Digest);
+    }
+    const gone = rows.filter((r) => r.object_key && !kept.has(r.digest as Digest));
+    await eachLimited(gone, FILE_CONCURRENCY, async (r) => {
+      try {
+        await this.store.delete(r.object_key!);
+      } catch (e) {
+        failed.set(r.digest as Digest, e);
+      }
+    });
+    return { kept, failed };
+  }
+
+  /** Of `digests`, those an operation in flight has claimed (unexpired). */
+  private async claimed(digests: Digest[]): Promise<Set<string>> {
+    const found = new Set<string>();
+    for (let i = 0; i < digests.length; i += BATCH) {
+      const rows = await this.db
+        .selectFrom('blob_claims')
+        .select('digest')
+        .where('digest', 'in', digests.slice(i, i + BATCH))
+        .where('expires_at', '>=', Date.now())
+        .execute();
+      for (const r of rows) found.add(r.digest);
+    }
+    return found;
+  }
+
+  /**
+   * Of `digests`, those a writer has claimed (unexpired) or recorded as a blob row whose bytes are at the content
+   * address (a row that maps an upload's object does not need the file).
+   */
   private async wanted(digests: Digest[]): Promise<Set<string>> {
     const found = new Set<string>();
     const now = Date.now();
@@ -96,7 +153,12 @@ export class Trash {
         .where('digest', 'in', part)
         .where('expires_at', '>=', now)
         .execute();
-      const rows = await this.db.selectFrom('blobs').select('digest').where('digest', 'in', part).execute();
+      const rows = await this.db
+        .selectFrom('blobs')
+        .select('digest')
+        .where('digest', 'in', part)
+        .where('object_key', 'is', null)
+        .execute();
       for (const r of [...claims, ...rows]) found.add(r.digest);
     }
     return found;

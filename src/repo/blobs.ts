@@ -6,7 +6,7 @@ import type { Digest } from '../core/digest.js';
 import { BerthError } from '../core/errors.js';
 import { StoreNotFoundError, type BlobStore, type ByteRange } from '../storage/blob-store.js';
 import type { BlobUrls } from '../storage/blob-urls.js';
-import { Keys } from '../storage/cas.js';
+import { blobObjectKey } from '../gc/blob-objects.js';
 import {
   blobSize,
   heldBlobs,
@@ -34,15 +34,19 @@ export interface HeldBlob {
 /** The whole of an object of known size as a range, so that the store can read it in fitting chunks. */
 const whole = (size: number): ByteRange | undefined => (size > 0 ? { start: 0, end: size - 1 } : undefined);
 
-/** The stored bytes of a digest (or a range of them); a file gone from under its row is reported as unknown. */
+/**
+ * The stored bytes of a digest at `key` (gc/blob-objects.ts: where its row says they are), or a range of them; a
+ * file gone from under its row is reported as unknown.
+ */
 export async function openStored(
   store: BlobStore,
+  key: string,
   digest: Digest,
   size: number,
   range?: ByteRange,
 ): Promise<Readable> {
   try {
-    return await store.reader(Keys.blob(digest), range ?? whole(size));
+    return await store.reader(key, range ?? whole(size));
   } catch (e) {
     if (!(e instanceof StoreNotFoundError)) throw e;
     throw new BerthError(
@@ -99,9 +103,9 @@ export class Blobs {
       if (fetched) return fetched;
       const size = await blobSize(this.db, repository, blob.digest);
       if (size === undefined) throw await unknownBlob(this.db, repository, blob.digest);
-      return openStored(this.store, blob.digest, size);
+      return openStored(this.store, await blobObjectKey(this.db, blob.digest), blob.digest, size);
     }
-    return openStored(this.store, blob.digest, blob.size, range);
+    return openStored(this.store, await blobObjectKey(this.db, blob.digest), blob.digest, blob.size, range);
   }
 
   /**
@@ -111,7 +115,7 @@ export class Blobs {
    */
   async redirect(blob: HeldBlob): Promise<string | undefined> {
     if (!this.urls || blob.onDemand) return undefined;
-    return this.urls.url(Keys.blob(blob.digest), new Date(this.settings.clock.now()));
+    return this.urls.url(await blobObjectKey(this.db, blob.digest), new Date(this.settings.clock.now()));
   }
 
   /**

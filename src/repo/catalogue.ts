@@ -1,6 +1,6 @@
 // The catalogue of stored content: records of blobs, manifests, what a manifest refers to, layer diff IDs, and the
 // blobs pushed into a repository awaiting a manifest; written in the transactions that rely on them.
-import type { Kysely, Transaction } from 'kysely';
+import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Database } from '../db/schema.js';
 import type { Digest } from '../core/digest.js';
 import type { ParsedManifest } from '../core/manifests.js';
@@ -17,13 +17,27 @@ const byKey = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
  * (SQLite: 32 766, PostgreSQL: 65 535). */
 const BATCH = 500;
 
-/** Records blobs whose bytes are in the store at their content address (existing rows are touched). */
-export async function recordBlobs(trx: Trx, blobs: { digest: Digest; size: number }[]): Promise<void> {
+/** A blob whose bytes are stored: at `objectKey` (an upload's object), or at its content address when absent. */
+export interface StoredBlob {
+  digest: Digest;
+  size: number;
+  objectKey?: string;
+}
+
+/**
+ * Records blobs whose bytes are in the store, create-if-absent through the primary key: a new row maps the digest
+ * to the writer's object. An existing row is touched and keeps its object while its bytes are present (the first
+ * writer wins: the caller deletes its own object, see `unmapped`); a row whose bytes were found missing or never
+ * stored (on demand) takes the writer's. Returns, for each digest, the key its row maps now (null: its content
+ * address).
+ */
+export async function recordBlobs(trx: Trx, blobs: StoredBlob[]): Promise<Map<Digest, string | null>> {
   const now = Date.now();
   const unique = [...new Map(blobs.map((b) => [b.digest, b])).values()];
   unique.sort((a, b) => byKey(a.digest, b.digest));
+  const mapped = new Map<Digest, string | null>();
   for (let i = 0; i < unique.length; i += BATCH) {
-    await trx
+    const rows = await trx
       .insertInto('blobs')
       .values(
         unique.slice(i, i + BATCH).map((b) => ({
@@ -32,16 +46,30 @@ export async function recordBlobs(trx: Trx, blobs: { digest: Digest; size: numbe
           created_at: now,
           touched_at: now,
           state: 'present' as const,
+          object_key: b.objectKey ?? null,
         })),
       )
       // committed again: cleanup's protection time starts anew, and a file fsck had found missing is back
       .onConflict((oc) =>
-        oc
-          .column('digest')
-          .doUpdateSet((eb) => ({ touched_at: now, state: 'present', size: eb.ref('excluded.size') })),
+        oc.column('digest').doUpdateSet((eb) => ({
+          touched_at: now,
+          size: eb.ref('excluded.size'),
+          object_key: sql<
+            string | null
+          >`case when blobs.state = 'present' then blobs.object_key else excluded.object_key end`,
+          state: 'present',
+        })),
       )
+      .returning(['digest', 'object_key'])
       .execute();
+    for (const r of rows) mapped.set(r.digest as Digest, r.object_key);
   }
+  return mapped;
+}
+
+/** The writers' objects that `recordBlobs` did not map (their digest was stored already): theirs to delete. */
+export function unmapped(blobs: StoredBlob[], mapped: Map<Digest, string | null>): string[] {
+  return blobs.flatMap((b) => (b.objectKey && mapped.get(b.digest) !== b.objectKey ? [b.objectKey] : []));
 }
 
 export interface ManifestToRecord {

@@ -10,6 +10,7 @@ import { readSmallBlob } from '../storage/cas.js';
 import { inLatestVersion } from './held.js';
 import type { Manifests } from './manifests.js';
 import { openStored } from './blobs.js';
+import { blobObjectKey, locateIn } from '../gc/blob-objects.js';
 
 /** What a row of a tags page shows of the image a tag points at. */
 export interface ImageSummary {
@@ -142,7 +143,7 @@ export class Images {
 
   private async config(parsed: ParsedManifest): Promise<{ json: string; value: Json } | null> {
     if (!parsed.config) return null;
-    const bytes = await readSmallBlob(this.store, parsed.config.digest, MAX_CONFIG_BYTES);
+    const bytes = await readSmallBlob(this.store, locateIn(this.db), parsed.config.digest, MAX_CONFIG_BYTES);
     if (!bytes) return null;
     const json = bytes.toString('utf8');
     try {
@@ -185,7 +186,9 @@ export class Images {
 
   /** One summary, from the manifest's stored bytes (and an image's config, for its platform). */
   private async summary(digest: Digest, mediaType: string, size: number): Promise<ImageSummary> {
-    const bytes = await buffer(await openStored(this.store, digest, size));
+    const bytes = await buffer(
+      await openStored(this.store, await blobObjectKey(this.db, digest), digest, size),
+    );
     const parsed = parseManifest(bytes, mediaType);
     if (parsed.kind === 'index') {
       const sizes = await this.childSizes(parsed.manifests.map((d) => d.digest));

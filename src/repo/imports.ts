@@ -7,6 +7,7 @@ import { requiredBlobs } from '../core/manifests.js';
 import { parseRepositoryName, parseTag } from '../core/references.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import { Keys, promote, receive, storedDiffIds } from '../storage/cas.js';
+import { locateIn, storedAsObject } from '../gc/blob-objects.js';
 import { discardStaged, stageArchive, stopIfGone, type StagedArchive } from '../archive/staging.js';
 import { ARCHIVE_LIMITS, type ArchiveLimits } from '../archive/tar-guard.js';
 import { readArchive } from '../archive/detect.js';
@@ -122,9 +123,10 @@ export class Imports {
       // The last point a client that left stops the upload: from here on (renames, then one transaction) the
       // commit completes, so that no file is moved into place for a version that is not made.
       stopIfGone(signal);
-      await moveIntoPlace(store, staged, plan);
+      await moveIntoPlace(db, store, staged, plan);
       const diffIds = new Map<Digest, Digest[] | undefined>();
-      for (const m of plan.manifests) diffIds.set(m.digest, await storedDiffIds(store, m.parsed.config));
+      for (const m of plan.manifests)
+        diffIds.set(m.digest, await storedDiffIds(store, locateIn(db), m.parsed.config));
       const version = await commitVersion(db, name, create, async ({ trx }) => {
         // Re-checked under the repository's lock: a layer left out must still be in the latest version.
         const still = await holds(trx, name, [...plan.fromRepository]);
@@ -157,9 +159,19 @@ export class Imports {
   }
 }
 
-/** Moves the archive's blobs and manifests to their content addresses. */
-async function moveIntoPlace(store: BlobStore, staged: StagedArchive, plan: ImportPlan): Promise<void> {
+/**
+ * Moves the archive's blobs and manifests to their content addresses; a layer whose row maps a pushed upload's
+ * object is stored already (the claim taken before keeps it: cleanup checks claims again before it deletes such
+ * an object), and its staged copy goes with the staging folder.
+ */
+async function moveIntoPlace(
+  db: Kysely<Database>,
+  store: BlobStore,
+  staged: StagedArchive,
+  plan: ImportPlan,
+): Promise<void> {
   for (const [digest, f] of plan.upload) {
+    if (await storedAsObject(db, digest)) continue;
     await promote(store, f.key, digest);
   }
   let n = 0;

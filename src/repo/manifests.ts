@@ -19,6 +19,7 @@ import { refuseImmutableChanges } from './immutability.js';
 import { recordBlobs, recordManifest, takePendingBlobs } from './catalogue.js';
 import { current, heldBlobs, heldOnlyAsBlobs, inLatestVersion } from './held.js';
 import { openStored } from './blobs.js';
+import { blobObjectKey, locateIn } from '../gc/blob-objects.js';
 import { withClaims } from '../gc/claims.js';
 import { checkQuotas } from './quotas.js';
 
@@ -69,7 +70,12 @@ export class Manifests {
     }
     const rec = { digest: row.digest as Digest, mediaType: row.media_type, size: row.size };
     if (opts.head) return rec;
-    return { ...rec, bytes: await buffer(await openStored(this.store, rec.digest, rec.size)) };
+    return {
+      ...rec,
+      bytes: await buffer(
+        await openStored(this.store, await blobObjectKey(this.db, rec.digest), rec.digest, rec.size),
+      ),
+    };
   }
 
   /**
@@ -125,7 +131,7 @@ export class Manifests {
       } finally {
         await this.store.deletePrefix(tmpDir);
       }
-      const diffIds = await storedDiffIds(this.store, parsed.config);
+      const diffIds = await storedDiffIds(this.store, locateIn(this.db), parsed.config);
       // Should the commit below fail, the manifest's file stays, named by no row: harmless, and left to cleanup.
       // Deleting it here could pull it from under a concurrent push of the same bytes that is about to commit.
       const version = await commitVersion(this.db, name, commit, async ({ trx }) => {

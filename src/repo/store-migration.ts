@@ -4,7 +4,7 @@ import type { Digest } from '../core/digest.js';
 import type { Database } from '../db/schema.js';
 import { blobRowsByDigest, type BlobRowState } from '../db/blob-rows.js';
 import { StoreNotFoundError, type BlobStore } from '../storage/blob-store.js';
-import { Keys } from '../storage/cas.js';
+import { storedKey } from '../storage/cas.js';
 import { copyObject, CopyMismatchError, holds, type OnBytes } from '../storage/copy-object.js';
 
 type Db = Kysely<Database>;
@@ -130,7 +130,7 @@ export class StoreMigration {
   }
 
   private async migrate(row: Row, verify: boolean, report: MigrationReport, onBytes: OnBytes): Promise<void> {
-    const key = Keys.blob(row.digest);
+    const key = storedKey(row.digest, row.objectKey);
     const want = { size: row.size, ...(verify ? { digest: row.digest } : {}) };
     try {
       const there = await this.to.stat(key);

@@ -8,8 +8,8 @@ import type { Database } from '../db/schema.js';
 import { BerthError } from '../core/errors.js';
 import { algorithmOf, type Algorithm, type Digest } from '../core/digest.js';
 import { StoreNotFoundError, type BlobStore } from '../storage/blob-store.js';
-import { Keys, promote } from '../storage/cas.js';
-import { addPendingBlob, recordBlobs } from './catalogue.js';
+import { Keys } from '../storage/cas.js';
+import { addPendingBlob, recordBlobs, unmapped } from './catalogue.js';
 import { withClaims } from '../gc/claims.js';
 import { openSession, type SessionBounds } from './upload-bounds.js';
 import { checkQuotas } from './quotas.js';
@@ -72,7 +72,7 @@ export class Uploads {
   ) {}
 
   /**
-   * Opens a session for `userId` (absent: no user); its bytes will be at uploads/<id>/data. Refused with
+   * Opens a session for `userId` (absent: no user); its bytes will be at Keys.upload(id), where they stay. Refused with
    * TOOMANYREQUESTS, creating nothing, when the repository or the user has the most sessions open already
    * (see openSession).
    */
@@ -145,15 +145,19 @@ export class Uploads {
         const w = await lostBytes(id, () => this.store.writer(Keys.upload(id), { offset: size }));
         await new Promise<void>((resolve, reject) => w.end(() => resolve()).on('error', reject));
       }
+      // No copy at commit: the bytes stay where they were written, and the blob row maps the digest to them
+      // (create-if-absent through its primary key). When the digest is stored already, its row keeps its object
+      // and this one goes, after the commit.
+      const stored = [{ digest, size, objectKey: Keys.upload(id) }];
+      let extra: string[] = [];
       try {
         await withClaims(this.db, [digest], () =>
           this.db.transaction().execute(async (trx) => {
-            // the quota rule (quotas.ts): checked under the quotas' locks before the blob moves into place, so
-            // that a refused blob leaves nothing behind; a pending blob counts, so pushing blobs without a
-            // manifest cannot get past it
+            // the quota rule (quotas.ts): checked under the quotas' locks before the blob is recorded, so that a
+            // refused blob leaves nothing behind; a pending blob counts, so pushing blobs without a manifest
+            // cannot get past it
             await checkQuotas(trx, name, [{ digest, size }], `blob ${digest}`, { lock: true });
-            await lostBytes(id, () => promote(this.store, Keys.upload(id), digest));
-            await recordBlobs(trx, [{ digest, size }]);
+            extra = unmapped(stored, await recordBlobs(trx, stored));
             await addPendingBlob(trx, name, digest);
             await trx.deleteFrom('upload_sessions').where('id', '=', id).execute();
           }),
@@ -167,6 +171,8 @@ export class Uploads {
         throw e;
       }
       released = true;
+      // stored already: this upload's object goes, with its folder
+      if (extra.length > 0) await this.store.deletePrefix(Keys.objectDir(id));
       await this.store.deletePrefix(Keys.uploadDir(id));
     } finally {
       clearInterval(renewing);
@@ -208,7 +214,7 @@ export class Uploads {
       );
     }
     this.hashes.drop(id);
-    await this.store.deletePrefix(Keys.uploadDir(id));
+    await this.dropBytes(id);
   }
 
   /** How many sessions are open (finished, cancelled and expired ones are gone). */
@@ -230,7 +236,7 @@ export class Uploads {
       .execute();
     for (const { id } of gone) {
       this.hashes.drop(id);
-      await this.store.deletePrefix(Keys.uploadDir(id));
+      await this.dropBytes(id);
     }
     return gone.length;
   }
@@ -238,6 +244,15 @@ export class Uploads {
   private async remove(id: string): Promise<void> {
     this.hashes.drop(id);
     await this.db.deleteFrom('upload_sessions').where('id', '=', id).execute();
+    await this.dropBytes(id);
+  }
+
+  /**
+   * The bytes and folders of a session whose row is gone unfinished (no blob row maps its object): its object's
+   * folder (with what a store keeps while appending, S3's multipart upload aborted) and its session folder.
+   */
+  private async dropBytes(id: string): Promise<void> {
+    await this.store.deletePrefix(Keys.objectDir(id));
     await this.store.deletePrefix(Keys.uploadDir(id));
   }
 

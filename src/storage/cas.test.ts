@@ -2,8 +2,20 @@
 import { describe, expect, it } from 'vitest';
 import { hexOf, sha256, sha512 } from '../core/digest.js';
 import { MediaTypes } from '../core/media-types.js';
-import { Keys, promote, readSmallBlob, receive, storedDiffIds } from './cas.js';
+import {
+  Keys,
+  objectIdOf,
+  promote,
+  readSmallBlob,
+  receive,
+  storedDiffIds,
+  storedKey,
+  type Locate,
+} from './cas.js';
 import { MemoryBlobStore } from './memory-blob-store.js';
+
+/** Blobs at their content addresses (no row maps an object) */
+const legacy: Locate = async (d) => Keys.blob(d);
 
 describe('Keys', () => {
   it('places a blob at blobs/sha256/<first 2 hex>/<64 hex>', () => {
@@ -29,9 +41,23 @@ describe('Keys', () => {
     expect(Keys.blob(sha256('x'))).not.toBe(Keys.blob(sha256('y')));
   });
 
-  it('keeps an upload and a staging entry inside their folders', () => {
-    expect(Keys.upload('u1')).toBe('uploads/u1/data');
-    expect(Keys.upload('u1').startsWith(Keys.uploadDir('u1'))).toBe(true);
+  it("writes an upload's bytes to an object outside its folder, named by the upload, where they stay", () => {
+    const id = '3f2a0c9e-1111-4222-8333-444455556666';
+    expect(Keys.upload(id)).toBe(`objects/3f/${id}/data`);
+    expect(Keys.upload(id).startsWith(Keys.objectDir(id))).toBe(true);
+    expect(Keys.objectDir(id).startsWith(Keys.objectsRoot)).toBe(true);
+    // the sweep of a finished session's folder (deletePrefix) can never take the object a row maps
+    expect(Keys.upload(id).startsWith(Keys.uploadDir(id))).toBe(false);
+    expect(objectIdOf(Keys.upload(id))).toBe(id);
+    expect(objectIdOf(`${Keys.upload(id)}.tail-3`)).toBe(id); // what a store keeps beside it, while appending
+    expect(objectIdOf(`objects/zz/${id}/data`)).toBeUndefined();
+    expect(objectIdOf(`objects/3f/${id}`)).toBeUndefined();
+    expect(objectIdOf(Keys.blob(sha256('x')))).toBeUndefined();
+    expect(storedKey(sha256('x'), null)).toBe(Keys.blob(sha256('x')));
+    expect(storedKey(sha256('x'), Keys.upload(id))).toBe(Keys.upload(id));
+  });
+
+  it('keeps a staging entry inside its folder', () => {
     expect(Keys.staging('s1', 4)).toBe('staging/s1/4');
     expect(Keys.staging('s1', 4).startsWith(Keys.stagingDir('s1'))).toBe(true);
     expect(Keys.stagingDir('s1')).toMatch(/\/$/);
@@ -46,11 +72,11 @@ describe('blobs in and out by digest', () => {
   it('receives bytes under a temporary key with their digest and size, then promotes them to their address', async () => {
     const store = new MemoryBlobStore();
     const bytes = Buffer.from('layer bytes, in two chunks');
-    const got = await receive(store, Keys.upload('u1'), [bytes.subarray(0, 5), bytes.subarray(5)]);
+    const got = await receive(store, Keys.staging('u1', 0), [bytes.subarray(0, 5), bytes.subarray(5)]);
     expect(got).toEqual({ digest: sha256(bytes), size: bytes.length });
-    await promote(store, Keys.upload('u1'), got.digest);
-    expect(await store.stat(Keys.upload('u1'))).toBeNull();
-    expect(await readSmallBlob(store, got.digest, 1024)).toEqual(bytes);
+    await promote(store, Keys.staging('u1', 0), got.digest);
+    expect(await store.stat(Keys.staging('u1', 0))).toBeNull();
+    expect(await readSmallBlob(store, legacy, got.digest, 1024)).toEqual(bytes);
   });
 
   it('receives with sha512 when told', async () => {
@@ -59,7 +85,7 @@ describe('blobs in and out by digest', () => {
     const got = await receive(store, 'tmp', [bytes], 'sha512');
     expect(got).toEqual({ digest: sha512(bytes), size: bytes.length });
     await promote(store, 'tmp', got.digest);
-    expect(await readSmallBlob(store, got.digest, 1024)).toEqual(bytes);
+    expect(await readSmallBlob(store, legacy, got.digest, 1024)).toEqual(bytes);
   });
 
   it('deletes the partial object when the source fails', async () => {
@@ -77,9 +103,9 @@ describe('blobs in and out by digest', () => {
     const bytes = Buffer.from('0123456789');
     const { digest } = await receive(store, 'tmp', [bytes]);
     await promote(store, 'tmp', digest);
-    expect(await readSmallBlob(store, digest, 10)).toEqual(bytes);
-    expect(await readSmallBlob(store, digest, 9)).toBeUndefined();
-    expect(await readSmallBlob(store, sha256('absent'), 10)).toBeUndefined();
+    expect(await readSmallBlob(store, legacy, digest, 10)).toEqual(bytes);
+    expect(await readSmallBlob(store, legacy, digest, 9)).toBeUndefined();
+    expect(await readSmallBlob(store, legacy, sha256('absent'), 10)).toBeUndefined();
   });
 
   it('learns diff IDs from a stored image config, and nothing from other blobs', async () => {
@@ -92,13 +118,17 @@ describe('blobs in and out by digest', () => {
     };
     const image = await store1(config([diffId]));
     const other = await store1(Buffer.from('{"not":"a config"}'));
-    expect(await storedDiffIds(store, { mediaType: MediaTypes.ociConfig, ...image })).toEqual([diffId]);
-    expect(await storedDiffIds(store, { mediaType: MediaTypes.dockerConfig, ...image })).toEqual([diffId]);
+    expect(await storedDiffIds(store, legacy, { mediaType: MediaTypes.ociConfig, ...image })).toEqual([
+      diffId,
+    ]);
+    expect(await storedDiffIds(store, legacy, { mediaType: MediaTypes.dockerConfig, ...image })).toEqual([
+      diffId,
+    ]);
     expect(
-      await storedDiffIds(store, { mediaType: 'application/vnd.example+json', ...image }),
+      await storedDiffIds(store, legacy, { mediaType: 'application/vnd.example+json', ...image }),
     ).toBeUndefined();
-    expect(await storedDiffIds(store, { mediaType: MediaTypes.ociConfig, ...other })).toBeUndefined();
-    expect(await storedDiffIds(store, undefined)).toBeUndefined();
+    expect(await storedDiffIds(store, legacy, { mediaType: MediaTypes.ociConfig, ...other })).toBeUndefined();
+    expect(await storedDiffIds(store, legacy, undefined)).toBeUndefined();
   });
 });
 
@@ -120,7 +150,7 @@ describe('readSmallBlob when cleanup takes the blob between its stat and its rea
         return typeof v === 'function' ? v.bind(target) : v;
       },
     });
-    expect(await readSmallBlob(racing, d, 1024)).toBeUndefined();
-    expect(await readSmallBlob(store, d, 1024)).toBeUndefined();
+    expect(await readSmallBlob(racing, legacy, d, 1024)).toBeUndefined();
+    expect(await readSmallBlob(store, legacy, d, 1024)).toBeUndefined();
   });
 });

@@ -11,7 +11,14 @@ import { StoreNotFoundError, type BlobStore } from './blob-store.js';
  * The key layout, written down once:
  *   blobs/sha256/<2 hex>/<64 hex>       content, addressed by digest (layers, configs, manifests)
  *   blobs/sha512/<2 hex>/<128 hex>      the same for sha512 digests (<2 hex>: the first two of the digest's hex)
- *   uploads/<id>/data                   a blob being received (push session), not yet verified
+ *   objects/<2 chars>/<id>/data         the bytes of upload session <id> (<2 chars>: the first two of the id),
+ *                                       written where they stay: once the digest is verified, the blob row maps
+ *                                       the digest to this key (blobs.object_key), and the object never moves;
+ *                                       its folder objects/<2 chars>/<id>/ also holds what a store keeps while
+ *                                       the session appends (S3: the tail, the multipart upload), and goes whole
+ *                                       with a session that never finished
+ *   uploads/<id>/                       the session's other state (none today; a multipart upload's), swept
+ *                                       with the session; never the bytes a row maps
  *   staging/<id>/<n>                    entries of an archive upload being received; staging/<id>/0 is also
  *                                       a blob being fetched from a remote (on demand), not yet verified
  *   staging/<id>/written-<n>            a manifest an archive import made itself, before it moves into blobs/
@@ -25,7 +32,10 @@ export const Keys = {
     return `blobs/${algorithmOf(d)}/${hex.slice(0, 2)}/${hex}`;
   },
   blobsRoot: 'blobs/',
-  upload: (id: string): string => `uploads/${id}/data`,
+  /** where an upload session's bytes are written and, once verified, stay (outside its folder uploadDir) */
+  upload: (id: string): string => `${Keys.objectDir(id)}data`,
+  objectDir: (id: string): string => `objects/${id.slice(0, 2)}/${id}/`,
+  objectsRoot: 'objects/',
   uploadDir: (id: string): string => `uploads/${id}/`,
   staging: (id: string, n: number): string => `staging/${id}/${n}`,
   stagingDir: (id: string): string => `staging/${id}/`,
@@ -69,6 +79,19 @@ export async function receive(
   return { digest: counter.digest(), size: counter.size };
 }
 
+/** The id of the upload session whose folder objects/<2 chars>/<id>/ holds `key`, if it is one. */
+export function objectIdOf(key: string): string | undefined {
+  const m = /^objects\/([^/]{1,2})\/([^/]+)\/[^/]+$/.exec(key);
+  return m && m[2]!.startsWith(m[1]!) ? m[2] : undefined;
+}
+
+/** The key of a blob's bytes, given its row's object_key: that object, or its content address (null). */
+export const storedKey = (digest: Digest, objectKey: string | null | undefined): string =>
+  objectKey ?? Keys.blob(digest);
+
+/** Where a blob's bytes are, through its row (its content address when it has none): see gc/blob-objects.ts. */
+export type Locate = (digest: Digest) => Promise<string>;
+
 /** Moves a verified temporary object to its content address. */
 export async function promote(store: BlobStore, tempKey: string, digest: Digest): Promise<void> {
   await store.move(tempKey, Keys.blob(digest));
@@ -77,13 +100,15 @@ export async function promote(store: BlobStore, tempKey: string, digest: Digest)
 /** Reads a small stored blob (a config) whole, or undefined when it is larger than `max` or absent. */
 export async function readSmallBlob(
   store: BlobStore,
+  locate: Locate,
   digest: Digest,
   max: number,
 ): Promise<Buffer | undefined> {
-  const st = await store.stat(Keys.blob(digest));
+  const key = await locate(digest);
+  const st = await store.stat(key);
   if (!st || st.size > max) return undefined;
   try {
-    return await buffer(await store.reader(Keys.blob(digest)));
+    return await buffer(await store.reader(key));
   } catch (e) {
     // gone since the stat (cleanup took it): as if absent; a commit relying on it re-checks it under its lock
     if (e instanceof StoreNotFoundError) return undefined;
@@ -96,6 +121,7 @@ const MAX_CONFIG_BYTES = 8 * 1024 * 1024;
 /** The diff IDs of an image manifest's layers, from its stored config; none for other manifests. */
 export async function storedDiffIds(
   store: BlobStore,
+  locate: Locate,
   config: Descriptor | undefined,
 ): Promise<Digest[] | undefined> {
   if (
@@ -104,7 +130,7 @@ export async function storedDiffIds(
   ) {
     return undefined;
   }
-  const bytes = await readSmallBlob(store, config.digest, MAX_CONFIG_BYTES);
+  const bytes = await readSmallBlob(store, locate, config.digest, MAX_CONFIG_BYTES);
   try {
     return bytes && configDiffIds(bytes);
   } catch {

@@ -9,6 +9,7 @@ import { openBerth, type Berth } from '../app.js';
 import { sha256, type Digest } from '../core/digest.js';
 import { MediaTypes } from '../core/media-types.js';
 import { Keys, receive } from '../storage/cas.js';
+import { locateIn } from '../gc/blob-objects.js';
 import { backends, removeTestDatabase, testDatabaseUrl } from '../../test/helpers/backend.js';
 import {
   chosenChildren,
@@ -59,9 +60,9 @@ describe.each(backends())('sync content on %s', (backend) => {
 
   /** Puts bytes at a temp key, as a verified download would, and keeps them. */
   async function download(bytes: Buffer): Promise<'stored' | 'known'> {
-    const key = Keys.upload(`dl-${Math.random()}`);
+    const key = `${Keys.uploadDir(`dl-${Math.random()}`)}data`;
     await receive(berth.store, key, [bytes]);
-    return keepDownloaded(berth.store, key, sha256(bytes));
+    return keepDownloaded(berth.store, locateIn(berth.db.kysely), key, sha256(bytes));
   }
 
   const tagsOf = async (name: string) =>

@@ -6,7 +6,8 @@ import { BerthError } from '../core/errors.js';
 import type { Digest } from '../core/digest.js';
 import { parseManifest, requiredBlobs, type Descriptor, type ParsedManifest } from '../core/manifests.js';
 import type { BlobStore } from '../storage/blob-store.js';
-import { Keys, promote, receive, storedDiffIds } from '../storage/cas.js';
+import { Keys, promote, receive, storedDiffIds, type Locate } from '../storage/cas.js';
+import { locateIn } from '../gc/blob-objects.js';
 import { withClaims } from '../gc/claims.js';
 import { lockRemote } from './remotes.js';
 import { recordBlobs, recordManifest } from '../repo/catalogue.js';
@@ -102,10 +103,12 @@ export async function commitContent(
     ...content.held,
   ];
   return withClaims(db, claimed, async () => {
-    for (const b of content.downloaded) if (b.key !== undefined) await keepDownloaded(store, b.key, b.digest);
+    for (const b of content.downloaded)
+      if (b.key !== undefined) await keepDownloaded(store, locateIn(db), b.key, b.digest);
     await storeManifests(store, content.manifests);
     const diffIds = new Map<Digest, Digest[] | undefined>();
-    for (const m of content.manifests) diffIds.set(m.digest, await storedDiffIds(store, m.parsed.config));
+    for (const m of content.manifests)
+      diffIds.set(m.digest, await storedDiffIds(store, locateIn(db), m.parsed.config));
     const settings = opts.settings ?? DEFAULT_COMMIT_SETTINGS;
     try {
       return await db.transaction().execute(async (trx) => {
@@ -144,10 +147,12 @@ export async function storeManifests(store: BlobStore, manifests: FetchedManifes
  */
 export async function keepDownloaded(
   store: BlobStore,
+  locate: Locate,
   tempKey: string,
   digest: Digest,
 ): Promise<'stored' | 'known'> {
-  if (await store.stat(Keys.blob(digest))) {
+  // where the row says the bytes are (an upload's object, or the content address); the caller's claim keeps them
+  if (await store.stat(await locate(digest))) {
     await store.delete(tempKey);
     return 'known';
   }

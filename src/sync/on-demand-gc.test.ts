@@ -7,9 +7,9 @@ import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openBerth, type Berth } from '../app.js';
 import { sha256, type Digest } from '../core/digest.js';
-import { Keys } from '../storage/cas.js';
 import { backends, removeTestDatabase, testDatabaseUrl } from '../../test/helpers/backend.js';
 import { seedOnDemand } from '../../test/helpers/on-demand.js';
+import { blobKey } from '../../test/helpers/blob-layout.js';
 import { dirImage, hex, tarOf } from '../../test/helpers/images.js';
 
 const REPO = 'od/app';
@@ -97,7 +97,10 @@ describe.each(backends())('on-demand blobs in cleanup, fsck, mounts on %s', (bac
   it('an upload of the bytes makes them present; this repository still fetches them from its remote', async () => {
     await berth.uploads.monolithic('od/other', digest, Readable.from([blob]));
     expect((await rowOf(digest))?.state).toBe('present');
-    expect(await berth.store.stat(Keys.blob(digest))).not.toBeNull();
+    // the upload's object now holds the bytes the row had none of
+    const key = await blobKey(berth.db.kysely, digest);
+    expect(key).toMatch(/^objects\//);
+    expect(await berth.store.stat(key)).not.toBeNull();
     expect((await berth.blobs.stat(REPO, digest)).onDemand).toEqual({ repository: REPO });
     expect((await berth.blobs.stat('od/other', digest)).onDemand).toBeUndefined();
   });

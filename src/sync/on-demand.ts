@@ -7,6 +7,7 @@ import { Leases } from '../db/leases.js';
 import { BerthError } from '../core/errors.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import { Keys, promote } from '../storage/cas.js';
+import { blobObjectKey } from '../gc/blob-objects.js';
 import { CLAIM_TTL_MS } from '../gc/claims.js';
 import { realClock, type Clock } from '../gc/clock.js';
 import { recordBlobs } from '../repo/catalogue.js';
@@ -264,7 +265,7 @@ export class OnDemandBlobs implements OnDemandSource {
   private async record(src: Source, id: string): Promise<void> {
     const [row, file] = await Promise.all([
       this.db.selectFrom('blobs').select('state').where('digest', '=', src.digest).executeTakeFirst(),
-      this.store.stat(Keys.blob(src.digest)),
+      blobObjectKey(this.db, src.digest).then((key) => this.store.stat(key)),
     ]);
     if (!(row?.state === 'present' && file?.size === src.size)) {
       await promote(this.store, Keys.staging(id, 0), src.digest);

@@ -27,10 +27,21 @@ afterAll(async () => {
   for (const c of cleanups) await c();
 });
 
-/** The blobs of these digests whose objects are in place in the data folder's store (one listing, not a stat each). */
-async function storedOf(data: string, digests: Iterable<string>): Promise<string[]> {
-  const keys = new Set(await storeKeys(data, 'blobs/'));
-  return [...digests].filter((d) => keys.has(Keys.blob(d as Digest)));
+/**
+ * The blobs of these digests whose objects are in place in the data folder's store (one listing each of blobs/ and
+ * objects/, not a stat each), at the keys their rows mapped (`mapped`: read before the rows went) or at their
+ * content addresses.
+ */
+async function storedOf(
+  data: string,
+  digests: Iterable<string>,
+  mapped: Map<string, string>,
+): Promise<string[]> {
+  const keys = new Set([
+    ...(await storeKeys(data, Keys.blobsRoot)),
+    ...(await storeKeys(data, Keys.objectsRoot)),
+  ]);
+  return [...digests].filter((d) => keys.has(mapped.get(d) ?? Keys.blob(d as Digest)));
 }
 
 /** Blobs let go of into trash/ by a cleanup and not settled yet: trash/<cleanup>/<hex>. */
@@ -81,6 +92,14 @@ describe('SIGKILL during a cleanup', () => {
         };
         await Promise.all(Array.from({ length: PUSHERS }, pusher));
         await db.kysely.deleteFrom('pending_blobs').execute();
+        // where each orphan's bytes are (its upload's object): known only while its row lives
+        const mapped = new Map<string, string>();
+        for (const r of await db.kysely
+          .selectFrom('blobs')
+          .select(['digest', 'object_key'])
+          .where('digest', 'in', orphans)
+          .execute())
+          if (r.object_key) mapped.set(r.digest, r.object_key);
         // start a cleanup and kill the server in the middle of it: as soon as its first decision (a batch of rows
         // deleted) is seen, while it lets go of that batch's files
         const orphanRows = async () =>
@@ -103,7 +122,7 @@ describe('SIGKILL during a cleanup', () => {
         const trashed = await inTrash(data);
         const rowsGone = new Set(orphans);
         for (const r of left) rowsGone.delete(r.digest);
-        const filesOfGoneRows = (await storedOf(data, rowsGone)).length;
+        const filesOfGoneRows = (await storedOf(data, rowsGone, mapped)).length;
         expect(left.length, 'the cleanup had started').toBeLessThan(ORPHANS);
         expect(left.length + trashed + filesOfGoneRows, 'the cleanup had not finished').toBeGreaterThan(0);
         // restart: files left in trash/ are settled at start

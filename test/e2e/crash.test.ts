@@ -21,6 +21,7 @@ import {
   unfinishedKeys,
 } from '../helpers/data-store.js';
 import { testStoreKind } from '../helpers/s3.js';
+import { Keys } from '../../src/storage/cas.js';
 
 const MIB = 1024 * 1024;
 // (once on S3, where every write is requests to RGW: the runs on files repeat the random kill points)
@@ -215,7 +216,7 @@ describe('crash safety (SIGKILL)', () => {
         'content-range': `0-${first.length - 1}`,
       });
       expect(p1.status).toBe(202);
-      const written = () => storedBytes(instance.data, `uploads/${id}/`);
+      const written = () => storedBytes(instance.data, Keys.objectDir(id));
       const patch = doomed('PATCH', location, slowBody(512 * MIB), {
         'content-type': 'application/octet-stream',
       });

@@ -8,11 +8,11 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openBerth, type Berth, type BerthConfig } from '../../src/app.js';
 import type { Digest } from '../../src/core/digest.js';
 import { BerthError } from '../../src/core/errors.js';
-import { Keys } from '../../src/storage/cas.js';
 import { Manifests } from '../../src/repo/manifests.js';
 import type { BlobStore } from '../../src/storage/blob-store.js';
 import { backends, removeTestDatabase, testDatabaseUrl, type Backend } from '../helpers/backend.js';
 import { sha } from '../helpers/images.js';
+import { storesBytes } from '../helpers/blob-layout.js';
 import { descriptorOf, indexOf, ociImage, type Image } from './oci.js';
 
 const HOUR = 3600_000;
@@ -82,7 +82,7 @@ describe.each(backends())('cleanup of what latest versions no longer need (%s)',
     const v = versions.at(-1)!;
     return { ...v, content: await berth.history.content(repo, v.number) };
   };
-  const fileExists = async (d: string) => (await berth.store.stat(Keys.blob(d as Digest))) !== null;
+  const fileExists = (d: string) => storesBytes(berth.store, d as Digest);
   const rowExists = async (d: string) =>
     (await berth.db.kysely
       .selectFrom('blobs')

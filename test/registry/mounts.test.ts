@@ -3,10 +3,10 @@ import { randomBytes } from 'node:crypto';
 import { unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Digest } from '../../src/core/digest.js';
-import { Keys } from '../../src/storage/cas.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { http, startTestServer, type TestServer } from '../helpers/in-process.js';
 import { sha } from '../helpers/images.js';
+import { fileWithBytes } from '../helpers/blob-layout.js';
 import { code, ociImage, Registry, sep } from './oci.js';
 
 let s: TestServer;
@@ -75,7 +75,7 @@ describe('GET of a blob whose bytes are gone from the store', () => {
   it('answers 404 BLOB_UNKNOWN with a whole error body, not a broken 200', async () => {
     const bytes = randomBytes(444);
     await reg.pushBlob('mount/lost-file', bytes);
-    unlinkSync(join(s.data, 'store', ...Keys.blob(sha(bytes) as Digest).split('/')));
+    unlinkSync(fileWithBytes(join(s.data, 'store'), sha(bytes) as Digest)!);
     const r = await reg.req('GET', `/v2/mount/lost-file/blobs/${sha(bytes)}`);
     expect(r.status).toBe(404);
     expect(code(r)).toBe('BLOB_UNKNOWN');

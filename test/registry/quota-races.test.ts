@@ -34,7 +34,9 @@ async function readySession(repo: string, bytes: Buffer): Promise<string> {
   return `${location}${sep(location)}digest=${sha(bytes)}`;
 }
 
-const blobFiles = () => filesUnder(join(s.data, 'store')).filter((f) => f.startsWith('blobs/'));
+/** files of blobs: at their content addresses, or uploads' objects (sessions in flight included) */
+const blobFiles = () =>
+  filesUnder(join(s.data, 'store')).filter((f) => f.startsWith('blobs/') || f.startsWith('objects/'));
 const uploadFiles = () => filesUnder(join(s.data, 'store')).filter((f) => f.startsWith('uploads/'));
 
 const ROUNDS = 5;
@@ -46,8 +48,8 @@ describe('racing writers under one quota', () => {
       const pattern = `race${round}/*`;
       await setQuota(pattern, 1000); // room for one blob of 600, not two
       const blobs = Array.from({ length: WRITERS }, () => randomBytes(600));
-      const puts = await Promise.all(blobs.map((b, i) => readySession(`race${round}/r${i % 3}`, b)));
       const filesBefore = blobFiles().length;
+      const puts = await Promise.all(blobs.map((b, i) => readySession(`race${round}/r${i % 3}`, b)));
       const answers = await Promise.all(puts.map((url) => http('PUT', url)));
       const statuses = answers.map((a) => a.status).sort();
       expect(statuses, answers.map((a) => a.body.toString()).join('\n')).toEqual([

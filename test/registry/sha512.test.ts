@@ -6,6 +6,8 @@ import type { Digest } from '../../src/core/digest.js';
 import { Keys } from '../../src/storage/cas.js';
 import { http, startTestServer, type TestServer } from '../helpers/in-process.js';
 import { storeFiles } from '../helpers/store-files.js';
+import { fileWithBytes, toContentAddress } from '../helpers/blob-layout.js';
+import { join } from 'node:path';
 import { code, OCI_CONFIG, OCI_INDEX, OCI_LAYER, OCI_MANIFEST, Registry, sep } from './oci.js';
 
 const s512 = (b: Buffer | string): string => `sha512:${createHash('sha512').update(b).digest('hex')}`;
@@ -21,7 +23,9 @@ beforeAll(async () => {
 });
 afterAll(async () => s?.close());
 
-const fileOf = (d: string) => files.file(Keys.blob(d as Digest));
+/** the file holding a blob's bytes (its upload's object, or its content address), or where it would be */
+const fileOf = (d: string) =>
+  fileWithBytes(join(s.data, 'store'), d as Digest) ?? files.file(Keys.blob(d as Digest));
 const cleanup = () =>
   http('POST', `${s.url}/api/v1/cleanup`, JSON.stringify({ protectionSeconds: 0 }), {
     'content-type': 'application/json',
@@ -59,15 +63,20 @@ async function image512(repo: string, extra: Record<string, unknown> = {}): Prom
 }
 
 describe('sha512 blob uploads', () => {
-  it('monolithic POST ?digest=sha512: stored at blobs/sha512/<2 hex>/<128 hex>, pulled by its digest', async () => {
+  it("monolithic POST ?digest=sha512: stored at its upload's object, mapped from its digest, pulled by it", async () => {
     const blob = randomBytes(5000);
     const d = s512(blob);
     const r = await reg.req('POST', `/v2/s512/blobs/blobs/uploads/?digest=${d}`, blob, octet);
     expect(r.status, r.body.toString()).toBe(201);
     expect(r.headers['docker-content-digest']).toBe(d);
     expect(r.headers.location).toBe(`/v2/s512/blobs/blobs/${d}`);
-    const hex = d.slice('sha512:'.length);
-    expect(existsSync(files.file(`blobs/sha512/${hex.slice(0, 2)}/${hex}`))).toBe(true);
+    const mapped = await s.berth.db.kysely
+      .selectFrom('blobs')
+      .select('object_key')
+      .where('digest', '=', d)
+      .executeTakeFirstOrThrow();
+    expect(mapped.object_key).toMatch(/^objects\//);
+    expect(fileOf(d)).toBe(files.file(mapped.object_key!));
     const get = await reg.req('GET', `/v2/s512/blobs/blobs/${d}`);
     expect(get.status).toBe(200);
     expect(get.headers['docker-content-digest']).toBe(d);
@@ -269,6 +278,7 @@ describe('deletes, cleanup and fsck of sha512 content', () => {
   it('a held sha512 blob a dead cleanup left in trash/ is put back by the next cleanup', async () => {
     const bytes = randomBytes(300);
     const d = (await pushBlob512('s512/trash', bytes)) as Digest;
+    await toContentAddress(s.berth.db.kysely, s.berth.store, d); // trash/ holds content addresses only
     files.put(Keys.trash('dead-cleanup', d), bytes);
     await s.berth.store.delete(Keys.blob(d));
     expect(existsSync(fileOf(d))).toBe(false);
@@ -284,7 +294,8 @@ describe('deletes, cleanup and fsck of sha512 content', () => {
     expect(before.problems.filter((p) => p.digest?.startsWith('sha512:'))).toEqual([]);
     const damaged = Buffer.from(bytes);
     damaged[0] = damaged[0]! ^ 0xff;
-    writeFileSync(fileOf(d), damaged);
+    const file = fileOf(d);
+    writeFileSync(file, damaged);
     const after = await s.berth.fsck.run({ verify: true });
     expect(after.problems).toEqual([
       expect.objectContaining({
@@ -293,7 +304,7 @@ describe('deletes, cleanup and fsck of sha512 content', () => {
         detail: expect.stringContaining(s512(damaged)),
       }),
     ]);
-    writeFileSync(fileOf(d), bytes);
+    writeFileSync(file, bytes);
   });
 
   it('fsck reports an old stray under blobs/sha512/ as a stray, not as junk', async () => {

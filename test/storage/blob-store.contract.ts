@@ -276,7 +276,7 @@ export function blobStoreContract(name: string, makeStore: () => Promise<StoreUn
         expect(blobs).toEqual([...blobKeys].sort());
         for (const k of blobs) expect(k).toMatch(/^blobs\/sha256\/[a-f0-9]{2}\/[a-f0-9]{64}$/);
 
-        expect(await listAll(store, 'uploads/')).toEqual([Keys.upload('u-1')]);
+        expect(await listAll(store, Keys.objectsRoot)).toEqual([Keys.upload('u-1')]);
         expect(await listAll(store, 'staging/')).toEqual([Keys.staging('s-1', 3)]);
         expect(await listAll(store, '')).toEqual(
           [...blobKeys, Keys.upload('u-1'), Keys.staging('s-1', 3)].sort(),

@@ -1,7 +1,7 @@
 // fsck's check of a blob row: its file is there, of the right size (and with verify, the right digest).
 import { algorithmOf, DigestCounter, type Digest } from '../../core/digest.js';
 import type { StoreStat } from '../../storage/blob-store.js';
-import { Keys } from '../../storage/cas.js';
+import { storedKey } from '../../storage/cas.js';
 import { blobRowsByDigest } from '../../db/blob-rows.js';
 import { PAGE, type Ctx, type FsckProblemKind } from './context.js';
 
@@ -10,10 +10,12 @@ export interface BlobRow {
   digest: Digest;
   size: number;
   state: string;
+  /** the upload's object holding its bytes, or null: its content address */
+  objectKey: string | null;
 }
 
-/** The blob rows in the order of their digests (the order of their keys under blobs/), a page at a time. */
-export const blobRows = (ctx: Ctx): AsyncIterable<BlobRow> => blobRowsByDigest(ctx.db, PAGE);
+/** The rows whose bytes are at their content address, by digest (the order of those keys), a page at a time. */
+export const blobRows = (ctx: Ctx): AsyncIterable<BlobRow> => blobRowsByDigest(ctx.db, PAGE, true);
 
 /**
  * A row against its object as the listing gave it (or a stat, for one the listing did not give): there, of the
@@ -24,7 +26,7 @@ export async function checkBlob(ctx: Ctx, row: BlobRow, st: StoreStat | null): P
   // an on-demand blob whose bytes never came: no file is expected (one there is a fetch that died between moving
   // its verified bytes into place and recording them: the next GET fetches again and records it)
   if (state === 'remote') return;
-  const key = Keys.blob(digest);
+  const key = storedKey(digest, row.objectKey);
   let fault: { kind: FsckProblemKind; detail: string } | undefined;
   if (!st) fault = { kind: 'blob-file-missing', detail: `no file for blob ${digest} (${size} bytes)` };
   else if (st.size !== size)

@@ -3,6 +3,7 @@ import type { Digest } from '../../core/digest.js';
 import { MAX_MANIFEST_BYTES, parseManifest } from '../../core/manifests.js';
 import { readSmallBlob } from '../../storage/cas.js';
 import type { Ctx } from './context.js';
+import { locateIn } from '../blob-objects.js';
 
 /**
  * Every blob or manifest that a manifest of a repository version (current or historical) refers to has a
@@ -52,7 +53,7 @@ export async function checkReferences(ctx: Ctx): Promise<number> {
 }
 /** The size a manifest gives for a descriptor, read from its stored bytes (when they are there). */
 async function declaredSize(ctx: Ctx, manifest: Digest, digest: Digest): Promise<number | undefined> {
-  const bytes = await readSmallBlob(ctx.store, manifest, MAX_MANIFEST_BYTES);
+  const bytes = await readSmallBlob(ctx.store, locateIn(ctx.db), manifest, MAX_MANIFEST_BYTES);
   if (!bytes) return undefined;
   try {
     const p = parseManifest(bytes);

@@ -1,8 +1,9 @@
-// fsck's check of files under blobs/ that no row names and no operation in flight claims (strays).
+// fsck's check of objects that no row names and no operation in flight claims or writes (strays).
 import { randomUUID } from 'node:crypto';
 import type { Digest } from '../../core/digest.js';
 import type { StoreEntry } from '../../storage/blob-store.js';
 import { digestOfBlobKey } from '../strays.js';
+import { namedObjects } from '../object-strays.js';
 import type { Ctx } from './context.js';
 
 /**
@@ -37,7 +38,25 @@ export async function checkStrays(ctx: Ctx, listed: StoreEntry[]): Promise<void>
     });
   }
 }
-/** Digests of `digests` that have a blob row or an unexpired claim. */
+/**
+ * Of `listed` (objects under objects/ the walk found no row for), those no row maps and no open upload session
+ * writes, older than the protection time, are strays; repair deletes them (nothing can come to map them).
+ */
+export async function checkObjectStrays(ctx: Ctx, listed: StoreEntry[]): Promise<void> {
+  const named = await namedObjects(ctx.db, listed);
+  for (const st of listed) {
+    if (named.has(st.key) || st.modifiedAt.getTime() >= ctx.protectedAfter) continue;
+    if (ctx.repair) await ctx.store.delete(st.key);
+    ctx.problems.push({
+      kind: 'stray-file',
+      key: st.key,
+      detail: `${st.key} (${st.size} bytes, written ${st.modifiedAt.toISOString()}) is mapped by no blob row and written by no upload session${ctx.repair ? '; removed' : ''}`,
+      repaired: ctx.repair,
+    });
+  }
+}
+
+/** Digests of `digests` that have a blob row (bytes at their content address) or an unexpired claim. */
 export async function namedByRowOrClaim(ctx: Ctx, digests: Digest[], now: number): Promise<Set<string>> {
   const found = new Set<string>();
   if (digests.length === 0) return found;
@@ -45,6 +64,7 @@ export async function namedByRowOrClaim(ctx: Ctx, digests: Digest[], now: number
     .selectFrom('blobs')
     .select('digest')
     .where('digest', 'in', digests)
+    .where('object_key', 'is', null) // a row that maps an upload's object does not name the content address
     .union(
       ctx.db
         .selectFrom('blob_claims')

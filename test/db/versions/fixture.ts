@@ -175,7 +175,7 @@ export function versionsFixture(label: string, backend: Backend): VersionsFixtur
   };
 
   async function storeBytes(bytes: Buffer): Promise<Digest> {
-    const key = Keys.upload(randomUUID());
+    const key = Keys.staging(randomUUID(), 0);
     const got = await receive(t.store, key, [bytes]);
     await promote(t.store, key, got.digest);
     return got.digest;
