@@ -40,7 +40,8 @@ export const tailKey = (key: string, t: number): string => `${key}.tail-${t}`;
 function parse(raw: AppendState, size: number, key: string): S3AppendState | null {
   if (raw === null) return null;
   const st = JSON.parse(raw) as S3AppendState;
-  if (st.b + st.n !== size) throw new Error(`the append state of ${key} holds ${st.b + st.n} bytes, not ${size}`);
+  if (st.b + st.n !== size)
+    throw new Error(`the append state of ${key} holds ${st.b + st.n} bytes, not ${size}`);
   return st;
 }
 
@@ -259,7 +260,12 @@ class S3Appender extends Writable implements Appender {
  * be short) and the multipart upload is completed, or, with no part, the tail is copied to the key. Sealing again
  * finds the upload or the tail gone and the object already of `size` bytes: done. The tails go afterwards.
  */
-export async function s3Seal(t: S3WriteTarget, storeKey: string, size: number, raw: AppendState): Promise<void> {
+export async function s3Seal(
+  t: S3WriteTarget,
+  storeKey: string,
+  size: number,
+  raw: AppendState,
+): Promise<void> {
   const st = parse(raw, size, storeKey);
   if (!st) return;
   const { client, bucket, key } = t;
@@ -267,7 +273,9 @@ export async function s3Seal(t: S3WriteTarget, storeKey: string, size: number, r
   try {
     if (!st.u) {
       if (st.n > 0) {
-        await client.send(new CopyObjectCommand({ Bucket: bucket, Key: key, CopySource: copySource(bucket, tail) }));
+        await client.send(
+          new CopyObjectCommand({ Bucket: bucket, Key: key, CopySource: copySource(bucket, tail) }),
+        );
       }
     } else {
       const parts = st.e.map((ETag, i) => ({ PartNumber: i + 1, ETag }));
@@ -295,7 +303,9 @@ export async function s3Seal(t: S3WriteTarget, storeKey: string, size: number, r
     }
   } catch (e) {
     if (!gone(e)) throw e;
-    const head = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key })).catch(() => undefined);
+    const head = await client
+      .send(new HeadObjectCommand({ Bucket: bucket, Key: key }))
+      .catch(() => undefined);
     if (head?.ContentLength !== size) throw new StoreNotFoundError(storeKey);
   }
   for (const k of st.t > 0 ? [tail, tailKey(key, st.t - 1)] : [tail]) {
