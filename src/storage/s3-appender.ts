@@ -270,6 +270,14 @@ export async function s3Seal(
   if (!st) return;
   const { client, bucket, key } = t;
   const tail = tailKey(key, st.t);
+  // the session's object is there from its start: gone, the session has lost its bytes (removed by hand)
+  const before = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key })).catch((e: unknown) => {
+    if (gone(e) || (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404) {
+      return undefined;
+    }
+    throw e;
+  });
+  if (!before) throw new StoreNotFoundError(storeKey);
   try {
     if (!st.u) {
       if (st.n > 0) {
