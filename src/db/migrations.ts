@@ -332,10 +332,7 @@ function migrations(dialect: DialectName): Record<string, Migration> {
         // What a chunked upload keeps between requests, so that the next chunk may go to any process: the running
         // sha256 state (hash-wasm's saved state, base64; null: none yet) and the store's own state of the object
         // being appended to (S3: the multipart upload, its parts' ETags and the tail object; null on files)
-        await db.schema
-          .alterTable('upload_sessions')
-          .addColumn('hash_state', 'text')
-          .execute();
+        await db.schema.alterTable('upload_sessions').addColumn('hash_state', 'text').execute();
         await db.schema.alterTable('upload_sessions').addColumn('store_state', 'text').execute();
       },
     },

@@ -2,12 +2,14 @@
 import { Writable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import {
+  AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
   CopyObjectCommand,
   CreateMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
+  ListMultipartUploadsCommand,
   PutObjectCommand,
   UploadPartCommand,
   UploadPartCopyCommand,
@@ -73,6 +75,8 @@ class S3Appender extends Writable implements Appender {
   private failure?: Error;
   private written = 0;
   private result: AppendState;
+  /** finished: what it wrote is named by the state it gives */
+  private done = false;
 
   constructor(
     private readonly t: S3WriteTarget,
@@ -100,8 +104,26 @@ class S3Appender extends Writable implements Appender {
 
   override _final(cb: (e?: Error | null) => void): void {
     this.finishAppend().then(
-      () => cb(),
+      () => {
+        this.done = true;
+        cb();
+      },
       (e: unknown) => cb(e as Error),
+    );
+  }
+
+  /** Destroyed mid-way (the request failed): a multipart upload this append began goes; the saved one stays. */
+  override _destroy(err: Error | null, cb: (e?: Error | null) => void): void {
+    if (this.done) return cb(err);
+    void (async () => {
+      await Promise.allSettled([...this.inflight, this.creating]);
+      if (this.prev?.u || !this.st.u) return;
+      await this.t.client.send(
+        new AbortMultipartUploadCommand({ Bucket: this.t.bucket, Key: this.t.key, UploadId: this.st.u }),
+      );
+    })().then(
+      () => cb(err),
+      () => cb(err),
     );
   }
 
@@ -258,7 +280,8 @@ class S3Appender extends Writable implements Appender {
 /**
  * Makes the appended bytes the object at `t.key`: the tail becomes the last part (copied inside S3; a last part may
  * be short) and the multipart upload is completed, or, with no part, the tail is copied to the key. Sealing again
- * finds the upload or the tail gone and the object already of `size` bytes: done. The tails go afterwards.
+ * finds the upload or the tail gone and the object already of `size` bytes: done. Then nothing is left but the
+ * object: the tails go, and the multipart uploads of appends killed mid-way are aborted.
  */
 export async function s3Seal(
   t: S3WriteTarget,
@@ -271,12 +294,14 @@ export async function s3Seal(
   const { client, bucket, key } = t;
   const tail = tailKey(key, st.t);
   // the session's object is there from its start: gone, the session has lost its bytes (removed by hand)
-  const before = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key })).catch((e: unknown) => {
-    if (gone(e) || (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404) {
-      return undefined;
-    }
-    throw e;
-  });
+  const before = await client
+    .send(new HeadObjectCommand({ Bucket: bucket, Key: key }))
+    .catch((e: unknown) => {
+      if (gone(e) || (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404) {
+        return undefined;
+      }
+      throw e;
+    });
   if (!before) throw new StoreNotFoundError(storeKey);
   try {
     if (!st.u) {
@@ -318,5 +343,13 @@ export async function s3Seal(
   }
   for (const k of st.t > 0 ? [tail, tailKey(key, st.t - 1)] : [tail]) {
     await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: k })).catch(() => undefined);
+  }
+  // multipart uploads a killed append began and no saved state names: the key's folder keeps only the object
+  const left = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: key }));
+  for (const u of left.Uploads ?? []) {
+    if (u.Key !== key) continue;
+    await client
+      .send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: u.UploadId }))
+      .catch(() => undefined);
   }
 }

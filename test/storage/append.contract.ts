@@ -80,18 +80,28 @@ export function appendContract(name: string, make: () => Promise<AppendStoreUnde
       expect((await readObject(s.store, key)).equals(Buffer.concat(chunks))).toBe(true);
     });
 
-    it('drops what an append that failed half-way wrote: the next one goes on from the last saved state', async () => {
-      const a = randomBytes(6 * MiB + 123);
-      let state = await appendBytes(s.store, key, 0, null, a);
-      const failed = await s.reopen().appender(key, a.length, state);
-      failed.on('error', () => undefined);
-      await new Promise<void>((resolve) => failed.write(randomBytes(7 * MiB), () => resolve()));
-      failed.destroy(new Error('the client went away'));
-      const b = randomBytes(2 * MiB);
-      state = await appendBytes(s.reopen(), key, a.length, state, b);
-      await s.reopen().seal(key, a.length + b.length, state);
-      expect((await readObject(s.store, key)).equals(Buffer.concat([a, b]))).toBe(true);
-    });
+    it.each([
+      ['no part yet', MiB + 123],
+      ['parts already', 6 * MiB + 123],
+    ])(
+      'drops what an append that failed half-way wrote (%s): the next goes on from the last saved state; sealed, nothing else is left',
+      async (_label, first) => {
+        const a = randomBytes(first);
+        let state = await appendBytes(s.store, key, 0, null, a);
+        const failed = await s.reopen().appender(key, a.length, state);
+        failed.on('error', () => undefined);
+        await new Promise<void>((resolve) => failed.write(randomBytes(9 * MiB), () => resolve()));
+        failed.destroy(new Error('the client went away'));
+        const b = randomBytes(2 * MiB);
+        state = await appendBytes(s.reopen(), key, a.length, state, b);
+        await s.reopen().seal(key, a.length + b.length, state);
+        expect((await readObject(s.store, key)).equals(Buffer.concat([a, b]))).toBe(true);
+        const left: string[] = [];
+        for await (const k of s.store.list('uploads')) left.push(k);
+        for await (const u of s.store.unfinished('uploads')) left.push(`unfinished ${u.key}`);
+        expect(left).toEqual([key]);
+      },
+    );
 
     it('the sweep of the session folder leaves no object and no unfinished write', async () => {
       await appendAcross(() => s.reopen(), key, [randomBytes(6 * MiB), randomBytes(MiB)]);

@@ -1,7 +1,12 @@
 // Covers src/storage/s3-appender.ts on a real Ceph RGW: the append contract, one multipart upload per session, parts
 // of at least 5 MiB, the tail kept in the bucket, and appends that read back nothing but the tail.
 import { randomBytes } from 'node:crypto';
-import { ListMultipartUploadsCommand, ListPartsCommand, type S3Client } from '@aws-sdk/client-s3';
+import {
+  CreateMultipartUploadCommand,
+  ListMultipartUploadsCommand,
+  ListPartsCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { S3BlobStore } from '../../src/storage/s3-blob-store.js';
 import { Keys } from '../../src/storage/cas.js';
@@ -100,6 +105,25 @@ describeUnless(available, S3_MISSING)('S3 appends on RGW', () => {
     const left: string[] = [];
     for await (const k of store.list('uploads/parts')) left.push(k);
     expect(left).toEqual([key]);
+    await store.deletePrefix('uploads');
+  });
+
+  it('sealing aborts the multipart upload an append killed mid-way began (no saved state names it)', async () => {
+    const store = testStore(bucket);
+    const key = Keys.upload('killed');
+    const full = store.location.prefix + key;
+    await writeObject(store, key, Buffer.alloc(0));
+    const { size, state } = await appendAcross(() => new S3BlobStore(store.location), key, [
+      randomBytes(MiB),
+    ]);
+    // what a process killed in its next append leaves: a multipart upload of the key, named by no saved state
+    await store.client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: full }));
+    await new S3BlobStore(store.location).seal(key, size, state);
+    const after = await store.client.send(
+      new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: store.location.prefix }),
+    );
+    expect(after.Uploads ?? []).toEqual([]);
+    expect((await store.stat(key))?.size).toBe(MiB);
     await store.deletePrefix('uploads');
   });
 
