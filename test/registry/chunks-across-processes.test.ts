@@ -6,12 +6,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openBerth } from '../../src/app.js';
+import { openBerth, type Berth } from '../../src/app.js';
 import { buildServer } from '../../src/server.js';
 import { backends, removeTestDatabase, testDatabaseUrl, type Backend } from '../helpers/backend.js';
 import { ADMIN, http, type HttpResult } from '../helpers/in-process.js';
 import { sha } from '../helpers/images.js';
-import { dataStoreLocation, releaseDataStore } from '../helpers/data-store.js';
+import { dataStoreLocation, releaseDataStore, storeKeys, unfinishedKeys } from '../helpers/data-store.js';
 import type { BlobStore } from '../../src/storage/blob-store.js';
 import { S3BlobStore } from '../../src/storage/s3-blob-store.js';
 
@@ -39,6 +39,7 @@ describe.each(backends())('chunks of one upload on two instances (%s)', (backend
   let database: string;
   let data: string;
   const apps: FastifyInstance[] = [];
+  const berths: Berth[] = [];
   const urls: string[] = [];
   /** what either instance's store read or copied */
   const reads: string[] = [];
@@ -50,6 +51,7 @@ describe.each(backends())('chunks of one upload on two instances (%s)', (backend
     for (let i = 0; i < 2; i++) {
       const berth = await openBerth({ data, database, ...(s3 ? { s3 } : {}) });
       watchReads(berth.store, reads);
+      berths.push(berth);
       await berth.auth.users.ensureAdmin(ADMIN.password);
       const app = buildServer(berth, { logLevel: 'silent' });
       await app.listen({ host: '127.0.0.1', port: 0 });
@@ -129,6 +131,17 @@ describe.each(backends())('chunks of one upload on two instances (%s)', (backend
     const get = await http('GET', `${urls[0]}/v2/${REPO}/blobs/${sha(blob)}`);
     expect(get.status).toBe(200);
     expect(get.body.equals(blob)).toBe(true);
+  });
+
+  it('the sweep that expires sessions takes their bytes: parts, tail and (S3) multipart upload', async () => {
+    const path = await upload([randomBytes(6 * 1024 * 1024), randomBytes(1000)], [0, 1, 0]);
+    const id = /uploads\/([^/?]+)/.exec(path)![1]!;
+    expect((await storeKeys(data, `uploads/${id}/`)).length).toBeGreaterThan(0);
+    // the other instance's sweep, a day later (the default expiry: 24 h untouched)
+    expect(await berths[1]!.uploads.expire(Date.now() + 25 * 3600_000)).toBeGreaterThanOrEqual(1);
+    expect(await storeKeys(data, `uploads/${id}/`)).toEqual([]);
+    expect(await unfinishedKeys(data, `uploads/${id}/`)).toEqual([]);
+    expect((await http('GET', `${urls[0]}${path}`)).status).toBe(404);
   });
 
   it('finishes on an instance that saw none of the chunks', async () => {
