@@ -336,6 +336,15 @@ function migrations(dialect: DialectName): Record<string, Migration> {
         await db.schema.createIndex('blobs_object_key').on('blobs').column('object_key').unique().execute();
       },
     },
+    '0016_upload_append_state': {
+      async up(db: Kysely<unknown>) {
+        // What a chunked upload keeps between requests, so that the next chunk may go to any process: the running
+        // sha256 state (hash-wasm's saved state, base64; null: none yet) and the store's own state of the object
+        // being appended to (S3: the multipart upload, its parts' ETags and the tail object; null on files)
+        await db.schema.alterTable('upload_sessions').addColumn('hash_state', 'text').execute();
+        await db.schema.alterTable('upload_sessions').addColumn('store_state', 'text').execute();
+      },
+    },
     '0008_quotas': {
       async up(db: Kysely<unknown>) {
         // A storage quota on the repositories matching a pattern (a name, a prefix "team/*", or "*"). Its row is

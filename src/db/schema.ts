@@ -100,6 +100,10 @@ export interface UploadSessionsTable {
   busy_until: number;
   /** the user who opened the session (null: none), for the bound per user */
   user_id: number | null;
+  /** the running sha256 of the bytes received, saved (hash-wasm, base64); null: none (no bytes, or another hash) */
+  hash_state: string | null;
+  /** the store's state of the object being appended to (BlobStore.appender); null: none */
+  store_state: string | null;
 }
 
 export interface PendingBlobsTable {

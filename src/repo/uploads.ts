@@ -1,17 +1,24 @@
 // Upload sessions of blobs: sessions in the database, bytes in the store, hashed once as they arrive.
-import { createHash, randomUUID, type Hash } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Kysely } from 'kysely';
-import { LRUCache } from 'lru-cache';
 import type { Database } from '../db/schema.js';
 import { BerthError } from '../core/errors.js';
 import { algorithmOf, type Algorithm, type Digest } from '../core/digest.js';
-import { StoreNotFoundError, type BlobStore } from '../storage/blob-store.js';
+import { StoreNotFoundError, type Appender, type BlobStore } from '../storage/blob-store.js';
 import { Keys } from '../storage/cas.js';
 import { addPendingBlob, recordBlobs, unmapped } from './catalogue.js';
 import { withClaims } from '../gc/claims.js';
 import { openSession, type SessionBounds } from './upload-bounds.js';
+import {
+  continueSha256,
+  finalDigest,
+  oneShotHash,
+  rehashSha256,
+  SessionHashes,
+  type RunningHash,
+} from './upload-hash.js';
 import { checkQuotas } from './quotas.js';
 
 /** With the bounds of open sessions (per repository, per user) and their expiry: see upload-bounds.ts. */
@@ -34,36 +41,22 @@ export interface ChunkRange {
 
 type Db = Kysely<Database>;
 
-/**
- * The running hash of sessions this process received in order (the last 1000 sessions), with the algorithm it
- * uses. A cache, not shared state: when a chunk arrives at another process (or after a restart), or the digest
- * that finishes the session names another algorithm, that process re-hashes the bytes already stored once (with
- * the algorithm needed) and goes on from there; bytes that came in order are written once and read never.
- * A session hashes with sha256 until its digest is known: a monolithic upload (POST ?digest=) hashes with the
- * algorithm its digest names from the first byte.
- */
-interface RunningHash {
-  algorithm: Algorithm;
-  hash: Hash;
-}
-class HashCache {
-  private readonly map = new LRUCache<string, RunningHash & { size: number }>({ max: 1000 });
-  /** The running hash of session `id` at `size` bytes, if this process holds it (for `algorithm`, if given). */
-  take(id: string, size: number, algorithm?: Algorithm): RunningHash | undefined {
-    const e = this.map.get(id);
-    this.map.delete(id);
-    return e && e.size === size && (!algorithm || e.algorithm === algorithm) ? e : undefined;
-  }
-  put(id: string, running: RunningHash, size: number): void {
-    this.map.set(id, { ...running, size });
-  }
-  drop(id: string): void {
-    this.map.delete(id);
-  }
+/** Where a session is: its size, and what it keeps for the next chunk (its row's hash_state and store_state). */
+interface SessionState {
+  size: number;
+  hashState: string | null;
+  storeState: string | null;
 }
 
+/**
+ * On S3, sessions keep everything between requests in their row and the store, nothing in a process: a chunk may
+ * go to any process, which goes on from the saved sha256 state (upload-hash.ts) and the store's append state
+ * (BlobStore.appender: one multipart upload per session), reading nothing back. On files and memory, whose
+ * objects grow in place, the running hash is node:crypto's, kept by the process that took the last chunk
+ * (SessionHashes); a chunk that reaches another process re-reads the bytes once.
+ */
 export class Uploads {
-  private readonly hashes = new HashCache();
+  private readonly hashes = new SessionHashes();
 
   constructor(
     private readonly db: Db,
@@ -103,10 +96,10 @@ export class Uploads {
 
   /** Appends a chunk (PATCH). A Content-Range must start where the session ends. */
   async append(name: string, id: string, body: Readable, range?: ChunkRange): Promise<{ size: number }> {
-    const size = await this.lease(name, id);
+    const at = await this.lease(name, id);
     const renewing = this.renew(id);
     try {
-      return { size: await this.write(id, size, body, range) };
+      return { size: (await this.write(id, at, body, range)).at.size };
     } finally {
       clearInterval(renewing);
       await this.release(id);
@@ -126,12 +119,16 @@ export class Uploads {
     body: Readable | undefined,
     range?: ChunkRange,
   ): Promise<void> {
-    let size = await this.lease(name, id);
+    let at = await this.lease(name, id);
     let released = false;
     const renewing = this.renew(id);
     try {
-      if (body) size = await this.write(id, size, body, range, algorithmOf(digest));
-      const actual = await this.digestOf(id, size, algorithmOf(digest));
+      let hash: RunningHash | undefined;
+      if (body) ({ at, hash } = await this.write(id, at, body, range, algorithmOf(digest)));
+      at = await this.seal(id, at);
+      const size = at.size;
+      if (this.store.appendsInPlace) hash ??= this.hashes.take(id, size, algorithmOf(digest));
+      const actual = await finalDigest(algorithmOf(digest), at, hash, this.readBack(id, size));
       if (actual !== digest) {
         await this.remove(id);
         released = true;
@@ -176,7 +173,6 @@ export class Uploads {
       await this.store.deletePrefix(Keys.uploadDir(id));
     } finally {
       clearInterval(renewing);
-      this.hashes.drop(id);
       if (!released) await this.release(id);
     }
   }
@@ -213,7 +209,6 @@ export class Uploads {
         `upload ${id} is being written by another request; cancel it once that request has ended`,
       );
     }
-    this.hashes.drop(id);
     await this.dropBytes(id);
   }
 
@@ -226,7 +221,10 @@ export class Uploads {
     return Number(r.n);
   }
 
-  /** Removes sessions untouched for longer than the expiry, and their bytes. Returns how many. */
+  /**
+   * Removes sessions untouched for longer than the expiry, and their bytes (deletePrefix of the session's folder
+   * aborts its multipart upload on S3). Returns how many.
+   */
   async expire(now = Date.now()): Promise<number> {
     const gone = await this.db
       .deleteFrom('upload_sessions')
@@ -235,14 +233,12 @@ export class Uploads {
       .returning('id')
       .execute();
     for (const { id } of gone) {
-      this.hashes.drop(id);
       await this.dropBytes(id);
     }
     return gone.length;
   }
 
   private async remove(id: string): Promise<void> {
-    this.hashes.drop(id);
     await this.db.deleteFrom('upload_sessions').where('id', '=', id).execute();
     await this.dropBytes(id);
   }
@@ -256,8 +252,8 @@ export class Uploads {
     await this.store.deletePrefix(Keys.uploadDir(id));
   }
 
-  /** Takes the session's writer lease (one writer at a time, across processes); returns its size. */
-  private async lease(name: string, id: string): Promise<number> {
+  /** Takes the session's writer lease (one writer at a time, across processes); returns where it is. */
+  private async lease(name: string, id: string): Promise<SessionState> {
     const now = Date.now();
     const row = await this.db
       .updateTable('upload_sessions')
@@ -265,9 +261,9 @@ export class Uploads {
       .where('id', '=', id)
       .where('repository', '=', name)
       .where('busy_until', '<', now)
-      .returning('size')
+      .returning(['size', 'hash_state', 'store_state'])
       .executeTakeFirst();
-    if (row) return row.size;
+    if (row) return { size: row.size, hashState: row.hash_state, storeState: row.store_state };
     await this.status(name, id);
     throw new BerthError(
       'BLOB_UPLOAD_INVALID',
@@ -298,16 +294,19 @@ export class Uploads {
   }
 
   /**
-   * Writes a chunk at the session's end while hashing it (with the session's running hash, else `algorithm`);
-   * records the new size.
+   * Writes a chunk at the session's end while hashing it; records the new size and state. A final PUT's body on a
+   * session with no bytes yet (`finishing`: the digest's algorithm) is the whole blob: written as one object and
+   * hashed with node:crypto, nothing to save. Any other chunk is appended (BlobStore.appender) and goes on from the
+   * saved sha256 state.
    */
   private async write(
     id: string,
-    size: number,
+    at: SessionState,
     body: Readable,
     range?: ChunkRange,
-    algorithm: Algorithm = 'sha256',
-  ): Promise<number> {
+    finishing?: Algorithm,
+  ): Promise<{ at: SessionState; hash: RunningHash }> {
+    const { size } = at;
     if (range && range.start !== size) {
       throw new BerthError(
         'RANGE_INVALID',
@@ -315,8 +314,21 @@ export class Uploads {
         { size },
       );
     }
-    const running = this.hashes.take(id, size) ?? (await this.rehash(id, size, algorithm));
-    const hash = running.hash;
+    const whole = finishing !== undefined && size === 0;
+    // objects that grow in place: node:crypto, the running hash of this process or the bytes read back once;
+    // else (S3) the saved sha256 state (a session with an append state cannot read its bytes back before it is
+    // sealed: none to re-hash from)
+    const hash = whole
+      ? oneShotHash(finishing)
+      : this.store.appendsInPlace
+        ? (this.hashes.take(id, size) ?? (await rehashSha256(size > 0 ? this.readBack(id, size) : undefined)))
+        : await continueSha256(at, at.storeState === null ? this.readBack(id, size) : undefined);
+    if (!hash) {
+      throw new BerthError(
+        'BLOB_UPLOAD_UNKNOWN',
+        `upload ${id} cannot go on: its saved hash state is unreadable by this version of berth; start the upload again`,
+      );
+    }
     let written = 0;
     const hashing = new Transform({
       transform(chunk: Buffer, _e, cb) {
@@ -325,13 +337,16 @@ export class Uploads {
         cb(null, chunk);
       },
     });
-    const sink = await lostBytes(id, () => this.store.writer(Keys.upload(id), { offset: size }));
+    const key = Keys.upload(id);
+    const sink = await lostBytes(id, () =>
+      whole ? this.store.writer(key) : this.store.appender(key, size, at.storeState),
+    );
     try {
-      await pipeline(body, hashing, sink);
+      await lostBytes(id, () => pipeline(body, hashing, sink));
     } catch (e) {
       // the session stays as the client last saw it: bytes of the failed chunk are cut off (on a full disk,
       // they are its space), best effort; a later chunk or PUT writes from `size` again anyway
-      const cut = await this.store.writer(Keys.upload(id), { offset: size }).catch(() => undefined);
+      const cut = await this.store.appender(key, size, at.storeState).catch(() => undefined);
       cut?.on('error', () => undefined).end();
       throw e;
     }
@@ -341,31 +356,39 @@ export class Uploads {
         `the chunk has ${written} bytes, but its Content-Range ${range.start}-${range.end} says ${range.end - range.start + 1}`,
       );
     }
-    const total = size + written;
+    const next: SessionState = {
+      size: size + written,
+      storeState: whole ? null : (sink as Appender).appended(),
+      hashState: hash.save(),
+    };
     await this.db
       .updateTable('upload_sessions')
-      .set({ size: total, updated_at: Date.now() })
+      .set({
+        size: next.size,
+        hash_state: next.hashState,
+        store_state: next.storeState,
+        updated_at: Date.now(),
+      })
       .where('id', '=', id)
       .execute();
-    this.hashes.put(id, running, total);
-    return total;
+    if (this.store.appendsInPlace) this.hashes.put(id, hash, next.size);
+    return { at: next, hash };
   }
 
-  private async rehash(id: string, size: number, algorithm: Algorithm): Promise<RunningHash> {
-    const hash = createHash(algorithm);
-    if (size > 0) {
-      const bytes = await lostBytes(id, () =>
-        this.store.reader(Keys.upload(id), { start: 0, end: size - 1 }),
-      );
-      for await (const c of bytes) hash.update(c as Buffer);
-    }
-    return { algorithm, hash };
+  /**
+   * Makes the appended bytes the whole object at Keys.upload(id) (BlobStore.seal), and says so in the row (no
+   * append state left: a later chunk, after a final PUT that failed, starts from the whole object).
+   */
+  private async seal(id: string, at: SessionState): Promise<SessionState> {
+    if (at.storeState === null) return at;
+    await lostBytes(id, () => this.store.seal(Keys.upload(id), at.size, at.storeState));
+    await this.db.updateTable('upload_sessions').set({ store_state: null }).where('id', '=', id).execute();
+    return { ...at, storeState: null };
   }
 
-  /** The digest of the session's bytes with `algorithm`. */
-  private async digestOf(id: string, size: number, algorithm: Algorithm): Promise<Digest> {
-    const { hash } = this.hashes.take(id, size, algorithm) ?? (await this.rehash(id, size, algorithm));
-    return `${algorithm}:${hash.digest('hex')}`;
+  /** The first `size` bytes of the session's whole object (the one re-read, when unavoidable). */
+  private readBack(id: string, size: number): () => Promise<AsyncIterable<Buffer>> {
+    return () => lostBytes(id, () => this.store.reader(Keys.upload(id), { start: 0, end: size - 1 }));
   }
 }
 

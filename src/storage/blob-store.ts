@@ -50,6 +50,34 @@ export interface BlobStore {
    * unfinished writes are plain objects (files, memory) yield none.
    */
   unfinished(prefix: string): AsyncIterable<{ key: string; startedAt: Date }>;
+  /**
+   * A writable stream that appends to an object built across requests and processes (a chunked upload): the
+   * object at `key` holds `size` bytes as `state` says (null at first; then what the last appender's `appended()`
+   * gave, kept by the caller with its session). Bytes past `size` (of an append that failed) are dropped. What an
+   * appender keeps between appends lives in the store, under `key`'s folder, never in this process. Until `seal`, the
+   * object at `key` may not show the appended bytes (S3: they are parts of one multipart upload and a tail object).
+   */
+  appender(key: string, size: number, state: AppendState): Promise<Appender>;
+  /** Makes the bytes appended so far (`size`, as `state` says) the object at `key`. Done again, it does nothing. */
+  seal(key: string, size: number, state: AppendState): Promise<void>;
+  /**
+   * True when an object being appended to grows in place and can be read back at any time (files, memory: the
+   * state is always null); false when its bytes are readable only once sealed (S3).
+   */
+  readonly appendsInPlace: boolean;
+}
+
+/** What a store keeps of an object being appended to, between appends: opaque to callers (S3: JSON; else null). */
+export type AppendState = string | null;
+
+/** A writer of `appender`: once it has finished, `appended()` is the state to give the next appender. */
+export interface Appender extends Writable {
+  appended(): AppendState;
+}
+
+/** An appender of a store whose objects grow in place (files, memory): a writer at the offset, with no state. */
+export function inPlaceAppender(w: Writable): Appender {
+  return Object.assign(w, { appended: (): AppendState => null });
 }
 
 export class StoreNotFoundError extends Error {

@@ -7,6 +7,9 @@ import {
   assertStoreKey,
   compareKeys,
   StoreNotFoundError,
+  inPlaceAppender,
+  type Appender,
+  type AppendState,
   type BlobStore,
   type ByteRange,
   type StoreEntry,
@@ -24,6 +27,7 @@ const WRITE_BUFFER = 1024 * 1024;
 const READ_CHUNK = 1024 * 1024;
 
 export class FsBlobStore implements BlobStore {
+  readonly appendsInPlace = true;
   constructor(readonly root: string) {}
 
   private path(key: string): string {
@@ -75,6 +79,17 @@ export class FsBlobStore implements BlobStore {
       throw e;
     }
     return createWriteStream(path, { flags: 'r+', start: offset, highWaterMark: WRITE_BUFFER });
+  }
+
+  /** The object grows in place: a writer at `size` (which drops what a failed append left past it). */
+  async appender(key: string, size: number, _state: AppendState): Promise<Appender> {
+    if (size === 0 && !(await this.stat(key))) throw new StoreNotFoundError(key);
+    return inPlaceAppender(await this.writer(key, { offset: size }));
+  }
+
+  /** Appended bytes are in the object already. */
+  async seal(key: string, _size: number, _state: AppendState): Promise<void> {
+    assertStoreKey(key);
   }
 
   async move(from: string, to: string): Promise<void> {

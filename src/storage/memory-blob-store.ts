@@ -4,6 +4,9 @@ import {
   assertStoreKey,
   compareKeys,
   StoreNotFoundError,
+  inPlaceAppender,
+  type Appender,
+  type AppendState,
   type BlobStore,
   type ByteRange,
   type StoreEntry,
@@ -49,6 +52,7 @@ function* slices(chunks: readonly Buffer[], start: number, end: number): Generat
  * writer is made, grows as it is written, and a writer keeps writing to its object when it is moved or replaced.
  */
 export class MemoryBlobStore implements BlobStore {
+  readonly appendsInPlace = true;
   private readonly objects = new Map<string, StoredObject>();
 
   async stat(key: string): Promise<StoreStat | null> {
@@ -87,6 +91,17 @@ export class MemoryBlobStore implements BlobStore {
         cb();
       },
     });
+  }
+
+  /** The object grows in place: a writer at `size` (which drops what a failed append left past it). */
+  async appender(key: string, size: number, _state: AppendState): Promise<Appender> {
+    if (size === 0 && !(await this.stat(key))) throw new StoreNotFoundError(key);
+    return inPlaceAppender(await this.writer(key, { offset: size }));
+  }
+
+  /** Appended bytes are in the object already. */
+  async seal(key: string, _size: number, _state: AppendState): Promise<void> {
+    assertStoreKey(key);
   }
 
   async move(from: string, to: string): Promise<void> {

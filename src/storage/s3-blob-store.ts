@@ -16,13 +16,16 @@ import {
 import {
   assertStoreKey,
   StoreNotFoundError,
+  type Appender,
+  type AppendState,
   type BlobStore,
   type ByteRange,
   type StoreEntry,
   type StoreStat,
 } from './blob-store.js';
 import { describeS3, s3Client, type S3Location } from './s3-config.js';
-import { copySource, MIN_PART, S3Writer } from './s3-writer.js';
+import { copySource, MIN_PART, S3Writer, type S3WriteTarget } from './s3-writer.js';
+import { s3Appender, s3Seal } from './s3-appender.js';
 
 export interface S3StoreOptions {
   /** keys per page of a listing (S3's most, and default: 1000) */
@@ -66,6 +69,7 @@ const isNotFound = (e: unknown): boolean => {
  * `offset` makes a new object of the kept head (copied inside S3) and the new bytes.
  */
 export class S3BlobStore implements BlobStore {
+  readonly appendsInPlace = false;
   readonly client: S3Client;
   private readonly listPageSize: number;
   private readonly deleteBatch: number;
@@ -148,15 +152,28 @@ export class S3BlobStore implements BlobStore {
     }
   }
 
-  async writer(key: string, opts: { offset?: number } = {}): Promise<Writable> {
-    const Key = this.full(key);
-    const target = {
+  private target(key: string): S3WriteTarget {
+    return {
       client: this.client,
       bucket: this.bucket,
-      key: Key,
+      key: this.full(key),
       partSize: this.partSize,
       parallel: this.parallel,
     };
+  }
+
+  /** One multipart upload per object appended to, parts of `partSize`, a tail under 5 MiB: s3-appender.ts. */
+  appender(key: string, size: number, state: AppendState): Promise<Appender> {
+    return s3Appender(this.target(key), key, size, state);
+  }
+
+  seal(key: string, size: number, state: AppendState): Promise<void> {
+    return s3Seal(this.target(key), key, size, state);
+  }
+
+  async writer(key: string, opts: { offset?: number } = {}): Promise<Writable> {
+    const target = this.target(key);
+    const Key = target.key;
     const offset = opts.offset ?? 0;
     if (offset === 0) return new S3Writer(target, undefined);
     const st = await this.stat(key);

@@ -30,7 +30,7 @@ export interface S3WriteTarget {
 export type WriterStart = { head: Buffer } | { copyFrom: string; bytes: number } | undefined;
 
 /** The byte ranges (inclusive) of the copy parts of `bytes` bytes: each between MIN_PART and 4 GiB. */
-function copyRanges(bytes: number): Array<[number, number]> {
+export function copyRanges(bytes: number): Array<[number, number]> {
   const n = Math.ceil(bytes / MAX_COPY_PART);
   const size = Math.ceil(bytes / n);
   const out: Array<[number, number]> = [];

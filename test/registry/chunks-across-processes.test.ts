@@ -1,22 +1,49 @@
 // Chunked blob uploads whose chunks land on different instances sharing one database and store, on every backend.
 import { createHash, randomBytes } from 'node:crypto';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openBerth } from '../../src/app.js';
+import { openBerth, type Berth } from '../../src/app.js';
 import { buildServer } from '../../src/server.js';
 import { backends, removeTestDatabase, testDatabaseUrl, type Backend } from '../helpers/backend.js';
 import { ADMIN, http, type HttpResult } from '../helpers/in-process.js';
 import { sha } from '../helpers/images.js';
-import { dataStoreLocation, releaseDataStore } from '../helpers/data-store.js';
+import { dataStoreLocation, releaseDataStore, storeKeys, unfinishedKeys } from '../helpers/data-store.js';
+import type { BlobStore } from '../../src/storage/blob-store.js';
+import { S3BlobStore } from '../../src/storage/s3-blob-store.js';
+import { Keys } from '../../src/storage/cas.js';
+
+/** What a store is asked to read or copy: its reader's keys, and (S3) the reading and copying requests' keys. */
+function watchReads(store: BlobStore, into: string[]): void {
+  const reader = store.reader.bind(store);
+  store.reader = (key, range) => {
+    into.push(`reader ${key}`);
+    return reader(key, range);
+  };
+  if (!(store instanceof S3BlobStore)) return;
+  (store.client as S3Client).middlewareStack.add(
+    (next, context) => async (args) => {
+      const name = context.commandName ?? '?';
+      if (name === 'GetObjectCommand' || name === 'UploadPartCopyCommand' || name === 'CopyObjectCommand') {
+        into.push(`${name} ${(args.input as { Key?: string }).Key ?? ''}`);
+      }
+      return next(args);
+    },
+    { step: 'initialize', name: 'berthTestWatchReads' },
+  );
+}
 
 describe.each(backends())('chunks of one upload on two instances (%s)', (backend: Backend) => {
   let database: string;
   let data: string;
   const apps: FastifyInstance[] = [];
+  const berths: Berth[] = [];
   const urls: string[] = [];
+  /** what either instance's store read or copied */
+  const reads: string[] = [];
   beforeAll(async () => {
     database = await testDatabaseUrl(`chunks-${backend}`, backend);
     data = mkdtempSync(join(tmpdir(), 'chunks-'));
@@ -24,6 +51,8 @@ describe.each(backends())('chunks of one upload on two instances (%s)', (backend
     const s3 = await dataStoreLocation(data);
     for (let i = 0; i < 2; i++) {
       const berth = await openBerth({ data, database, ...(s3 ? { s3 } : {}) });
+      watchReads(berth.store, reads);
+      berths.push(berth);
       await berth.auth.users.ensureAdmin(ADMIN.password);
       const app = buildServer(berth, { logLevel: 'silent' });
       await app.listen({ host: '127.0.0.1', port: 0 });
@@ -64,7 +93,7 @@ describe.each(backends())('chunks of one upload on two instances (%s)', (backend
   it('finishes on the instance that did not take the last chunk, with the right digest', async () => {
     const chunks = [randomBytes(70_000), randomBytes(50_000), randomBytes(30_000), randomBytes(10_000)];
     const blob = Buffer.concat(chunks);
-    // A, B, A, B: each instance's running hash goes stale in turn, so each re-hashes the stored bytes
+    // A, B, A, B: each instance goes on from the hash state the other saved with the session
     const path = await upload(chunks, [0, 0, 1, 0, 1]);
     const put = await http('PUT', `${urls[0]}${path}?digest=${sha(blob)}`);
     expect(put.status, put.body.toString()).toBe(201);
@@ -73,6 +102,47 @@ describe.each(backends())('chunks of one upload on two instances (%s)', (backend
       expect(get.status).toBe(200);
       expect(get.body.equals(blob)).toBe(true);
     }
+  });
+
+  it('takes many chunks alternating between the instances and reads none of the bytes back to hash them', async () => {
+    const MiB = 1024 * 1024;
+    const chunks = [
+      ...Array.from({ length: 12 }, () => randomBytes(MiB)),
+      randomBytes(7 * MiB),
+      randomBytes(7 * MiB),
+      randomBytes(3 * MiB),
+    ];
+    const blob = Buffer.concat(chunks);
+    reads.length = 0;
+    const path = await upload(
+      chunks,
+      Array.from({ length: chunks.length + 1 }, (_, i) => i % 2),
+    );
+    // no store read the upload (S3: no GetObject but of the tail under 5 MiB, no UploadPartCopy) during the PATCHes
+    expect(reads.filter((r) => !/^GetObjectCommand \S*\.tail-\d+$/.test(r))).toEqual([]);
+    const put = await http('PUT', `${urls[1]}${path}?digest=${sha(blob)}`);
+    expect(put.status, put.body.toString()).toBe(201);
+    expect(put.headers['docker-content-digest']).toBe(sha(blob));
+    // finishing read no byte back either (S3: the tail becomes the last part by a copy inside S3)
+    expect(
+      reads.filter(
+        (r) => r.startsWith('reader') || (r.startsWith('GetObjectCommand') && !r.includes('.tail-')),
+      ),
+    ).toEqual([]);
+    const get = await http('GET', `${urls[0]}/v2/${REPO}/blobs/${sha(blob)}`);
+    expect(get.status).toBe(200);
+    expect(get.body.equals(blob)).toBe(true);
+  });
+
+  it('the sweep that expires sessions takes their bytes: parts, tail and (S3) multipart upload', async () => {
+    const path = await upload([randomBytes(6 * 1024 * 1024), randomBytes(1000)], [0, 1, 0]);
+    const id = /uploads\/([^/?]+)/.exec(path)![1]!;
+    expect((await storeKeys(data, Keys.uploadDir(id))).length).toBeGreaterThan(0);
+    // the other instance's sweep, a day later (the default expiry: 24 h untouched)
+    expect(await berths[1]!.uploads.expire(Date.now() + 25 * 3600_000)).toBeGreaterThanOrEqual(1);
+    expect(await storeKeys(data, Keys.uploadDir(id))).toEqual([]);
+    expect(await unfinishedKeys(data, Keys.uploadDir(id))).toEqual([]);
+    expect((await http('GET', `${urls[0]}${path}`)).status).toBe(404);
   });
 
   it('finishes on an instance that saw none of the chunks', async () => {

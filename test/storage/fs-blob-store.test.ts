@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FsBlobStore } from '../../src/storage/fs-blob-store.js';
 import { blobStoreContract, readObject, writeObject } from './blob-store.contract.js';
+import { appendContract } from './append.contract.js';
 
 async function tempStore(): Promise<{ store: FsBlobStore; root: string; cleanup(): Promise<void> }> {
   const root = await mkdtemp(join(tmpdir(), 'berth-fs-store-'));
@@ -12,6 +13,10 @@ async function tempStore(): Promise<{ store: FsBlobStore; root: string; cleanup(
 }
 
 blobStoreContract('FsBlobStore', tempStore);
+appendContract('FsBlobStore', async () => {
+  const t = await tempStore();
+  return { ...t, reopen: () => new FsBlobStore(t.root) };
+});
 
 describe('FsBlobStore specifics', () => {
   let cleanup: (() => Promise<void>) | undefined;

@@ -4,8 +4,14 @@ import { pipeline } from 'node:stream/promises';
 import { describe, expect, it } from 'vitest';
 import { MemoryBlobStore } from '../../src/storage/memory-blob-store.js';
 import { blobStoreContract, readObject, writeObject } from './blob-store.contract.js';
+import { appendContract } from './append.contract.js';
 
 blobStoreContract('MemoryBlobStore', async () => ({ store: new MemoryBlobStore(), cleanup: async () => {} }));
+// one instance is the whole store here: "another process" is the same Map, with no appender state in it
+appendContract('MemoryBlobStore', async () => {
+  const store = new MemoryBlobStore();
+  return { store, reopen: () => store, cleanup: async () => {} };
+});
 
 describe('MemoryBlobStore specifics', () => {
   it('keeps copies of the chunks written, not the writer’s buffers', async () => {
