@@ -6,7 +6,7 @@ import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema.js';
 import { BerthError } from '../core/errors.js';
 import { algorithmOf, type Algorithm, type Digest } from '../core/digest.js';
-import { StoreNotFoundError, type Appender, type BlobStore } from '../storage/blob-store.js';
+import type { Appender, BlobStore } from '../storage/blob-store.js';
 import { Keys } from '../storage/cas.js';
 import { addPendingBlob, recordBlobs, unmapped } from './catalogue.js';
 import { withClaims } from '../gc/claims.js';
@@ -20,6 +20,7 @@ import {
   type RunningHash,
 } from './upload-hash.js';
 import { checkQuotas } from './quotas.js';
+import { lostBytes, unknownUpload } from './upload-errors.js';
 
 /** With the bounds of open sessions (per repository, per user) and their expiry: see upload-bounds.ts. */
 export interface UploadOptions extends SessionBounds {
@@ -390,27 +391,4 @@ export class Uploads {
   private readBack(id: string, size: number): () => Promise<AsyncIterable<Buffer>> {
     return () => lostBytes(id, () => this.store.reader(Keys.upload(id), { start: 0, end: size - 1 }));
   }
-}
-
-/**
- * Runs a store call on a session's bytes: when they are gone from the store (the store was changed while the
- * upload went on, or its object was removed by hand), the session cannot go on: BLOB_UPLOAD_UNKNOWN, not a 500.
- */
-async function lostBytes<T>(id: string, call: () => Promise<T>): Promise<T> {
-  try {
-    return await call();
-  } catch (e) {
-    if (!(e instanceof StoreNotFoundError)) throw e;
-    throw new BerthError(
-      'BLOB_UPLOAD_UNKNOWN',
-      `upload ${id} has lost its bytes in the blob store (was the store changed while it went on?): start the upload again`,
-    );
-  }
-}
-
-function unknownUpload(id: string): BerthError {
-  return new BerthError(
-    'BLOB_UPLOAD_UNKNOWN',
-    `there is no upload ${id} in this repository (finished, cancelled or expired)`,
-  );
 }

@@ -25,6 +25,8 @@ import { http, type HttpResult } from '../helpers/in-process.js';
 import { dirImage, sha, tarOf } from '../helpers/images.js';
 import { ociImage, OCI_MANIFEST, sep, type Image } from '../registry/oci.js';
 import { MIB } from './support.js';
+import { openDatabase } from '../../src/db/connect.js';
+import { Keys } from '../../src/storage/cas.js';
 
 const SIZE_MIB = 40;
 const LAYER = 3 * MIB;
@@ -179,9 +181,16 @@ describe(`a full disk (a ${SIZE_MIB} MiB tmpfs holding the store and the SQLite 
   it('no refused upload keeps bytes: sessions hold only what they acknowledged, nothing is staged', async () => {
     // a refused chunk leaves the session as the client last saw it (0 bytes here); a refused monolithic
     // upload leaves no session at all
-    const sizes = filesUnder('uploads')
-      .filter((f) => f.endsWith('data'))
-      .map((f) => statSync(join(data, 'store', 'uploads', f)).size);
+    // each open session's object (objects/<xx>/<id>/data: named by the upload; the pushed blobs' objects beside
+    // them are mapped by their rows)
+    const db = await openDatabase(database);
+    const open = await db.kysely
+      .selectFrom('upload_sessions')
+      .select('id')
+      .execute()
+      .finally(() => db.close());
+    expect(open.length).toBeGreaterThan(0);
+    const sizes = open.map(({ id }) => statSync(join(data, 'store', Keys.upload(id))).size);
     expect(
       sizes.every((n) => n === 0),
       `upload files of ${sizes.join(', ')} bytes`,

@@ -13,6 +13,7 @@ import { removeTestDatabase, testDatabaseUrl } from '../helpers/backend.js';
 import { sha } from '../helpers/images.js';
 import { snapshot } from '../helpers/state.js';
 import { code, Registry, sep } from './oci.js';
+import { Keys } from '../../src/storage/cas.js';
 
 let s: TestServer;
 let reg: Registry;
@@ -29,7 +30,8 @@ const octet = { 'content-type': 'application/octet-stream' };
 const withDigest = (r: HttpResult, digest: string) =>
   `${reg.url(r.headers.location)}${sep(r.headers.location)}digest=${digest}`;
 const uploadId = (r: HttpResult) => String(r.headers.location).split('/').pop()!.split('?')[0]!;
-const uploadDir = (id: string) => join(s.data, 'store', 'uploads', id);
+/** The folder of a session's bytes (objects/<xx>/<id>/: its object, named by the upload, and nothing else on files). */
+const uploadDir = (id: string) => join(s.data, 'store', Keys.objectDir(id));
 
 /** Checks the answer to a request on a live session: Location of the session, Range of what it holds. */
 function expectSession(r: HttpResult, status: number, received: number) {
@@ -116,7 +118,9 @@ describe('POST /v2/<name>/blobs/uploads/ (a session)', () => {
     const again = await http('GET', reg.url(start.headers.location));
     expect(again.status).toBe(404);
     expect(code(again)).toBe('BLOB_UPLOAD_UNKNOWN');
-    expect(existsSync(uploadDir(uploadId(start)))).toBe(false);
+    // its folder is gone; its bytes stay where they were written, now the blob's (no copy at commit)
+    expect(existsSync(join(s.data, 'store', Keys.uploadDir(uploadId(start))))).toBe(false);
+    expect(readdirSync(uploadDir(uploadId(start)))).toEqual(['data']);
   });
 
   it('POST, PATCH (streamed, no Content-Range, no Content-Length), PUT without body: 201', async () => {

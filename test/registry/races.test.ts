@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { http, startTestServer, type HttpResult, type TestServer } from '../helpers/in-process.js';
 import { sha } from '../helpers/images.js';
 import { code, ociImage, Registry, sep } from './oci.js';
+import { Keys } from '../../src/storage/cas.js';
 
 let s: TestServer;
 let reg: Registry;
@@ -130,7 +131,7 @@ async function sessionWith(repo: string, first: Buffer): Promise<string> {
 }
 
 const idOf = (url: string): string => new URL(url).pathname.split('/').at(-1)!;
-const uploadFile = (id: string): string => join(s.data, 'store', 'uploads', id, 'data');
+const uploadFile = (id: string): string => join(s.data, 'store', Keys.upload(id));
 
 /** Waits (polling, bounded) until `cond` holds. */
 async function until(cond: () => boolean, what: string): Promise<void> {
@@ -186,7 +187,7 @@ describe('an upload cancelled while a PUT finishes it (issue 19 point 12)', () =
     expect(put.status).toBe(404);
     expect(code(put)).toBe('BLOB_UPLOAD_UNKNOWN');
     expect((await get(`${repo}/blobs/${sha(blob)}`)).status).toBe(404);
-    expect(existsSync(join(s.data, 'store', 'uploads', idOf(url)))).toBe(false);
+    expect(existsSync(join(s.data, 'store', Keys.objectDir(idOf(url))))).toBe(false);
   });
 
   it(`PUT and DELETE of one session side by side, ${ROUNDS} rounds: never a 500, one clean winner`, async () => {
@@ -219,7 +220,8 @@ describe('an upload cancelled while a PUT finishes it (issue 19 point 12)', () =
       else expect(pulled.status).toBe(404);
       // the session is gone either way, with its files
       expect((await http('GET', url)).status).toBe(404);
-      expect(existsSync(join(s.data, 'store', 'uploads', idOf(url)))).toBe(false);
+      // (a finished session's object is the blob's now: no copy at commit)
+      expect(existsSync(join(s.data, 'store', Keys.objectDir(idOf(url))))).toBe(put.status === 201);
     }
     console.log(`upload finish against cancel, ${ROUNDS} rounds:`, Object.fromEntries(outcomes));
   });

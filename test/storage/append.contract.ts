@@ -97,18 +97,19 @@ export function appendContract(name: string, make: () => Promise<AppendStoreUnde
         await s.reopen().seal(key, a.length + b.length, state);
         expect((await readObject(s.store, key)).equals(Buffer.concat([a, b]))).toBe(true);
         const left: string[] = [];
-        for await (const k of s.store.list('uploads')) left.push(k);
-        for await (const u of s.store.unfinished('uploads')) left.push(`unfinished ${u.key}`);
+        for await (const k of s.store.list(Keys.objectDir('append-session'))) left.push(k);
+        for await (const u of s.store.unfinished(Keys.objectDir('append-session')))
+          left.push(`unfinished ${u.key}`);
         expect(left).toEqual([key]);
       },
     );
 
     it('the sweep of the session folder leaves no object and no unfinished write', async () => {
       await appendAcross(() => s.reopen(), key, [randomBytes(6 * MiB), randomBytes(MiB)]);
-      await s.reopen().deletePrefix(Keys.uploadDir('append-session'));
+      await s.reopen().deletePrefix(Keys.objectDir('append-session'));
       const left: string[] = [];
-      for await (const k of s.store.list('uploads')) left.push(k);
-      for await (const u of s.store.unfinished('uploads')) left.push(u.key);
+      for await (const k of s.store.list(Keys.objectDir('append-session'))) left.push(k);
+      for await (const u of s.store.unfinished(Keys.objectDir('append-session'))) left.push(u.key);
       expect(left).toEqual([]);
     });
 

@@ -181,7 +181,10 @@ describe.each(cases)('no copy at commit on %s, %s store', (backend, kind) => {
     expect(report.digests).toEqual([d]);
     expect(report.removed).toMatchObject({ blobs: 1, strayFiles: 1 });
     expect(await rowOf(d)).toBeUndefined();
-    expect(await all()).toEqual([Keys.upload(open)]);
+    // what is left is the open session's: its object and (S3) the tail its appender keeps beside it
+    const left = await all();
+    expect(left).toContain(Keys.upload(open));
+    expect(left.every((k) => k.startsWith(Keys.objectDir(open)))).toBe(true);
   });
 
   it.runIf(kind === 's3')('the final PUT sends no CopyObject (nor UploadPartCopy) to S3', async () => {
@@ -200,7 +203,9 @@ describe.each(cases)('no copy at commit on %s, %s store', (backend, kind) => {
       'CreateMultipartUploadCommand',
     ])
       expect(counts.get(c) ?? 0, c).toBe(0);
-    expect(counts.get('HeadObjectCommand')).toBe(1);
+    // the size check (HEAD), and the seal's look at the sealed object: a count that does not grow with the size
+    expect(counts.get('HeadObjectCommand')).toBeGreaterThanOrEqual(1);
+    expect(counts.get('HeadObjectCommand')).toBeLessThanOrEqual(2);
     expect(await rowOf(d)).toMatchObject({ object_key: Keys.upload(id) });
   });
 });

@@ -44,7 +44,7 @@ describeUnless(available, S3_MISSING)('S3 appends on RGW', () => {
       store,
       reopen: () => new S3BlobStore(store.location),
       cleanup: async () => {
-        await store.deletePrefix('uploads');
+        await store.deletePrefix('objects');
       },
     };
   });
@@ -85,7 +85,7 @@ describeUnless(available, S3_MISSING)('S3 appends on RGW', () => {
     expect(sizes.every((n) => n >= 5 * MiB)).toBe(true);
     const inParts = sizes.reduce((a, b) => a + b, 0);
     const tails = [];
-    for await (const e of store.entries('uploads/parts')) if (e.key !== key) tails.push(e);
+    for await (const e of store.entries(Keys.objectDir('parts'))) if (e.key !== key) tails.push(e);
     expect(tails.length).toBeLessThanOrEqual(2); // the tail and, at most, the one before it
     const generation = (k: string): number => Number(k.slice(k.lastIndexOf('-') + 1));
     // each append writes the next tail generation (none when no bytes are left over); the one before stays until
@@ -103,9 +103,9 @@ describeUnless(available, S3_MISSING)('S3 appends on RGW', () => {
     );
     expect(after.Uploads ?? []).toEqual([]);
     const left: string[] = [];
-    for await (const k of store.list('uploads/parts')) left.push(k);
+    for await (const k of store.list(Keys.objectDir('parts'))) left.push(k);
     expect(left).toEqual([key]);
-    await store.deletePrefix('uploads');
+    await store.deletePrefix('objects');
   });
 
   it('sealing aborts the multipart upload an append killed mid-way began (no saved state names it)', async () => {
@@ -124,7 +124,7 @@ describeUnless(available, S3_MISSING)('S3 appends on RGW', () => {
     );
     expect(after.Uploads ?? []).toEqual([]);
     expect((await store.stat(key))?.size).toBe(MiB);
-    await store.deletePrefix('uploads');
+    await store.deletePrefix('objects');
   });
 
   it('the sweep of a session folder aborts its multipart upload: ListMultipartUploads is empty', async () => {
@@ -135,7 +135,7 @@ describeUnless(available, S3_MISSING)('S3 appends on RGW', () => {
     const list = () =>
       store.client.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: store.location.prefix }));
     expect((await list()).Uploads?.length).toBe(1);
-    await new S3BlobStore(store.location).deletePrefix(Keys.uploadDir('swept'));
+    await new S3BlobStore(store.location).deletePrefix(Keys.objectDir('swept'));
     expect((await list()).Uploads ?? []).toEqual([]);
   });
 });
