@@ -15,7 +15,7 @@ import {
   UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
 import { StoreNotFoundError, type Appender, type AppendState } from './blob-store.js';
-import { copyRanges, copySource, MIN_PART, type S3WriteTarget } from './s3-writer.js';
+import { afterRoom, copyRanges, copySource, cutParts, MIN_PART, type S3WriteTarget } from './s3-writer.js';
 
 /**
  * What the session keeps (as JSON, with its row) between appends. The object's bytes are, in order: the parts of
@@ -182,19 +182,13 @@ class S3Appender extends Writable implements Appender {
     this.written += chunk.length;
     this.keep(chunk);
     if (this.pendingSize < this.t.partSize) return cb();
-    const all = Buffer.concat(this.pending, this.pendingSize);
-    let at = 0;
-    for (; all.length - at >= this.t.partSize; at += this.t.partSize) {
-      this.sendPart(all.subarray(at, at + this.t.partSize));
-    }
-    this.pending = at < all.length ? [all.subarray(at)] : [];
-    this.pendingSize = all.length - at;
-    if (this.inflight.size < this.t.parallel) return cb();
-    // back-pressure: the source waits until a part is through
-    Promise.race(this.inflight).then(
-      () => cb(this.failure),
-      () => cb(this.failure),
-    );
+    ({ pending: this.pending, size: this.pendingSize } = cutParts(
+      this.pending,
+      this.pendingSize,
+      this.t.partSize,
+      (part) => this.sendPart(part),
+    ));
+    afterRoom(this.inflight, this.t.parallel, () => cb(this.failure));
   }
 
   /** The rest: a last part if it is big enough, else the next tail; then the state to save. */

@@ -73,19 +73,13 @@ export class S3Writer extends Writable {
     this.pending.push(chunk);
     this.pendingSize += chunk.length;
     if (this.pendingSize < this.t.partSize) return cb();
-    const all = Buffer.concat(this.pending, this.pendingSize);
-    let at = 0;
-    for (; all.length - at >= this.t.partSize; at += this.t.partSize) {
-      this.sendPart(all.subarray(at, at + this.t.partSize));
-    }
-    this.pending = at < all.length ? [all.subarray(at)] : [];
-    this.pendingSize = all.length - at;
-    if (this.inflight.size < this.t.parallel) return cb();
-    // back-pressure: the source waits until a part is through
-    Promise.race(this.inflight).then(
-      () => cb(this.failure),
-      () => cb(this.failure),
-    );
+    ({ pending: this.pending, size: this.pendingSize } = cutParts(
+      this.pending,
+      this.pendingSize,
+      this.t.partSize,
+      (part) => this.sendPart(part),
+    ));
+    afterRoom(this.inflight, this.t.parallel, () => cb(this.failure));
   }
 
   override _final(cb: (e?: Error | null) => void): void {
@@ -209,4 +203,26 @@ export class S3Writer extends Writable {
 /** The x-amz-copy-source of an object: bucket/key with each segment URL-encoded. */
 export function copySource(bucket: string, key: string): string {
   return `${bucket}/${key.split('/').map(encodeURIComponent).join('/')}`;
+}
+
+/**
+ * Cuts the whole parts of `partSize` off the `size` bytes of `pending` and hands each to `send`; returns what is
+ * left (less than a part). Shared by the S3 writer and appender.
+ */
+export function cutParts(
+  pending: Buffer[],
+  size: number,
+  partSize: number,
+  send: (part: Buffer) => void,
+): { pending: Buffer[]; size: number } {
+  const all = Buffer.concat(pending, size);
+  let at = 0;
+  for (; all.length - at >= partSize; at += partSize) send(all.subarray(at, at + partSize));
+  return { pending: at < all.length ? [all.subarray(at)] : [], size: all.length - at };
+}
+
+/** Calls `go` now while fewer than `parallel` parts are in flight, else once one is through (back-pressure). */
+export function afterRoom(inflight: Set<Promise<void>>, parallel: number, go: () => void): void {
+  if (inflight.size < parallel) return go();
+  Promise.race(inflight).then(go, go);
 }
