@@ -1,6 +1,7 @@
 // The one place errors become HTTP responses: BerthError by the catalogue, framework errors as 4xx, the rest as 500.
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { answeredCode, BerthError, ERROR_CATALOGUE, isOutOfSpace, type ErrorCode } from '../core/errors.js';
+import { closeAfterAnswer } from './linger.js';
 import { badUrlError } from './router.js';
 
 export interface ErrorBody {
@@ -27,8 +28,8 @@ const LOGGED_AS_WARNING = new Set([401, 403, 429]);
 
 export function installErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError | BerthError, req: FastifyRequest, reply: FastifyReply) => {
-    // A refusal before the body was read whole: the rest is drained, and the connection not reused.
-    if (!req.raw.complete) reply.header('Connection', 'close');
+    // A refusal before the body was read whole: the connection is not reused, and closed without losing the answer.
+    if (!req.raw.complete) closeAfterAnswer(reply);
     let err = error;
     if (!(err instanceof BerthError) && isOutOfSpace(err)) {
       // the operator must hear of it: logged as an error (with what failed), answered 507 with what to do
@@ -65,7 +66,7 @@ export function answerFrameworkError(err: FastifyError, req: FastifyRequest, rep
     err.code === 'FST_ERR_BAD_URL'
       ? badUrlError(req.server, req.method, req.raw.url ?? req.url)
       : new BerthError('PARAMETER_INVALID', err.message);
-  reply.header('Connection', 'close');
+  closeAfterAnswer(reply);
   reply.code(e.status).send(errorBody(answeredCode(e.code), e.message, e.detail));
 }
 
