@@ -67,6 +67,9 @@ export interface ListOptions {
   includeDeleted?: boolean;
 }
 
+/** rows read at a time by listWhere */
+const BATCH = 1000;
+
 export class Repositories {
   constructor(private readonly db: Kysely<Database>) {}
 
@@ -87,15 +90,19 @@ export class Repositories {
   async listWhere(visible: (name: string) => boolean, opts: ListOptions = {}): Promise<RepositoryInfo[]> {
     const out: RepositoryInfo[] = [];
     let last = opts.last;
+    // the first read asks for as many as wanted (all visible: one read of n rows); later ones, when some were not
+    // visible, for 1 000 at a time
+    let batch = Math.min(Math.max(opts.n ?? BATCH, 1), BATCH);
     for (;;) {
-      const page = await this.list({ last, n: 1000, includeDeleted: opts.includeDeleted });
+      const page = await this.list({ last, n: batch, includeDeleted: opts.includeDeleted });
       for (const r of page) {
         if (!visible(r.name)) continue;
         out.push(r);
         if (opts.n !== undefined && out.length >= opts.n) return out;
       }
-      if (page.length < 1000) return out;
+      if (page.length < batch) return out;
       last = page.at(-1)!.name;
+      batch = BATCH;
     }
   }
 
