@@ -217,7 +217,7 @@ export async function openBerth(config: BerthConfig): Promise<Berth> {
     }),
     fsck: new Fsck(db.kysely, store),
     leases: new Leases(db.kysely),
-    imports: new Imports(db.kysely, store, { ...ARCHIVE_LIMITS, ...config.archiveLimits }, settings),
+    imports: new Imports(db.kysely, store, { ...ARCHIVE_LIMITS, ...config.archiveLimits }, settings, hasher),
     removals: new Removals(db.kysely, settings),
     auth,
     quotas: new Quotas(db.kysely),

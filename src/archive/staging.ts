@@ -7,6 +7,7 @@ import { posix } from 'node:path';
 import tar from 'tar-stream';
 import { BerthError } from '../core/errors.js';
 import type { Digest } from '../core/digest.js';
+import type { Hasher } from '../core/hash-worker.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import { Keys, receive } from '../storage/cas.js';
 import { ARCHIVE_LIMITS, ByteCounter, GzipGuard, TarGuard, type ArchiveLimits } from './tar-guard.js';
@@ -32,6 +33,8 @@ export interface StageOptions {
   limits?: ArchiveLimits;
   /** aborted when the client has gone: every stage stops at once and what was staged is removed */
   signal?: AbortSignal;
+  /** the hashing thread entries of 1 MiB or more are hashed on (smaller ones hash on this thread); none: all here */
+  hasher?: Hasher;
 }
 
 function archiveError(message: string): BerthError {
@@ -207,7 +210,10 @@ export async function stageArchive(
           case 'contiguous-file': {
             const n = staged.files.size;
             const key = Keys.staging(staged.id, n);
-            const got = await receive(store, key, entry as AsyncIterable<Buffer>);
+            const got = await receive(store, key, entry as AsyncIterable<Buffer>, {
+              hasher: opts.hasher,
+              size: h.size,
+            });
             if (got.size !== h.size) throw archiveError(`the archive is truncated inside "${name}"`);
             staged.files.set(name, { name, key, ...got });
             break;

@@ -82,7 +82,7 @@ describe('blobs in and out by digest', () => {
   it('receives with sha512 when told', async () => {
     const store = new MemoryBlobStore();
     const bytes = Buffer.from('sha512 bytes');
-    const got = await receive(store, 'tmp', [bytes], 'sha512');
+    const got = await receive(store, 'tmp', [bytes], { algorithm: 'sha512' });
     expect(got).toEqual({ digest: sha512(bytes), size: bytes.length });
     await promote(store, 'tmp', got.digest);
     expect(await readSmallBlob(store, legacy, got.digest, 1024)).toEqual(bytes);
