@@ -1,6 +1,7 @@
 // Covers src/storage/cas.ts: the key layout (Keys) and blobs in and out by digest.
 import { describe, expect, it } from 'vitest';
 import { hexOf, sha256, sha512 } from '../core/digest.js';
+import { inlineHash, type Hasher } from '../core/hash-worker.js';
 import { MediaTypes } from '../core/media-types.js';
 import {
   Keys,
@@ -96,6 +97,35 @@ describe('blobs in and out by digest', () => {
     }
     await expect(receive(store, Keys.staging('s1', 0), failing())).rejects.toThrow('connection reset');
     expect(await store.stat(Keys.staging('s1', 0))).toBeNull();
+  });
+
+  it('hashes on the hasher it is given, with the size it is told, and drops that hash when the source fails', async () => {
+    const store = new MemoryBlobStore();
+    const log: string[] = [];
+    const hasher: Hasher = {
+      hash: (algorithm, size) => {
+        log.push(`hash ${algorithm} ${size}`);
+        const h = inlineHash(algorithm);
+        return {
+          get size() {
+            return h.size;
+          },
+          update: h.update,
+          digest: h.digest,
+          abort: () => void log.push('abort'),
+        };
+      },
+    };
+    const bytes = Buffer.from('bytes hashed elsewhere');
+    const got = await receive(store, 'tmp', [bytes], { hasher, size: bytes.length });
+    expect(got).toEqual({ digest: sha256(bytes), size: bytes.length });
+    async function* failing(): AsyncIterable<Buffer> {
+      yield Buffer.from('some bytes');
+      throw new Error('connection reset');
+    }
+    await expect(receive(store, 'tmp2', failing(), { hasher, algorithm: 'sha512' })).rejects.toThrow('reset');
+    expect(log).toEqual([`hash sha256 ${bytes.length}`, 'hash sha512 undefined', 'abort']);
+    expect(await store.stat('tmp2')).toBeNull();
   });
 
   it('reads a small blob only when present and within the limit', async () => {
