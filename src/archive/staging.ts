@@ -37,6 +37,8 @@ export interface StageOptions {
   hasher?: Hasher;
 }
 
+const GUNZIP_CHUNK = 256 * 1024;
+
 function archiveError(message: string): BerthError {
   return new BerthError('ARCHIVE_INVALID', message);
 }
@@ -122,7 +124,11 @@ async function feed(body: Readable, extract: tar.Extract, opts: StageOptions): P
     throw archiveError('the request body is not a tar archive (plain or gzip-compressed)');
   const counter = new ByteCounter();
   const limits = opts.limits ?? ARCHIVE_LIMITS;
-  const stages: Duplex[] = gzip ? [counter, createGunzip(), new GzipGuard(counter, limits)] : [];
+  // gunzip works on the thread pool, one round trip per output chunk: 256 KiB chunks (the default is 16 KiB) take
+  // 16 times fewer of them
+  const stages: Duplex[] = gzip
+    ? [counter, createGunzip({ chunkSize: GUNZIP_CHUNK }), new GzipGuard(counter, limits)]
+    : [];
   stages.push(new TarGuard(limits));
   const stop = () => {
     body.unpipe();
