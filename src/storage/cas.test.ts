@@ -1,4 +1,6 @@
 // Covers src/storage/cas.ts: the key layout (Keys) and blobs in and out by digest.
+import { randomBytes } from 'node:crypto';
+import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { hexOf, sha256, sha512 } from '../core/digest.js';
 import { inlineHash, type Hasher } from '../core/hash-worker.js';
@@ -126,6 +128,28 @@ describe('blobs in and out by digest', () => {
     await expect(receive(store, 'tmp2', failing(), { hasher, algorithm: 'sha512' })).rejects.toThrow('reset');
     expect(log).toEqual([`hash sha256 ${bytes.length}`, 'hash sha512 undefined', 'abort']);
     expect(await store.stat('tmp2')).toBeNull();
+  });
+
+  it("gathers a source's small chunks into large writes (one writev per 512 KiB, not one write per chunk)", async () => {
+    const store = new MemoryBlobStore();
+    const writes: number[] = [];
+    const kept: Buffer[] = [];
+    const counting = Object.assign(Object.create(store) as MemoryBlobStore, {
+      writer: async () =>
+        new Writable({
+          highWaterMark: 1024 * 1024,
+          writev(chunks, cb) {
+            writes.push(chunks.length);
+            for (const c of chunks) kept.push(c.chunk as Buffer);
+            setImmediate(cb);
+          },
+        }),
+    });
+    const bytes = randomBytes(16 * 64 * 1024 + 100);
+    const pieces = Array.from({ length: 17 }, (_, i) => bytes.subarray(i * 65536, (i + 1) * 65536));
+    expect(await receive(counting, 'tmp', pieces)).toEqual({ digest: sha256(bytes), size: bytes.length });
+    expect(Buffer.concat(kept).equals(bytes)).toBe(true);
+    expect(writes).toEqual([8, 8, 1]);
   });
 
   it('reads a small blob only when present and within the limit', async () => {
