@@ -124,8 +124,8 @@ async function feed(body: Readable, extract: tar.Extract, opts: StageOptions): P
     throw archiveError('the request body is not a tar archive (plain or gzip-compressed)');
   const counter = new ByteCounter();
   const limits = opts.limits ?? ARCHIVE_LIMITS;
-  // gunzip works on the thread pool, one round trip per output chunk: 256 KiB chunks (the default is 16 KiB) take
-  // 16 times fewer of them
+  // gunzip works on the thread pool, one round trip per write and per output chunk: ByteCounter writes 256 KiB at a
+  // time (a socket gives 64 KiB) and 256 KiB output chunks (the default is 16 KiB) take 16 times fewer of them
   const stages: Duplex[] = gzip
     ? [counter, createGunzip({ chunkSize: GUNZIP_CHUNK }), new GzipGuard(counter, limits)]
     : [];
