@@ -195,8 +195,8 @@ async function main(): Promise<number> {
     ...base,
     ...(args.runs ? { runs: args.runs, s3: { ...base.s3, runs: args.runs } } : {}),
   };
-  for (const cmd of ['skopeo', 'openssl']) {
-    if (!firstLine(cmd, cmd === 'skopeo' ? ['--version'] : ['version'])) {
+  for (const cmd of ['skopeo', 'openssl', 'gzip']) {
+    if (!firstLine(cmd, cmd === 'openssl' ? ['version'] : ['--version'])) {
       console.error(`bench: ${cmd} is not installed (Debian: apt-get install ${cmd})`);
       return 1;
     }

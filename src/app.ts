@@ -122,8 +122,9 @@ export interface Berth {
   /** registries content is brought in from (sync, on-demand blobs, caches call get(name)) */
   remotes: Remotes;
   /**
-   * a hashing thread, started on first use, stopped by close. Not used by default: blobs from remotes hash on the
-   * event loop, which measured faster on 2 cores (docs/benchmarks.md, cache); an Upstream may be given it
+   * a hashing thread, started on first use, stopped by close. Archive uploads hash their large entries on it (the
+   * event loop receives and writes meanwhile); blobs from remotes hash on the event loop, which measured faster on
+   * 2 cores (docs/benchmarks.md, cache); an Upstream may be given it
    */
   hasher: HashWorker;
   /** ends the sync runs going on (syncs.stop), then closes the database and stops the hashing thread */
@@ -166,7 +167,7 @@ export async function openBerth(config: BerthConfig): Promise<Berth> {
     new Secrets(config.secretKeyFile ? resolve(config.secretKeyFile) : join(data, DEFAULT_SECRET_KEY_FILE)),
     settings.clock,
   );
-  // started only if something hashes on it (nothing does by default: see the Berth field)
+  // started when something first hashes on it (an archive upload's large entry: see the Berth field)
   const hasher = new HashWorker();
   const syncPorts: SyncPorts = {
     remote: (name) => remotes.get(name),
@@ -217,7 +218,7 @@ export async function openBerth(config: BerthConfig): Promise<Berth> {
     }),
     fsck: new Fsck(db.kysely, store),
     leases: new Leases(db.kysely),
-    imports: new Imports(db.kysely, store, { ...ARCHIVE_LIMITS, ...config.archiveLimits }, settings),
+    imports: new Imports(db.kysely, store, { ...ARCHIVE_LIMITS, ...config.archiveLimits }, settings, hasher),
     removals: new Removals(db.kysely, settings),
     auth,
     quotas: new Quotas(db.kysely),

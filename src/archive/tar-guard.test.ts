@@ -1,15 +1,16 @@
-// Covers src/archive/tar-guard.ts through stageArchive: hostile tars built in code, just over each limit, are refused.
+// Covers src/archive/tar-guard.ts through stageArchive (hostile tars built in code, just over each limit, are refused), and ByteCounter's batches.
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { gzipSync } from 'node:zlib';
 import tar from 'tar-stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BerthError } from '../core/errors.js';
 import { FsBlobStore } from '../storage/fs-blob-store.js';
 import { discardStaged, stageArchive } from './staging.js';
-import { ARCHIVE_LIMITS, type ArchiveLimit } from './tar-guard.js';
+import { ARCHIVE_LIMITS, ByteCounter, type ArchiveLimit } from './tar-guard.js';
 
 type Header = Partial<tar.Header> & { name: string };
 
@@ -191,5 +192,24 @@ describe('archive limits', () => {
     patch(bytes.subarray(at, at + 512), (b) => b.write('00000000000\0', 124, 'latin1'));
     const staged = await stageArchive(store, chunks(bytes));
     expect(staged.files.get('big')?.size).toBe(inner.length);
+  });
+});
+
+describe('ByteCounter', () => {
+  it('passes the compressed bytes on in batches (the last shorter), counting each as it leaves', async () => {
+    const counter = new ByteCounter(256 * 1024);
+    const out: number[] = [];
+    const counted: number[] = [];
+    counter.on('data', (b: Buffer) => {
+      out.push(b.length);
+      counted.push(counter.bytes);
+    });
+    const input = Buffer.alloc(10 * 65536 + 5, 7);
+    await pipeline(
+      Readable.from(Array.from({ length: 11 }, (_, i) => input.subarray(i * 65536, (i + 1) * 65536))),
+      counter,
+    );
+    expect(out).toEqual([262144, 262144, 131077]);
+    expect(counted).toEqual([262144, 524288, input.length]);
   });
 });

@@ -16,6 +16,11 @@ export interface StreamHash {
   abort(): void;
 }
 
+/** What hashes a stream: a HashWorker, or anything with its `hash` (tests). */
+export interface Hasher {
+  hash(algorithm: Algorithm, size?: number): StreamHash;
+}
+
 export interface HashWorkerOptions {
   /** bytes copied into one batch for the thread (default 1 MiB) */
   batchBytes?: number;
@@ -84,7 +89,7 @@ interface Job {
  * keep the process alive while no hash is going on). A thread that dies fails the hashes in flight; the next hash
  * starts a new one. After `close`, hashes run on the calling thread.
  */
-export class HashWorker {
+export class HashWorker implements Hasher {
   private worker?: Worker;
   private readonly jobs = new Map<number, Job>();
   private nextId = 1;
@@ -98,6 +103,11 @@ export class HashWorker {
     this.batchBytes = opts.batchBytes ?? 1024 * 1024;
     this.maxPending = opts.maxPendingBytes ?? 4 * 1024 * 1024;
     this.inlineBelow = opts.inlineBelow ?? 1024 * 1024;
+  }
+
+  /** hashes given to the thread and not yet settled or aborted (tests: none may be left behind) */
+  get jobsInFlight(): number {
+    return this.jobs.size;
   }
 
   /** whether the thread is running (tests) */

@@ -3,6 +3,7 @@ import type { Readable } from 'node:stream';
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema.js';
 import type { Digest } from '../core/digest.js';
+import type { Hasher } from '../core/hash-worker.js';
 import { requiredBlobs } from '../core/manifests.js';
 import { parseRepositoryName, parseTag } from '../core/references.js';
 import type { BlobStore } from '../storage/blob-store.js';
@@ -41,6 +42,8 @@ export class Imports {
     private readonly store: BlobStore,
     private readonly limits: ArchiveLimits = ARCHIVE_LIMITS,
     private readonly settings: CommitSettings = DEFAULT_COMMIT_SETTINGS,
+    /** the hashing thread large entries are hashed on while they are received (none: on the event loop) */
+    private readonly hasher?: Hasher,
   ) {}
 
   /**
@@ -60,7 +63,7 @@ export class Imports {
   ): Promise<ImportResult> {
     parseRepositoryName(name);
     if (tag !== undefined) parseTag(tag);
-    const staged = await stageArchive(this.store, body, { limits: this.limits, signal });
+    const staged = await stageArchive(this.store, body, { limits: this.limits, signal, hasher: this.hasher });
     try {
       const contents = await readArchive(this.store, staged);
       stopIfGone(signal);

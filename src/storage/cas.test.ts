@@ -1,6 +1,9 @@
 // Covers src/storage/cas.ts: the key layout (Keys) and blobs in and out by digest.
+import { randomBytes } from 'node:crypto';
+import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { hexOf, sha256, sha512 } from '../core/digest.js';
+import { inlineHash, type Hasher } from '../core/hash-worker.js';
 import { MediaTypes } from '../core/media-types.js';
 import {
   Keys,
@@ -82,7 +85,7 @@ describe('blobs in and out by digest', () => {
   it('receives with sha512 when told', async () => {
     const store = new MemoryBlobStore();
     const bytes = Buffer.from('sha512 bytes');
-    const got = await receive(store, 'tmp', [bytes], 'sha512');
+    const got = await receive(store, 'tmp', [bytes], { algorithm: 'sha512' });
     expect(got).toEqual({ digest: sha512(bytes), size: bytes.length });
     await promote(store, 'tmp', got.digest);
     expect(await readSmallBlob(store, legacy, got.digest, 1024)).toEqual(bytes);
@@ -96,6 +99,57 @@ describe('blobs in and out by digest', () => {
     }
     await expect(receive(store, Keys.staging('s1', 0), failing())).rejects.toThrow('connection reset');
     expect(await store.stat(Keys.staging('s1', 0))).toBeNull();
+  });
+
+  it('hashes on the hasher it is given, with the size it is told, and drops that hash when the source fails', async () => {
+    const store = new MemoryBlobStore();
+    const log: string[] = [];
+    const hasher: Hasher = {
+      hash: (algorithm, size) => {
+        log.push(`hash ${algorithm} ${size}`);
+        const h = inlineHash(algorithm);
+        return {
+          get size() {
+            return h.size;
+          },
+          update: h.update,
+          digest: h.digest,
+          abort: () => void log.push('abort'),
+        };
+      },
+    };
+    const bytes = Buffer.from('bytes hashed elsewhere');
+    const got = await receive(store, 'tmp', [bytes], { hasher, size: bytes.length });
+    expect(got).toEqual({ digest: sha256(bytes), size: bytes.length });
+    async function* failing(): AsyncIterable<Buffer> {
+      yield Buffer.from('some bytes');
+      throw new Error('connection reset');
+    }
+    await expect(receive(store, 'tmp2', failing(), { hasher, algorithm: 'sha512' })).rejects.toThrow('reset');
+    expect(log).toEqual([`hash sha256 ${bytes.length}`, 'hash sha512 undefined', 'abort']);
+    expect(await store.stat('tmp2')).toBeNull();
+  });
+
+  it("gathers a source's small chunks into large writes (one writev per 512 KiB, not one write per chunk)", async () => {
+    const store = new MemoryBlobStore();
+    const writes: number[] = [];
+    const kept: Buffer[] = [];
+    const counting = Object.assign(Object.create(store) as MemoryBlobStore, {
+      writer: async () =>
+        new Writable({
+          highWaterMark: 1024 * 1024,
+          writev(chunks, cb) {
+            writes.push(chunks.length);
+            for (const c of chunks) kept.push(c.chunk as Buffer);
+            setImmediate(cb);
+          },
+        }),
+    });
+    const bytes = randomBytes(16 * 64 * 1024 + 100);
+    const pieces = Array.from({ length: 17 }, (_, i) => bytes.subarray(i * 65536, (i + 1) * 65536));
+    expect(await receive(counting, 'tmp', pieces)).toEqual({ digest: sha256(bytes), size: bytes.length });
+    expect(Buffer.concat(kept).equals(bytes)).toBe(true);
+    expect(writes).toEqual([8, 8, 1]);
   });
 
   it('reads a small blob only when present and within the limit', async () => {

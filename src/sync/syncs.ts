@@ -306,7 +306,7 @@ export class Syncs {
         const key = `${dir}${i++}`;
         const body = await up.getBlob(run.upstream, b.digest, b.size);
         // the client verifies as the bytes pass; hashed again here, so no caller's bug can store wrong bytes
-        const got = await receive(this.store, key, body, algorithmOf(b.digest));
+        const got = await receive(this.store, key, body, { algorithm: algorithmOf(b.digest) });
         if (got.digest !== b.digest || got.size !== b.size) {
           await this.store.delete(key);
           throw new BerthError(
