@@ -45,12 +45,13 @@ export interface Sizes {
   };
   /**
    * the scale group (bench/scale.ts): its `runs` when not `runs` above (--runs sets both); the load of its rate
-   * cases; tags in one repository; repositories in the catalog; clients of the nginx case and its seconds; orphans
-   * cleaned up (their own runs); a chunked push
+   * cases and the tags of the PostgreSQL rate case; tags in one repository; repositories in the catalog; clients of
+   * the nginx case and its seconds; orphans cleaned up (their own runs); a chunked push
    */
   scale: {
     runs?: number;
     rate: { connections: number; warmupSeconds: number; seconds: number };
+    rateTags: number;
     listConnections: number;
     tags: number;
     repositories: number;
@@ -81,6 +82,7 @@ export const FULL: Sizes = {
   },
   scale: {
     rate: { connections: 64, warmupSeconds: 1, seconds: 5 },
+    rateTags: 10_000,
     listConnections: 8,
     tags: 1_000_000,
     repositories: 100_000,
@@ -113,6 +115,7 @@ export const QUICK: Sizes = {
   scale: {
     runs: 1,
     rate: { connections: 64, warmupSeconds: 0.25, seconds: 1 },
+    rateTags: 200,
     listConnections: 8,
     tags: 20_000,
     repositories: 5_000,

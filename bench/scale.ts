@@ -99,7 +99,10 @@ async function postgres(ctx: Ctx): Promise<void> {
     const one = await startBerth(data, { database });
     started.push(one);
     ctx.log(`scale: berth on PostgreSQL (database ${name}) at ${one.url}`);
-    await requestRate({ ...ctx, berth: one }, { prefix: 'pg-', suffix: ' (PostgreSQL)' });
+    await requestRate(
+      { ...ctx, berth: one, sizes: { ...ctx.sizes, tags: ctx.sizes.scale.rateTags } },
+      { prefix: 'pg-', suffix: ' (PostgreSQL)' },
+    );
     const nginx = nginxBinary();
     if (!nginx) {
       skip(ctx, 'two processes behind nginx', 'nginx (apt-get install nginx; or set BERTH_BENCH_NGINX)');
