@@ -9,17 +9,14 @@ import {
   dirArchiveEntries,
   dockerArchiveEntries,
   imageJson,
-  bufferEntry,
-  hex,
   OCI_MANIFEST,
   randomLayer,
-  smallBlobs,
   writeLayout,
   writeTar,
   type ImageJson,
 } from './images.js';
-import { runLoad, startLoad, type LoadResult } from './loadgen.js';
-import { cpuSeconds, distributionBinary, PeakMemory, type Server } from './servers.js';
+import { runLoad, type LoadResult } from './loadgen.js';
+import { cpuSeconds, databaseOf, PeakMemory, type Server } from './servers.js';
 import { GIB, MIB, timed } from './stats.js';
 
 export interface Sizes {
@@ -46,6 +43,22 @@ export interface Sizes {
     chunked: { size: number; chunk: number };
     small: number;
   };
+  /**
+   * the scale group (bench/scale.ts): its `runs` when not `runs` above (--runs sets both); the load of its rate
+   * cases and the tags of the PostgreSQL rate case; tags in one repository; repositories in the catalog; clients of
+   * the nginx case and its seconds; orphans cleaned up (their own runs); a chunked push
+   */
+  scale: {
+    runs?: number;
+    rate: { connections: number; warmupSeconds: number; seconds: number };
+    rateTags: number;
+    listConnections: number;
+    tags: number;
+    repositories: number;
+    nodes: { workers: number; seconds: number };
+    orphans: { count: number; size: number; runs?: number };
+    chunked: { size: number; chunk: number };
+  };
 }
 
 export const FULL: Sizes = {
@@ -66,6 +79,16 @@ export const FULL: Sizes = {
     layers: { count: 200, size: 64 * 1024 },
     chunked: { size: GIB, chunk: 256 * MIB },
     small: MIB,
+  },
+  scale: {
+    rate: { connections: 64, warmupSeconds: 1, seconds: 5 },
+    rateTags: 10_000,
+    listConnections: 8,
+    tags: 1_000_000,
+    repositories: 100_000,
+    nodes: { workers: 16, seconds: 5 },
+    orphans: { count: 100_000, size: 4096, runs: 1 },
+    chunked: { size: 512 * MIB, chunk: 8 * MIB },
   },
 };
 
@@ -88,6 +111,17 @@ export const QUICK: Sizes = {
     layers: { count: 5, size: 64 * 1024 },
     chunked: { size: 12 * MIB, chunk: 4 * MIB },
     small: MIB,
+  },
+  scale: {
+    runs: 1,
+    rate: { connections: 64, warmupSeconds: 0.25, seconds: 1 },
+    rateTags: 200,
+    listConnections: 8,
+    tags: 20_000,
+    repositories: 5_000,
+    nodes: { workers: 16, seconds: 1 },
+    orphans: { count: 1_000, size: 4096 },
+    chunked: { size: 32 * MIB, chunk: 4 * MIB },
   },
 };
 
@@ -130,7 +164,7 @@ export interface Ctx {
 export const fmtMiB = (n: number) => `${n / MIB >= 1024 ? `${n / GIB} GiB` : `${n / MIB} MiB`}`;
 export const sizeLabel = (n: number) => (n >= MIB ? fmtMiB(n) : `${n / 1024} KiB`);
 
-function measure(ctx: Ctx, m: Omit<Measure, 'berth' | 'reference'>): Measure {
+export function measure(ctx: Ctx, m: Omit<Measure, 'berth' | 'reference'>): Measure {
   const found = ctx.measures.find((x) => x.id === m.id);
   if (found) return found;
   const created: Measure = { ...m, berth: [], reference: [] };
@@ -139,10 +173,10 @@ function measure(ctx: Ctx, m: Omit<Measure, 'berth' | 'reference'>): Measure {
 }
 
 /** The servers in the order of run `r` (alternating, so that neither always goes first). */
-const order = (ctx: Ctx, r: number): Server[] =>
+export const order = (ctx: Ctx, r: number): Server[] =>
   r % 2 === 0 ? [ctx.berth, ctx.dist] : [ctx.dist, ctx.berth];
 
-function record(m: Measure, server: Server, value: number): void {
+export function record(m: Measure, server: Server, value: number): void {
   (server.name === 'berth' ? m.berth : m.reference).push(value);
 }
 
@@ -150,7 +184,7 @@ function record(m: Measure, server: Server, value: number): void {
  * Runs one measured operation against `server`: records its seconds, and the CPU seconds the server process used
  * meanwhile; with `memory`, tracks the server's peak resident memory (into ctx.memory) too.
  */
-async function measured<T>(
+export async function measured<T>(
   ctx: Ctx,
   m: Measure,
   server: Server,
@@ -174,7 +208,7 @@ async function measured<T>(
  * Writes dirty pages out (sync) before a measured run, so that neither the files the bench just wrote nor what a
  * server stored in the run before are flushed during the measurement, to the cost of whichever server runs then.
  */
-const settle = () => runCommand('sync', []);
+export const settle = () => runCommand('sync', []);
 
 // --- skopeo push and pull ---------------------------------------------------------------------------------
 
@@ -304,7 +338,12 @@ export async function clients(ctx: Ctx): Promise<void> {
 // --- request rate -----------------------------------------------------------------------------------------
 
 /** Pushes a small image (config + one 4 KiB layer, the same for every call unless `img` differs) by HTTP. */
-async function seedImage(s: Server, repository: string, tag: string, img?: ImageJson): Promise<ImageJson> {
+export async function seedImage(
+  s: Server,
+  repository: string,
+  tag: string,
+  img?: ImageJson,
+): Promise<ImageJson> {
   const headers = await authorization(s.url, s.creds, repository, 'pull,push');
   const layer = Buffer.alloc(4096, 7);
   const json = img ?? imageJson([{ digest: sha256(layer), size: layer.length }], 'seed');
@@ -314,10 +353,16 @@ async function seedImage(s: Server, repository: string, tag: string, img?: Image
   return json;
 }
 
-export async function requestRate(ctx: Ctx): Promise<void> {
+/**
+ * The request rate of three requests on both servers. `prefix` names the measures and repositories apart (the
+ * scale group runs it again with berth on PostgreSQL: prefix 'pg-'), `suffix` is added to the labels.
+ */
+export async function requestRate(ctx: Ctx, opts: { prefix?: string; suffix?: string } = {}): Promise<void> {
   const { connections, warmupSeconds, seconds } = ctx.sizes.rate;
-  const rateRepo = 'bench/rate';
-  const tagsRepo = 'bench/tags';
+  const prefix = opts.prefix ?? '';
+  const suffix = opts.suffix ?? '';
+  const rateRepo = `bench/${prefix}rate`;
+  const tagsRepo = `bench/${prefix}tags`;
   let img: ImageJson | undefined;
   for (const s of [ctx.berth, ctx.dist]) img = await seedImage(s, rateRepo, 'latest', img);
   for (const s of [ctx.berth, ctx.dist]) await seedImage(s, tagsRepo, 'latest', img);
@@ -326,7 +371,7 @@ export async function requestRate(ctx: Ctx): Promise<void> {
   const t0 = process.hrtime.bigint();
   const tags = Array.from({ length: ctx.sizes.tags - 1 }, (_, i) => `tag-${String(i).padStart(5, '0')}`);
   await pool(tags, 16, (t) => pushManifest(ctx.dist.url, tagsRepo, t, img!.manifest, OCI_MANIFEST));
-  await addTagsDirectly(ctx.berth.data, tagsRepo, img!.digest, tags.length, 'tag-');
+  await addTagsDirectly(databaseOf(ctx.berth), tagsRepo, img!.digest, tags.length, 'tag-');
   ctx.log(
     `request rate: ${ctx.sizes.tags} tags set up in ${(Number(process.hrtime.bigint() - t0) / 1e9).toFixed(1)} s`,
   );
@@ -351,24 +396,24 @@ export async function requestRate(ctx: Ctx): Promise<void> {
   ];
   for (const c of cases) {
     const rps = measure(ctx, {
-      id: `rate-${c.id}`,
-      label: `${c.label}, ${connections} connections: req/s`,
+      id: `${prefix}rate-${c.id}`,
+      label: `${c.label}${suffix}, ${connections} connections: req/s`,
       unit: 'req/s',
       better: 'higher',
       referenceName: 'Distribution',
       target: { ratio: 1 },
     });
     const p99 = measure(ctx, {
-      id: `p99-${c.id}`,
-      label: `${c.label}: p99 latency`,
+      id: `${prefix}p99-${c.id}`,
+      label: `${c.label}${suffix}: p99 latency`,
       unit: 'ms',
       better: 'lower',
       referenceName: 'Distribution',
       target: { ratio: 1 },
     });
     const p50 = measure(ctx, {
-      id: `p50-${c.id}`,
-      label: `${c.label}: p50 latency`,
+      id: `${prefix}p50-${c.id}`,
+      label: `${c.label}${suffix}: p50 latency`,
       unit: 'ms',
       better: 'lower',
       referenceName: 'Distribution',
@@ -409,7 +454,7 @@ export async function requestRate(ctx: Ctx): Promise<void> {
 // --- archive upload against the hardware ------------------------------------------------------------------
 
 /** Streams a file as the body of an archive upload; resolves with the server's answer. */
-async function uploadArchive(s: Server, file: string, repository: string, tag: string) {
+export async function uploadArchive(s: Server, file: string, repository: string, tag: string) {
   return expectStatus(201, 'POST', `${s.url}/api/v1/repositories/${repository}/-/archives?tag=${tag}`, {
     headers: {
       'Content-Type': 'application/x-tar',
@@ -497,21 +542,37 @@ export async function archives(ctx: Ctx): Promise<void> {
 // --- a new version in a large repository ------------------------------------------------------------------
 
 export async function newVersion(ctx: Ctx): Promise<void> {
-  const s = ctx.berth;
-  const big = 'bench/units-big';
-  const small = 'bench/units-empty';
+  await versionCost(ctx, {
+    server: ctx.berth,
+    id: 'version-large',
+    units: ctx.sizes.units,
+    big: 'bench/units-big',
+    small: 'bench/units-empty',
+  });
+}
+
+/**
+ * The cost of a new version in a repository of `units` content units (`big`, made with addTagsDirectly: the seed
+ * image's 3 units and its tag, then tags `unit-<i>`) against one of 4 (`small`). Answers the seed image.
+ */
+export async function versionCost(
+  ctx: Ctx,
+  opts: { server: Server; id: string; units: number; big: string; small: string; label?: string },
+): Promise<ImageJson> {
+  const { server: s, big, small, units } = opts;
   const img = await seedImage(s, big, 'seed');
   await seedImage(s, small, 'seed', img);
-  const units = ctx.sizes.units;
   // the seed image is 3 units (manifest, config, layer) and its tag a fourth
-  const setup = await timed(() => addTagsDirectly(s.data, big, img.digest, units - 4, 'unit-'));
+  const setup = await timed(() => addTagsDirectly(databaseOf(s), big, img.digest, units - 4, 'unit-'));
   ctx.log(
     `new version: ${units.toLocaleString('en-US')} units in ${big} (version ${setup.value.number}, ` +
       `${setup.value.added} added) in ${setup.seconds.toFixed(1)} s`,
   );
   const m = measure(ctx, {
-    id: 'version-large',
-    label: `new version (manifest PUT, new tag): repository of ${units.toLocaleString('en-US')} units vs 4`,
+    id: opts.id,
+    label:
+      opts.label ??
+      `new version (manifest PUT, new tag): repository of ${units.toLocaleString('en-US')} units vs 4`,
     unit: 'ms',
     better: 'lower',
     referenceName: 'empty repo',
@@ -538,117 +599,5 @@ export async function newVersion(ctx: Ctx): Promise<void> {
     }
   }
   m.note = `${ctx.sizes.versionOps} PUTs each; the ${units.toLocaleString('en-US')} units: tags added with commitVersion`;
-}
-
-// --- cleanup against garbage-collect ----------------------------------------------------------------------
-
-export async function cleanup(ctx: Ctx): Promise<void> {
-  const { count, size } = ctx.sizes.orphans;
-  const m = measure(ctx, {
-    id: 'cleanup',
-    label: `cleanup of ${count.toLocaleString('en-US')} orphaned ${sizeLabel(size)} blobs`,
-    unit: 's',
-    better: 'lower',
-    referenceName: 'Distribution',
-    target: { ratio: 1 },
-  });
-  const serving = measure(ctx, {
-    id: 'cleanup-serving',
-    label: 'GET manifest during berth cleanup: max latency',
-    unit: 'ms',
-    better: 'lower',
-    referenceName: '—',
-  });
-  const probes: LoadResult[] = [];
-  const probeRepo = 'bench/probe';
-  await seedImage(ctx.berth, probeRepo, 'latest');
-  const probeHeaders = {
-    Accept: OCI_MANIFEST,
-    ...(await authorization(ctx.berth.url, ctx.berth.creds, probeRepo, 'pull')),
-  };
-  const apiHeaders: Record<string, string> = ctx.berth.creds
-    ? { Authorization: basicHeader(ctx.berth.creds) }
-    : {};
-  const json = { 'Content-Type': 'application/json' };
-  for (let r = 0; r < ctx.sizes.runs; r++) {
-    const blobs = smallBlobs(count, size);
-    const repo = `bench/orphans-${r}`;
-    // berth: an archive whose image holds them, then a version with nothing (version 0 restored) and retention
-    // of 1: the versions that held them are dropped, and nothing refers to them any more
-    const tar = join(ctx.work, 'orphans.tar');
-    const layers = blobs.map((b) => ({ digest: b.digest, size }));
-    const img = imageJson(layers);
-    await writeTar(tar, [
-      bufferEntry('version', 'Directory Transport Version: 1.1\n'),
-      bufferEntry(hex(img.configDigest), img.config),
-      ...blobs.map((b) => bufferEntry(hex(b.digest), b.bytes)),
-      bufferEntry('manifest.json', img.manifest),
-    ]);
-    await uploadArchive(ctx.berth, tar, repo, 'orphans');
-    rmSync(tar, { force: true });
-    const api = `${ctx.berth.url}/api/v1/repositories/${repo}`;
-    await expectStatus(201, 'POST', `${api}/-/versions/0/restore`, { headers: apiHeaders });
-    await expectStatus(200, 'PATCH', api, {
-      headers: { ...apiHeaders, ...json },
-      body: JSON.stringify({ retainVersions: 1 }),
-    });
-    // Distribution: the same blobs uploaded to a repository and never referenced by a manifest
-    await pool(blobs, 16, async (b) => {
-      await pushBlob(ctx.dist.url, repo, b.bytes);
-    });
-    await settle();
-
-    for (const s of order(ctx, r)) {
-      if (s.name === 'berth') {
-        const probe = startLoad({
-          url: `${s.url}/v2/${probeRepo}/manifests/latest`,
-          method: 'GET',
-          headers: probeHeaders,
-          connections: 4,
-          warmupSeconds: 0,
-        });
-        await new Promise((res) => setTimeout(res, 200));
-        const run = await measured(ctx, m, s, () =>
-          expectStatus(200, 'POST', `${s.url}/api/v1/cleanup`, {
-            headers: { ...apiHeaders, ...json },
-            body: JSON.stringify({ protectionSeconds: 0 }),
-          }),
-        );
-        await new Promise((res) => setTimeout(res, 200));
-        const p = await probe.stop();
-        const report = JSON.parse(run.value.body.toString()) as { removed: { blobs: number } };
-        if (report.removed.blobs < count) {
-          throw new Error(`berth cleanup removed ${report.removed.blobs} blobs, expected ${count} or more`);
-        }
-        if (p.errors > 0) throw new Error(`GETs during cleanup failed: ${p.firstError}`);
-        probes.push(p);
-        serving.berth.push(p.max);
-      } else {
-        const gc = await runCommand(distributionBinary(), ['garbage-collect', ctx.dist.config!]);
-        const eligible = (gc.stdout.match(/blob eligible for deletion/g) ?? []).length;
-        if (eligible < count) {
-          throw new Error(`garbage-collect found ${eligible} blobs to delete, expected ${count} or more`);
-        }
-        m.reference.push(gc.seconds);
-      }
-    }
-    const p = probes.at(-1)!;
-    ctx.log(
-      `cleanup: run ${r + 1}/${ctx.sizes.runs}: berth ${m.berth.at(-1)!.toFixed(2)} s (${p.requests} GETs ` +
-        `served meanwhile, max ${p.max.toFixed(1)} ms), Distribution garbage-collect ${m.reference.at(-1)!.toFixed(2)} s`,
-    );
-  }
-  const requests = probes.map((p) => p.requests);
-  serving.note = `GETs served during cleanup (4 connections), per run: ${requests.join(', ')}; 0 errors`;
-  serving.detail = probes;
-  m.note =
-    `berth kept serving: ${Math.min(...requests)}+ GETs per run, none failed; Distribution: ` +
-    'garbage-collect (a process of its own) while its server idles';
-  m.alsoRequired = {
-    holds: probes.every((p) => p.requests > 0 && p.errors === 0),
-    what: 'berth answered GETs during every cleanup, none failed',
-  };
-  m.detail = {
-    probes: probes.map((p) => ({ requests: p.requests, p99: p.p99, max: p.max, errors: p.errors })),
-  };
+  return img;
 }

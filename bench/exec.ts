@@ -9,15 +9,18 @@ export function killCommands(): void {
 
 export interface Ran {
   seconds: number;
+  /** the last MiB of what it printed on stdout */
   stdout: string;
   stderr: string;
+  /** with `countLines`: how many lines of its whole stdout contained that string */
+  counted: number;
 }
 
 /** Runs a command to its end; a non-zero exit is an error with its output. */
 export function runCommand(
   cmd: string,
   args: string[],
-  opts: { env?: NodeJS.ProcessEnv } = {},
+  opts: { env?: NodeJS.ProcessEnv; countLines?: string } = {},
 ): Promise<Ran> {
   return new Promise((resolve, reject) => {
     const start = process.hrtime.bigint();
@@ -25,7 +28,16 @@ export function runCommand(
     live.add(child);
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (b: Buffer) => (stdout = (stdout + b.toString()).slice(-1024 * 1024)));
+    let counted = 0;
+    let partial = '';
+    child.stdout.on('data', (b: Buffer) => {
+      const text = b.toString();
+      stdout = (stdout + text).slice(-1024 * 1024);
+      if (opts.countLines === undefined) return;
+      const lines = (partial + text).split('\n');
+      partial = lines.pop()!;
+      for (const l of lines) if (l.includes(opts.countLines)) counted++;
+    });
     child.stderr.on('data', (b: Buffer) => (stderr = (stderr + b.toString()).slice(-64 * 1024)));
     child.on('error', (e) => {
       live.delete(child);
@@ -34,7 +46,8 @@ export function runCommand(
     child.on('close', (code, signal) => {
       live.delete(child);
       const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-      if (code === 0) resolve({ seconds, stdout, stderr });
+      if (opts.countLines !== undefined && partial.includes(opts.countLines)) counted++;
+      if (code === 0) resolve({ seconds, stdout, stderr, counted });
       else reject(new Error(`${cmd} ${args.join(' ')} failed (${code ?? signal}):\n${stderr}${stdout}`));
     });
   });

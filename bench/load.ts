@@ -6,6 +6,9 @@ import { percentile } from './stats.js';
 
 export interface LoadSpec {
   url: string;
+  /** paths (with query) taken in turn instead of `url`'s, on its host: requests that a cache of recent answers
+   * cannot all keep (tag pages after many different `last=`) */
+  paths?: string[];
   method: 'GET' | 'HEAD';
   headers: Record<string, string>;
   connections: number;
@@ -49,11 +52,13 @@ function run(spec: LoadSpec, stopped: Promise<void>): Promise<LoadResult> {
   let stop = false;
   let measureStart = 0n;
   void stopped.then(() => (stop = true));
+  let turn = 0;
 
   const one = () =>
     new Promise<void>((resolve) => {
       const t0 = process.hrtime.bigint();
-      const req = request(options, (res) => {
+      const path = spec.paths?.length ? spec.paths[turn++ % spec.paths.length]! : options.path;
+      const req = request({ ...options, path }, (res) => {
         res.on('data', () => undefined);
         res.on('end', () => {
           if (counting) {
@@ -62,7 +67,7 @@ function run(spec: LoadSpec, stopped: Promise<void>): Promise<LoadResult> {
             statuses[s] = (statuses[s] ?? 0) + 1;
             if ((res.statusCode ?? 0) >= 400) {
               errors++;
-              firstError ??= `${spec.method} ${spec.url}: ${res.statusCode}`;
+              firstError ??= `${spec.method} ${path}: ${res.statusCode}`;
             }
           }
           resolve();
@@ -71,7 +76,7 @@ function run(spec: LoadSpec, stopped: Promise<void>): Promise<LoadResult> {
       req.on('error', (e) => {
         if (counting) {
           errors++;
-          firstError ??= `${spec.method} ${spec.url}: ${e.message}`;
+          firstError ??= `${spec.method} ${path}: ${e.message}`;
         }
         setTimeout(resolve, 10);
       });

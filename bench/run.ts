@@ -5,7 +5,8 @@
 // Starts berth (the built bin/berth.js serve, SQLite under a temp dir, log level warn) and Distribution
 // (docker-registry serve, filesystem storage under the same temp dir), both on loopback; makes its own random
 // images; runs every case several times on both; prints medians, ratios and PASS/FAIL per target. The s3 group
-// starts a second pair on S3 (a Ceph RGW: bench/s3.ts). Exits 0 when
+// starts a second pair on S3 (a Ceph RGW: bench/s3.ts); the scale group more servers, PostgreSQL and nginx
+// (bench/scale.ts). Exits 0 when
 // the bench ran (whatever the targets say), 1 when it broke, 2 on bad arguments.
 import {
   mkdtempSync,
@@ -20,7 +21,6 @@ import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import {
   archives,
-  cleanup,
   clients,
   FULL,
   largeLayer,
@@ -32,13 +32,16 @@ import {
   type Measure,
   type Sizes,
 } from './cases.js';
+import { cleanup } from './cleanup.js';
 import { firstLine, killCommands } from './exec.js';
 import { killLoadGenerators } from './loadgen.js';
+import { killNginx } from './nginx.js';
 import { summarize } from './profile.js';
 import { syncRepository } from './sync.js';
 import { cachePull } from './cache.js';
 import { uiPages } from './ui.js';
 import { s3Group } from './s3.js';
+import { scaleGroup } from './scale.js';
 import { distributionBinary, killAll, ROOT, startBerth, startDistribution, type Server } from './servers.js';
 import { fmt, GIB, markdownTable, median, MIB, table } from './stats.js';
 
@@ -54,6 +57,7 @@ const GROUPS: Record<string, (ctx: Ctx) => Promise<void>> = {
   cache: cachePull,
   ui: uiPages,
   s3: s3Group,
+  scale: scaleGroup,
 };
 
 interface Args {
@@ -159,7 +163,8 @@ function toRow(m: Measure): Row {
     row.ratio = m.better === 'higher' ? reference / berth : berth / reference;
   }
   if (m.target && 'ratio' in m.target && row.ratio !== undefined) {
-    row.target = `≤ ${m.target.ratio.toFixed(2)}`;
+    const t = m.target.ratio;
+    row.target = `≤ ${Number(t.toFixed(2)) === t ? t.toFixed(2) : String(t)}`;
     row.pass = Number(row.ratio.toFixed(2)) <= m.target.ratio;
   } else if (m.target && 'max' in m.target) {
     row.target = `≤ ${m.target.max}`;
@@ -193,7 +198,13 @@ async function main(): Promise<number> {
   const base = args.quick ? QUICK : FULL;
   const sizes: Sizes = {
     ...base,
-    ...(args.runs ? { runs: args.runs, s3: { ...base.s3, runs: args.runs } } : {}),
+    ...(args.runs
+      ? {
+          runs: args.runs,
+          s3: { ...base.s3, runs: args.runs },
+          scale: { ...base.scale, runs: args.runs, orphans: { ...base.scale.orphans, runs: args.runs } },
+        }
+      : {}),
   };
   for (const cmd of ['skopeo', 'openssl', 'gzip']) {
     if (!firstLine(cmd, cmd === 'openssl' ? ['version'] : ['--version'])) {
@@ -229,6 +240,7 @@ async function main(): Promise<number> {
     console.error(`bench: ${sig}: stopping`);
     killLoadGenerators();
     killCommands();
+    killNginx();
     killAll();
     if (!args.keep) rmSync(work, { recursive: true, force: true });
     process.exit(130);
@@ -343,6 +355,7 @@ async function main(): Promise<number> {
   } finally {
     killLoadGenerators();
     killCommands();
+    killNginx();
     await stopAll().catch(() => undefined);
     killAll();
     if (!args.keep) rmSync(work, { recursive: true, force: true });

@@ -6,11 +6,10 @@
 // small ones; the final PUT (PUT ?digest=, no body) of a push in PATCHes of a large blob against that of a small
 // one; the servers' peak RSS meanwhile. After every run both buckets are emptied (unmeasured), so the RGW holds
 // one run's objects at a time. No RGW answering: the group is skipped with a line saying so (an error under CI=true).
-import { Readable } from 'node:stream';
 import { join } from 'node:path';
 import { pushPull, fmtMiB, sizeLabel, type Ctx, type Measure } from './cases.js';
-import { authorization, expectStatus, request } from './http.js';
-import { layerBytes, randomLayer, type Layer } from './images.js';
+import { chunkedPush } from './chunked.js';
+import { randomLayer } from './images.js';
 import {
   createBucket,
   emptyBuckets,
@@ -22,7 +21,7 @@ import {
   s3Answers,
 } from './s3-buckets.js';
 import { PeakMemory, startBerth, startDistribution, type Server } from './servers.js';
-import { median, MIB, timed } from './stats.js';
+import { median, MIB } from './stats.js';
 
 /** CNCF Distribution's storage section for its s3 driver on the bench's RGW (path-style, plain HTTP). */
 function distributionDriver(bucket: string): string[] {
@@ -74,60 +73,6 @@ async function startS3Servers(ctx: Ctx, keep: boolean) {
   return { berth: started[0]!, dist: started[1]!, buckets, stop };
 }
 
-/** The next `bytes` bytes of a layer's 1 MiB pieces (a whole number of pieces, or all that is left). */
-function* take(pieces: Generator<Buffer>, bytes: number): Generator<Buffer> {
-  for (let left = bytes; left > 0;) {
-    const next = pieces.next();
-    if (next.done) return;
-    left -= next.value.length;
-    yield next.value;
-  }
-}
-
-/**
- * Pushes `layer` as a client pushing in chunks does: POST, then PATCHes of `chunk` bytes (Content-Range, following
- * each answer's Location), then PUT ?digest= with no body. Answers the seconds of that final PUT; the server must
- * then know the blob at its size.
- */
-async function chunkedPush(s: Server, repo: string, layer: Layer, chunk: number): Promise<number> {
-  if (chunk % MIB !== 0 && chunk < layer.size) throw new Error(`PATCHes of ${chunk} bytes: give whole MiB`);
-  const headers = await authorization(s.url, s.creds, repo, 'pull,push');
-  const started = await expectStatus(202, 'POST', `${s.url}/v2/${repo}/blobs/uploads/`, {
-    headers: { ...headers, 'Content-Length': 0 },
-  });
-  let location = new URL(String(started.headers.location), s.url).toString();
-  const pieces = layerBytes(layer.seed, layer.size);
-  for (let at = 0; at < layer.size; at += chunk) {
-    const n = Math.min(chunk, layer.size - at);
-    const a = await expectStatus(202, 'PATCH', location, {
-      headers: {
-        ...headers,
-        'Content-Type': 'application/octet-stream',
-        'Content-Length': n,
-        'Content-Range': `${at}-${at + n - 1}`,
-      },
-      body: Readable.from(take(pieces, n)),
-    });
-    location = new URL(String(a.headers.location), s.url).toString();
-  }
-  const put = new URL(location);
-  put.searchParams.set('digest', layer.digest);
-  const final = await timed(() =>
-    expectStatus(201, 'PUT', put.toString(), { headers: { ...headers, 'Content-Length': 0 } }),
-  );
-  // Distribution on S3 answers a HEAD of a blob with a redirect to a presigned HEAD of its object
-  let head = await request('HEAD', `${s.url}/v2/${repo}/blobs/${layer.digest}`, { headers });
-  if (head.status === 307 && s.name === 'distribution') {
-    head = await request('HEAD', String(head.headers.location));
-  }
-  if (head.status !== 200 || Number(head.headers['content-length']) !== layer.size) {
-    throw new Error(
-      `${s.name}: HEAD of the pushed ${layer.digest}: ${head.status}, ${head.headers['content-length']} bytes, not ${layer.size}`,
-    );
-  }
-  return final.seconds;
-}
-
 /** The final PUT of a chunked push of a large blob and of a small one, on both servers, run by run. */
 async function finalPut(
   ctx: Ctx,
@@ -171,11 +116,11 @@ async function finalPut(
       const layer = randomLayer(size);
       const mem = new PeakMemory(s.child.pid!);
       try {
-        into(s, large, await chunkedPush(s, `bench/s3-chunked-${r}`, layer, chunk));
+        into(s, large, (await chunkedPush(s, `bench/s3-chunked-${r}`, layer, chunk)).finalPut);
       } finally {
         memory[s.name].push(mem.stop());
       }
-      into(s, little, await chunkedPush(s, `bench/s3-small-${r}`, randomLayer(small), small));
+      into(s, little, (await chunkedPush(s, `bench/s3-small-${r}`, randomLayer(small), small)).finalPut);
       // the bytes of one server's push go before the next server's: an RGW of little memory holds one at a time
       await afterPush();
     }

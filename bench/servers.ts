@@ -21,6 +21,8 @@ export interface Server {
   creds?: Credentials;
   /** the data folder (berth: --data; Distribution: the filesystem driver's root) */
   data: string;
+  /** berth's database when not the SQLite file in `data` (a postgres:// URL) */
+  database?: string;
   /** Distribution's config file (for garbage-collect) */
   config?: string;
   /** the last of what the process printed */
@@ -75,17 +77,26 @@ function track(child: ChildProcess): ChildProcess {
   return child;
 }
 
+/** Where berth's database is: the server's --database, else the SQLite file in its data folder. */
+export const databaseOf = (s: Server): string => s.database ?? join(s.data, 'berth.db');
+
 /**
- * Starts `bin/berth.js serve` on SQLite under `data`, at log level warn. BERTH_ADMIN_PASSWORD makes the first
- * start create user admin (once authentication is in; ignored before). `nodeArgs` (e.g. --cpu-prof, which Node 20
- * refuses in NODE_OPTIONS) go to the child's node.
+ * Starts `bin/berth.js serve` on SQLite under `data` (or on `database`, a postgres:// URL), at log level warn.
+ * BERTH_ADMIN_PASSWORD (`password`, else a random one) makes the first start create user admin. `nodeArgs` (e.g.
+ * --cpu-prof, which Node 20 refuses in NODE_OPTIONS) go to the child's node.
  */
 export async function startBerth(
   data: string,
-  opts: { nodeArgs?: string[]; args?: string[]; env?: NodeJS.ProcessEnv } = {},
+  opts: {
+    nodeArgs?: string[];
+    args?: string[];
+    env?: NodeJS.ProcessEnv;
+    database?: string;
+    password?: string;
+  } = {},
 ): Promise<Server> {
   mkdirSync(data, { recursive: true });
-  const password = randomBytes(12).toString('base64url');
+  const password = opts.password ?? randomBytes(12).toString('base64url');
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     ...opts.env,
@@ -103,6 +114,7 @@ export async function startBerth(
         '127.0.0.1:0',
         '--data',
         data,
+        ...(opts.database ? ['--database', opts.database] : []),
         ...(opts.args ?? []),
       ],
       { stdio: ['ignore', 'pipe', 'pipe'], env },
@@ -132,6 +144,7 @@ export async function startBerth(
     child,
     creds: { user: 'admin', password },
     data,
+    ...(opts.database ? { database: opts.database } : {}),
     output,
     stop: stopper(child),
   };
