@@ -252,12 +252,13 @@ static napi_value js_send(napi_env env, napi_callback_info info) {
   j->end = off + len;
   j->fresh = 1;
   pthread_mutex_lock(&s->mu);
-  j->id = ++s->next_id;
+  uint32_t id = j->id = ++s->next_id;
   j->next = s->jobs;
   s->jobs = j;
   pthread_mutex_unlock(&s->mu);
+  /* from here the job is the thread's: it may end and be freed at once */
   poke(s);
-  napi_create_uint32(env, j->id, &out);
+  napi_create_uint32(env, id, &out);
   return out;
 }
 
