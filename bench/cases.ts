@@ -141,6 +141,8 @@ export interface Measure {
   note?: string;
   /** CPU seconds the server process used during each run (where measured) */
   cpu?: { berth: number[]; reference: number[] };
+  /** bytes the server sends in each run (pulls: the blobs), to show CPU seconds per GiB served */
+  served?: number;
   /** a condition besides the target that must hold for PASS (cleanup: berth kept serving) */
   alsoRequired?: { holds: boolean; what: string };
   /** extra detail for the JSON file */
@@ -238,6 +240,7 @@ export async function pushPull(
     better: 'lower',
     referenceName: 'Distribution',
     target: { ratio: 1 },
+    served: layerSizes.reduce((a, b) => a + b, 0),
   });
   for (let r = 0; r < ctx.sizes.runs; r++) {
     const layout = join(ctx.work, `${id}-${r}`);
@@ -295,6 +298,7 @@ export async function clients(ctx: Ctx): Promise<void> {
     better: 'lower',
     referenceName: 'Distribution',
     target: { ratio: 1 },
+    served: n * pullSize,
   });
   // the image everyone pulls, pushed once to each server
   const shared = join(ctx.work, 'pull-clients');

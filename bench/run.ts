@@ -136,6 +136,8 @@ interface Row {
   note?: string;
   /** median CPU seconds of the server processes during the runs (berth, Distribution) */
   cpu?: { berth: number; reference?: number };
+  /** those CPU seconds per GiB the server sent (pulls) */
+  cpuPerGiB?: { berth: number; reference?: number };
   runs: { berth: number[]; reference: number[] };
 }
 
@@ -157,6 +159,11 @@ function toRow(m: Measure): Row {
       berth: median(m.cpu.berth),
       ...(m.cpu.reference.length > 0 ? { reference: median(m.cpu.reference) } : {}),
     };
+    if (m.served) {
+      const gib = m.served / GIB;
+      const { berth: b, reference: ref } = row.cpu;
+      row.cpuPerGiB = { berth: b / gib, ...(ref === undefined ? {} : { reference: ref / gib }) };
+    }
   }
   if (m.reference.length > 0) {
     // a ratio of times: for rates, the time per request
@@ -178,7 +185,18 @@ function toRow(m: Measure): Row {
 }
 
 function render(rows: Row[]): { header: string[]; cells: string[][] } {
-  const header = ['case', 'unit', 'berth', 'reference', 'ref', 'ratio', 'target', 'server CPU s', 'result'];
+  const header = [
+    'case',
+    'unit',
+    'berth',
+    'reference',
+    'ref',
+    'ratio',
+    'target',
+    'server CPU s',
+    'CPU s/GiB sent',
+    'result',
+  ];
   const cells = rows.map((r) => [
     r.label,
     r.unit,
@@ -188,6 +206,7 @@ function render(rows: Row[]): { header: string[]; cells: string[][] } {
     r.ratio === undefined ? '—' : r.ratio.toFixed(2),
     r.target?.replace(/ and .*/, ' *') ?? '',
     r.cpu ? `${fmt(r.cpu.berth)} / ${fmt(r.cpu.reference)}` : '',
+    r.cpuPerGiB ? `${fmt(r.cpuPerGiB.berth)} / ${fmt(r.cpuPerGiB.reference)}` : '',
     r.pass === undefined ? '' : r.pass ? 'PASS' : 'FAIL',
   ]);
   return { header, cells };

@@ -13,6 +13,7 @@ import { uiRoutes } from './ui/routes.js';
 import { installHealth } from './http/health.js';
 import { installMetrics } from './http/metrics.js';
 import { installTimeouts, type TimeoutOptions } from './http/timeouts.js';
+import { BlobSender } from './http/sendfile.js';
 import { DEFAULT_CLEANUP_INTERVAL_SECONDS, Jobs } from './jobs.js';
 import type { Clock } from './gc/clock.js';
 import type { ArchiveLimits } from './archive/tar-guard.js';
@@ -35,6 +36,11 @@ export interface ServerOptions extends TimeoutOptions {
   clock?: Clock;
   /** serve the web pages at / (default true; `berth serve --no-ui`: false) */
   ui?: boolean;
+  /**
+   * whole blobs over plain HTTP/1.1 from the files store go by sendfile(2) when the addon is built (default true;
+   * `berth serve --no-sendfile`: false, every blob goes through a stream)
+   */
+  sendfile?: boolean;
 }
 
 export function buildServer(berth: Berth, opts: ServerOptions = {}): FastifyInstance {
@@ -58,7 +64,8 @@ export function buildServer(berth: Berth, opts: ServerOptions = {}): FastifyInst
   installBodyParsers(app);
   installErrorHandling(app);
   // /metrics, /healthz and /readyz sit beside the two APIs: probes and scrapers carry no credentials
-  const metrics = installMetrics(app, berth);
+  const sender = new BlobSender({ enabled: opts.sendfile !== false, log: app.log });
+  const metrics = installMetrics(app, berth, { sender });
   installHealth(app, berth, opts.clock);
   refuseUnknownPathsEarly(app);
   // the background jobs: started when the server is ready, stopped (runs finished) before it closes
@@ -71,7 +78,7 @@ export function buildServer(berth: Berth, opts: ServerOptions = {}): FastifyInst
   if (jobs.schedule) metrics.observeSchedule(jobs.schedule);
   app.addHook('onReady', async () => jobs.start());
   app.addHook('preClose', async () => jobs.stop());
-  mountRegistry(app, berth);
+  mountRegistry(app, berth, sender);
   mountApi(app, berth);
   if (opts.ui !== false) mountUi(app, berth, uiRoutes(berth));
   app.addHook('onClose', async () => berth.close());
@@ -189,6 +196,8 @@ export async function startServer(opts: {
   secretKeyFile?: string;
   /** serve the web pages at / (default true) */
   ui?: boolean;
+  /** whole blobs over plain HTTP by sendfile where the addon is built (default true) */
+  sendfile?: boolean;
   /** blobs in S3 (`--store s3://…`) instead of files under the data folder */
   s3?: BerthConfig['s3'];
   /** blob GETs answer 307 to presigned S3 URLs (`--s3-redirect`, with its lifetime and public endpoint) */
@@ -223,6 +232,7 @@ export async function startServer(opts: {
     ...(trustProxy ? { trustProxy } : {}),
     cleanupIntervalSeconds: opts.cleanupIntervalSeconds ?? DEFAULT_CLEANUP_INTERVAL_SECONDS,
     ...(opts.ui === false ? { ui: false } : {}),
+    ...(opts.sendfile === false ? { sendfile: false } : {}),
     ...(opts.cleanupProtectionSeconds === undefined
       ? {}
       : { cleanupProtectionSeconds: opts.cleanupProtectionSeconds }),

@@ -11,6 +11,7 @@ import {
   serve,
   storeOptions,
   uiOptions,
+  sendfileOptions,
   timeoutOptions,
   uploadLimitOptions,
   type ServeOptions,
@@ -135,6 +136,7 @@ export function buildProgram(): Command {
   ).action((opts: ServeOptions) => serve(opts));
   retentionOptions(program.commands.find((c) => c.name() === 'serve')!);
   uiOptions(program.commands.find((c) => c.name() === 'serve')!);
+  sendfileOptions(program.commands.find((c) => c.name() === 'serve')!);
   redirectOptions(program.commands.find((c) => c.name() === 'serve')!);
 
   instanceOptions(storeOptions(program.command('fsck')))

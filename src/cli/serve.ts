@@ -39,6 +39,8 @@ export interface ServeOptions extends RedirectOptions {
   secretKeyFile?: string;
   /** false with --no-ui: no web pages at / */
   ui?: boolean;
+  /** false with --no-sendfile: whole blobs go through streams, not sendfile(2) */
+  sendfile?: boolean;
   /** the blob store, when not the filesystem under the data folder: s3://BUCKET[/PREFIX] */
   store?: string;
   s3Endpoint?: string;
@@ -221,6 +223,16 @@ export function uiOptions(cmd: Command): Command {
   );
 }
 
+/** `--no-sendfile`: whole blobs over plain HTTP go through streams, not the sendfile addon. */
+export function sendfileOptions(cmd: Command): Command {
+  return cmd.addOption(
+    new Option(
+      '--no-sendfile',
+      'send whole blobs over plain HTTP through streams, not with sendfile(2) from the optional addon; default: sendfile where the addon is built',
+    ),
+  );
+}
+
 /** The blob store options of the commands that open an instance's store (serve, fsck). */
 export function storeOptions(cmd: Command): Command {
   return cmd
@@ -279,6 +291,7 @@ export async function serve(opts: ServeOptions): Promise<void> {
     maxUploadsPerUser,
     secretKeyFile,
     ...(opts.ui === false ? { ui: false } : {}),
+    ...(opts.sendfile === false ? { sendfile: false } : {}),
     ...(s3 ? { s3 } : {}),
     ...(s3Redirect ? { s3Redirect } : {}),
     archiveLimits: archiveLimitsOf(opts),

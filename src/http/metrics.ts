@@ -5,6 +5,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { Berth } from '../app.js';
 import type { CleanupSchedule } from '../gc/schedule.js';
 import { routeLabel } from './router.js';
+import { offloadedBytes, type BlobSender } from './sendfile.js';
 
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']);
 
@@ -16,6 +17,8 @@ export interface MetricsOptions {
    * counted at every scrape)
    */
   usageMaxAgeMs?: number;
+  /** the server's blob sender: counts which path served each blob */
+  sender?: BlobSender;
 }
 
 /** `compute`'s value, computed again only once it is older than `maxAgeMs` (one computation at a time). */
@@ -58,6 +61,12 @@ export class ServerMetrics {
     name: 'berth_http_sent_bytes_total',
     help: 'Bytes written to clients (headers and bodies), by route',
     labelNames: ['route'] as const,
+    registers: [this.registry],
+  });
+  readonly blobBodies = new Counter({
+    name: 'berth_blob_bodies_total',
+    help: 'Blob GETs answered with bytes, by how they went: sendfile (zero-copy, plain HTTP/1.1) or stream',
+    labelNames: ['path'] as const,
     registers: [this.registry],
   });
   readonly cleanupRuns = new Counter({
@@ -211,6 +220,7 @@ export class ServerMetrics {
       this.onDemandFetches.inc({ remote, outcome });
       if (bytes > 0) this.onDemandBytes.inc({ remote }, bytes);
     });
+    opts.sender?.onServed((path) => this.blobBodies.inc({ path }));
     if (opts.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
   }
 
@@ -256,7 +266,9 @@ export function installMetrics(app: FastifyInstance, berth: Berth, opts: Metrics
       m.requests.inc({ route, method, status: String(reply.raw.statusCode) });
       m.duration.observe({ route, method }, reply.elapsedTime / 1000);
       countReceived(req.raw, route);
-      if (socket) m.sent.inc({ route }, Math.max(0, socket.bytesWritten - written));
+      // bytes sent by sendfile are not in the socket's count
+      const aside = offloadedBytes(reply.raw);
+      if (socket) m.sent.inc({ route }, Math.max(0, socket.bytesWritten - written) + aside);
     };
     reply.raw.prependListener('finish', count);
     reply.raw.once('close', count); // a client that went away before the end

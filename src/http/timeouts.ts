@@ -2,6 +2,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyInstance } from 'fastify';
+import { transferProgress } from './sendfile.js';
 
 export interface TimeoutOptions {
   /** a connection on which nothing moves for this long is closed (progress resets it); 0: never (default 60) */
@@ -33,7 +34,18 @@ export function installTimeouts(app: FastifyInstance, opts: TimeoutOptions): voi
   app.addHook('onRequest', async (req, reply) => {
     current.set(req.raw.socket, { req: req.raw, res: reply.raw });
   });
+  /** per connection sending by sendfile: its progress when the idle timer last fired */
+  const seen = new WeakMap<Socket, number>();
   server.setTimeout(idle, (socket: Socket) => {
+    // bytes sent by sendfile bypass the socket's timer: the transfer is looked at; kept while it moves
+    const progress = transferProgress(socket);
+    if (progress !== undefined) {
+      const moved = progress !== seen.get(socket);
+      seen.set(socket, progress);
+      if (moved) socket.setTimeout(idle);
+      else socket.destroy();
+      return;
+    }
     const c = current.get(socket);
     // the server is the one not moving: it works on a request received whole before answering, or has not yet read
     // (backpressure) what the client sent. Looked at again after another idle period.

@@ -2,10 +2,12 @@
 import type { Berth } from '../app.js';
 import type { RouteContext } from '../http/router.js';
 import { parseRange } from '../http/range.js';
+import type { BlobSender } from '../http/sendfile.js';
 
 export async function getBlob(
   berth: Berth,
   { req, reply, name, digest }: RouteContext<'name' | 'digest'>,
+  sender?: BlobSender,
 ): Promise<unknown> {
   const head = req.method === 'HEAD';
   const blob = await berth.blobs.stat(name, digest);
@@ -21,8 +23,16 @@ export async function getBlob(
       .header('Cache-Control', 'no-store')
       .send();
   }
-  // opened before any header is set: bytes missing from the store answer an error, not a broken 200
-  const stream = head ? undefined : await berth.blobs.open(blob, range);
+  // opened before any header is set: bytes missing from the store answer an error, not a broken 200. A whole blob
+  // of the files store over plain HTTP/1.1 goes by sendfile (http/sendfile.ts); the head is the same either way.
+  const wholeBySendfile = !head && !range && blob.size > 0 && sender?.usable(req.raw, reply.raw) === true;
+  const file = wholeBySendfile ? await berth.blobs.openFile(blob) : undefined;
+  const stream = head
+    ? undefined
+    : file && sender
+      ? sender.body(file, blob.size, reply.raw)
+      : await berth.blobs.open(blob, range);
+  if (!head) sender?.served(file ? 'sendfile' : 'stream');
   reply
     .header('Docker-Content-Digest', digest)
     .header('Content-Type', 'application/octet-stream')

@@ -13,8 +13,9 @@ import { listReferrers } from './referrers.js';
 import { listTags } from './tags.js';
 import { catalog } from './catalog.js';
 import { issueToken } from './token.js';
+import type { BlobSender } from '../http/sendfile.js';
 
-export function registryRoutes(berth: Berth): Route[] {
+export function registryRoutes(berth: Berth, sender?: BlobSender): Route[] {
   return [
     route({
       name: 'base',
@@ -100,7 +101,7 @@ export function registryRoutes(berth: Berth): Route[] {
       methods: ['GET', 'HEAD'],
       path: '/v2/{name}/blobs/{digest}',
       access: 'pull',
-      handler: (c) => getBlob(berth, c),
+      handler: (c) => getBlob(berth, c, sender),
     }),
     route({
       name: 'blob.delete',
@@ -120,10 +121,11 @@ export function registryRoutes(berth: Berth): Route[] {
   ];
 }
 
-export function mountRegistry(app: FastifyInstance, berth: Berth): void {
+/** Mounts /v2/ and /token; whole blobs go by sendfile through `sender` where it may carry them. */
+export function mountRegistry(app: FastifyInstance, berth: Berth, sender?: BlobSender): void {
   // before the table's own hook reads the path: containerd's ?ns= requests go to the cache of that host
   installMirrorRequests(app, berth);
-  mountRoutes(app, '/v2', registryRoutes(berth), {
+  mountRoutes(app, '/v2', registryRoutes(berth, sender), {
     onEvery: (reply) => reply.header('Docker-Distribution-API-Version', 'registry/2.0'),
     // a pull-through cache's repositories take no pushes
     authorize: refusingPushes(authorizer(berth.auth, 'registry'), (name) => berth.caches.refusePush(name)),

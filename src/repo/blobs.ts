@@ -1,4 +1,5 @@
 // The blobs of a repository: stat, open (whole or a range), delete, cross-repository mount, which are present.
+import { open as openFile, type FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema.js';
@@ -49,15 +50,14 @@ export async function openStored(
     return await store.reader(key, range ?? whole(size));
   } catch (e) {
     if (!(e instanceof StoreNotFoundError)) throw e;
-    throw new BerthError(
-      'BLOB_UNKNOWN',
-      `the bytes of ${digest} are missing from the store; run berth fsck`,
-      {
-        digest,
-      },
-    );
+    throw missingBytes(digest);
   }
 }
+
+const missingBytes = (digest: Digest): BerthError =>
+  new BerthError('BLOB_UNKNOWN', `the bytes of ${digest} are missing from the store; run berth fsck`, {
+    digest,
+  });
 
 /** NAME_UNKNOWN when there is no such repository, else BLOB_UNKNOWN for the digest. */
 async function unknownBlob(db: Db, name: string, digest: Digest): Promise<BerthError> {
@@ -106,6 +106,23 @@ export class Blobs {
       return openStored(this.store, await blobObjectKey(this.db, blob.digest), blob.digest, size);
     }
     return openStored(this.store, await blobObjectKey(this.db, blob.digest), blob.digest, blob.size, range);
+  }
+
+  /**
+   * The stored file of a blob `stat` found, opened, for a whole-blob answer sent with sendfile: undefined when the
+   * store's objects are not local files, or the blob is held on demand (its bytes come from its remote). An open
+   * file keeps its bytes whatever cleanup does meanwhile (as an open stream does): a file moved to trash/ or deleted
+   * is still read whole. A file gone from under its row is reported as unknown.
+   */
+  async openFile(blob: HeldBlob): Promise<FileHandle | undefined> {
+    if (blob.onDemand || !this.store.fileFor) return undefined;
+    const path = this.store.fileFor(await blobObjectKey(this.db, blob.digest));
+    try {
+      return await openFile(path, 'r');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException)?.code !== 'ENOENT') throw e;
+      throw missingBytes(blob.digest);
+    }
   }
 
   /**

@@ -65,6 +65,12 @@ export interface BlobStore {
    * state is always null); false when its bytes are readable only once sealed (S3).
    */
   readonly appendsInPlace: boolean;
+  /**
+   * The path of the local file that holds the object at `key` (the files store), for a caller that sends its bytes
+   * with sendfile(2); absent on stores whose objects are not local files. Whether the file is there is found by
+   * opening it (then the bytes are held however the object changes); the store keeps no account of it.
+   */
+  fileFor?(key: string): string;
 }
 
 /** What a store keeps of an object being appended to, between appends: opaque to callers (S3: JSON; else null). */

@@ -35,6 +35,10 @@ export class FsBlobStore implements BlobStore {
     return join(this.root, ...key.split('/'));
   }
 
+  fileFor(key: string): string {
+    return this.path(key);
+  }
+
   async stat(key: string): Promise<StoreStat | null> {
     try {
       const s = await stat(this.path(key));
