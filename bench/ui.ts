@@ -4,7 +4,7 @@ import type { Ctx, Measure } from './cases.js';
 import { addTagsDirectly } from './direct.js';
 import { authorization, expectStatus, pool, pushBlob, pushManifest, request, sha256 } from './http.js';
 import { imageJson, OCI_MANIFEST } from './images.js';
-import type { Server } from './servers.js';
+import { databaseOf, type Server } from './servers.js';
 import { timed } from './stats.js';
 
 const REPO = 'bench/ui';
@@ -59,7 +59,7 @@ export async function uiPages(ctx: Ctx): Promise<void> {
   const images = tags >= 10_000 ? IMAGES.full : IMAGES.quick;
   const setup = await timed(async () => {
     const digests = await seedImages(s, images);
-    await addTagsDirectly(s.data, REPO, digests, tags, 'v');
+    await addTagsDirectly(databaseOf(s), REPO, digests, tags, 'v');
   });
   ctx.log(`ui: ${tags} tags over ${images} images set up in ${setup.seconds.toFixed(1)} s`);
   const cookie = await uiSession(s);
