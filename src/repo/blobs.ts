@@ -8,14 +8,7 @@ import { BerthError } from '../core/errors.js';
 import { StoreNotFoundError, type BlobStore, type ByteRange } from '../storage/blob-store.js';
 import type { BlobUrls } from '../storage/blob-urls.js';
 import { blobObjectKey } from '../gc/blob-objects.js';
-import {
-  blobSize,
-  heldBlobs,
-  inLatestVersion,
-  manifestsNeeding,
-  onDemandSize,
-  presentBlobs,
-} from './held.js';
+import { blobSize, heldBlob, heldBlobs, inLatestVersion, manifestsNeeding, presentBlobs } from './held.js';
 import type { OnDemandSource } from './on-demand-port.js';
 import { addPendingBlob } from './catalogue.js';
 import { withClaims } from '../gc/claims.js';
@@ -83,11 +76,13 @@ export class Blobs {
    * found first, with the size its row gives (HEAD answers from the database): its bytes come from the remote.
    */
   async stat(name: string, digest: Digest): Promise<HeldBlob> {
-    if (this.onDemand) {
-      const remote = await onDemandSize(this.db, name, digest);
-      if (remote !== undefined) return { digest, size: remote, onDemand: { repository: name } };
+    const held = await heldBlob(this.db, name, digest);
+    if (held?.onDemand && this.onDemand) {
+      return { digest, size: held.size, onDemand: { repository: name } };
     }
-    const size = await blobSize(this.db, name, digest);
+    if (held && !held.onDemand) return { digest, size: held.size };
+    // held on demand with no source to fetch from (no remotes configured): as stored, if its bytes are here
+    const size = held ? await blobSize(this.db, name, digest) : undefined;
     if (size === undefined) throw await unknownBlob(this.db, name, digest);
     return { digest, size };
   }

@@ -1,5 +1,5 @@
 // What a repository holds, every way berth asks it: its latest version's blobs and manifests, pushed blobs awaiting a manifest, layers by diff ID.
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type { ContentKind, Database } from '../db/schema.js';
 import type { Digest } from '../core/digest.js';
 
@@ -115,19 +115,42 @@ export async function blobSize(db: Db, name: string, digest: Digest): Promise<nu
   return row?.size;
 }
 
+/** How a repository holds a blob (heldBlob): on demand (its bytes come from a remote), or stored. */
+export interface HeldSize {
+  size: number;
+  onDemand: boolean;
+}
+
 /**
- * The size of a blob the repository's latest version holds on demand (an on_demand_blobs row of this repository
- * says where its bytes come from): undefined when it holds it otherwise or not at all. Checked before the stored
- * bytes: even when berth has them for another repository, this repository's first GET fetches and verifies them.
+ * How the repository holds a blob, in one statement (one round trip: a HEAD on PostgreSQL waits on it): on demand
+ * when its latest version holds it as a blob with an on_demand_blobs row of this repository (the row's size),
+ * checked first: even when berth has the bytes for another repository, this repository's first GET fetches and
+ * verifies them. Else stored, as blobSize finds it. Undefined when it holds it neither way.
  */
-export async function onDemandSize(db: Db, name: string, digest: Digest): Promise<number | undefined> {
-  const row = await current(db, name)
-    .innerJoin('on_demand_blobs as o', (j) => j.onRef('o.digest', '=', 'c.key').on('o.repository', '=', name))
-    .select('o.size')
-    .where('c.kind', '=', 'blob')
+export async function heldBlob(db: Db, name: string, digest: Digest): Promise<HeldSize | undefined> {
+  const rows = await current(db, name)
+    .leftJoin('on_demand_blobs as o', (j) =>
+      j.onRef('o.digest', '=', 'c.key').on('o.repository', '=', name).on('c.kind', '=', 'blob'),
+    )
+    // a blob fsck marked missing is unknown until pushed again
+    .leftJoin('blobs as b', (j) => j.onRef('b.digest', '=', 'c.key').on('b.state', '=', 'present'))
+    .select(['o.size as remote', 'b.size as stored'])
+    .where('c.kind', 'in', ['blob', 'manifest'])
     .where('c.key', '=', digest)
-    .executeTakeFirst();
-  return row?.size;
+    .union(
+      db
+        .selectFrom('pending_blobs as p')
+        .innerJoin('blobs as b', 'b.digest', 'p.digest')
+        .select([sql<number | null>`null`.as('remote'), 'b.size as stored'])
+        .where('p.repository', '=', name)
+        .where('p.digest', '=', digest)
+        .where('b.state', '=', 'present'),
+    )
+    .execute();
+  const remote = rows.find((r) => r.remote !== null);
+  if (remote) return { size: Number(remote.remote), onDemand: true };
+  const stored = rows.find((r) => r.stored !== null);
+  return stored ? { size: Number(stored.stored), onDemand: false } : undefined;
 }
 
 export interface HeldLayer {

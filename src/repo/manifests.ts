@@ -8,7 +8,7 @@ import { parseManifest, requiredBlobs, type Descriptor } from '../core/manifests
 import type { Reference } from '../core/references.js';
 import { buffer } from 'node:stream/consumers';
 import type { BlobStore } from '../storage/blob-store.js';
-import { Keys, promote, receive, storedDiffIds } from '../storage/cas.js';
+import { Keys, promote, receive, storedDiffIds, storedKey } from '../storage/cas.js';
 import {
   commitVersion,
   DEFAULT_COMMIT_SETTINGS,
@@ -19,7 +19,7 @@ import { refuseImmutableChanges } from './immutability.js';
 import { recordBlobs, recordManifest, takePendingBlobs } from './catalogue.js';
 import { current, heldBlobs, heldOnlyAsBlobs, inLatestVersion } from './held.js';
 import { openStored } from './blobs.js';
-import { blobObjectKey, locateIn } from '../gc/blob-objects.js';
+import { locateIn } from '../gc/blob-objects.js';
 import { withClaims } from '../gc/claims.js';
 import { checkQuotas } from './quotas.js';
 
@@ -50,9 +50,11 @@ export class Manifests {
     ref: Reference,
     opts: { head?: boolean } = {},
   ): Promise<ManifestRecord & { bytes?: Buffer }> {
+    // one statement (a round trip fewer on PostgreSQL): the manifest's row, and where its bytes are
     let q = current(this.db, name)
       .innerJoin('manifests as m', 'm.digest', ref.kind === 'tag' ? 'c.value' : 'c.key')
-      .select(['m.digest', 'm.media_type', 'm.size']);
+      .leftJoin('blobs as b', 'b.digest', 'm.digest')
+      .select(['m.digest', 'm.media_type', 'm.size', 'b.object_key']);
     q =
       ref.kind === 'tag'
         ? q.where('c.kind', '=', 'tag').where('c.key', '=', ref.tag)
@@ -73,7 +75,7 @@ export class Manifests {
     return {
       ...rec,
       bytes: await buffer(
-        await openStored(this.store, await blobObjectKey(this.db, rec.digest), rec.digest, rec.size),
+        await openStored(this.store, storedKey(rec.digest, row.object_key), rec.digest, rec.size),
       ),
     };
   }
