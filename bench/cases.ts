@@ -1,6 +1,6 @@
 // The benchmark's cases. Each runs several times on both servers (alternating which goes first) and records
 // every run's figure; run.ts turns them into medians, ratios and PASS/FAIL.
-import { createReadStream, rmSync, statSync } from 'node:fs';
+import { createReadStream, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { addTagsDirectly } from './direct.js';
 import { runCommand, skopeoPull, skopeoPush } from './exec.js';
@@ -207,10 +207,31 @@ export async function measured<T>(
 }
 
 /**
- * Writes dirty pages out (sync) before a measured run, so that neither the files the bench just wrote nor what a
- * server stored in the run before are flushed during the measurement, to the cost of whichever server runs then.
+ * Before a measured run: writes dirty pages out (sync), so that neither the files the bench just wrote nor what a
+ * server stored in the run before are flushed during the measurement, to the cost of whichever server runs then;
+ * then, where the bench may (root), drops the clean page cache (`echo 1 > /proc/sys/vm/drop_caches`), so that every
+ * run starts from the same memory: on a virtual machine whose free memory the host takes back (free page
+ * reporting), a page that has been free a while costs a fault in the host when it is next used, and a run that
+ * writes 1 GiB into such pages took 2 s longer than one that got recently freed pages (docs/benchmarks.md, "Speed
+ * at the limit"). What a run reads then comes from the disk, for the reference as for berth.
  */
-export const settle = () => runCommand('sync', []);
+export async function settle(): Promise<void> {
+  await runCommand('sync', []);
+  if (dropCaches) {
+    try {
+      writeFileSync('/proc/sys/vm/drop_caches', '1');
+    } catch {
+      dropCaches = false;
+    }
+  }
+}
+
+/** whether settle drops the page cache (false once it was refused: not root, or a container) */
+let dropCaches = process.env.BERTH_BENCH_KEEP_CACHES === undefined;
+
+/** What settle does, for the bench's heading. */
+export const settleNote = (): string =>
+  dropCaches ? 'sync and drop the page cache before each measured run' : 'sync before each measured run';
 
 // --- skopeo push and pull ---------------------------------------------------------------------------------
 
@@ -469,6 +490,33 @@ export async function uploadArchive(s: Server, file: string, repository: string,
   });
 }
 
+/**
+ * The archive case's upload: the file sent by curl (`-T`, Content-Length, no Expect), the lightest client at hand,
+ * as the hardware reference runs no client at all; a Node client (uploadArchive) took 0.5–1 s more of the two
+ * cores a 1 GiB upload shares with the server. Throws unless the server answers 201.
+ */
+async function curlArchive(s: Server, file: string, repository: string, tag: string): Promise<void> {
+  const url = `${s.url}/api/v1/repositories/${repository}/-/archives?tag=${tag}`;
+  const ran = await runCommand('curl', [
+    '-sS',
+    '-o',
+    '/dev/null',
+    '-w',
+    '%{http_code}',
+    '-X',
+    'POST',
+    '-T',
+    file,
+    '-H',
+    'Content-Type: application/x-tar',
+    '-H',
+    'Expect:',
+    ...(s.creds ? ['-H', `Authorization: ${basicHeader(s.creds)}`] : []),
+    url,
+  ]);
+  if (ran.stdout.trim() !== '201') throw new Error(`POST ${url} with curl: ${ran.stdout} ${ran.stderr}`);
+}
+
 /** The hardware's time for what berth does with an archive file: hash its tar (`unpack` for a gzip), copy it. */
 async function hardware(file: string, copy: string, gzip: boolean): Promise<{ hash: number; cp: number }> {
   const hash = gzip
@@ -525,7 +573,7 @@ export async function archives(ctx: Ctx): Promise<void> {
         ctx,
         m,
         ctx.berth,
-        () => uploadArchive(ctx.berth, file, `bench/archive-${format}`, `r${r}`),
+        () => curlArchive(ctx.berth, file, `bench/archive-${format}`, `r${r}`),
         { memory: true },
       );
       ctx.log(

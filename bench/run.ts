@@ -28,6 +28,7 @@ import {
   newVersion,
   QUICK,
   requestRate,
+  settleNote,
   type Ctx,
   type Measure,
   type Sizes,
@@ -41,7 +42,7 @@ import { syncRepository } from './sync.js';
 import { cachePull } from './cache.js';
 import { uiPages } from './ui.js';
 import { s3Group } from './s3.js';
-import { scaleGroup } from './scale.js';
+import { postgresGroup, scaleGroup } from './scale.js';
 import { distributionBinary, killAll, ROOT, startBerth, startDistribution, type Server } from './servers.js';
 import { fmt, GIB, markdownTable, median, MIB, table } from './stats.js';
 
@@ -58,7 +59,11 @@ const GROUPS: Record<string, (ctx: Ctx) => Promise<void>> = {
   ui: uiPages,
   s3: s3Group,
   scale: scaleGroup,
+  postgres: postgresGroup,
 };
+
+/** Groups that are part of another (run alone with --only, not again in a whole run). */
+const PARTS = new Set(['postgres']);
 
 interface Args {
   quick: boolean;
@@ -289,7 +294,8 @@ async function main(): Promise<number> {
       keep: args.keep,
       log,
     };
-    const groups = args.only.length ? args.only : Object.keys(GROUPS);
+    // by default every group once: `postgres` is a part of `scale`, there only for `--only postgres`
+    const groups = args.only.length ? args.only : Object.keys(GROUPS).filter((g) => !PARTS.has(g));
     for (const g of groups) {
       log(`--- ${g}`);
       await GROUPS[g]!(ctx);
@@ -326,7 +332,8 @@ async function main(): Promise<number> {
     );
     console.log(
       `medians of ${sizes.runs} runs; ratio = berth ÷ reference (for req/s: reference ÷ berth); ` +
-        'server CPU s = CPU seconds of the berth / Distribution process during one run\n',
+        'server CPU s = CPU seconds of the berth / Distribution process during one run; ' +
+        `${settleNote()}\n`,
     );
     console.log(table(header, cells));
     for (const r of rows) if (r.target?.includes(' and ')) console.log(`  * ${r.target}`);

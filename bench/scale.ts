@@ -125,11 +125,23 @@ async function postgres(ctx: Ctx): Promise<void> {
   }
 }
 
-export async function scaleGroup(ctx: Ctx): Promise<void> {
+/** The context of the scale cases: the scale's own number of runs and request-rate load. */
+function scaleCtx(ctx: Ctx): Ctx {
   const scale = ctx.sizes.scale;
   const runs = scale.runs ?? ctx.sizes.runs;
   if (runs !== ctx.sizes.runs) ctx.notes.push(`group scale: medians of ${runs} run${runs === 1 ? '' : 's'}`);
-  const sub: Ctx = { ...ctx, sizes: { ...ctx.sizes, runs, rate: scale.rate } };
+  return { ...ctx, sizes: { ...ctx.sizes, runs, rate: scale.rate } };
+}
+
+/** Bench group "postgres": the scale group's PostgreSQL cases alone (request rate, two processes behind nginx). */
+export async function postgresGroup(ctx: Ctx): Promise<void> {
+  await postgres(scaleCtx(ctx));
+}
+
+export async function scaleGroup(ctx: Ctx): Promise<void> {
+  const scale = ctx.sizes.scale;
+  const sub = scaleCtx(ctx);
+  const runs = sub.sizes.runs;
   await chunked(sub);
   await lists(sub);
   await postgres(sub);
