@@ -91,7 +91,11 @@ export function appendContract(name: string, make: () => Promise<AppendStoreUnde
         const failed = await s.reopen().appender(key, a.length, state);
         failed.on('error', () => undefined);
         await new Promise<void>((resolve) => failed.write(randomBytes(9 * MiB), () => resolve()));
+        // as the upload service does (repo/uploads.ts): the next append starts once the failed one has closed,
+        // its parts in flight ended (on S3, a part of it still on its way could land after the retry's own)
+        const closed = new Promise((resolve) => failed.once('close', resolve));
         failed.destroy(new Error('the client went away'));
+        await closed;
         const b = randomBytes(2 * MiB);
         state = await appendBytes(s.reopen(), key, a.length, state, b);
         await s.reopen().seal(key, a.length + b.length, state);
