@@ -1,6 +1,6 @@
 // Upload sessions of blobs: sessions in the database, bytes in the store, hashed once as they arrive.
 import { randomUUID } from 'node:crypto';
-import { Transform, type Readable, type Writable } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema.js';
@@ -345,9 +345,8 @@ export class Uploads {
     try {
       await lostBytes(id, () => pipeline(body, hashing, sink));
     } catch (e) {
-      // The failed writer first finishes what it had in flight (S3: part uploads, which it lets end rather than
-      // abort): a retry of the chunk must not race a part of this one still on its way under the same number.
-      await closed(sink);
+      // the failed writer closes first (S3: its parts in flight end), so a retry cannot race a part of this chunk
+      if (!sink.closed) await new Promise((resolve) => sink.once('close', resolve));
       // the session stays as the client last saw it: bytes of the failed chunk are cut off (on a full disk,
       // they are its space), best effort; a later chunk or PUT writes from `size` again anyway
       const cut = await this.store.appender(key, size, at.storeState).catch(() => undefined);
@@ -394,10 +393,4 @@ export class Uploads {
   private readBack(id: string, size: number): () => Promise<AsyncIterable<Buffer>> {
     return () => lostBytes(id, () => this.store.reader(Keys.upload(id), { start: 0, end: size - 1 }));
   }
-}
-
-/** Resolves once `stream` has closed (at once if it has), however it ended. */
-function closed(stream: Writable): Promise<void> {
-  if (stream.closed) return Promise.resolve();
-  return new Promise((resolve) => stream.once('close', () => resolve()));
 }
