@@ -329,6 +329,17 @@ describe('stageArchive', () => {
     expect(e.message).toContain('not a tar archive');
   });
 
+  it('refuses bytes that are not a tar even when their first block has a size field that reads as one', async () => {
+    // noise whose size field parses (0) but whose checksum does not match: no entry, so "not a tar archive",
+    // whatever the next block holds (the guard used to count it as entry 1, then fail on the next block)
+    const noise = randomBytes(4096);
+    noise[0] = 0x00;
+    noise.write('00000000000\0', 124, 'latin1');
+    noise.write('\xff\xff\xff\xff\xff\xff\xff\xff', 148, 'latin1'); // a base-256 checksum no sum matches
+    const e = await refused(noise);
+    expect(e.message).toContain('not a tar archive');
+  });
+
   it('refuses a short text body', async () => {
     await refused(Buffer.from('this is not an archive'));
   });

@@ -65,7 +65,12 @@ function corruptError(entries: number): BerthError {
 
 /** The size field of a header as tar-stream reads it: octal (leading spaces/NULs), or base-256 when 0x80/0xff. */
 function headerSize(block: Buffer): number {
-  const field = block.subarray(124, 136);
+  return numberField(block, 124, 12);
+}
+
+/** A numeric header field as tar-stream reads it (decodeOct); -1 for a negative base-256 one. */
+function numberField(block: Buffer, offset: number, length: number): number {
+  const field = block.subarray(offset, offset + length);
   if (field[0]! & 0x80) {
     if (field[0] !== 0x80) return -1;
     let sum = 0;
@@ -192,6 +197,8 @@ export class TarGuard extends Transform {
       this.push(block); // an end-of-archive block
       return;
     }
+    // checked here as tar-stream checks it, so that a block that is no header is never counted as an entry
+    if (sum !== numberField(block, 148, 8)) throw corruptError(this.entries);
     let size = headerSize(block);
     if (!(size >= 0)) throw corruptError(this.entries);
     if (EXTENDED.has(flag)) {
