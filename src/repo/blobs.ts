@@ -76,15 +76,11 @@ export class Blobs {
    * found first, with the size its row gives (HEAD answers from the database): its bytes come from the remote.
    */
   async stat(name: string, digest: Digest): Promise<HeldBlob> {
-    const held = await heldBlob(this.db, name, digest);
-    if (held?.onDemand && this.onDemand) {
-      return { digest, size: held.size, onDemand: { repository: name } };
-    }
-    if (held && !held.onDemand) return { digest, size: held.size };
-    // held on demand with no source to fetch from (no remotes configured): as stored, if its bytes are here
-    const size = held ? await blobSize(this.db, name, digest) : undefined;
-    if (size === undefined) throw await unknownBlob(this.db, name, digest);
-    return { digest, size };
+    const { remote, stored } = await heldBlob(this.db, name, digest);
+    if (remote !== undefined && this.onDemand)
+      return { digest, size: remote, onDemand: { repository: name } };
+    if (stored === undefined) throw await unknownBlob(this.db, name, digest);
+    return { digest, size: stored };
   }
 
   /**

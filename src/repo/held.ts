@@ -95,39 +95,23 @@ export async function heldOnlyAsBlobs(db: Db, name: string, digests: string[]): 
  * holding them is the proof of ownership.
  */
 export async function blobSize(db: Db, name: string, digest: Digest): Promise<number | undefined> {
-  // one statement (one snapshot), as in heldBlobs: a blob moving from pending into a version stays visible
-  const row = await current(db, name)
-    .innerJoin('blobs as b', 'b.digest', 'c.key')
-    .select('b.size')
-    .where('c.kind', 'in', ['blob', 'manifest'])
-    .where('c.key', '=', digest)
-    .where('b.state', '=', 'present') // a blob fsck marked missing is unknown until pushed again
-    .union(
-      db
-        .selectFrom('pending_blobs as p')
-        .innerJoin('blobs as b', 'b.digest', 'p.digest')
-        .select('b.size')
-        .where('p.repository', '=', name)
-        .where('p.digest', '=', digest)
-        .where('b.state', '=', 'present'),
-    )
-    .executeTakeFirst();
-  return row?.size;
+  return (await heldBlob(db, name, digest)).stored;
 }
 
-/** How a repository holds a blob (heldBlob): on demand (its bytes come from a remote), or stored. */
+/** How a repository holds a blob (heldBlob): its size on demand (its bytes come from a remote), stored, or both. */
 export interface HeldSize {
-  size: number;
-  onDemand: boolean;
+  remote?: number;
+  stored?: number;
 }
 
 /**
  * How the repository holds a blob, in one statement (one round trip: a HEAD on PostgreSQL waits on it): on demand
  * when its latest version holds it as a blob with an on_demand_blobs row of this repository (the row's size),
  * checked first: even when berth has the bytes for another repository, this repository's first GET fetches and
- * verifies them. Else stored, as blobSize finds it. Undefined when it holds it neither way.
+ * verifies them. Stored: its latest version holds it as a blob or a manifest's bytes, or it was pushed and awaits its
+ manifest, and its bytes are present. Neither size when it holds it neither way.
  */
-export async function heldBlob(db: Db, name: string, digest: Digest): Promise<HeldSize | undefined> {
+export async function heldBlob(db: Db, name: string, digest: Digest): Promise<HeldSize> {
   const rows = await current(db, name)
     .leftJoin('on_demand_blobs as o', (j) =>
       j.onRef('o.digest', '=', 'c.key').on('o.repository', '=', name).on('c.kind', '=', 'blob'),
@@ -147,10 +131,12 @@ export async function heldBlob(db: Db, name: string, digest: Digest): Promise<He
         .where('b.state', '=', 'present'),
     )
     .execute();
-  const remote = rows.find((r) => r.remote !== null);
-  if (remote) return { size: Number(remote.remote), onDemand: true };
-  const stored = rows.find((r) => r.stored !== null);
-  return stored ? { size: Number(stored.stored), onDemand: false } : undefined;
+  const remote = rows.find((r) => r.remote !== null)?.remote;
+  const stored = rows.find((r) => r.stored !== null)?.stored;
+  return {
+    ...(remote == null ? {} : { remote: Number(remote) }),
+    ...(stored == null ? {} : { stored: Number(stored) }),
+  };
 }
 
 export interface HeldLayer {

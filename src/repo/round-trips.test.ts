@@ -11,6 +11,8 @@ import { MediaTypes } from '../core/media-types.js';
 import { backends, removeTestDatabase, testDatabaseUrl } from '../../test/helpers/backend.js';
 import { Blobs } from './blobs.js';
 import { Manifests } from './manifests.js';
+import type { Database } from '../db/schema.js';
+import { countStatements, type CountedDb } from '../../test/helpers/statements.js';
 
 const REPO = 'rt/app';
 
@@ -18,7 +20,7 @@ describe.each(backends())('round trips on %s', (backend) => {
   let data: string;
   let database: string;
   let berth: Berth;
-  let statements: number;
+  let counted: CountedDb<Database>;
   let blobs: Blobs;
   let manifests: Manifests;
   let layer: Digest;
@@ -50,17 +52,9 @@ describe.each(backends())('round trips on %s', (backend) => {
     );
     manifest = { digest: sha256(bytes), bytes };
     await berth.manifests.put(REPO, { kind: 'tag', tag: 'v1' }, bytes, MediaTypes.ociManifest, []);
-    statements = 0;
-    const counted = berth.db.kysely.withPlugin({
-      // called once per statement run (transformQuery also sees a union's parts)
-      transformQuery: (a) => a.node,
-      transformResult: (a) => {
-        statements++;
-        return Promise.resolve(a.result);
-      },
-    });
-    blobs = new Blobs(counted, berth.store, undefined, berth.onDemand);
-    manifests = new Manifests(counted, berth.store);
+    counted = countStatements(berth.db.kysely);
+    blobs = new Blobs(counted.db, berth.store, undefined, berth.onDemand);
+    manifests = new Manifests(counted.db, berth.store);
   });
 
   afterEach(async () => {
@@ -71,17 +65,17 @@ describe.each(backends())('round trips on %s', (backend) => {
 
   it('HEAD of a blob (stat): one statement', async () => {
     expect((await blobs.stat(REPO, layer)).size).toBe(2000);
-    expect(statements).toBe(1);
+    expect(counted.count).toBe(1);
   });
 
   it('GET of a manifest by tag and by digest, bytes included: one statement each', async () => {
     const byTag = await manifests.get(REPO, { kind: 'tag', tag: 'v1' });
     expect(byTag.digest).toBe(manifest.digest);
     expect(byTag.bytes?.equals(manifest.bytes)).toBe(true);
-    expect(statements).toBe(1);
-    statements = 0;
+    expect(counted.count).toBe(1);
+    counted.reset();
     const byDigest = await manifests.get(REPO, { kind: 'digest', digest: manifest.digest });
     expect(byDigest.bytes?.equals(manifest.bytes)).toBe(true);
-    expect(statements).toBe(1);
+    expect(counted.count).toBe(1);
   });
 });

@@ -7,6 +7,7 @@ import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openBerth, type Berth } from '../app.js';
 import { Blobs } from '../repo/blobs.js';
+import { countStatements } from '../../test/helpers/statements.js';
 import { sha256, type Digest } from '../core/digest.js';
 import { Keys } from '../storage/cas.js';
 import { FakeClock } from '../../test/helpers/fake-clock.js';
@@ -85,32 +86,24 @@ describe.each(backends())('on-demand blobs on %s', (backend) => {
 
   it('HEAD (stat) is one statement, for a blob held on demand, one stored, one pushed and awaiting a manifest', async () => {
     // a HEAD on PostgreSQL waits on each round trip: the on-demand row and the stored blob are asked at once
-    let statements = 0;
-    const counted = berth.db.kysely.withPlugin({
-      // called once per statement run (transformQuery also sees a union's parts)
-      transformQuery: (a) => a.node,
-      transformResult: (a) => {
-        statements++;
-        return Promise.resolve(a.result);
-      },
-    });
-    const blobs = new Blobs(counted, berth.store, undefined, berth.onDemand);
+    const counted = countStatements(berth.db.kysely);
+    const blobs = new Blobs(counted.db, berth.store, undefined, berth.onDemand);
     expect(await blobs.stat(REPO, digest)).toEqual({
       digest,
       size: blob.length,
       onDemand: { repository: REPO },
     });
-    expect(statements).toBe(1);
+    expect(counted.count).toBe(1);
     const pushed = randomBytes(1000);
     const pushedDigest = sha256(pushed);
     await berth.uploads.monolithic(REPO, pushedDigest, Readable.from([pushed]));
-    statements = 0;
+    counted.reset();
     expect(await blobs.stat(REPO, pushedDigest)).toEqual({ digest: pushedDigest, size: pushed.length });
-    expect(statements).toBe(1);
+    expect(counted.count).toBe(1);
     await get(berth); // fetched: now stored, in the latest version
-    statements = 0;
+    counted.reset();
     expect(await blobs.stat(REPO, digest)).toEqual({ digest, size: blob.length });
-    expect(statements).toBe(1);
+    expect(counted.count).toBe(1);
   });
 
   it('the first GET fetches from the remote and streams the bytes; then the blob is stored and no longer on demand', async () => {
