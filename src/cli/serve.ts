@@ -7,6 +7,7 @@ import {
   type ArchiveLimit,
   type ArchiveLimits,
 } from '../archive/tar-guard.js';
+import { tuneHeap } from './heap-tuning.js';
 import { s3RedirectOf, type RedirectOptions } from './redirect-options.js';
 
 export interface ServeOptions extends RedirectOptions {
@@ -272,6 +273,7 @@ export async function s3StoreOf(opts: {
 }
 
 export async function serve(opts: ServeOptions): Promise<void> {
+  tuneHeap();
   const s3 = await s3StoreOf(opts);
   const s3Redirect = await s3RedirectOf(opts, s3);
   // loaded here so that client commands never load the server's modules (database drivers and all)
