@@ -1,5 +1,8 @@
 // Covers src/storage/cas.ts: the key layout (Keys) and blobs in and out by digest.
 import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { hexOf, sha256, sha512 } from '../core/digest.js';
@@ -15,6 +18,7 @@ import {
   storedKey,
   type Locate,
 } from './cas.js';
+import { FsBlobStore } from './fs-blob-store.js';
 import { MemoryBlobStore } from './memory-blob-store.js';
 
 /** Blobs at their content addresses (no row maps an object) */
@@ -80,6 +84,25 @@ describe('blobs in and out by digest', () => {
     await promote(store, Keys.staging('u1', 0), got.digest);
     expect(await store.stat(Keys.staging('u1', 0))).toBeNull();
     expect(await readSmallBlob(store, legacy, got.digest, 1024)).toEqual(bytes);
+  });
+
+  it('keeps the object already at a content address (not replaced: on ext4 that costs 0.2 s per 256 MiB) and deletes the second copy', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'berth-promote-'));
+    try {
+      const store = new FsBlobStore(root);
+      const bytes = randomBytes(64 * 1024);
+      const first = await receive(store, Keys.staging('p1', 0), [bytes]);
+      await promote(store, Keys.staging('p1', 0), first.digest);
+      const before = await stat(store.fileFor(Keys.blob(first.digest)));
+      const second = await receive(store, Keys.staging('p2', 0), [bytes]);
+      await promote(store, Keys.staging('p2', 0), second.digest);
+      const after = await stat(store.fileFor(Keys.blob(first.digest)));
+      expect(after.ino).toBe(before.ino);
+      expect(await store.stat(Keys.staging('p2', 0))).toBeNull();
+      expect(await readSmallBlob(store, legacy, first.digest, bytes.length)).toEqual(bytes);
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
   });
 
   it('receives with sha512 when told', async () => {

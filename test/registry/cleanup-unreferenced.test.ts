@@ -10,6 +10,7 @@ import type { Digest } from '../../src/core/digest.js';
 import { BerthError } from '../../src/core/errors.js';
 import { Manifests } from '../../src/repo/manifests.js';
 import type { BlobStore } from '../../src/storage/blob-store.js';
+import { Keys } from '../../src/storage/cas.js';
 import { backends, removeTestDatabase, testDatabaseUrl, type Backend } from '../helpers/backend.js';
 import { sha } from '../helpers/images.js';
 import { storesBytes } from '../helpers/blob-layout.js';
@@ -17,7 +18,10 @@ import { descriptorOf, indexOf, ociImage, type Image } from './oci.js';
 
 const HOUR = 3600_000;
 
-/** The store, except that the first move waits until `release()`; `reached` settles when it started waiting. */
+/**
+ * The store, except that the first look at a content address (promote's, before it moves a file into place) waits
+ * until `release()`; `reached` settles when it started waiting.
+ */
 function gatedStore(store: BlobStore) {
   let release!: () => void;
   let reachedNow!: () => void;
@@ -26,14 +30,15 @@ function gatedStore(store: BlobStore) {
   let first = true;
   const gated = new Proxy(store, {
     get(target, prop, receiver) {
-      if (prop === 'move')
-        return async (from: string, to: string) => {
-          if (first) {
+      // promote (storage/cas.ts) asks whether the content address holds the blob, then moves or deletes
+      if (prop === 'stat')
+        return async (key: string) => {
+          if (first && key.startsWith(Keys.blobsRoot)) {
             first = false;
             reachedNow();
             await gate;
           }
-          return target.move(from, to);
+          return target.stat(key);
         };
       const v = Reflect.get(target, prop, receiver);
       return typeof v === 'function' ? v.bind(target) : v;
