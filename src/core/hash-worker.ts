@@ -22,7 +22,7 @@ export interface Hasher {
 }
 
 export interface HashWorkerOptions {
-  /** bytes copied into one batch for the thread (default 1 MiB) */
+  /** bytes copied into one batch for the thread (default 2 MiB: one hand-over, about 50 µs on a VM, per 2 MiB) */
   batchBytes?: number;
   /** at most this many bytes given to the thread and not yet hashed before `update` asks to wait (default 4 MiB) */
   maxPendingBytes?: number;
@@ -100,7 +100,7 @@ export class HashWorker implements Hasher {
   private readonly inlineBelow: number;
 
   constructor(opts: HashWorkerOptions = {}) {
-    this.batchBytes = opts.batchBytes ?? 1024 * 1024;
+    this.batchBytes = opts.batchBytes ?? 2 * 1024 * 1024;
     this.maxPending = opts.maxPendingBytes ?? 4 * 1024 * 1024;
     this.inlineBelow = opts.inlineBelow ?? 1024 * 1024;
   }
@@ -200,7 +200,7 @@ export class HashWorker implements Hasher {
   }
 
   private onReply(m: Reply): void {
-    if (m.op === 'ack' && this.spare.length < 8 && m.buf.byteLength === this.batchBytes)
+    if (m.op === 'ack' && this.spare.length < 4 && m.buf.byteLength === this.batchBytes)
       this.spare.push(m.buf);
     const job = this.jobs.get(m.id);
     if (!job) return;

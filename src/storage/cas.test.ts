@@ -153,14 +153,14 @@ describe('blobs in and out by digest', () => {
     expect(await store.stat('tmp2')).toBeNull();
   });
 
-  it("gathers a source's small chunks into large writes (one writev per 512 KiB, not one write per chunk)", async () => {
+  it("gathers a source's small chunks into large writes (one writev per 1 MiB, not one write per chunk)", async () => {
     const store = new MemoryBlobStore();
     const writes: number[] = [];
     const kept: Buffer[] = [];
     const counting = Object.assign(Object.create(store) as MemoryBlobStore, {
       writer: async () =>
         new Writable({
-          highWaterMark: 1024 * 1024,
+          highWaterMark: 2 * 1024 * 1024,
           writev(chunks, cb) {
             writes.push(chunks.length);
             for (const c of chunks) kept.push(c.chunk as Buffer);
@@ -168,11 +168,11 @@ describe('blobs in and out by digest', () => {
           },
         }),
     });
-    const bytes = randomBytes(16 * 64 * 1024 + 100);
-    const pieces = Array.from({ length: 17 }, (_, i) => bytes.subarray(i * 65536, (i + 1) * 65536));
+    const bytes = randomBytes(32 * 64 * 1024 + 100);
+    const pieces = Array.from({ length: 33 }, (_, i) => bytes.subarray(i * 65536, (i + 1) * 65536));
     expect(await receive(counting, 'tmp', pieces)).toEqual({ digest: sha256(bytes), size: bytes.length });
     expect(Buffer.concat(kept).equals(bytes)).toBe(true);
-    expect(writes).toEqual([8, 8, 1]);
+    expect(writes).toEqual([16, 16, 1]);
   });
 
   it('reads a small blob only when present and within the limit', async () => {

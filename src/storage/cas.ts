@@ -92,9 +92,11 @@ export async function receive(
 
 /**
  * The writer is corked while this many bytes gather: they go down in one writev, not one write (and one thread-pool
- * round trip on files) per chunk of the source — a socket's are 64 KiB or less. Under the files' 1 MiB buffer.
+ * round trip on files) per chunk of the source — a socket's are 64 KiB or less. Under the files' 2 MiB buffer. On a
+ * virtual machine each hand-over to another thread costs the event loop about 50 µs (the wake-up of a sleeping vCPU):
+ * 1 MiB rather than 512 KiB took a 1 GiB upload's from 2 048 writevs to 1 024.
  */
-const WRITE_BATCH = 512 * 1024;
+const WRITE_BATCH = 1024 * 1024;
 
 /** Writes every chunk of `source` to the hash and to `sink`, then ends `sink` and waits until it has finished. */
 async function writeAll(

@@ -19,11 +19,12 @@ import {
 const isNotFound = (e: unknown): boolean => (e as NodeJS.ErrnoException)?.code === 'ENOENT';
 
 /**
- * Writers buffer up to 1 MiB (the default is 16 KiB): while one write is in flight, the 64 KiB chunks a socket
+ * Writers buffer up to 2 MiB (the default is 16 KiB): while one write is in flight, the 64 KiB chunks a socket
  * delivers gather and go down in one writev, and the source is not paused and resumed after every chunk (what it
- * saves: docs/benchmarks.md, "Why the code is as it is"). At most 1 MiB per writer.
+ * saves: docs/benchmarks.md, "Why the code is as it is"). At most 2 MiB per writer: twice the batch that
+ * storage/cas.ts gathers, so that one batch can wait while the other is written.
  */
-const WRITE_BUFFER = 1024 * 1024;
+const WRITE_BUFFER = 2 * 1024 * 1024;
 const READ_CHUNK = 1024 * 1024;
 
 export class FsBlobStore implements BlobStore {
