@@ -10,7 +10,7 @@ import { setFlagsFromString } from 'node:v8';
  * Node's HTTP parser copies each chunk of a request body into a new Buffer, and young buffers are freed only by a
  * scavenge, which V8 runs for each 32 MiB of them. Once V8's memory reducer had lowered the limit while berth idled
  * (to about 10 MiB above a 26 MiB live heap), each of those 32 MiB crossed it. A 1 GiB archive upload after 15 s of
- * idling then ran 37–46 full collections and took 3.9–4.5 s, with 4.5–5.2 s of CPU (the event loop and V8's four
+ * idling then ran 37–49 full collections and took 3.6–4.3 s, with 4.5–5.2 s of CPU (the event loop and V8's four
  * helper threads); with this setting it ran 0–2 and took 2.8–3.2 s, with 2.8–3.2 s of CPU. Three times the live heap
  * leaves room for a scavenge's worth of body under the limit.
  */
