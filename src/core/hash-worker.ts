@@ -46,6 +46,9 @@ export function inlineHash(algorithm: Algorithm): StreamHash {
   };
 }
 
+/** acknowledged batch buffers kept for the next batches (8 MiB at the default size); the others are let go */
+const SPARE_BATCHES = 4;
+
 // The thread: one node:crypto Hash per job; a batch is acknowledged (and its buffer handed back) once hashed.
 const THREAD = `
 const { parentPort } = require('node:worker_threads');
@@ -200,7 +203,7 @@ export class HashWorker implements Hasher {
   }
 
   private onReply(m: Reply): void {
-    if (m.op === 'ack' && this.spare.length < 4 && m.buf.byteLength === this.batchBytes)
+    if (m.op === 'ack' && this.spare.length < SPARE_BATCHES && m.buf.byteLength === this.batchBytes)
       this.spare.push(m.buf);
     const job = this.jobs.get(m.id);
     if (!job) return;
